@@ -1,0 +1,92 @@
+"""The plans domain, free of I/O: statuses, their state machine, and the rules of change.
+
+Frameworks are not imported here; handlers load and save, this module decides.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class LineStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    ONGOING = "ongoing"
+    COMPLETED = "completed"
+    ON_HOLD = "on_hold"
+    DISCONTINUED = "discontinued"
+
+
+# IATI ActivityStatus codelist (https://iatistandard.org/en/iati-standard/203/codelists/activitystatus/):
+# 1 Pipeline/identification, 2 Implementation, 4 Closed, 5 Cancelled, 6 Suspended.
+IATI_ACTIVITY_STATUS: dict[LineStatus, int] = {
+    LineStatus.NOT_STARTED: 1,
+    LineStatus.ONGOING: 2,
+    LineStatus.COMPLETED: 4,
+    LineStatus.DISCONTINUED: 5,
+    LineStatus.ON_HOLD: 6,
+}
+
+# The declared workflow. A completed line can be reopened and a discontinued one resumed;
+# nothing goes back to not_started, because work that has begun cannot un-begin.
+TRANSITIONS: dict[LineStatus, frozenset[LineStatus]] = {
+    LineStatus.NOT_STARTED: frozenset(
+        {LineStatus.ONGOING, LineStatus.COMPLETED, LineStatus.ON_HOLD, LineStatus.DISCONTINUED}
+    ),
+    LineStatus.ONGOING: frozenset(
+        {LineStatus.COMPLETED, LineStatus.ON_HOLD, LineStatus.DISCONTINUED}
+    ),
+    LineStatus.ON_HOLD: frozenset(
+        {LineStatus.ONGOING, LineStatus.COMPLETED, LineStatus.DISCONTINUED}
+    ),
+    LineStatus.COMPLETED: frozenset({LineStatus.ONGOING}),
+    LineStatus.DISCONTINUED: frozenset({LineStatus.ONGOING}),
+}
+
+
+class PlanStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    SUPERSEDED = "superseded"
+
+
+class DomainError(Exception):
+    """A rule of the domain was broken; the message says which."""
+
+
+class ForbiddenTransition(DomainError):
+    def __init__(self, current: LineStatus, requested: LineStatus) -> None:
+        self.allowed = sorted(TRANSITIONS[current])
+        allowed = ", ".join(self.allowed) or "none"
+        super().__init__(
+            f"an action line cannot go from {current} to {requested}; "
+            f"from {current} it may go to: {allowed}"
+        )
+
+
+class StaleVersion(DomainError):
+    def __init__(self, expected: int, current: int) -> None:
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"version {expected} was expected but the action line is at version {current}"
+        )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    old: LineStatus
+    new: LineStatus
+    version: int
+
+
+def change_status(
+    current: LineStatus, version: int, requested: LineStatus, expected_version: int
+) -> StatusChange:
+    """Decide a status change: the caller's version must be current and the move allowed."""
+    if expected_version != version:
+        raise StaleVersion(expected_version, version)
+    if requested not in TRANSITIONS[current]:
+        raise ForbiddenTransition(current, requested)
+    return StatusChange(old=current, new=requested, version=version + 1)

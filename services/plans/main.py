@@ -1,0 +1,26 @@
+"""The plans service's app: plans, sections, action lines and their statuses."""
+
+from fastapi import FastAPI
+
+from services.plans import api, orm
+from services.plans.config import PlansSettings
+from shared.config import CommonSettings
+from shared.service import ServiceSpec, create_app
+
+
+def create() -> FastAPI:
+    return create_app(
+        ServiceSpec(
+            name="plans",
+            title="Accord plans",
+            description=(
+                "Plans of action, their sections and action lines, statuses and their journal."
+            ),
+            settings=PlansSettings(),
+            common=CommonSettings(),
+            metadata=orm.Base.metadata,
+            outbox=orm.outbox,
+            processed_events=orm.processed_events,
+            routers=[api.router],
+        )
+    )

@@ -1,0 +1,117 @@
+"""Tables of the plans service's own database."""
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.consumer import processed_events_table
+from shared.db import new_metadata
+from shared.outbox import outbox_table
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+    # Fetch server-side defaults (timestamps) with RETURNING at flush, so objects stay
+    # readable after the commit without another round trip.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
+
+
+outbox = outbox_table(Base.metadata)
+processed_events = processed_events_table(Base.metadata)
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    code: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    partners: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    predecessor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("plans.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Section(Base):
+    """A node of a plan's tree (pillar, area, sub-area...); ``path`` holds the ids of its
+    ancestors and itself, root first, so a subtree is one index lookup."""
+
+    __tablename__ = "sections"
+    __table_args__ = (UniqueConstraint("plan_id", "code"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"), index=True)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sections.id"))
+    code: Mapped[str] = mapped_column(String(50))
+    title: Mapped[str] = mapped_column(String(500))
+    ordering_key: Mapped[str] = mapped_column(String(100))
+    path: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+
+
+class ActionLine(Base):
+    __tablename__ = "action_lines"
+    __table_args__ = (UniqueConstraint("plan_id", "code"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"), index=True)
+    section_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sections.id"), index=True)
+    code: Mapped[str] = mapped_column(String(50))
+    ordering_key: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    leads: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
+    target_date: Mapped[date | None] = mapped_column(Date)
+    weight: Mapped[float] = mapped_column(Numeric(10, 4, asdecimal=False), default=1)
+    status: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class JournalEntry(Base):
+    """One status change of one action line, as it happened."""
+
+    __tablename__ = "status_journal"
+    __table_args__ = (
+        Index("ix_status_journal_line_effective", "action_line_id", "effective_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"), index=True)
+    action_line_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("action_lines.id"))
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    effective_date: Mapped[date] = mapped_column(Date)
+    actor: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    source_kind: Mapped[str] = mapped_column(String(30))
+    source_id: Mapped[str | None] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -1,0 +1,79 @@
+"""Domain changes -> public event contracts, staged in the outbox of the current transaction."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.plans import orm
+from shared.contracts import plans as events
+from shared.events import EventContract
+from shared.outbox import stage_event
+from shared.topics import PLANS_EVENTS
+
+
+async def publish(
+    session: AsyncSession, payload: EventContract, *, plan_id: object, subject: str
+) -> None:
+    """Every plans event is keyed by its plan id, so one plan's events stay in order."""
+    await stage_event(
+        session,
+        orm.outbox,
+        payload,
+        topic=PLANS_EVENTS,
+        key=str(plan_id),
+        source=events.SOURCE,
+        subject=subject,
+    )
+
+
+def plan_created(plan: orm.Plan) -> events.PlanCreated:
+    return events.PlanCreated(
+        plan_id=plan.id,
+        code=plan.code,
+        title=plan.title,
+        partners=plan.partners,
+        period_start=plan.period_start,
+        period_end=plan.period_end,
+        status=plan.status,
+        predecessor_id=plan.predecessor_id,
+    )
+
+
+def action_line_created(line: orm.ActionLine, section_path: list) -> events.ActionLineCreated:
+    return events.ActionLineCreated(
+        plan_id=line.plan_id,
+        action_line_id=line.id,
+        section_path=section_path,
+        code=line.code,
+        text=line.text,
+        leads=line.leads,
+        tags=line.tags,
+        target_date=line.target_date,
+        weight=line.weight,
+        status=line.status,
+        version=line.version,
+    )
+
+
+def status_changed(
+    line: orm.ActionLine,
+    entry: orm.JournalEntry,
+    section_path: list,
+) -> events.ActionLineStatusChanged:
+    return events.ActionLineStatusChanged(
+        plan_id=line.plan_id,
+        action_line_id=line.id,
+        section_path=section_path,
+        code=line.code,
+        tags=line.tags,
+        leads=line.leads,
+        old_status=entry.from_status,
+        new_status=entry.to_status,
+        version=entry.version,
+        effective_date=entry.effective_date,
+        target_date=line.target_date,
+        actor=entry.actor,
+        source=events.ChangeSource(kind=entry.source_kind, id=entry.source_id),
+        note=entry.note,
+        changed_at=datetime.now(UTC),
+    )

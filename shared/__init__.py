@@ -1,0 +1,1 @@
+"""Accord's common kernel: settings, database, events, outbox, consumer, auth, errors."""

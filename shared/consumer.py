@@ -1,0 +1,281 @@
+"""The idempotent consumer runner: one consumer group per service.
+
+For each message: validate the envelope and its contract (or park it on the dead-letter
+topic with the reason), then, in ONE database transaction, record the event id in the
+service's ``processed_events`` table and apply the handler's effect. A redelivered event
+finds its id already there and is skipped. Offsets are committed only after the database
+commit, in batches (every ``commit_interval`` seconds and when partitions are revoked):
+a crash in between re-reads a few messages, which the dedupe table absorbs.
+
+Failures: a handler error is retried a bounded number of times, then the message goes to
+the dead-letter topic and the consumer goes on. A lost database connection is not the
+message's fault, so it is retried until the database is back (the consumer stalls and its
+liveness turns unhealthy meanwhile). Broker trouble recreates the consumer.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
+from shared.outbox import make_producer
+from shared.topics import dead_letter_topic
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[AsyncSession, CloudEvent, EventContract], Awaitable[None]]
+
+
+def processed_events_table(metadata: MetaData) -> Table:
+    return Table(
+        "processed_events",
+        metadata,
+        Column("event_id", String(200), primary_key=True),
+        Column("event_type", String(200), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+class ConsumerStalled(Exception):
+    """Lag is waiting but nothing was processed for too long: recreate the consumer."""
+
+
+@dataclass
+class ConsumerState:
+    """What health checks and tests read about a consumer."""
+
+    group_id: str
+    stall_seconds: float
+    connected: bool = False
+    lag: int = 0
+    processed_total: int = 0
+    duplicates_skipped: int = 0
+    dead_lettered_total: int = 0
+    last_progress_at: float = field(default_factory=time.monotonic)
+    last_error: str | None = None
+
+    def touch(self) -> None:
+        self.last_progress_at = time.monotonic()
+
+    @property
+    def stalled(self) -> bool:
+        return self.lag > 0 and time.monotonic() - self.last_progress_at > self.stall_seconds
+
+
+def _is_transient_database_error(exc: BaseException) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return (isinstance(exc, DBAPIError) and exc.connection_invalidated) or isinstance(exc, OSError)
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        group_id: str,
+        topics: list[str],
+        handlers: Mapping[str, Handler],
+        sessions: async_sessionmaker[AsyncSession],
+        processed_table: Table,
+        bootstrap_servers: str,
+        max_attempts: int = 5,
+        commit_interval: float = 0.5,
+        stall_seconds: float = 60.0,
+    ) -> None:
+        self._group_id = group_id
+        self._topics = topics
+        self._handlers = handlers
+        self._sessions = sessions
+        self._processed = processed_table
+        self._bootstrap_servers = bootstrap_servers
+        self._max_attempts = max_attempts
+        self._commit_interval = commit_interval
+        self._pending: dict[TopicPartition, int] = {}
+        self.state = ConsumerState(group_id=group_id, stall_seconds=stall_seconds)
+
+    async def run(self) -> None:
+        """Consume until cancelled, recreating the Kafka clients after any broker trouble."""
+        backoff = 0.5
+        while True:
+            consumer = self._make_consumer()
+            dead_letters = make_producer(self._bootstrap_servers)
+            try:
+                await asyncio.wait_for(consumer.start(), 30)
+                await asyncio.wait_for(dead_letters.start(), 30)
+                self.state.connected = True
+                self.state.touch()
+                log.info("consumer_started", group=self._group_id, topics=self._topics)
+                backoff = 0.5
+                await self._consume(consumer, dead_letters)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.state.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "consumer_restarting", group=self._group_id, error=self.state.last_error
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.state.connected = False
+                self._pending.clear()
+                for client in (consumer, dead_letters):
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(client.stop(), 10)
+
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+            session_timeout_ms=15_000,
+            heartbeat_interval_ms=3_000,
+        )
+        consumer.subscribe(self._topics, listener=_CommitOnRevoke(self, consumer))
+        return consumer
+
+    async def _consume(self, consumer: AIOKafkaConsumer, dead_letters: AIOKafkaProducer) -> None:
+        last_commit = time.monotonic()
+        while True:
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            for tp, records in batch.items():
+                for record in records:
+                    await self._process(record, dead_letters)
+                    self._pending[tp] = record.offset + 1
+                    self.state.touch()
+            if self._pending and time.monotonic() - last_commit >= self._commit_interval:
+                await self.commit(consumer)
+                last_commit = time.monotonic()
+            await self._measure_lag(consumer)
+            if self.state.stalled:
+                raise ConsumerStalled(f"no progress for {self.state.stall_seconds}s with lag")
+
+    async def commit(
+        self, consumer: AIOKafkaConsumer, only: set[TopicPartition] | None = None
+    ) -> None:
+        offsets = {tp: o for tp, o in self._pending.items() if only is None or tp in only}
+        if not offsets:
+            return
+        await consumer.commit(offsets)
+        for tp in offsets:
+            self._pending.pop(tp, None)
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        lag = 0
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lag += max(0, highwater - await consumer.position(tp))
+        self.state.lag = lag
+        if lag == 0:
+            self.state.touch()
+
+    async def _process(self, record: ConsumerRecord, dead_letters: AIOKafkaProducer) -> None:
+        try:
+            event = CloudEvent.from_bytes(record.value)
+            data = parse_data(event)
+        except InvalidEvent as exc:
+            await self._dead_letter(record, dead_letters, str(exc))
+            return
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            return  # a valid event this service has no interest in
+        with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type):
+            await self._apply(record, event, data, handler, dead_letters)
+
+    async def _apply(
+        self,
+        record: ConsumerRecord,
+        event: CloudEvent,
+        data: EventContract,
+        handler: Handler,
+        dead_letters: AIOKafkaProducer,
+    ) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._sessions() as session, session.begin():
+                    first_time = await self._mark_processed(session, event)
+                    if first_time:
+                        await handler(session, event, data)
+                if first_time:
+                    self.state.processed_total += 1
+                else:
+                    self.state.duplicates_skipped += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if _is_transient_database_error(exc):
+                    # Not the message's fault: wait for the database, however long it takes.
+                    log.warning("consumer_database_unavailable", error=str(exc)[:300])
+                    await asyncio.sleep(min(0.2 * attempt, 5.0))
+                    continue
+                if attempt >= self._max_attempts:
+                    reason = f"handler failed {attempt} times: {type(exc).__name__}: {exc}"
+                    await self._dead_letter(record, dead_letters, reason)
+                    return
+                log.warning("consumer_handler_retry", attempt=attempt, error=str(exc)[:300])
+                await asyncio.sleep(0.1 * 2**attempt)
+
+    async def _mark_processed(self, session: AsyncSession, event: CloudEvent) -> bool:
+        inserted = await session.execute(
+            pg_insert(self._processed)
+            .values(event_id=event.id, event_type=event.type)
+            .on_conflict_do_nothing()
+            .returning(self._processed.c.event_id)
+        )
+        return inserted.first() is not None
+
+    async def _dead_letter(
+        self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str
+    ) -> None:
+        headers = [
+            *list(record.headers or ()),
+            ("dlt.reason", reason.encode()),
+            ("dlt.group", self._group_id.encode()),
+            ("dlt.topic", record.topic.encode()),
+            ("dlt.partition", str(record.partition).encode()),
+            ("dlt.offset", str(record.offset).encode()),
+        ]
+        # Awaited before the offset moves on: a parked message is never lost.
+        await asyncio.wait_for(
+            dead_letters.send_and_wait(
+                dead_letter_topic(record.topic),
+                value=record.value or b"",
+                key=record.key,
+                headers=headers,
+            ),
+            30,
+        )
+        self.state.dead_lettered_total += 1
+        log.warning("event_dead_lettered", topic=record.topic, offset=record.offset, reason=reason)
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    """Commit what was processed before partitions move to another member."""
+
+    def __init__(self, runner: ConsumerRunner, consumer: AIOKafkaConsumer) -> None:
+        self._runner = runner
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        with contextlib.suppress(KafkaError):
+            await self._runner.commit(self._consumer, only=set(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._runner.state.touch()

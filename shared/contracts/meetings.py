@@ -1,0 +1,3 @@
+"""Events published by the meetings service on ``accord.meetings.events``."""
+
+SOURCE = "/accord/meetings"

@@ -1,0 +1,106 @@
+"""The event envelope (CloudEvents 1.0, structured JSON mode) and the event contract registry.
+
+Every message on Accord's topics is one JSON CloudEvent. Besides the required attributes we
+carry ``dataschemaversion``: the version of the ``data`` contract, so that a breaking change
+can be published as a new version beside the old one. The envelope is a pydantic model
+rather than the ``cloudevents`` SDK's class because we need strict validation of incoming
+messages with a readable reason for the dead-letter topic, which pydantic gives us directly.
+
+Contracts are pydantic models registered under (type, version); consumers look them up to
+validate ``data``. Contracts only ever gain optional fields; anything else is a new version.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class CloudEvent(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=500)
+    type: str = Field(min_length=1, max_length=200)
+    time: datetime
+    subject: str | None = Field(default=None, max_length=500)
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschemaversion: int = Field(ge=1)
+    data: dict[str, Any]
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> "CloudEvent":
+        if raw is None:
+            raise InvalidEvent("empty message")
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            raise InvalidEvent(f"malformed envelope: {_summarise(exc)}") from exc
+
+
+class EventContract(BaseModel):
+    """Base of every public event payload: a versioned, typed contract."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+
+class InvalidEvent(Exception):
+    """An incoming message that can never be processed; its reason goes to the dead letter."""
+
+
+_REGISTRY: dict[tuple[str, int], type[EventContract]] = {}
+C = TypeVar("C", bound=type[EventContract])
+
+
+def contract(cls: C) -> C:
+    """Class decorator registering a contract under its (type, version)."""
+    key = (cls.event_type, cls.schema_version)
+    if key in _REGISTRY:
+        raise RuntimeError(f"contract {key} registered twice")
+    _REGISTRY[key] = cls
+    return cls
+
+
+def parse_data(event: CloudEvent) -> EventContract:
+    """Validate an envelope's data against its registered contract."""
+    cls = _REGISTRY.get((event.type, event.dataschemaversion))
+    if cls is None:
+        known = sorted(v for (t, v) in _REGISTRY if t == event.type)
+        if known:
+            raise InvalidEvent(
+                f"unknown version {event.dataschemaversion} of {event.type} (known: {known})"
+            )
+        raise InvalidEvent(f"unknown event type {event.type}")
+    try:
+        return cls.model_validate(event.data)
+    except ValidationError as exc:
+        raise InvalidEvent(
+            f"invalid {event.type} v{event.dataschemaversion}: {_summarise(exc)}"
+        ) from exc
+
+
+def envelope(payload: EventContract, *, source: str, subject: str) -> CloudEvent:
+    """Wrap a contract in a new envelope with a fresh id."""
+    return CloudEvent(
+        id=str(uuid.uuid4()),
+        source=source,
+        type=payload.event_type,
+        time=datetime.now(UTC),
+        subject=subject,
+        dataschemaversion=payload.schema_version,
+        data=payload.model_dump(mode="json"),
+    )
+
+
+def _summarise(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+    )[:1000]

@@ -1,0 +1,64 @@
+"""``/healthz`` (liveness) and ``/readyz`` (readiness) for every service.
+
+Liveness fails only when restarting the process would help: the consumer has lag and has
+made no progress for too long. Readiness needs the database and the Kafka broker.
+"""
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+health_router = APIRouter(tags=["health"])
+
+
+def _runtime(request: Request) -> Any:
+    return getattr(request.app.state, "runtime", None)
+
+
+@health_router.get("/healthz", summary="Liveness", include_in_schema=True)
+async def healthz(request: Request) -> JSONResponse:
+    runtime = _runtime(request)
+    consumer = runtime.consumer if runtime is not None else None
+    stalled = consumer is not None and consumer.state.stalled
+    body: dict[str, Any] = {"status": "unhealthy" if stalled else "ok"}
+    if consumer is not None:
+        body["consumer"] = {
+            "group": consumer.state.group_id,
+            "lag": consumer.state.lag,
+            "stalled": stalled,
+            "processed": consumer.state.processed_total,
+            "dead_lettered": consumer.state.dead_lettered_total,
+        }
+    return JSONResponse(body, status_code=503 if stalled else 200)
+
+
+@health_router.get("/readyz", summary="Readiness: database and Kafka reachable")
+async def readyz(request: Request) -> JSONResponse:
+    runtime = _runtime(request)
+    checks = {"database": await _database_ok(request), "kafka": False}
+    if runtime is not None:
+        kafka_ok = runtime.relay.state.kafka_connected
+        if runtime.consumer is not None:
+            kafka_ok = kafka_ok and runtime.consumer.state.connected
+        checks["kafka"] = kafka_ok
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def _database_ok(request: Request) -> bool:
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        return False
+    try:
+        async with asyncio.timeout(2):
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,36 @@
+"""Small HTTP helpers shared by the services' routes."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.problems import BadRequest, FieldError
+
+
+@asynccontextmanager
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """The route's single commit point: commits before the response is built, so a 2xx is
+    only ever sent for a change that is durable."""
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+@asynccontextmanager
+async def read_only(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str) -> int:
+    """``If-Match: "3"`` (or ``W/"3"``) -> 3."""
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        message = 'If-Match must be the ETag of the version being changed, e.g. "3"'
+        raise BadRequest(message, errors=[FieldError(field="header.if-match", message=message)])
+    return int(text)

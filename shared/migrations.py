@@ -1,0 +1,99 @@
+"""Alembic, once per service: each service migrates only its own database.
+
+A service's ``migrations/env.py`` calls ``run_migrations(metadata)``; ``upgrade`` is what
+``python -m services.<name> migrate`` runs. Configuration is built in code (no alembic.ini)
+so the database URL comes from the service's settings like everything else.
+"""
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def alembic_config(migrations_dir: Path, database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(migrations_dir, database_url), revision)
+
+
+def run_migrations(metadata: MetaData) -> None:
+    """Body of every service's env.py (online mode only: we always have the database)."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None
+
+    def migrate(connection: Connection) -> None:
+        context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(migrate)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def create_messaging_tables() -> None:
+    """The outbox (with its NOTIFY trigger) and the consumer's dedupe table, as of their
+    first version. Called from every service's first migration; a later change to these
+    tables gets a helper of its own, so that old migrations keep creating what they did."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    from shared.outbox import NOTIFY_TRIGGER_DDL
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("topic", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox"),
+        sa.UniqueConstraint("event_id", name="uq_outbox_event_id"),
+    )
+    op.create_index(
+        "ix_outbox_unpublished", "outbox", ["id"], postgresql_where=sa.text("published_at IS NULL")
+    )
+    for statement in NOTIFY_TRIGGER_DDL:
+        op.execute(statement)
+    op.create_table(
+        "processed_events",
+        sa.Column("event_id", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column(
+            "processed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("event_id", name="pk_processed_events"),
+    )
+
+
+def drop_messaging_tables() -> None:
+    from alembic import op
+
+    op.drop_table("processed_events")
+    op.drop_table("outbox")
+    op.execute("DROP FUNCTION IF EXISTS accord_outbox_notify()")

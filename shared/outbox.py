@@ -1,0 +1,285 @@
+"""The transactional outbox and its relay.
+
+A change and the events it publishes commit in one PostgreSQL transaction: handlers call
+``stage_event`` with the session of their unit of work. The relay is the only writer to
+Kafka. It claims unpublished rows with ``FOR UPDATE SKIP LOCKED`` in id order, publishes
+them with an idempotent producer, waits for the broker's acknowledgement of every one, and
+only then marks them published in the same transaction that claimed them. A crash between
+the ack and the commit republishes the rows: consumers are idempotent, so that is harmless.
+
+An insert trigger sends ``NOTIFY accord_outbox`` so the relay wakes at once instead of
+polling; a slow fallback poll covers notifications lost while its connection was down.
+Only one relay per database publishes at a time (a session advisory lock): two relays
+claiming rows side by side could reorder one aggregate's events.
+"""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    LargeBinary,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Uuid,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events import EventContract, envelope
+
+log = structlog.get_logger(__name__)
+
+NOTIFY_CHANNEL = "accord_outbox"
+# Any fixed number works: each service has its own database, so locks never collide.
+RELAY_LOCK_KEY = 7_320_001
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("topic", String(200), nullable=False),
+        Column("key", String(200), nullable=False),
+        Column("event_type", String(200), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+# Run by each service's first migration, after the table exists.
+NOTIFY_TRIGGER_DDL = (
+    f"""
+    CREATE OR REPLACE FUNCTION accord_outbox_notify() RETURNS trigger AS $$
+    BEGIN
+        PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
+        RETURN NULL;
+    END;
+    $$ LANGUAGE plpgsql
+    """,
+    """
+    CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION accord_outbox_notify()
+    """,
+)
+
+
+async def stage_event(
+    session: AsyncSession,
+    table: Table,
+    payload: EventContract,
+    *,
+    topic: str,
+    key: str,
+    source: str,
+    subject: str,
+) -> uuid.UUID:
+    """Add an event to the outbox inside the caller's transaction; return its id."""
+    event = envelope(payload, source=source, subject=subject)
+    await session.execute(
+        insert(table).values(
+            event_id=uuid.UUID(event.id),
+            topic=topic,
+            key=key,
+            event_type=event.type,
+            payload=event.to_bytes(),
+        )
+    )
+    return uuid.UUID(event.id)
+
+
+def make_producer(bootstrap_servers: str, **overrides: object) -> AIOKafkaProducer:
+    """A producer that does not lose acknowledged data: acks from all replicas, idempotent."""
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap_servers,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 2,
+        "request_timeout_ms": 15_000,
+        "retry_backoff_ms": 200,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+@dataclass
+class RelayState:
+    """What health checks and tests read about a relay."""
+
+    kafka_connected: bool = False
+    is_leader: bool = False
+    published_total: int = 0
+    last_error: str | None = None
+    wakeups: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        table: Table,
+        listen_dsn: str,
+        bootstrap_servers: str,
+        batch_size: int = 500,
+        send_timeout: float = 20.0,
+        fallback_poll_seconds: float = 2.0,
+    ) -> None:
+        self._sessions = sessions
+        self._table = table
+        self._listen_dsn = listen_dsn
+        self._bootstrap_servers = bootstrap_servers
+        self._batch_size = batch_size
+        self._send_timeout = send_timeout
+        self._fallback_poll = fallback_poll_seconds
+        self._producer: AIOKafkaProducer | None = None
+        self._listener: asyncpg.Connection | None = None
+        self.state = RelayState()
+
+    async def run(self) -> None:
+        """Publish until cancelled, riding out broker and database outages."""
+        backoff = 0.2
+        try:
+            while True:
+                try:
+                    await self._ensure_leadership()
+                    producer = await self._ensure_producer()
+                    published = await self._publish_batch(producer)
+                    backoff = 0.2
+                    if published < self._batch_size:
+                        await self._wait_for_work()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # every failure is retried; the rows stay unpublished
+                    self.state.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("outbox_relay_error", error=self.state.last_error, retry_in=backoff)
+                    await self._reset_after(exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self._close()
+
+    async def _ensure_leadership(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self.state.is_leader = False
+        connection = await asyncpg.connect(self._listen_dsn, timeout=10)
+        try:
+            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
+                await asyncio.sleep(self._fallback_poll)
+            await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        except BaseException:
+            await connection.close()
+            raise
+        self._listener = connection
+        self.state.is_leader = True
+        # Rows may have been written while nobody listened.
+        self.state.wakeups.set()
+
+    def _on_notify(self, *_: object) -> None:
+        self.state.wakeups.set()
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self._bootstrap_servers)
+            try:
+                await asyncio.wait_for(producer.start(), self._send_timeout)
+            except BaseException:
+                await _stop_quietly(producer, self._send_timeout)
+                raise
+            self._producer = producer
+            self.state.kafka_connected = True
+            log.info("outbox_relay_connected")
+        return self._producer
+
+    async def _publish_batch(self, producer: AIOKafkaProducer) -> int:
+        self.state.wakeups.clear()
+        t = self._table
+        async with self._sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    t.select()
+                    .with_only_columns(t.c.id, t.c.topic, t.c.key, t.c.event_type, t.c.payload)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            # send() only enqueues; the batch counts as published when every ack is in.
+            await asyncio.wait_for(self._send_all(producer, rows), self._send_timeout)
+            await session.execute(
+                t.update().where(t.c.id.in_([r.id for r in rows])).values(published_at=func.now())
+            )
+        self.state.published_total += len(rows)
+        return len(rows)
+
+    @staticmethod
+    async def _send_all(
+        producer: AIOKafkaProducer, rows: Sequence[Row[Any, Any, Any, Any, Any]]
+    ) -> None:
+        acks = [
+            await producer.send(
+                row.topic,
+                value=row.payload,
+                key=row.key.encode(),
+                headers=[("ce_type", row.event_type.encode())],
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*acks)
+
+    async def _wait_for_work(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.state.wakeups.wait(), self._fallback_poll)
+
+    async def _reset_after(self, exc: Exception) -> None:
+        """Drop the connection that failed so the next round makes a fresh one."""
+        if isinstance(exc, (KafkaError, TimeoutError)) and self._producer is not None:
+            producer, self._producer = self._producer, None
+            self.state.kafka_connected = False
+            await _stop_quietly(producer, self._send_timeout)
+        if isinstance(exc, (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
+            await self._close_listener()
+
+    async def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        self.state.is_leader = False
+        if listener is not None and not listener.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.close(), 5)
+            listener.terminate()
+
+    async def _close(self) -> None:
+        await self._close_listener()
+        if self._producer is not None:
+            await _stop_quietly(self._producer, self._send_timeout)
+            self._producer = None
+
+
+async def _stop_quietly(producer: AIOKafkaProducer, timeout: float) -> None:
+    # stop() can hang while the broker is away; never let it block the relay.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), timeout)

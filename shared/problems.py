@@ -1,0 +1,192 @@
+"""RFC 9457 problem details: every error any service returns has this shape.
+
+Domain and application errors derive from ``Problem``; one table of exception handlers,
+installed by ``install_problem_handlers``, turns them (and FastAPI's own validation and
+HTTP errors) into ``application/problem+json`` responses. Nothing a client sends may
+produce a 500: an unexpected exception is logged with its request id and answered with a
+generic 500 problem that leaks no detail.
+"""
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://accord.example/problems/"
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Where the fault is: 'body.status', 'query.limit', ...")
+    message: str
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(examples=[TYPE_BASE + "conflict"])
+    title: str = Field(examples=["Conflict"])
+    status: int = Field(examples=[409])
+    detail: str | None = Field(default=None, examples=["version 3 expected, 4 found"])
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+    allowed: list[str] | None = Field(default=None, description="Allowed next states, for 409s")
+
+
+class Problem(Exception):
+    status: int = 500
+    slug: str = "internal-error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        allowed: Sequence[str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.allowed = list(allowed) if allowed is not None else None
+        self.headers = headers
+
+
+class BadRequest(Problem):
+    status, slug = 400, "bad-request"
+
+
+class Unauthorized(Problem):
+    status, slug = 401, "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="accord"'})
+
+
+class Forbidden(Problem):
+    status, slug = 403, "forbidden"
+
+
+class NotFound(Problem):
+    status, slug = 404, "not-found"
+
+
+class Conflict(Problem):
+    status, slug = 409, "conflict"
+
+
+class PreconditionFailed(Problem):
+    status, slug = 412, "precondition-failed"
+
+
+class PreconditionRequired(Problem):
+    status, slug = 428, "precondition-required"
+
+
+class PayloadTooLarge(Problem):
+    status, slug = 413, "payload-too-large"
+
+
+class Unprocessable(Problem):
+    status, slug = 422, "validation-error"
+
+
+def problem_response(
+    status: int,
+    *,
+    slug: str,
+    detail: str | None,
+    request: Request | None = None,
+    errors: list[FieldError] | None = None,
+    allowed: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ProblemDetail(
+        type=TYPE_BASE + slug,
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path if request is not None else None,
+        errors=errors,
+        allowed=allowed,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(
+        exc.status,
+        slug=exc.slug,
+        detail=exc.detail,
+        request=request,
+        errors=exc.errors,
+        allowed=exc.allowed,
+        headers=exc.headers,
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [FieldError(field=_location(e["loc"]), message=e["msg"]) for e in exc.errors()]
+    fields = ", ".join(sorted({e.field for e in errors}))
+    return problem_response(
+        422,
+        slug="validation-error",
+        detail=f"the request is not valid: {fields}",
+        request=request,
+        errors=errors,
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(
+        exc.status_code,
+        slug=HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-"),
+        detail=str(exc.detail),
+        request=request,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path)
+    return problem_response(
+        500, slug="internal-error", detail="an unexpected error occurred", request=request
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+# Responses every route may give, for the OpenAPI documents.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDetail, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": text}
+    for status, text in {
+        401: "Missing, expired or invalid bearer token",
+        403: "The token's role may not do this",
+        422: "The request is not valid; `errors` names each field at fault",
+    }.items()
+}

@@ -1,0 +1,133 @@
+"""What every service's process is made of, assembled in one place.
+
+A service describes itself with a ``ServiceSpec`` (its tables, routers, consumed topics and
+event handlers); ``create_app`` turns that into a FastAPI app whose lifespan makes the
+engine, runs the outbox relay, creates the Kafka topics and runs the consumer group.
+Kafka being down never stops the app from starting: the relay and the consumer retry in the
+background and ``/readyz`` says not ready meanwhile.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import MetaData, Table
+
+from shared.config import CommonSettings, ServiceSettings
+from shared.consumer import ConsumerRunner, Handler
+from shared.db import asyncpg_dsn, make_engine, make_session_factory
+from shared.health import health_router
+from shared.logging import configure_logging
+from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.outbox import OutboxRelay
+from shared.problems import COMMON_RESPONSES, install_problem_handlers
+from shared.topics import create_topics
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    settings: ServiceSettings
+    common: CommonSettings
+    metadata: MetaData
+    outbox: Table
+    processed_events: Table
+    routers: list[APIRouter]
+    consumed_topics: list[str] = field(default_factory=list)
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Runtime:
+    """The live parts of a running service, kept on ``app.state.runtime``."""
+
+    relay: OutboxRelay
+    consumer: ConsumerRunner | None
+    tasks: list[asyncio.Task[None]]
+
+
+def create_app(spec: ServiceSpec) -> FastAPI:
+    configure_logging(spec.name, spec.common.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(spec.settings.database_url, spec.settings.db_pool_size)
+        sessions = make_session_factory(engine)
+        app.state.engine = engine
+        app.state.sessions = sessions
+        relay = OutboxRelay(
+            sessions=sessions,
+            table=spec.outbox,
+            listen_dsn=asyncpg_dsn(spec.settings.database_url),
+            bootstrap_servers=spec.common.kafka_bootstrap_servers,
+        )
+        consumer = None
+        if spec.consumed_topics:
+            consumer = ConsumerRunner(
+                group_id=f"accord-{spec.name}",
+                topics=spec.consumed_topics,
+                handlers=spec.handlers,
+                sessions=sessions,
+                processed_table=spec.processed_events,
+                bootstrap_servers=spec.common.kafka_bootstrap_servers,
+                stall_seconds=spec.common.consumer_stall_seconds,
+            )
+        runtime = Runtime(relay=relay, consumer=consumer, tasks=[])
+        app.state.runtime = runtime
+        runtime.tasks.append(asyncio.create_task(_create_topics_when_possible(spec.common)))
+        runtime.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        if consumer is not None:
+            runtime.tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
+        log.info("service_started", port=spec.settings.http_port)
+        try:
+            yield
+        finally:
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await engine.dispose()
+            log.info("service_stopped")
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=COMMON_RESPONSES,
+        openapi_tags=spec.openapi_tags or None,
+    )
+    app.state.jwt_secret = spec.common.jwt_secret
+    app.state.spec = spec
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=spec.common.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+async def _create_topics_when_possible(common: CommonSettings) -> None:
+    """Topics are created explicitly; keep trying until the broker answers once."""
+    delay = 0.5
+    while True:
+        try:
+            created = await create_topics(common.kafka_bootstrap_servers, timeout=15)
+            if created:
+                log.info("topics_created", topics=created)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("topics_not_created_yet", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
