@@ -23,7 +23,7 @@ class CommonSettings(BaseSettings):
 
     environment: Environment = Environment.DEVELOPMENT
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    jwt_secret: str = Field(default=DEVELOPMENT_JWT_SECRET, min_length=16)
+    jwt_secret: str = Field(default=DEVELOPMENT_JWT_SECRET, min_length=32)
     log_level: str = "INFO"
     # Webhooks to loopback addresses are refused unless an operator allows them (local use, tests).
     allow_loopback_webhooks: bool = False

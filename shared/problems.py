@@ -91,10 +91,6 @@ class PreconditionRequired(Problem):
     status, slug = 428, "precondition-required"
 
 
-class PayloadTooLarge(Problem):
-    status, slug = 413, "payload-too-large"
-
-
 class Unprocessable(Problem):
     status, slug = 422, "validation-error"
 

@@ -22,7 +22,7 @@ from shared.consumer import ConsumerRunner, Handler
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.health import health_router
 from shared.logging import configure_logging
-from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.middleware import RequestContextMiddleware
 from shared.outbox import OutboxRelay
 from shared.problems import COMMON_RESPONSES, install_problem_handlers
 from shared.topics import create_topics
@@ -104,11 +104,12 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         lifespan=lifespan,
         responses=COMMON_RESPONSES,
         openapi_tags=spec.openapi_tags or None,
+        # Starlette counts the body as it arrives, announced or chunked, and answers 413.
+        max_body_size=spec.common.max_body_bytes,
     )
     app.state.jwt_secret = spec.common.jwt_secret
     app.state.spec = spec
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=spec.common.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     for router in spec.routers:

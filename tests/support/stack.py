@@ -1,0 +1,109 @@
+"""The real infrastructure of the integration tests: PostgreSQL, Kafka and the services.
+
+The suite starts its own PostgreSQL server and Kafka broker on free loopback ports, in a
+runtime folder of its own, and stops them at the end; nothing is faked. The three services
+run as child processes (the same command the local stack uses), so a test can stop and
+restart any part.
+"""
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.localstack import Kafka, Postgres, ServiceProcess, free_port
+from shared.auth import Role, issue_token
+from shared.migrations import upgrade
+from shared.topics import create_topics
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICE_NAMES = ("plans", "meetings", "notifications")
+JWT_SECRET = "integration-tests-secret-0123456789"
+
+
+@dataclass
+class Infrastructure:
+    runtime_dir: Path
+    postgres: Postgres
+    kafka: Kafka
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka.bootstrap_servers
+
+    def database_url(self, service: str) -> str:
+        return self.postgres.url(f"accord_{service}")
+
+    def start(self) -> None:
+        Postgres.install()
+        Kafka.install()
+        self.postgres.start()
+        self.kafka.start()
+        for name in SERVICE_NAMES:
+            self.postgres.drop_database(f"accord_{name}")
+            self.postgres.create_database(f"accord_{name}")
+            upgrade(REPO / "services" / name / "migrations", self.database_url(name))
+
+    async def create_topics(self) -> None:
+        await create_topics(self.bootstrap_servers)
+
+    def stop(self) -> None:
+        self.kafka.stop()
+        # The data directory may live outside the runtime folder (under /var/tmp): drop it.
+        self.postgres.remove()
+
+
+def new_infrastructure(runtime_dir: Path) -> Infrastructure:
+    return Infrastructure(
+        runtime_dir=runtime_dir,
+        postgres=Postgres(runtime_dir, free_port()),
+        kafka=Kafka(runtime_dir, free_port(), free_port()),
+    )
+
+
+@dataclass
+class Services:
+    infra: Infrastructure
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def environment(self, service: str) -> dict[str, str]:
+        prefix = service.upper()
+        return {
+            "ACCORD_ENVIRONMENT": "development",
+            "ACCORD_KAFKA_BOOTSTRAP_SERVERS": self.infra.bootstrap_servers,
+            "ACCORD_JWT_SECRET": JWT_SECRET,
+            "ACCORD_ALLOW_LOOPBACK_WEBHOOKS": "true",
+            "ACCORD_CONSUMER_STALL_SECONDS": "30",
+            f"{prefix}_DATABASE_URL": self.infra.database_url(service),
+            f"{prefix}_HTTP_PORT": str(self.ports[service]),
+        }
+
+    def start_all(self) -> None:
+        for name in SERVICE_NAMES:
+            self.ports.setdefault(name, free_port())
+            process = ServiceProcess(
+                name,
+                self.infra.runtime_dir,
+                [sys.executable, "-m", f"services.{name}", "serve"],
+                {**os.environ, **self.environment(name)},
+                health_url=f"{self.url(name)}/healthz",
+            )
+            self.processes[name] = process
+            process.start(wait_healthy=60)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+
+def token(role: Role, delegation: str | None = None) -> str:
+    return issue_token(
+        JWT_SECRET,
+        subject=delegation or f"test-{role.value}",
+        role=role,
+        delegation=delegation,
+    )

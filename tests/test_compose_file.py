@@ -1,0 +1,254 @@
+"""docker-compose.yml agrees with the code it runs, checked without a Docker engine.
+
+``docker-compose config`` (Debian's docker-compose 1.29) validates the file and resolves it
+with the values of .env.example; the resolved stack is then compared with the services'
+settings classes and the modules of the repository. A setting misspelled in the compose
+file would otherwise be ignored silently (the settings ignore unknown variables).
+"""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from dotenv import dotenv_values
+from pydantic_settings import BaseSettings
+
+from services.meetings.config import MeetingsSettings
+from services.notifications.config import NotificationsSettings
+from services.plans.config import PlansSettings
+from shared.config import CommonSettings, ServiceSettings
+
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+ACCORD_DOCKERFILE = "deploy/Dockerfile"
+
+SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
+    "plans": PlansSettings,
+    "meetings": MeetingsSettings,
+    "notifications": NotificationsSettings,
+}
+SETTINGS_PREFIXES = ("ACCORD_", "PLANS_", "MEETINGS_", "NOTIFICATIONS_")
+# `service_started` (what a plain list of dependencies means) would start a service before
+# its database is up or its schema migrated.
+WAITING_CONDITIONS = {"service_healthy", "service_completed_successfully"}
+# ${NAME}, ${NAME:-default}, ${NAME:?error} or $NAME, but not $$ (a dollar for the container).
+INTERPOLATED_NAME = re.compile(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+Settings = TypeVar("Settings", bound=BaseSettings)
+Container = dict[str, Any]
+
+
+def compose_config(env_file: Path) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("docker-compose")
+    assert binary is not None, "docker-compose is missing: apt-get install -y docker-compose"
+    return subprocess.run(
+        [binary, "--file", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
+        cwd=REPO,
+        # PATH only: a variable exported in the caller's shell would win over the env file.
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, Any]:
+    result = compose_config(ENV_EXAMPLE)
+    assert result.returncode == 0, result.stderr
+    resolved: dict[str, Any] = yaml.safe_load(result.stdout)
+    return resolved
+
+
+def accord_containers(stack: dict[str, Any]) -> dict[str, Container]:
+    """The containers running the Accord image (the others are PostgreSQL and Kafka)."""
+    return {
+        name: container
+        for name, container in stack["services"].items()
+        if container.get("build", {}).get("dockerfile") == ACCORD_DOCKERFILE
+    }
+
+
+def command_of(container: Container) -> list[str]:
+    command = container.get("command", [])
+    return shlex.split(command) if isinstance(command, str) else command
+
+
+def module_of(container: Container) -> str:
+    argv = command_of(container)
+    assert argv[:2] == ["python", "-m"] and len(argv) > 2, f"not `python -m <module>`: {argv}"
+    return argv[2]
+
+
+def service_of(container: Container) -> str | None:
+    """The service whose code a container runs; None for shared tooling (topic creation)."""
+    module = module_of(container)
+    package, _, rest = module.partition(".")
+    if package != "services":
+        return None
+    service = rest.partition(".")[0]
+    assert service in SERVICE_SETTINGS, f"{module} is not the module of a known service"
+    return service
+
+
+def settings_classes_of(container: Container) -> list[type[BaseSettings]]:
+    service = service_of(container)
+    if service is None:
+        return [CommonSettings]
+    return [CommonSettings, SERVICE_SETTINGS[service]]
+
+
+def setting_names(settings_class: type[BaseSettings]) -> set[str]:
+    prefix = settings_class.model_config.get("env_prefix", "")
+    return {f"{prefix}{field}".upper() for field in settings_class.model_fields}
+
+
+def load_settings(
+    settings_class: type[Settings], environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The settings a container would get, untouched by the environment running the tests."""
+    with monkeypatch.context() as env:
+        for name in list(os.environ):
+            if name.upper().startswith(SETTINGS_PREFIXES):
+                env.delenv(name)
+        for name, value in environment.items():
+            env.setenv(name, str(value))
+        return settings_class()
+
+
+def one_shots(stack: dict[str, Any]) -> set[str]:
+    """Services that others wait for to finish (topic creation, migrations)."""
+    return {
+        dependency
+        for container in stack["services"].values()
+        for dependency, spec in container.get("depends_on", {}).items()
+        if spec.get("condition") == "service_completed_successfully"
+    }
+
+
+def interpolated_names(node: Any) -> Iterator[str]:
+    """Variables interpolated anywhere in the parsed compose file (so not in its comments)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from interpolated_names(key)
+            yield from interpolated_names(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from interpolated_names(item)
+    elif isinstance(node, str):
+        yield from INTERPOLATED_NAME.findall(node)
+
+
+def test_the_stack_creates_the_topics_then_migrates_and_serves_every_service(
+    stack: dict[str, Any],
+) -> None:
+    runs = {(module_of(c), command_of(c)[-1]) for c in accord_containers(stack).values()}
+    expected = {("shared.topics", "create")} | {
+        (f"services.{service}", command)
+        for service in SERVICE_SETTINGS
+        for command in ("migrate", "serve")
+    }
+    assert expected <= runs
+
+
+def test_every_variable_the_compose_file_sets_is_a_setting_of_that_service(
+    stack: dict[str, Any],
+) -> None:
+    unknown = {}
+    for name, container in accord_containers(stack).items():
+        known = set().union(*map(setting_names, settings_classes_of(container)))
+        ours = {
+            variable.upper()
+            for variable in container.get("environment", {})
+            if variable.upper().startswith(SETTINGS_PREFIXES)
+        }
+        if ours - known:
+            unknown[name] = sorted(ours - known)
+    assert unknown == {}
+
+
+def test_every_container_environment_is_accepted_by_its_settings(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for container in accord_containers(stack).values():
+        for settings_class in settings_classes_of(container):
+            load_settings(settings_class, container.get("environment", {}), monkeypatch)
+
+
+def test_each_service_publishes_the_port_its_settings_make_it_listen_on(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, container in accord_containers(stack).items():
+        service = service_of(container)
+        if service is None or command_of(container)[-1] != "serve":
+            continue
+        settings = load_settings(
+            SERVICE_SETTINGS[service], container.get("environment", {}), monkeypatch
+        )
+        published = [(int(p["published"]), int(p["target"])) for p in container.get("ports", [])]
+        assert published == [(settings.http_port, settings.http_port)], name
+
+
+def test_every_command_names_a_module_of_the_repository(stack: dict[str, Any]) -> None:
+    def exists(module: str) -> bool:
+        path = REPO.joinpath(*module.split("."))
+        return path.with_suffix(".py").is_file() or (path / "__main__.py").is_file()
+
+    missing = {
+        name: module_of(container)
+        for name, container in accord_containers(stack).items()
+        if not exists(module_of(container))
+    }
+    assert missing == {}
+
+
+def test_every_dependency_waits_for_health_or_completion(stack: dict[str, Any]) -> None:
+    not_waiting = {
+        f"{name} -> {dependency}": spec.get("condition")
+        for name, container in stack["services"].items()
+        for dependency, spec in container.get("depends_on", {}).items()
+        if spec.get("condition") not in WAITING_CONDITIONS
+    }
+    assert not_waiting == {}
+
+
+def test_every_long_running_service_has_a_healthcheck(stack: dict[str, Any]) -> None:
+    def has_healthcheck(container: Container) -> bool:
+        healthcheck = container.get("healthcheck", {})
+        return bool(healthcheck.get("test")) and healthcheck["test"] != ["NONE"]
+
+    unchecked = {
+        name
+        for name, container in stack["services"].items()
+        if name not in one_shots(stack) and not has_healthcheck(container)
+    }
+    assert unchecked == set()
+
+
+def test_env_example_lists_exactly_the_variables_the_compose_file_uses() -> None:
+    used = set(interpolated_names(yaml.safe_load(COMPOSE_FILE.read_text())))
+    listed = set(dotenv_values(ENV_EXAMPLE))
+    assert sorted(listed - used) == [], "in .env.example but unused by docker-compose.yml"
+    assert sorted(used - listed) == [], "used by docker-compose.yml but not in .env.example"
+
+
+def test_the_stack_refuses_to_start_without_a_jwt_secret(tmp_path: Path) -> None:
+    without_secret = tmp_path / "without-secret.env"
+    without_secret.write_text(
+        "".join(
+            line
+            for line in ENV_EXAMPLE.read_text().splitlines(keepends=True)
+            if not line.startswith("ACCORD_JWT_SECRET=")
+        )
+    )
+    result = compose_config(without_secret)
+    assert result.returncode != 0
+    assert "ACCORD_JWT_SECRET" in result.stderr
