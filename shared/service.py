@@ -9,7 +9,7 @@ background and ``/readyz`` says not ready meanwhile.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,9 @@ class ServiceSpec:
     consumed_topics: list[str] = field(default_factory=list)
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    # Long-running jobs of the service (e.g. a webhook dispatcher), started with the app and
+    # cancelled when it stops; each gets the app, whose state holds the session factory.
+    background: list[Callable[[FastAPI], Awaitable[None]]] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +90,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         runtime.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         if consumer is not None:
             runtime.tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
+        for job in spec.background:
+            runtime.tasks.append(asyncio.create_task(job(app), name=job.__name__))
         log.info("service_started", port=spec.settings.http_port)
         try:
             yield

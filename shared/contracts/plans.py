@@ -1,6 +1,8 @@
 """Events published by the plans service on ``accord.plans.events``.
 
-All are keyed by plan id, so one plan's events (including its lines') keep their order.
+All are keyed by plan id, so one plan's events (including its sections', lines' and rollups')
+keep their order. Every line event carries the plan, the section path and the tags, so that
+no consumer ever needs to call back.
 """
 
 import uuid
@@ -14,6 +16,8 @@ from shared.events import EventContract, contract
 SOURCE = "/accord/plans"
 
 ActionLineStatus = Literal["not_started", "ongoing", "completed", "on_hold", "discontinued"]
+PlanStatus = Literal["draft", "submitted", "approved", "active", "completed", "superseded"]
+ScopeKind = Literal["plan", "section", "tag", "lead"]
 
 
 class ChangeSource(BaseModel):
@@ -39,11 +43,94 @@ class PlanCreated(EventContract):
     predecessor_id: uuid.UUID | None = None
 
 
+class PlanLifecycleChanged(EventContract):
+    """Base of the plan lifecycle events: the plan moved from one status to another."""
+
+    plan_id: uuid.UUID
+    code: str
+    title: str
+    old_status: PlanStatus
+    new_status: PlanStatus
+    predecessor_id: uuid.UUID | None = None
+    source: ChangeSource
+    changed_at: datetime
+
+
+@contract
+class PlanSubmitted(PlanLifecycleChanged):
+    """A draft plan was submitted for approval, possibly to a named future meeting."""
+
+    event_type = "org.accord.plans.plan.submitted"
+    submitted_to_meeting_id: uuid.UUID | None = None
+
+
+@contract
+class PlanApproved(PlanLifecycleChanged):
+    """A submitted plan was approved (by a meeting's decision or by the secretariat)."""
+
+    event_type = "org.accord.plans.plan.approved"
+    carried_over_lines: int = 0
+
+
+@contract
+class PlanActivated(PlanLifecycleChanged):
+    """An approved plan became the active one; its predecessor, if any, is superseded."""
+
+    event_type = "org.accord.plans.plan.activated"
+
+
+@contract
+class PlanCompleted(PlanLifecycleChanged):
+    event_type = "org.accord.plans.plan.completed"
+
+
+@contract
+class PlanSuperseded(PlanLifecycleChanged):
+    event_type = "org.accord.plans.plan.superseded"
+    successor_id: uuid.UUID | None = None
+
+
+@contract
+class SectionCreated(EventContract):
+    """A section (pillar, area, sub-area...) was added; ``path`` lists its ancestors' ids and
+    its own, root first."""
+
+    event_type = "org.accord.plans.section.created"
+
+    plan_id: uuid.UUID
+    section_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    path: list[uuid.UUID]
+    code: str
+    title: str
+    ordering_key: str
+
+
 @contract
 class ActionLineCreated(EventContract):
-    """Emitted when an action line is added to a plan."""
+    """Emitted when an action line is added to a plan (or carried over from a predecessor)."""
 
     event_type = "org.accord.plans.action_line.created"
+
+    plan_id: uuid.UUID
+    action_line_id: uuid.UUID
+    section_path: list[uuid.UUID]
+    code: str
+    text: str
+    leads: list[str]
+    tags: list[str]
+    target_date: date | None
+    weight: float
+    status: ActionLineStatus
+    version: int
+    carried_over_from: uuid.UUID | None = None
+
+
+@contract
+class ActionLineUpdated(EventContract):
+    """An action line's descriptive fields changed (not its status: see StatusChanged)."""
+
+    event_type = "org.accord.plans.action_line.updated"
 
     plan_id: uuid.UUID
     action_line_id: uuid.UUID
@@ -80,3 +167,64 @@ class ActionLineStatusChanged(EventContract):
     source: ChangeSource
     note: str | None = None
     changed_at: datetime
+
+
+class RollupFigures(BaseModel):
+    """A scope's figures under one counting rule."""
+
+    total: float
+    counted: float
+    by_status: dict[ActionLineStatus, float]
+    completed: float
+    addressed: float
+    completion_rate: float
+    completed_ahead_of_schedule: float
+
+
+@contract
+class RollupChanged(EventContract):
+    """A rollup's figures changed; before and after let a subscriber alert on thresholds
+    (e.g. "the plan reached 90 %")."""
+
+    event_type = "org.accord.plans.rollup.changed"
+
+    plan_id: uuid.UUID
+    scope_kind: ScopeKind
+    scope_key: str
+    rule_version: int
+    before: RollupFigures
+    after: RollupFigures
+    cause_event_id: str
+
+
+class ReviewLineResult(BaseModel):
+    action_line_id: uuid.UUID | None
+    code: str | None
+    status: ActionLineStatus
+    outcome: Literal["applied", "unchanged", "rejected"]
+    reason: str | None = None
+
+
+@contract
+class StatusReviewProcessed(EventContract):
+    """The plans service's answer to a meeting's status review: what it applied and what it
+    rejected (unknown line, forbidden transition), line by line."""
+
+    event_type = "org.accord.plans.status_review.processed"
+
+    plan_id: uuid.UUID
+    meeting_id: uuid.UUID
+    decision_id: uuid.UUID
+    results: list[ReviewLineResult]
+
+
+@contract
+class PlanDecisionRejected(EventContract):
+    """A meeting's plan submission or approval could not be applied, and why."""
+
+    event_type = "org.accord.plans.plan_decision.rejected"
+
+    plan_id: uuid.UUID
+    meeting_id: uuid.UUID
+    decision_id: uuid.UUID
+    reason: str
