@@ -9,7 +9,7 @@ background and ``/readyz`` says not ready meanwhile.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ class ServiceSpec:
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
     # Long-running jobs of the service (e.g. a webhook dispatcher), started with the app and
     # cancelled when it stops; each gets the app, whose state holds the session factory.
-    background: list[Callable[[FastAPI], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[FastAPI], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
 @dataclass

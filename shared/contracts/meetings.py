@@ -38,9 +38,9 @@ class MeetingScheduled(EventContract):
     ends_at: datetime
     timezone: str
     place: str | None = None
-    co_chairs: list[CoChair] = []
-    participants: list[str] = []
-    plans_under_review: list[uuid.UUID] = []
+    co_chairs: list[CoChair] = Field(default_factory=list)
+    participants: list[str] = Field(default_factory=list)
+    plans_under_review: list[uuid.UUID] = Field(default_factory=list)
 
 
 @contract
@@ -115,7 +115,7 @@ class Commitment(BaseModel):
     kind: Literal["commitment"] = "commitment"
     party: str
     text: str
-    tags: list[str] = []
+    tags: list[str] = Field(default_factory=list)
     due_date: date | None = None
 
 
