@@ -1,7 +1,12 @@
-"""``python -m services.<name> migrate|serve``: the two commands every service answers."""
+"""``python -m services.<name> migrate|serve|...``: the commands every service answers, plus
+the service's own operator commands."""
 
 import argparse
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -9,16 +14,31 @@ from shared.config import ServiceSettings
 from shared.migrations import upgrade
 
 
-def service_main(name: str, settings: ServiceSettings, app_path: str, migrations_dir: Path) -> None:
+@dataclass(frozen=True)
+class Command:
+    help: str
+    run: Callable[[], Coroutine[Any, Any, int]]  # returns the exit status
+
+
+def service_main(
+    name: str,
+    settings: ServiceSettings,
+    app_path: str,
+    migrations_dir: Path,
+    commands: dict[str, Command] | None = None,
+) -> None:
+    extra = commands or {}
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="bring this service's database schema up to date")
-    commands.add_parser("serve", help="run the HTTP API, the outbox relay and the consumers")
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    subcommands.add_parser("migrate", help="bring this service's database schema up to date")
+    subcommands.add_parser("serve", help="run the HTTP API, the outbox relay and the consumers")
+    for command_name, command in extra.items():
+        subcommands.add_parser(command_name, help=command.help)
     args = parser.parse_args()
     if args.command == "migrate":
         upgrade(migrations_dir, settings.database_url)
         print(f"{name}: database schema up to date")
-    else:
+    elif args.command == "serve":
         uvicorn.run(
             app_path,
             factory=True,
@@ -28,3 +48,5 @@ def service_main(name: str, settings: ServiceSettings, app_path: str, migrations
             proxy_headers=False,
             timeout_graceful_shutdown=10,
         )
+    else:
+        raise SystemExit(asyncio.run(extra[args.command].run()))

@@ -8,7 +8,8 @@ commit, in batches (every ``commit_interval`` seconds and when partitions are re
 a crash in between re-reads a few messages, which the dedupe table absorbs.
 
 Failures: a handler error is retried a bounded number of times, then the message goes to
-the dead-letter topic and the consumer goes on. A lost database connection is not the
+the dead-letter topic and the consumer goes on; a handler raising ``InvalidEvent`` sends it
+there at once. A lost database connection is not the
 message's fault, so it is retried until the database is back (the consumer stalls and its
 liveness turns unhealthy meanwhile). Broker trouble recreates the consumer.
 """
@@ -219,6 +220,11 @@ class ConsumerRunner:
                 return
             except asyncio.CancelledError:
                 raise
+            except InvalidEvent as exc:
+                # The handler found the event can never apply (e.g. it names an unknown
+                # aggregate): retrying cannot help.
+                await self._dead_letter(record, dead_letters, str(exc))
+                return
             except Exception as exc:
                 if _is_transient_database_error(exc):
                     # Not the message's fault: wait for the database, however long it takes.

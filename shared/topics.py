@@ -27,6 +27,12 @@ def dead_letter_topic(topic: str) -> str:
 ALL_TOPICS = EVENT_TOPICS + tuple(dead_letter_topic(t) for t in EVENT_TOPICS)
 
 
+def _new_topic(name: str) -> NewTopic:
+    # Event topics are the log read models are rebuilt from: they keep everything.
+    configs = {"retention.ms": "-1"} if name in EVENT_TOPICS else {}
+    return NewTopic(name, num_partitions=PARTITIONS, replication_factor=1, topic_configs=configs)
+
+
 async def create_topics(bootstrap_servers: str, timeout: float = 60.0) -> list[str]:
     """Create every topic that does not exist yet; return the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
@@ -37,9 +43,7 @@ async def create_topics(bootstrap_servers: str, timeout: float = 60.0) -> list[s
         if missing:
             # Another process may create them meanwhile.
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in missing]
-                )
+                await admin.create_topics([_new_topic(t) for t in missing])
         return missing
     finally:
         await admin.close()

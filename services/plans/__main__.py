@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from services.plans.config import PlansSettings
+from services.plans.operations import COMMANDS
 from shared.cli import service_main
 
 service_main(
@@ -8,4 +9,5 @@ service_main(
     PlansSettings(),
     app_path="services.plans.main:create",
     migrations_dir=Path(__file__).parent / "migrations",
+    commands=COMMANDS,
 )

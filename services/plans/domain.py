@@ -3,6 +3,7 @@
 Frameworks are not imported here; handlers load and save, this module decides.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -51,18 +52,33 @@ class PlanStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
+# The plan lifecycle: a draft is submitted, approved, activated; an active plan is completed
+# or superseded by its successor.
+PLAN_TRANSITIONS: dict[PlanStatus, frozenset[PlanStatus]] = {
+    PlanStatus.DRAFT: frozenset({PlanStatus.SUBMITTED}),
+    PlanStatus.SUBMITTED: frozenset({PlanStatus.APPROVED, PlanStatus.DRAFT}),
+    PlanStatus.APPROVED: frozenset({PlanStatus.ACTIVE}),
+    PlanStatus.ACTIVE: frozenset({PlanStatus.COMPLETED, PlanStatus.SUPERSEDED}),
+    PlanStatus.COMPLETED: frozenset({PlanStatus.SUPERSEDED}),
+    PlanStatus.SUPERSEDED: frozenset(),
+}
+
+
 class DomainError(Exception):
     """A rule of the domain was broken; the message says which."""
+
+
+def _refusal(what: str, current: str, requested: str, allowed: Sequence[str]) -> str:
+    return (
+        f"{what} cannot go from {current} to {requested}; "
+        f"from {current} it may go to: {', '.join(allowed) or 'nothing'}"
+    )
 
 
 class ForbiddenTransition(DomainError):
     def __init__(self, current: LineStatus, requested: LineStatus) -> None:
         self.allowed = sorted(TRANSITIONS[current])
-        allowed = ", ".join(self.allowed) or "none"
-        super().__init__(
-            f"an action line cannot go from {current} to {requested}; "
-            f"from {current} it may go to: {allowed}"
-        )
+        super().__init__(_refusal("an action line", current, requested, self.allowed))
 
 
 class StaleVersion(DomainError):
@@ -72,6 +88,23 @@ class StaleVersion(DomainError):
         super().__init__(
             f"version {expected} was expected but the action line is at version {current}"
         )
+
+
+class ForbiddenPlanTransition(DomainError):
+    def __init__(self, current: PlanStatus, requested: PlanStatus) -> None:
+        self.allowed = sorted(PLAN_TRANSITIONS[current])
+        super().__init__(_refusal("a plan", current, requested, self.allowed))
+
+
+def change_plan_status(current: PlanStatus, requested: PlanStatus) -> PlanStatus:
+    if requested not in PLAN_TRANSITIONS[current]:
+        raise ForbiddenPlanTransition(current, requested)
+    return requested
+
+
+def is_unfinished(status: LineStatus) -> bool:
+    """Lines a successor plan can take over: neither completed nor discontinued."""
+    return status not in (LineStatus.COMPLETED, LineStatus.DISCONTINUED)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 from fastapi import FastAPI
 
-from services.plans import api, orm
+from services.plans import api, api_journal, api_rollups, consumers, orm
 from services.plans.config import PlansSettings
 from shared.config import CommonSettings
 from shared.service import ServiceSpec, create_app
+from shared.topics import MEETINGS_EVENTS, PLANS_EVENTS
 
 
 def create() -> FastAPI:
@@ -21,6 +22,9 @@ def create() -> FastAPI:
             metadata=orm.Base.metadata,
             outbox=orm.outbox,
             processed_events=orm.processed_events,
-            routers=[api.router],
+            routers=[api.router, api_journal.router, api_rollups.router],
+            # Its own events feed the rollups; meetings' decisions change statuses and plans.
+            consumed_topics=[PLANS_EVENTS, MEETINGS_EVENTS],
+            handlers=consumers.HANDLERS,
         )
     )

@@ -6,8 +6,10 @@ from datetime import date, datetime
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -48,6 +50,8 @@ class Plan(Base):
     period_end: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20))
     predecessor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("plans.id"))
+    successor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    submitted_to_meeting_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
@@ -87,6 +91,9 @@ class ActionLine(Base):
     weight: Mapped[float] = mapped_column(Numeric(10, 4, asdecimal=False), default=1)
     status: Mapped[str] = mapped_column(String(20))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Lineage across plans: the line this one continues, and the one that continues it.
+    carried_over_from: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    carried_over_to: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -115,3 +122,59 @@ class JournalEntry(Base):
     recorded_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class CountingRule(Base):
+    """A versioned counting rule. Rules are never edited: a change is a new version."""
+
+    __tablename__ = "counting_rules"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(20))
+    excluded_statuses: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# The rollup read model, written only by the projection that consumes plans' own events.
+
+
+class RollupLine(Base):
+    """The projection's view of one line: what it last applied, and to which scopes."""
+
+    __tablename__ = "rollup_lines"
+
+    action_line_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
+    status: Mapped[str] = mapped_column(String(20))
+    weight: Mapped[float] = mapped_column(Float)
+    target_date: Mapped[date | None] = mapped_column(Date)
+    completed_on: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class RollupBucket(Base):
+    """Count and weight of a scope's lines in one (status, completed ahead of schedule)."""
+
+    __tablename__ = "rollup_buckets"
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    ahead: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    count: Mapped[float] = mapped_column(Float)
+    weight: Mapped[float] = mapped_column(Float)
+
+
+class RollupOpenTarget(Base):
+    """Count and weight of a scope's unfinished lines per target date (for "overdue")."""
+
+    __tablename__ = "rollup_open_targets"
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    target_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[float] = mapped_column(Float)
+    weight: Mapped[float] = mapped_column(Float)

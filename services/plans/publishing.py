@@ -39,8 +39,37 @@ def plan_created(plan: orm.Plan) -> events.PlanCreated:
     )
 
 
+def section_created(section: orm.Section) -> events.SectionCreated:
+    return events.SectionCreated(
+        plan_id=section.plan_id,
+        section_id=section.id,
+        parent_id=section.parent_id,
+        path=section.path,
+        code=section.code,
+        title=section.title,
+        ordering_key=section.ordering_key,
+    )
+
+
 def action_line_created(line: orm.ActionLine, section_path: list) -> events.ActionLineCreated:
     return events.ActionLineCreated(
+        plan_id=line.plan_id,
+        action_line_id=line.id,
+        section_path=section_path,
+        code=line.code,
+        text=line.text,
+        leads=line.leads,
+        tags=line.tags,
+        target_date=line.target_date,
+        weight=line.weight,
+        status=line.status,
+        version=line.version,
+        carried_over_from=line.carried_over_from,
+    )
+
+
+def action_line_updated(line: orm.ActionLine, section_path: list) -> events.ActionLineUpdated:
+    return events.ActionLineUpdated(
         plan_id=line.plan_id,
         action_line_id=line.id,
         section_path=section_path,

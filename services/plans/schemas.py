@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, computed_field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, computed_field, model_validator
 
 from services.plans.domain import IATI_ACTIVITY_STATUS, LineStatus, PlanStatus
 from shared.schemas import RequestModel, ResponseModel
@@ -41,6 +41,8 @@ class PlanRead(ResponseModel):
     period_end: date
     status: PlanStatus
     predecessor_id: uuid.UUID | None
+    successor_id: uuid.UUID | None
+    submitted_to_meeting_id: uuid.UUID | None
     version: int
     created_at: datetime
 
@@ -92,6 +94,12 @@ class ActionLineRead(ResponseModel):
     weight: float
     status: LineStatus
     version: int
+    carried_over_from: uuid.UUID | None = Field(
+        description="The predecessor plan's line this one continues"
+    )
+    carried_over_to: uuid.UUID | None = Field(
+        description="The successor plan's line that continues this one"
+    )
     updated_at: datetime
 
     @computed_field(  # type: ignore[prop-decorator]
@@ -113,3 +121,127 @@ class StatusChangeRequest(RequestModel):
         default=None, description="When it took effect; today by default"
     )
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ActionLineUpdate(RequestModel):
+    """The descriptive fields of a line; the status changes through its own route."""
+
+    code: Code | None = None
+    text: Annotated[str, StringConstraints(min_length=1, max_length=5000)] | None = None
+    section_id: uuid.UUID | None = None
+    ordering_key: Label | None = None
+    leads: list[Label] | None = Field(default=None, max_length=20)
+    tags: list[Label] | None = Field(default=None, max_length=20)
+    target_date: date | None = None
+    weight: float | None = Field(default=None, gt=0, le=1000)
+    expected_version: int | None = Field(default=None, ge=1, description="Or send `If-Match`")
+
+
+class PlanSubmit(RequestModel):
+    submitted_to_meeting_id: uuid.UUID | None = Field(
+        default=None, description="The meeting the plan is submitted to for approval"
+    )
+
+
+class PlanApprove(RequestModel):
+    carry_over_unfinished: bool = Field(
+        default=True,
+        description="Copy the predecessor's unfinished lines here, keeping lineage both ways",
+    )
+
+
+class JournalEntryRead(ResponseModel):
+    id: int
+    plan_id: uuid.UUID
+    action_line_id: uuid.UUID
+    from_status: LineStatus
+    to_status: LineStatus
+    version: int
+    effective_date: date
+    actor: str
+    note: str | None
+    source_kind: str = Field(
+        description="`api`, or `meeting_decision` with the decision id as `source_id`"
+    )
+    source_id: str | None
+    recorded_at: datetime
+
+
+class CountingRuleCreate(RequestModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        examples=["Weighted, discontinued lines excluded"]
+    )
+    mode: Literal["count", "weighted"] = "count"
+    excluded_statuses: list[LineStatus] = Field(
+        default_factory=list, max_length=5, examples=[["discontinued"]]
+    )
+    is_default: bool = False
+
+
+class CountingRuleRead(ResponseModel):
+    version: int
+    name: str
+    mode: Literal["count", "weighted"]
+    excluded_statuses: list[LineStatus]
+    is_default: bool
+
+
+class FiguresRead(BaseModel):
+    """A scope's figures under one counting rule (counts, or weights in weighted mode)."""
+
+    total: float
+    counted: float = Field(description="Total minus the statuses the rule excludes")
+    by_status: dict[LineStatus, float]
+    completed: float
+    addressed: float = Field(description="Ongoing + completed")
+    completion_rate: float = Field(description="completed / counted, 0..1", examples=[0.9417])
+    completion_percent: float = Field(examples=[94.2])
+    completed_ahead_of_schedule: float = Field(description="Completed before the target date")
+    overdue: float = Field(
+        description="Past the target date and neither completed nor discontinued"
+    )
+    health: Literal["on_track", "at_risk", "off_track"] = Field(
+        description=(
+            "expected = elapsed share of the plan period; on_track if "
+            "completion_rate >= expected - 0.10 and at most 10 % of counted lines are overdue; "
+            "off_track if completion_rate < expected - 0.25 or more than 25 % are overdue; "
+            "at_risk otherwise"
+        )
+    )
+
+
+class ScopeRollupRead(BaseModel):
+    kind: Literal["plan", "section", "tag", "lead"]
+    key: str
+    title: str | None = None
+    code: str | None = None
+    depth: int | None = Field(
+        default=None, description="For sections: 1 for a pillar, 2 below it, ..."
+    )
+    figures: FiguresRead
+
+
+class PlanRollupsRead(BaseModel):
+    plan_id: uuid.UUID
+    rule: CountingRuleRead
+    as_of: date | None = Field(
+        description="Null: the current read model; a date: recomputed from the journal"
+    )
+    computed_from: Literal["read_model", "journal"]
+    plan: ScopeRollupRead
+    sections: list[ScopeRollupRead]
+    tags: list[ScopeRollupRead]
+    leads: list[ScopeRollupRead]
+
+
+class RollupDifferenceRead(BaseModel):
+    plan_id: uuid.UUID
+    scope: str
+    stored: dict[str, Any]
+    recounted: dict[str, Any]
+
+
+class RollupCheckRead(BaseModel):
+    plans_checked: int
+    consistent: bool
+    differences: list[RollupDifferenceRead]
