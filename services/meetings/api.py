@@ -1,0 +1,366 @@
+"""HTTP routes of the meetings service: parse, build a command, call the handler, answer.
+
+The secretariat records meetings and decisions; delegations and viewers read them.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response, status
+
+from services.meetings import domain, handlers, views
+from services.meetings.schemas import (
+    AgendaItemCreate,
+    AgendaItemRead,
+    AttendanceUpdate,
+    BriefingRead,
+    Cancel,
+    Conclude,
+    DecisionCreate,
+    DecisionRead,
+    DelegationCode,
+    Fulfil,
+    MeetingCreate,
+    MeetingRead,
+    Postpone,
+)
+from shared.auth import AnyPrincipal, Secretariat
+from shared.http import read_only, unit_of_work
+from shared.pagination import Cursor, Limit, Page
+from shared.problems import (
+    Conflict,
+    FieldError,
+    Problem,
+    ProblemDetail,
+    Unprocessable,
+)
+
+router = APIRouter(tags=["meetings"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProblemDetail, "description": "No such meeting or decision"}
+}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ProblemDetail,
+        "description": "The meeting's state does not allow this (e.g. a decision on a meeting "
+        "that is not in progress); `allowed` lists the possible next states",
+    }
+}
+MeetingId = Annotated[uuid.UUID, Path(description="The meeting's id")]
+
+
+@router.post(
+    "/meetings", status_code=status.HTTP_201_CREATED, response_model=MeetingRead, tags=["meetings"]
+)
+async def schedule_meeting(
+    body: MeetingCreate, request: Request, principal: Secretariat
+) -> MeetingRead:
+    """Schedule a meeting. Times carry their UTC offset and the meeting its IANA time zone;
+    every co-chair's delegation must be a participant. Publishes `meeting.scheduled`."""
+    async with unit_of_work(request) as session:
+        meeting = await handlers.schedule_meeting(session, body)
+    return views.meeting_read(meeting)
+
+
+@router.get("/meetings", response_model=Page[MeetingRead])
+async def list_meetings(
+    request: Request,
+    principal: AnyPrincipal,
+    series: Annotated[str | None, Query(max_length=500, examples=["ASEAN-UN CPR meeting"])] = None,
+    starts_from: Annotated[
+        datetime | None, Query(description="Meetings starting at or after this time")
+    ] = None,
+    starts_before: Annotated[
+        datetime | None, Query(description="Meetings starting before this time")
+    ] = None,
+    participant: Annotated[
+        str | None, Query(max_length=10, description="A participating delegation, e.g. VNM")
+    ] = None,
+    plan_id: Annotated[uuid.UUID | None, Query(description="A plan under review")] = None,
+    meeting_status: Annotated[
+        list[domain.MeetingStatus] | None, Query(alias="status", max_length=4)
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[MeetingRead]:
+    """Meetings in chronological order, filtered by series, date range, participant, plan
+    under review and status."""
+    for name, value in (("starts_from", starts_from), ("starts_before", starts_before)):
+        _require_aware(name, value)
+    query = views.meetings_query(
+        series=series,
+        starts_from=starts_from,
+        starts_before=starts_before,
+        participant=participant,
+        plan_id=plan_id,
+        statuses=meeting_status or (),
+    )
+    async with read_only(request) as session:
+        return await views.meetings_page(session, query, limit, cursor)
+
+
+@router.get("/meetings/upcoming", response_model=Page[MeetingRead])
+async def upcoming_meetings(
+    request: Request,
+    principal: AnyPrincipal,
+    participant: Annotated[str | None, Query(max_length=10)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[MeetingRead]:
+    """Meetings not over yet (scheduled or in progress), soonest first."""
+    query = views.meetings_query(
+        participant=participant,
+        ends_after=datetime.now(UTC),
+        statuses=(domain.MeetingStatus.SCHEDULED, domain.MeetingStatus.IN_PROGRESS),
+    )
+    async with read_only(request) as session:
+        return await views.meetings_page(session, query, limit, cursor)
+
+
+@router.get("/meetings/{meeting_id}", response_model=MeetingRead, responses=_NOT_FOUND)
+async def read_meeting(
+    meeting_id: MeetingId, request: Request, principal: AnyPrincipal
+) -> MeetingRead:
+    """A meeting with its co-chairs, participants, plans under review, agenda and
+    postponements."""
+    async with read_only(request) as session:
+        return views.meeting_read(await handlers.get_meeting(session, meeting_id))
+
+
+@router.post(
+    "/meetings/{meeting_id}/postpone",
+    response_model=MeetingRead,
+    responses=_NOT_FOUND | _CONFLICT,
+)
+async def postpone_meeting(
+    meeting_id: MeetingId, body: Postpone, request: Request, principal: Secretariat
+) -> MeetingRead:
+    """Move a scheduled meeting to new times; the old ones are kept in `postponements`.
+    Publishes `meeting.postponed`."""
+    async with unit_of_work(request) as session:
+        meeting = await handlers.postpone(session, meeting_id, body)
+    return views.meeting_read(meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}/start", response_model=MeetingRead, responses=_NOT_FOUND | _CONFLICT
+)
+async def start_meeting(
+    meeting_id: MeetingId, request: Request, principal: Secretariat
+) -> MeetingRead:
+    """Open a scheduled meeting: from now on it can adopt decisions. Publishes
+    `meeting.started`."""
+    async with unit_of_work(request) as session:
+        meeting = await handlers.start(session, meeting_id)
+    return views.meeting_read(meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}/conclude",
+    response_model=MeetingRead,
+    responses=_NOT_FOUND | _CONFLICT,
+)
+async def conclude_meeting(
+    meeting_id: MeetingId, request: Request, principal: Secretariat, body: Conclude | None = None
+) -> MeetingRead:
+    """Close a meeting in progress, adopting the closing `decisions` first (all or nothing).
+    Its briefing is frozen as an immutable snapshot, at once or, when a status review still
+    waits for the plans service's answer, as soon as that answer arrives. Publishes
+    `decision.adopted` for each decision, then `meeting.concluded`."""
+    decisions = body.decisions if body is not None else []
+    async with unit_of_work(request) as session:
+        meeting = await handlers.conclude(session, meeting_id, decisions)
+    return views.meeting_read(meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}/cancel", response_model=MeetingRead, responses=_NOT_FOUND | _CONFLICT
+)
+async def cancel_meeting(
+    meeting_id: MeetingId, request: Request, principal: Secretariat, body: Cancel | None = None
+) -> MeetingRead:
+    """Call off a meeting that is scheduled or in progress. Publishes `meeting.cancelled`."""
+    async with unit_of_work(request) as session:
+        meeting = await handlers.cancel(session, meeting_id, body.reason if body else None)
+    return views.meeting_read(meeting)
+
+
+@router.put(
+    "/meetings/{meeting_id}/participants/{delegation}",
+    response_model=MeetingRead,
+    responses=_NOT_FOUND | _CONFLICT,
+)
+async def set_attendance(
+    meeting_id: MeetingId,
+    delegation: Annotated[DelegationCode, Path()],
+    body: AttendanceUpdate,
+    request: Request,
+    principal: Secretariat,
+) -> MeetingRead:
+    """Record a delegation's attendance (invited, present, absent, excused), adding it as
+    a participant if it was not one yet."""
+    async with unit_of_work(request) as session:
+        meeting = await handlers.set_attendance(session, meeting_id, delegation, body.attendance)
+    return views.meeting_read(meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}/agenda-items",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AgendaItemRead,
+    responses=_NOT_FOUND | _CONFLICT,
+)
+async def add_agenda_item(
+    meeting_id: MeetingId, body: AgendaItemCreate, request: Request, principal: Secretariat
+) -> AgendaItemRead:
+    """Add an agenda item, optionally linked to plans and action lines."""
+    async with unit_of_work(request) as session:
+        item = await handlers.add_agenda_item(session, meeting_id, body)
+    return AgendaItemRead.model_validate(item)
+
+
+@router.post(
+    "/meetings/{meeting_id}/decisions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DecisionRead,
+    responses=_NOT_FOUND | _CONFLICT,
+    tags=["decisions"],
+)
+async def adopt_decision(
+    meeting_id: MeetingId, body: DecisionCreate, request: Request, principal: Secretariat
+) -> DecisionRead:
+    """Record a decision adopted at a meeting in progress: a status review (of a plan under
+    review; effective as of the meeting's date unless said otherwise), a plan submission
+    (to a later scheduled meeting), a plan approval, a commitment or a statement. Publishes
+    `decision.adopted`; what it changes in plans, the plans service applies and answers,
+    and the decision's `outcome` follows that answer."""
+    async with unit_of_work(request) as session:
+        meeting = await handlers.get_meeting(session, meeting_id, lock=True)
+        decision = await handlers.adopt_decision(session, meeting, body)
+    return views.decision_read(decision)
+
+
+@router.get(
+    "/meetings/{meeting_id}/decisions",
+    response_model=Page[DecisionRead],
+    responses=_NOT_FOUND,
+    tags=["decisions"],
+)
+async def list_meeting_decisions(
+    meeting_id: MeetingId,
+    request: Request,
+    principal: AnyPrincipal,
+    kind: domain.DecisionKind | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[DecisionRead]:
+    """A meeting's decisions in the order they were adopted; `kind=commitment` for its
+    commitments."""
+    async with read_only(request) as session:
+        await handlers.get_meeting(session, meeting_id)
+        return await views.decisions_page(
+            session, limit=limit, cursor=cursor, meeting_id=meeting_id, kind=kind
+        )
+
+
+@router.get(
+    "/decisions/{decision_id}",
+    response_model=DecisionRead,
+    responses=_NOT_FOUND,
+    tags=["decisions"],
+)
+async def read_decision(
+    decision_id: uuid.UUID, request: Request, principal: AnyPrincipal
+) -> DecisionRead:
+    """A decision, with what the plans service made of it (`outcome`, rejected review lines)."""
+    async with read_only(request) as session:
+        return views.decision_read(await handlers.get_decision(session, decision_id))
+
+
+@router.get("/commitments", response_model=Page[DecisionRead], tags=["decisions"])
+async def list_commitments(
+    request: Request,
+    principal: AnyPrincipal,
+    party: Annotated[str | None, Query(max_length=100, examples=["UN"])] = None,
+    follow_up: Annotated[
+        domain.FollowUp | None, Query(description="`open` for the commitments still due")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[DecisionRead]:
+    """Commitments made at meetings, by party and follow-up (e.g. the UN's open ones)."""
+    async with read_only(request) as session:
+        return await views.decisions_page(
+            session,
+            limit=limit,
+            cursor=cursor,
+            kind=domain.DecisionKind.COMMITMENT,
+            party=party,
+            follow_up=follow_up,
+        )
+
+
+@router.post(
+    "/commitments/{decision_id}/fulfil",
+    response_model=DecisionRead,
+    responses=_NOT_FOUND | _CONFLICT,
+    tags=["decisions"],
+)
+async def fulfil_commitment(
+    decision_id: uuid.UUID, body: Fulfil, request: Request, principal: Secretariat
+) -> DecisionRead:
+    """Mark a commitment fulfilled. Publishes `commitment.fulfilled`."""
+    async with unit_of_work(request) as session:
+        decision = await handlers.fulfil_commitment(session, decision_id, body)
+    return views.decision_read(decision)
+
+
+@router.get(
+    "/meetings/{meeting_id}/briefing",
+    response_model=BriefingRead,
+    responses=_NOT_FOUND,
+    tags=["briefings"],
+)
+async def read_briefing(
+    meeting_id: MeetingId, request: Request, principal: AnyPrincipal
+) -> BriefingRead:
+    """For each plan under review, its progress as of the meeting's date (counts per status,
+    completed, completion rate; overall and per pillar) and what changed since the previous
+    meeting of the same series (lines completed, lines reopened). Built from this service's
+    own record of plans' events. Once the meeting has concluded this is a frozen snapshot
+    (`frozen: true`) that later changes never alter."""
+    async with read_only(request) as session:
+        meeting = await handlers.get_meeting(session, meeting_id)
+        return await views.briefing(session, meeting)
+
+
+def _require_aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        message = "a time needs its UTC offset, e.g. 2020-09-15T00:00:00+07:00"
+        raise Unprocessable(message, errors=[FieldError(field=f"query.{name}", message=message)])
+
+
+# --- domain errors -> problems: the one table ----------------------------------------------
+
+
+def _problem_for(exc: domain.DomainError) -> Problem:
+    if isinstance(exc, domain.InvalidInput):
+        field = f"body.{exc.field}"
+        return Unprocessable(str(exc), errors=[FieldError(field=field, message=str(exc))])
+    if isinstance(exc, domain.ForbiddenTransition):
+        return Conflict(str(exc), allowed=exc.allowed)
+    return Conflict(str(exc))
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, domain.DomainError)
+    # Answered by the service's own problem handler, so every problem has one shape.
+    on_problem = request.app.exception_handlers[Problem]
+    response: Response = await on_problem(request, _problem_for(exc))
+    return response
+
+
+def install_domain_errors(app: FastAPI) -> None:
+    app.add_exception_handler(domain.DomainError, _on_domain_error)

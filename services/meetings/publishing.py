@@ -1,0 +1,97 @@
+"""Meeting changes -> public event contracts, staged in the outbox of the current transaction."""
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.meetings import domain, orm
+from shared.contracts import meetings as events
+from shared.events import EventContract
+from shared.outbox import stage_event
+from shared.topics import MEETINGS_EVENTS
+
+
+async def publish(session: AsyncSession, meeting: orm.Meeting, payload: EventContract) -> None:
+    """Every meetings event is keyed by its meeting id, so one meeting's events stay in order."""
+    await stage_event(
+        session,
+        orm.outbox,
+        payload,
+        topic=MEETINGS_EVENTS,
+        key=str(meeting.id),
+        source=events.SOURCE,
+        subject=f"meetings/{meeting.id}",
+    )
+
+
+def scheduled(meeting: orm.Meeting) -> events.MeetingScheduled:
+    return events.MeetingScheduled(
+        meeting_id=meeting.id,
+        series=meeting.series,
+        title=meeting.title,
+        level=meeting.level,
+        format=meeting.format,
+        starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at,
+        timezone=meeting.timezone,
+        place=meeting.place,
+        co_chairs=[events.CoChair.model_validate(c) for c in meeting.co_chairs],
+        participants=[p.delegation for p in meeting.participants],
+        plans_under_review=[p.plan_id for p in meeting.plans],
+    )
+
+
+def postponed(meeting: orm.Meeting, postponement: orm.Postponement) -> events.MeetingPostponed:
+    return events.MeetingPostponed(
+        meeting_id=meeting.id,
+        series=meeting.series,
+        title=meeting.title,
+        old_starts_at=postponement.old_starts_at,
+        starts_at=postponement.new_starts_at,
+        ends_at=postponement.new_ends_at,
+        timezone=meeting.timezone,
+        reason=postponement.reason,
+    )
+
+
+def lifecycle_changed(meeting: orm.Meeting, at: datetime) -> EventContract:
+    common = {
+        "meeting_id": meeting.id,
+        "series": meeting.series,
+        "title": meeting.title,
+        "starts_at": meeting.starts_at,
+        "timezone": meeting.timezone,
+        "at": at,
+    }
+    status = domain.MeetingStatus(meeting.status)
+    if status is domain.MeetingStatus.IN_PROGRESS:
+        return events.MeetingStarted(**common)
+    if status is domain.MeetingStatus.CONCLUDED:
+        return events.MeetingConcluded(**common)
+    return events.MeetingCancelled(**common, reason=meeting.cancellation_reason)
+
+
+def decision_adopted(meeting: orm.Meeting, decision: orm.Decision) -> events.DecisionAdopted:
+    return events.DecisionAdopted.model_validate(
+        {
+            "meeting_id": meeting.id,
+            "series": meeting.series,
+            "meeting_title": meeting.title,
+            "meeting_date": domain.meeting_date(meeting.starts_at, meeting.timezone),
+            "decision_id": decision.id,
+            "title": decision.title,
+            "body": decision.body,
+            "adopted_at": decision.adopted_at,
+        }
+    )
+
+
+def commitment_fulfilled(decision: orm.Decision) -> events.CommitmentFulfilled:
+    assert decision.party is not None and decision.fulfilled_on is not None
+    return events.CommitmentFulfilled(
+        meeting_id=decision.meeting_id,
+        decision_id=decision.id,
+        party=decision.party,
+        text=decision.body["text"],
+        fulfilled_on=decision.fulfilled_on,
+    )

@@ -1,0 +1,96 @@
+"""Which decisions a meeting may adopt, and how their outcome and follow-up evolve."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.meetings.domain import (
+    DecisionKind,
+    FollowUp,
+    InvalidInput,
+    MeetingStatus,
+    Outcome,
+    ReviewLineRef,
+    WrongState,
+    check_can_decide,
+    check_status_review,
+    check_submission_target,
+    fulfil,
+    initial_outcome,
+    review_outcome,
+)
+
+PLAN = uuid.uuid4()
+NOW = datetime(2020, 9, 15, 9, tzinfo=UTC)
+
+
+def test_decisions_are_adopted_only_while_the_meeting_is_in_progress() -> None:
+    check_can_decide(MeetingStatus.IN_PROGRESS)
+    for status in (MeetingStatus.SCHEDULED, MeetingStatus.CONCLUDED, MeetingStatus.CANCELLED):
+        with pytest.raises(WrongState, match=f"this one is {status}"):
+            check_can_decide(status)
+
+
+def test_a_status_review_must_concern_a_plan_under_review() -> None:
+    lines = [ReviewLineRef(None, "1.1")]
+    check_status_review(PLAN, [PLAN], lines)
+    with pytest.raises(InvalidInput) as caught:
+        check_status_review(uuid.uuid4(), [PLAN], lines)
+    assert caught.value.field == "body.plan_id"
+
+
+def test_a_review_line_is_named_by_exactly_one_of_id_and_code() -> None:
+    with pytest.raises(InvalidInput) as neither:
+        check_status_review(PLAN, [PLAN], [ReviewLineRef(None, None)])
+    with pytest.raises(InvalidInput):
+        check_status_review(PLAN, [PLAN], [ReviewLineRef(uuid.uuid4(), "1.1")])
+    assert neither.value.field == "body.lines.0"
+
+
+def test_a_line_reviewed_twice_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="reviewed twice") as caught:
+        check_status_review(
+            PLAN,
+            [PLAN],
+            [ReviewLineRef(None, "1.1"), ReviewLineRef(None, "1.2"), ReviewLineRef(None, "1.1")],
+        )
+    assert caught.value.field == "body.lines.2"
+
+
+def test_a_plan_is_submitted_to_a_later_scheduled_meeting() -> None:
+    this, later = uuid.uuid4(), uuid.uuid4()
+    check_submission_target(this, NOW, later, MeetingStatus.SCHEDULED, NOW + timedelta(days=30))
+    with pytest.raises(InvalidInput, match="later meeting"):
+        check_submission_target(this, NOW, later, MeetingStatus.SCHEDULED, NOW - timedelta(days=1))
+    with pytest.raises(InvalidInput, match="later meeting"):
+        check_submission_target(this, NOW, this, MeetingStatus.SCHEDULED, NOW)
+    with pytest.raises(InvalidInput, match="cancelled"):
+        check_submission_target(this, NOW, later, MeetingStatus.CANCELLED, NOW + timedelta(days=9))
+
+
+def test_decisions_plans_applies_wait_for_its_answer_and_the_others_are_recorded() -> None:
+    assert {k: initial_outcome(k) for k in DecisionKind} == {
+        DecisionKind.STATUS_REVIEW: Outcome.PENDING,
+        DecisionKind.PLAN_SUBMISSION: Outcome.PENDING,
+        DecisionKind.PLAN_APPROVAL: Outcome.PENDING,
+        DecisionKind.COMMITMENT: Outcome.RECORDED,
+        DecisionKind.STATEMENT: Outcome.RECORDED,
+    }
+
+
+def test_a_review_with_some_rejected_lines_is_partly_applied() -> None:
+    assert review_outcome(["applied", "unchanged"]) is Outcome.APPLIED
+    assert review_outcome(["applied", "rejected"]) is Outcome.PARTLY_APPLIED
+    assert review_outcome(["rejected", "rejected"]) is Outcome.REJECTED
+
+
+def test_an_open_commitment_can_be_fulfilled_once() -> None:
+    assert fulfil(DecisionKind.COMMITMENT, FollowUp.OPEN) is FollowUp.FULFILLED
+    with pytest.raises(WrongState, match="already fulfilled"):
+        fulfil(DecisionKind.COMMITMENT, FollowUp.FULFILLED)
+
+
+def test_only_a_commitment_can_be_fulfilled() -> None:
+    with pytest.raises(WrongState, match="only a commitment"):
+        fulfil(DecisionKind.STATEMENT, None)
