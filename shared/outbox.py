@@ -108,6 +108,33 @@ async def stage_event(
     return uuid.UUID(event.id)
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    payload: EventContract
+    key: str
+    subject: str
+
+
+async def stage_events(
+    session: AsyncSession, table: Table, events: list[Outgoing], *, topic: str, source: str
+) -> None:
+    """Add many events to the outbox in one statement (bulk imports)."""
+    rows = []
+    for item in events:
+        event = envelope(item.payload, source=source, subject=item.subject)
+        rows.append(
+            {
+                "event_id": uuid.UUID(event.id),
+                "topic": topic,
+                "key": item.key,
+                "event_type": event.type,
+                "payload": event.to_bytes(),
+            }
+        )
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert(table), rows[start : start + 1000])
+
+
 def make_producer(bootstrap_servers: str, **overrides: object) -> AIOKafkaProducer:
     """A producer that does not lose acknowledged data: acks from all replicas, idempotent."""
     options: dict[str, object] = {

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from services.plans import api, api_journal, api_rollups, consumers, orm
+from services.plans import api, api_journal, api_rollups, api_transfer, consumers, orm
 from services.plans.config import PlansSettings
 from shared.config import CommonSettings
 from shared.service import ServiceSpec, create_app
@@ -22,7 +22,7 @@ def create() -> FastAPI:
             metadata=orm.Base.metadata,
             outbox=orm.outbox,
             processed_events=orm.processed_events,
-            routers=[api.router, api_journal.router, api_rollups.router],
+            routers=[api.router, api_journal.router, api_rollups.router, api_transfer.router],
             # Its own events feed the rollups; meetings' decisions change statuses and plans.
             consumed_topics=[PLANS_EVENTS, MEETINGS_EVENTS],
             handlers=consumers.HANDLERS,

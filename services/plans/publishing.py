@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.plans import orm
 from shared.contracts import plans as events
 from shared.events import EventContract
-from shared.outbox import stage_event
+from shared.outbox import Outgoing, stage_event, stage_events
 from shared.topics import PLANS_EVENTS
 
 
@@ -24,6 +24,10 @@ async def publish(
         source=events.SOURCE,
         subject=subject,
     )
+
+
+async def publish_many(session: AsyncSession, items: list[Outgoing]) -> None:
+    await stage_events(session, orm.outbox, items, topic=PLANS_EVENTS, source=events.SOURCE)
 
 
 def plan_created(plan: orm.Plan) -> events.PlanCreated:
