@@ -1,32 +1,176 @@
-"""HTTP routes of the notifications service."""
+"""HTTP routes: delegations, groupings, subscriptions and the activity feed."""
 
 import uuid
-from datetime import datetime
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy import select
 
-from services.notifications import orm
-from shared.auth import AnyPrincipal
-from shared.http import read_only
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from shared.schemas import ResponseModel
+from services.notifications import handlers, orm, views
+from services.notifications.ownership import filter_delegation, get_owned
+from services.notifications.schemas import (
+    ActivityRead,
+    DelegationCreate,
+    DelegationRead,
+    GroupingMembers,
+    MembershipCreate,
+    MembershipRead,
+    SubscriptionCreate,
+    SubscriptionRead,
+)
+from shared.auth import AnyPrincipal, Role, Secretariat
+from shared.http import read_only, unit_of_work
+from shared.pagination import Cursor, Limit, Page
+from shared.problems import Forbidden, ProblemDetail
 
-router = APIRouter(tags=["activity"])
+router = APIRouter()
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProblemDetail, "description": "No such object, or not the caller's"}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ProblemDetail, "description": "Already exists, or not possible in this state"}
+}
+GroupingName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,50}$", examples=["ASEAN"])]
 
 
-class ActivityRead(ResponseModel):
-    event_id: str
-    event_type: str
-    plan_id: uuid.UUID
-    subject: str | None
-    data: dict[str, Any]
-    occurred_at: datetime
-    received_at: datetime
+@router.post(
+    "/delegations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DelegationRead,
+    responses=CONFLICT,
+    tags=["delegations"],
+)
+async def register_delegation(
+    body: DelegationCreate, request: Request, principal: Secretariat
+) -> DelegationRead:
+    """Register a delegation (a member state's mission, the UN, a partner) as a subscriber.
+    The ten ASEAN member states, Timor-Leste, the UN and the ASEAN Secretariat are registered
+    from the start."""
+    async with unit_of_work(request) as session:
+        delegation = await handlers.register_delegation(session, body)
+    return DelegationRead.model_validate(delegation)
 
 
-@router.get("/activity", response_model=Page[ActivityRead])
+@router.get("/delegations", response_model=list[DelegationRead], tags=["delegations"])
+async def list_delegations(request: Request, principal: AnyPrincipal) -> list[DelegationRead]:
+    """Every registered delegation, by code."""
+    async with read_only(request) as session:
+        rows = await session.scalars(select(orm.Delegation).order_by(orm.Delegation.code))
+        return [DelegationRead.model_validate(r) for r in rows]
+
+
+@router.get(
+    "/delegations/{code}", response_model=DelegationRead, responses=NOT_FOUND, tags=["delegations"]
+)
+async def read_delegation(code: str, request: Request, principal: AnyPrincipal) -> DelegationRead:
+    """One delegation: its name, time zone (digests are timed in it) and contact."""
+    async with read_only(request) as session:
+        return DelegationRead.model_validate(await handlers.get_delegation(session, code))
+
+
+@router.post(
+    "/groupings/{grouping}/members",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MembershipRead,
+    tags=["delegations"],
+)
+async def add_member(
+    grouping: GroupingName, body: MembershipCreate, request: Request, principal: Secretariat
+) -> MembershipRead:
+    """Record that a delegation is a member of a grouping from a date (and, optionally, until
+    one): e.g. Timor-Leste in ASEAN from 2025-10-26."""
+    async with unit_of_work(request) as session:
+        membership = await handlers.add_membership(session, grouping, body)
+    return MembershipRead.model_validate(membership)
+
+
+@router.get("/groupings/{grouping}/members", response_model=GroupingMembers, tags=["delegations"])
+async def grouping_members(
+    grouping: GroupingName,
+    request: Request,
+    principal: AnyPrincipal,
+    on: Annotated[date, Query(description="The date of interest", examples=["2020-09-15"])],
+) -> GroupingMembers:
+    """The members of a grouping on a date: ASEAN on 2020-09-15 has ten."""
+    async with read_only(request) as session:
+        members = await handlers.members_on(session, grouping, on)
+    return GroupingMembers(grouping=grouping, on=on, members=members)
+
+
+@router.post(
+    "/subscriptions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubscriptionRead,
+    tags=["subscriptions"],
+)
+async def subscribe(
+    body: SubscriptionCreate, request: Request, principal: AnyPrincipal
+) -> SubscriptionRead:
+    """Follow a plan, a section (and everything under it), an action line, an area tag or a
+    meeting series, for chosen event types and statuses, on chosen channels, immediately or
+    in a digest. A delegation subscribes for itself; the secretariat names the delegation.
+    However many of a delegation's subscriptions match an event, it is told once."""
+    async with unit_of_work(request) as session:
+        subscription = await handlers.subscribe(session, principal, body)
+    return SubscriptionRead.model_validate(subscription)
+
+
+@router.get("/subscriptions", response_model=Page[SubscriptionRead], tags=["subscriptions"])
+async def list_subscriptions(
+    request: Request,
+    principal: AnyPrincipal,
+    delegation: str | None = Query(default=None, description="Secretariat only: whose"),
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[SubscriptionRead]:
+    """The caller's subscriptions (the secretariat's: everyone's), newest first."""
+    query = views.owned_by(orm.Subscription, filter_delegation(principal, delegation))
+    async with read_only(request) as session:
+        return await views.page(
+            session,
+            query,
+            orm.Subscription.number,
+            limit,
+            cursor,
+            SubscriptionRead.model_validate,
+        )
+
+
+@router.get(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionRead,
+    responses=NOT_FOUND,
+    tags=["subscriptions"],
+)
+async def read_subscription(
+    subscription_id: uuid.UUID, request: Request, principal: AnyPrincipal
+) -> SubscriptionRead:
+    """One subscription."""
+    async with read_only(request) as session:
+        subscription = await get_owned(
+            session, orm.Subscription, subscription_id, principal, "subscription"
+        )
+        return SubscriptionRead.model_validate(subscription)
+
+
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=NOT_FOUND,
+    tags=["subscriptions"],
+)
+async def unsubscribe(
+    subscription_id: uuid.UUID, request: Request, principal: AnyPrincipal
+) -> Response:
+    """Stop following; what was already sent stays sent."""
+    async with unit_of_work(request) as session:
+        await handlers.unsubscribe(session, principal, subscription_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/activity", response_model=Page[ActivityRead], tags=["activity"])
 async def list_activity(
     request: Request,
     principal: AnyPrincipal,
@@ -34,18 +178,16 @@ async def list_activity(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[ActivityRead]:
-    """Plans events this service has received, newest first."""
-    query = select(orm.PlanActivity).order_by(orm.PlanActivity.id.desc()).limit(limit + 1)
-    if plan_id is not None:
-        query = query.where(orm.PlanActivity.plan_id == plan_id)
-    after = decode_cursor(cursor)
-    if after is not None:
-        query = query.where(orm.PlanActivity.id < after)
+    """Every event this service has taken in (from plans and meetings), newest first; with
+    `plan_id`, only that plan's. Secretariat and viewers only."""
+    if principal.role is Role.DELEGATION:
+        raise Forbidden("the activity feed is for the secretariat and viewers")
     async with read_only(request) as session:
-        rows = list((await session.scalars(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[ActivityRead](
-        items=[ActivityRead.model_validate(r) for r in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more else None,
-    )
+        return await views.page(
+            session,
+            views.activity_query(plan_id),
+            orm.ReceivedEvent.id,
+            limit,
+            cursor,
+            views.to_activity,
+        )

@@ -1,8 +1,15 @@
-"""Settings of the notifications service (environment prefix ``NOTIFICATIONS_``)."""
+"""Settings of the notifications service (environment prefix ``NOTIFICATIONS_``).
 
+Durations are in seconds so that tests can run the whole retry schedule in a few seconds;
+the defaults follow Svix's published schedule.
+"""
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
+
+DAY = 86_400.0
 
 
 class NotificationsSettings(ServiceSettings):
@@ -10,3 +17,27 @@ class NotificationsSettings(ServiceSettings):
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/accord_notifications"
     http_port: int = 8003
+
+    # Delay before each attempt: the first is immediate, the last is the eighth. As JSON in
+    # the environment, e.g. NOTIFICATIONS_RETRY_SCHEDULE='[0, 1, 2]'.
+    retry_schedule: list[float] = Field(
+        default=[0, 5, 300, 1_800, 7_200, 18_000, 36_000, 36_000], min_length=1
+    )
+    # A 2xx within this time is a success; anything else, a failed attempt.
+    delivery_timeout: float = Field(default=15.0, gt=0)
+    # A Retry-After longer than this is capped, so a receiver cannot park a delivery forever.
+    max_retry_after: float = Field(default=36_000.0, ge=0)
+    dispatcher_concurrency: int = Field(default=64, ge=1, le=1000)
+    # Fallback poll of the dispatcher and the stream when no NOTIFY arrives.
+    poll_interval: float = Field(default=1.0, gt=0)
+    # An endpoint failing without a single success for this long is disabled...
+    disable_after: float = Field(default=5 * DAY, gt=0)
+    # ...and its delegation is warned this long before (always at least once before).
+    warn_before_disable: float = Field(default=DAY, ge=0)
+    # After a secret rotation the old secret still signs (second signature) for this long.
+    secret_overlap: float = Field(default=DAY, ge=0)
+    # Accept plain-http webhook URLs (https always is). Loopback targets need
+    # ACCORD_ALLOW_LOOPBACK_WEBHOOKS as well.
+    allow_http_webhooks: bool = False
+    stream_keepalive: float = Field(default=15.0, gt=0)
+    digest_interval: float = Field(default=60.0, gt=0)

@@ -2,32 +2,34 @@
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import orm
+from services.notifications import fanout
+from shared.contracts import meetings as meeting_events
 from shared.contracts import plans as plan_events
 from shared.events import CloudEvent, EventContract
 
 
-async def record_plan_activity(
-    session: AsyncSession, event: CloudEvent, data: EventContract
-) -> None:
-    plan_id = data.plan_id  # type: ignore[attr-defined]  # every plans contract has it
-    session.add(
-        orm.PlanActivity(
-            event_id=event.id,
-            event_type=event.type,
-            plan_id=plan_id,
-            subject=event.subject,
-            data=event.data,
-            occurred_at=event.time,
-        )
-    )
+async def take_in(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
+    await fanout.take_in(session, event)
 
 
-HANDLERS = {
-    contract.event_type: record_plan_activity
-    for contract in (
-        plan_events.PlanCreated,
-        plan_events.ActionLineCreated,
-        plan_events.ActionLineStatusChanged,
-    )
-}
+CONSUMED = (
+    plan_events.PlanCreated,
+    plan_events.PlanSubmitted,
+    plan_events.PlanApproved,
+    plan_events.PlanActivated,
+    plan_events.PlanCompleted,
+    plan_events.PlanSuperseded,
+    plan_events.SectionCreated,
+    plan_events.ActionLineCreated,
+    plan_events.ActionLineUpdated,
+    plan_events.ActionLineStatusChanged,
+    plan_events.RollupChanged,
+    meeting_events.MeetingScheduled,
+    meeting_events.MeetingPostponed,
+    meeting_events.MeetingStarted,
+    meeting_events.MeetingConcluded,
+    meeting_events.MeetingCancelled,
+    meeting_events.DecisionAdopted,
+)
+
+HANDLERS = {contract.event_type: take_in for contract in CONSUMED}

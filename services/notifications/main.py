@@ -2,28 +2,96 @@
 
 from fastapi import FastAPI
 
-from services.notifications import api, consumers, orm
+from services.notifications import api, api_inbox, api_webhooks, consumers, orm
 from services.notifications.config import NotificationsSettings
+from services.notifications.digests import DigestJob
+from services.notifications.dispatcher import Dispatcher
+from services.notifications.wakeup import DELIVERIES, Listener
 from shared.config import CommonSettings
+from shared.db import asyncpg_dsn
 from shared.service import ServiceSpec, create_app
-from shared.topics import PLANS_EVENTS
+from shared.topics import MEETINGS_EVENTS, PLANS_EVENTS
+
+DESCRIPTION = """
+Delegations, what they follow, and how they are told: signed webhooks, an inbox, a live stream
+(Server-Sent Events) and digests.
+
+A delegation's token reaches only its own subscriptions, endpoints, deliveries and inbox;
+another delegation's ids answer 404. The secretariat sees everything.
+
+## Verifying webhooks
+
+Every webhook is a `POST` of a JSON body
+(`{"type", "timestamp", "event_id", "delegation", "data"}`) signed per
+[Standard Webhooks](https://www.standardwebhooks.com):
+
+- `webhook-id`: the delivery's id, **the same on every retry and redelivery**: dedupe on it;
+- `webhook-timestamp`: unix seconds of this attempt;
+- `webhook-signature`: `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`;
+  two of them, space-separated, while a rotated secret's overlap lasts.
+
+The key is the base64 part of the endpoint's secret (after `whsec_`). With the reference
+library (`pip install standardwebhooks`):
+
+```python
+from standardwebhooks import Webhook
+
+payload = Webhook("whsec_...").verify(raw_body, request_headers)  # raises if not genuine
+```
+
+Verify the raw bytes (before any JSON parsing), reject timestamps more than five minutes away
+from your clock, and answer 2xx within 15 s. Anything else is retried: immediately, then after
+5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (a `Retry-After` header is honoured). Answer
+`410 Gone` to disable the endpoint at once; an endpoint failing for five days is disabled,
+after a warning in the delegation's inbox. Redirects are not followed.
+"""
+
+TAGS = [
+    {"name": "delegations", "description": "Subscribers, and dated membership of groupings"},
+    {"name": "subscriptions", "description": "What a delegation follows, and how"},
+    {"name": "webhooks", "description": "Endpoints, secrets, the delivery log, redelivery"},
+    {"name": "inbox", "description": "The inbox and the live stream"},
+    {"name": "activity", "description": "Every event taken in"},
+]
 
 
 def create() -> FastAPI:
-    return create_app(
+    settings = NotificationsSettings()
+    common = CommonSettings()
+    listener = Listener(asyncpg_dsn(settings.database_url))
+
+    async def listen(app: FastAPI) -> None:
+        await listener.run()
+
+    async def dispatch(app: FastAPI) -> None:
+        await Dispatcher(
+            app.state.sessions,
+            settings,
+            allow_loopback=common.allow_loopback_webhooks,
+            pulse=listener.pulses[DELIVERIES],
+        ).run()
+
+    async def digest(app: FastAPI) -> None:
+        await DigestJob(app.state.sessions, settings).run()
+
+    app = create_app(
         ServiceSpec(
             name="notifications",
             title="Accord notifications",
-            description=(
-                "Delegations, what they follow, and how they are told: webhooks, inbox, stream."
-            ),
-            settings=NotificationsSettings(),
-            common=CommonSettings(),
+            description=DESCRIPTION,
+            settings=settings,
+            common=common,
             metadata=orm.Base.metadata,
             outbox=orm.outbox,
             processed_events=orm.processed_events,
-            routers=[api.router],
-            consumed_topics=[PLANS_EVENTS],
+            routers=[api.router, api_webhooks.router, api_inbox.router],
+            consumed_topics=[PLANS_EVENTS, MEETINGS_EVENTS],
             handlers=consumers.HANDLERS,
+            openapi_tags=TAGS,
+            background=[listen, dispatch, digest],
         )
     )
+    app.state.notifications_settings = settings
+    app.state.allow_loopback_webhooks = common.allow_loopback_webhooks
+    app.state.listener = listener
+    return app

@@ -1,10 +1,27 @@
 """Tables of the notifications service's own database."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, String, Uuid, func
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -15,25 +32,205 @@ from shared.outbox import outbox_table
 
 class Base(DeclarativeBase):
     metadata = new_metadata()
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
 
 
 outbox = outbox_table(Base.metadata)
 processed_events = processed_events_table(Base.metadata)
 
 
-class PlanActivity(Base):
-    """Every plans event this service has taken in, newest last: what delegations are
-    notified about. ``id`` orders the feed and serves as its pagination cursor."""
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __tablename__ = "plan_activity"
+
+class Delegation(Base):
+    """A subscriber: a member state's mission, the UN, the ASEAN Secretariat, a partner.
+    ``stream_seq`` numbers its inbox entries; taking the next number locks the row, so one
+    delegation's entries commit in number order and a stream resumed "after N" misses none."""
+
+    __tablename__ = "delegations"
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    contact: Mapped[str | None] = mapped_column(String(320))
+    digest_hour: Mapped[int] = mapped_column(Integer, default=9)
+    stream_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_daily_digest_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Membership(Base):
+    """A delegation's membership of a grouping (e.g. ASEAN), valid over a date range."""
+
+    __tablename__ = "memberships"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    grouping: Mapped[str] = mapped_column(String(50), index=True)
+    delegation_code: Mapped[str] = mapped_column(ForeignKey("delegations.code"))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_target", "target_kind", "target_key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    # Orders lists and serves as their cursor (ids are random).
+    number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    delegation_code: Mapped[str] = mapped_column(ForeignKey("delegations.code"), index=True)
+    target_kind: Mapped[str] = mapped_column(String(20))
+    target_key: Mapped[str] = mapped_column(String(200))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
+    statuses: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
+    channels: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
+    cadence: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class PlanNode(Base):
+    """Read model of plans' structure (plans, sections, action lines), built from plans'
+    events: names to render and the section path of a line, without calling plans."""
+
+    __tablename__ = "plan_nodes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    plan_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    code: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(Text)
+    section_path: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
+    status: Mapped[str | None] = mapped_column(String(20))
+
+
+class Meeting(Base):
+    """Read model of meetings (for digests timed to a meeting), built from meetings' events."""
+
+    __tablename__ = "meetings"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    series: Mapped[str] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))
+
+
+class ReceivedEvent(Base):
+    """Every event this service has taken in. ``id`` orders the activity feed; a delivery's
+    payload is rendered from the row, so every retry sends the same body."""
+
+    __tablename__ = "received_events"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(200), unique=True)
     event_type: Mapped[str] = mapped_column(String(200))
-    plan_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     subject: Mapped[str | None] = mapped_column(String(500))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
+    received_at: Mapped[datetime] = _created_at()
+
+
+class Endpoint(Base):
+    """A delegation's webhook endpoint. During a rotation ``previous_secret`` still signs
+    (a second signature) until ``previous_secret_until``."""
+
+    __tablename__ = "endpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    delegation_code: Mapped[str] = mapped_column(ForeignKey("delegations.code"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(20))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Delivery(Base):
+    """One event to one endpoint, whatever happens: unique per (event, endpoint), written in
+    the consumer's transaction. ``webhook_id`` is fixed at creation, so every attempt and
+    every redelivery carries the same ``webhook-id``. ``tries`` counts the current round
+    (a redelivery starts a new one); ``next_attempt_at`` doubles as the dispatcher's lease."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_row_id", "endpoint_id", name="uq_deliveries_event_endpoint"),
+        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_row_id: Mapped[int] = mapped_column(ForeignKey("received_events.id"))
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id"), index=True)
+    delegation_code: Mapped[str] = mapped_column(String(10), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    attempts_total: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created_at()
+    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class InboxEntry(Base):
+    """One notice to one delegation: in its inbox and/or on its live stream (``channels``).
+    At most one per (delegation, event), however many subscriptions matched."""
+
+    __tablename__ = "inbox_entries"
+    __table_args__ = (
+        UniqueConstraint("delegation_code", "seq", name="uq_inbox_entries_seq"),
+        UniqueConstraint("delegation_code", "event_row_id", name="uq_inbox_entries_event"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    delegation_code: Mapped[str] = mapped_column(ForeignKey("delegations.code"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_row_id: Mapped[int | None] = mapped_column(ForeignKey("received_events.id"))
+    event_type: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    channels: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class DigestItem(Base):
+    """A matched event held back for a delegation's next digest of the given cadence."""
+
+    __tablename__ = "digest_items"
+    __table_args__ = (
+        UniqueConstraint(
+            "delegation_code", "event_row_id", "cadence", name="uq_digest_items_event"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    delegation_code: Mapped[str] = mapped_column(ForeignKey("delegations.code"), index=True)
+    event_row_id: Mapped[int] = mapped_column(ForeignKey("received_events.id"))
+    cadence: Mapped[str] = mapped_column(String(20))
+    channels: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
+    created_at: Mapped[datetime] = _created_at()
+    digested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -61,6 +61,18 @@ def new_infrastructure(runtime_dir: Path) -> Infrastructure:
     )
 
 
+# The retry schedule and the dispatcher's clocks in fractions of a second, so that a failing
+# receiver's whole story plays out within a test.
+NOTIFICATIONS_TEST_SETTINGS = {
+    "NOTIFICATIONS_RETRY_SCHEDULE": "[0, 0.3, 0.3, 0.5, 0.5, 1, 1, 1]",
+    "NOTIFICATIONS_DELIVERY_TIMEOUT": "5",
+    "NOTIFICATIONS_POLL_INTERVAL": "0.5",
+    "NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true",
+    "NOTIFICATIONS_STREAM_KEEPALIVE": "1",
+    "NOTIFICATIONS_DIGEST_INTERVAL": "1",
+}
+
+
 @dataclass
 class Services:
     infra: Infrastructure
@@ -80,6 +92,7 @@ class Services:
             "ACCORD_CONSUMER_STALL_SECONDS": "30",
             f"{prefix}_DATABASE_URL": self.infra.database_url(service),
             f"{prefix}_HTTP_PORT": str(self.ports[service]),
+            **(NOTIFICATIONS_TEST_SETTINGS if service == "notifications" else {}),
         }
 
     def start_all(self) -> None:

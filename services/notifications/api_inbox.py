@@ -1,0 +1,124 @@
+"""HTTP routes: the inbox and the live stream."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from services.notifications import handlers, orm, stream, views
+from services.notifications.api import NOT_FOUND
+from services.notifications.ownership import scope
+from services.notifications.schemas import InboxEntryRead, MarkedRead, UnreadCount
+from services.notifications.wakeup import INBOX
+from shared.auth import AnyPrincipal, Principal
+from shared.http import read_only, unit_of_work
+from shared.pagination import Cursor, Limit, Page
+from shared.problems import FieldError, Unprocessable
+
+router = APIRouter(tags=["inbox"])
+
+DelegationQuery = Annotated[
+    str | None, Query(description="Secretariat only: whose (a delegation's token implies its own)")
+]
+
+
+def _one_delegation(principal: Principal, requested: str | None) -> str:
+    own = scope(principal)
+    code = own or requested
+    if code is None:
+        message = "the secretariat must name the delegation"
+        raise Unprocessable(message, errors=[FieldError(field="query.delegation", message=message)])
+    return code
+
+
+@router.get("/inbox", response_model=Page[InboxEntryRead])
+async def list_inbox(
+    request: Request,
+    principal: AnyPrincipal,
+    delegation: DelegationQuery = None,
+    unread_only: bool = False,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[InboxEntryRead]:
+    """The delegation's inbox, newest first: one entry per event it follows (however many
+    subscriptions matched), with a title and body rendered from the event, and digests."""
+    code = scope(principal) or delegation
+    async with read_only(request) as session:
+        return await views.page(
+            session,
+            views.inbox_query(code, unread_only),
+            orm.InboxEntry.id,
+            limit,
+            cursor,
+            views.to_inbox,
+        )
+
+
+@router.get("/inbox/unread-count", response_model=UnreadCount)
+async def unread_count(
+    request: Request, principal: AnyPrincipal, delegation: DelegationQuery = None
+) -> UnreadCount:
+    """How many inbox entries the delegation has not read."""
+    code = _one_delegation(principal, delegation)
+    async with read_only(request) as session:
+        return UnreadCount(delegation_code=code, unread=await views.unread_count(session, code))
+
+
+@router.post("/inbox/read-all", response_model=MarkedRead)
+async def mark_all_read(
+    request: Request, principal: AnyPrincipal, delegation: DelegationQuery = None
+) -> MarkedRead:
+    """Mark every unread entry of the delegation read."""
+    code = _one_delegation(principal, delegation)
+    async with unit_of_work(request) as session:
+        return MarkedRead(marked=await handlers.mark_all_read(session, code))
+
+
+@router.post("/inbox/{entry_id}/read", response_model=InboxEntryRead, responses=NOT_FOUND)
+async def mark_read(entry_id: int, request: Request, principal: AnyPrincipal) -> InboxEntryRead:
+    """Mark one entry read (again is harmless)."""
+    async with unit_of_work(request) as session:
+        entry = await handlers.mark_read(session, principal, entry_id)
+    return InboxEntryRead.model_validate(entry)
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "example": 'id: 42\nevent: notification\ndata: {"seq": 42, "title": '
+                    '"Action line 1.2.3: ongoing -> completed", ...}\n\n'
+                }
+            },
+            "description": "Server-Sent Events, one per entry; `id` is the entry's `seq`",
+        }
+    },
+)
+async def live_stream(
+    request: Request,
+    principal: AnyPrincipal,
+    delegation: DelegationQuery = None,
+    last_event_id: Annotated[
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, description="Resume after this entry's `seq`"),
+    ] = None,
+) -> StreamingResponse:
+    """The delegation's live stream (Server-Sent Events). Each event is an entry of its inbox
+    on the `stream` channel; a client that reconnects with `Last-Event-ID` gets everything it
+    missed, in order, then new entries as they come. Without it, the stream starts now."""
+    code = _one_delegation(principal, delegation)
+    state = request.app.state
+    return StreamingResponse(
+        stream.events(
+            state.sessions,
+            state.listener.pulses[INBOX],
+            code,
+            last_event_id,
+            keepalive=state.notifications_settings.stream_keepalive,
+        ),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )

@@ -1,0 +1,127 @@
+"""A webhook receiver for the tests: a real HTTP server on a free loopback port that verifies
+every request with the reference ``standardwebhooks`` library, like a delegation's system would.
+
+Each path is one endpoint with its secret and, optionally, a script of answers to give first
+(e.g. two 503s, then the default 200). Every request is recorded with whether it verified.
+"""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from deploy.localstack import free_port
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    webhook_id: str
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+    answered: int
+
+
+@dataclass
+class Route:
+    secret: str
+    script: list[Answer] = field(default_factory=list)
+    default: Answer = field(default_factory=lambda: Answer(200))
+
+
+def verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
+    try:
+        Webhook(secret).verify(body, headers)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.routes: dict[str, Route] = {}
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def route(self, path: str, secret: str, *script: Answer) -> None:
+        with self._lock:
+            self.routes[path] = Route(secret=secret, script=list(script))
+
+    def at(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == path]
+
+    def accepted(self, path: str) -> list[Received]:
+        return [r for r in self.at(path) if r.verified and 200 <= r.answered < 300]
+
+    def _answer(self, path: str, body: bytes, headers: dict[str, str]) -> Answer:
+        with self._lock:
+            route = self.routes.get(path)
+            if route is None:
+                answer, verified = Answer(404), False
+            else:
+                verified = verifies(route.secret, body, headers)
+                if not verified:
+                    answer = Answer(400)
+                elif route.script:
+                    answer = route.script.pop(0)
+                else:
+                    answer = route.default
+            self.received.append(
+                Received(
+                    path=path,
+                    webhook_id=headers.get("webhook-id", ""),
+                    headers=headers,
+                    body=body,
+                    verified=verified,
+                    answered=answer.status,
+                )
+            )
+            return answer
+
+    def _handler_class(self) -> Any:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                answer = receiver._answer(self.path, body, headers)
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    @contextmanager
+    def running(self) -> Iterator["Receiver"]:
+        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+            thread.join(5)

@@ -1,0 +1,190 @@
+"""The notifications domain without I/O: matching, retries, endpoint health, membership,
+digests."""
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.notifications import domain
+from services.notifications.domain import (
+    AttemptResult,
+    DeliveryStatus,
+    EndpointAction,
+    Membership,
+    SubscriptionRule,
+    TargetKind,
+)
+
+NOW = datetime(2020, 9, 15, 9, 0, tzinfo=UTC)
+SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+PLAN, PILLAR, AREA, LINE = (str(uuid.uuid4()) for _ in range(4))
+STATUS_CHANGED = "org.accord.plans.action_line.status_changed"
+LINE_EVENT = {
+    "plan_id": PLAN,
+    "action_line_id": LINE,
+    "section_path": [PILLAR, AREA],
+    "tags": ["peacekeeping", "humanitarian"],
+    "new_status": "completed",
+}
+
+
+def rule(delegation: str, **fields: object) -> SubscriptionRule:
+    values: dict = {
+        "event_types": [],
+        "statuses": [],
+        "channels": ["webhook"],
+        "cadence": "immediate",
+    }
+    values.update(fields)
+    return SubscriptionRule(delegation=delegation, **values)
+
+
+def test_a_line_event_matches_its_plan_each_section_the_line_and_each_tag() -> None:
+    assert domain.targets(STATUS_CHANGED, LINE_EVENT) == [
+        (TargetKind.PLAN, PLAN),
+        (TargetKind.SECTION, PILLAR),
+        (TargetKind.SECTION, AREA),
+        (TargetKind.ACTION_LINE, LINE),
+        (TargetKind.TAG, "peacekeeping"),
+        (TargetKind.TAG, "humanitarian"),
+    ]
+
+
+def test_a_meeting_event_matches_its_series_and_the_plans_it_concerns() -> None:
+    data = {"series": "ASEAN-UN CPR", "body": {"kind": "plan_approval", "plan_id": PLAN}}
+    assert domain.targets("org.accord.meetings.decision.adopted", data) == [
+        (TargetKind.MEETING_SERIES, "ASEAN-UN CPR"),
+        (TargetKind.PLAN, PLAN),
+    ]
+    assert domain.is_critical("org.accord.meetings.decision.adopted", data)
+
+
+def test_a_delegation_matching_several_ways_is_one_recipient_with_every_channel() -> None:
+    rules = [rule("VNM"), rule("VNM", channels=["inbox"]), rule("MMR", channels=["stream"])]
+    found = domain.recipients(rules, STATUS_CHANGED, LINE_EVENT)
+    assert sorted(found) == ["MMR", "VNM"]
+    assert found["VNM"].immediate_channels == {"webhook", "inbox"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "matches"),
+    [
+        ({"event_types": ["action_line.status_changed"]}, True),
+        ({"event_types": [STATUS_CHANGED]}, True),
+        ({"event_types": ["org.accord.plans.*"]}, True),
+        ({"event_types": ["plan.approved"]}, False),
+        ({"event_types": ["status_changed"]}, True),
+        ({"statuses": ["completed"]}, True),
+        ({"statuses": ["on_hold"]}, False),
+    ],
+)
+def test_event_type_and_status_filters(fields: dict, matches: bool) -> None:
+    assert bool(domain.recipients([rule("UN", **fields)], STATUS_CHANGED, LINE_EVENT)) is matches
+
+
+def test_a_digest_subscription_holds_an_ordinary_event_but_not_a_critical_one() -> None:
+    rules = [rule("VNM", cadence="daily_digest", channels=["inbox"])]
+    held = domain.recipients(rules, STATUS_CHANGED, LINE_EVENT)["VNM"]
+    assert (held.immediate_channels, held.digests) == (set(), {"daily_digest"})
+    approved = domain.recipients(rules, domain.PLAN_APPROVED, {"plan_id": PLAN})["VNM"]
+    assert (approved.immediate_channels, approved.digests) == ({"inbox"}, set())
+
+
+@pytest.mark.parametrize(
+    ("tries", "result", "status", "delay"),
+    [
+        (1, AttemptResult(200), DeliveryStatus.SUCCEEDED, None),
+        (1, AttemptResult(503), DeliveryStatus.PENDING, 5),
+        (2, AttemptResult(None), DeliveryStatus.PENDING, 300),
+        (1, AttemptResult(503, retry_after=60), DeliveryStatus.PENDING, 60),
+        (1, AttemptResult(429, retry_after=10**9), DeliveryStatus.PENDING, 36000),
+        (3, AttemptResult(503, retry_after=1), DeliveryStatus.PENDING, 1800),
+        (8, AttemptResult(500), DeliveryStatus.FAILED, None),
+        (1, AttemptResult(410), DeliveryStatus.FAILED, None),
+        (1, AttemptResult(301), DeliveryStatus.PENDING, 5),
+    ],
+)
+def test_the_retry_schedule(
+    tries: int, result: AttemptResult, status: DeliveryStatus, delay: int | None
+) -> None:
+    decision = domain.after_attempt(result, tries, SCHEDULE, NOW, max_retry_after=36000)
+    assert decision.status is status
+    expected = None if delay is None else NOW + timedelta(seconds=delay)
+    assert decision.next_attempt_at == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("120", 120.0), ("Tue, 15 Sep 2020 09:01:00 GMT", 60.0), ("soon", None), (None, None)],
+)
+def test_retry_after_in_seconds_or_as_a_date(value: str | None, seconds: float | None) -> None:
+    assert domain.parse_retry_after(value, NOW) == seconds
+
+
+@pytest.mark.parametrize(
+    ("failing_for", "warned", "gone", "action"),
+    [
+        (timedelta(0), False, True, EndpointAction.DISABLE),
+        (timedelta(days=1), False, False, EndpointAction.NONE),
+        (timedelta(days=4), False, False, EndpointAction.WARN),
+        (timedelta(days=9), False, False, EndpointAction.WARN),
+        (timedelta(days=4, hours=1), True, False, EndpointAction.NONE),
+        (timedelta(days=5), True, False, EndpointAction.DISABLE),
+    ],
+)
+def test_an_endpoint_is_disabled_only_after_its_delegation_was_warned(
+    failing_for: timedelta, warned: bool, gone: bool, action: EndpointAction
+) -> None:
+    assert (
+        domain.endpoint_health(
+            gone=gone,
+            failing_since=NOW - failing_for,
+            warned_at=NOW - timedelta(hours=1) if warned else None,
+            now=NOW,
+            disable_after=timedelta(days=5),
+            warn_before=timedelta(days=1),
+        )
+        is action
+    )
+
+
+ASEAN = [
+    Membership(code, date.fromisoformat(joined))
+    for code, joined in [
+        ("IDN", "1967-08-08"), ("MYS", "1967-08-08"), ("PHL", "1967-08-08"),
+        ("SGP", "1967-08-08"), ("THA", "1967-08-08"), ("BRN", "1984-01-07"),
+        ("VNM", "1995-07-28"), ("LAO", "1997-07-23"), ("MMR", "1997-07-23"),
+        ("KHM", "1999-04-30"), ("TLS", "2025-10-26"),
+    ]
+]  # fmt: skip
+
+
+def test_asean_has_ten_members_on_the_day_of_the_2020_cpr_meeting() -> None:
+    assert len(domain.members_on(ASEAN, date(2020, 9, 15))) == 10
+    assert "TLS" not in domain.members_on(ASEAN, date(2025, 10, 25))
+    assert "TLS" in domain.members_on(ASEAN, date(2025, 10, 26))
+    assert len(domain.members_on(ASEAN, date(1996, 1, 1))) == 7
+
+
+def test_a_membership_ends_on_its_last_day() -> None:
+    former = [Membership("XYZ", date(2000, 1, 1), date(2010, 12, 31))]
+    assert domain.members_on(former, date(2010, 12, 31)) == ["XYZ"]
+    assert domain.members_on(former, date(2011, 1, 1)) == []
+
+
+def test_a_daily_digest_is_due_once_a_day_from_the_local_digest_hour() -> None:
+    hanoi = ZoneInfo("Asia/Ho_Chi_Minh")  # UTC+7: 09:00 UTC is 16:00 there
+    assert domain.daily_digest_due(NOW, hanoi, 9, None) == date(2020, 9, 15)
+    assert domain.daily_digest_due(NOW, hanoi, 9, date(2020, 9, 15)) is None
+    assert domain.daily_digest_due(NOW, hanoi, 17, None) is None
+
+
+def test_a_meeting_digest_is_due_from_the_day_before_at_the_digest_hour_until_it_starts() -> None:
+    jakarta = ZoneInfo("Asia/Jakarta")  # UTC+7
+    starts = datetime(2020, 9, 15, 2, 0, tzinfo=UTC)  # 09:00 in Jakarta on the 15th
+    opens = datetime(2020, 9, 14, 2, 0, tzinfo=UTC)  # 09:00 in Jakarta on the 14th
+    assert not domain.meeting_digest_due(opens - timedelta(minutes=1), jakarta, 9, starts)
+    assert domain.meeting_digest_due(opens, jakarta, 9, starts)
+    assert not domain.meeting_digest_due(starts, jakarta, 9, starts)

@@ -1,0 +1,85 @@
+"""Webhook signatures verify with the reference library, and tampering is caught."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.notifications.dispatcher import active_secrets
+from services.notifications.orm import Endpoint
+from services.notifications.render import render
+from services.notifications.signing import new_secret, signature_headers
+from tests.support.receiver import verifies
+
+BODY = '{"data":{"new_status":"completed"},"type":"org.accord.plans.action_line.status_changed"}'
+
+
+def signed(*secrets: str, at: datetime | None = None) -> dict[str, str]:
+    return signature_headers("msg_1", BODY, secrets, at or datetime.now(UTC))
+
+
+def test_a_genuine_webhook_verifies() -> None:
+    secret = new_secret()
+    assert secret.startswith("whsec_")
+    assert verifies(secret, BODY.encode(), signed(secret))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda body, headers: (body.replace(b"completed", b"ongoing"), headers),
+        lambda body, headers: (
+            body,
+            {**headers, "webhook-timestamp": str(int(headers["webhook-timestamp"]) + 1)},
+        ),
+        lambda body, headers: (body, {**headers, "webhook-id": "msg_2"}),
+        lambda body, headers: (body, {k: v for k, v in headers.items() if k != "webhook-id"}),
+    ],
+    ids=["body", "timestamp", "id", "missing-header"],
+)
+def test_a_tampered_webhook_is_rejected(tamper) -> None:  # type: ignore[no-untyped-def]
+    secret = new_secret()
+    body, headers = tamper(BODY.encode(), signed(secret))
+    assert not verifies(secret, body, headers)
+
+
+def test_an_old_webhook_and_a_wrong_secret_are_rejected() -> None:
+    secret = new_secret()
+    old = signed(secret, at=datetime.now(UTC) - timedelta(minutes=10))
+    assert not verifies(secret, BODY.encode(), old)
+    assert not verifies(new_secret(), BODY.encode(), signed(secret))
+
+
+def test_during_a_rotation_both_secrets_verify() -> None:
+    new, old = new_secret(), new_secret()
+    headers = signed(new, old)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert verifies(new, BODY.encode(), headers)
+    assert verifies(old, BODY.encode(), headers)
+
+
+def test_the_previous_secret_signs_only_while_the_overlap_lasts() -> None:
+    now = datetime.now(UTC)
+    endpoint = Endpoint(secret="whsec_new", previous_secret="whsec_old")
+    endpoint.previous_secret_until = now + timedelta(hours=1)
+    assert active_secrets(endpoint, now) == ("whsec_new", "whsec_old")
+    endpoint.previous_secret_until = now - timedelta(seconds=1)
+    assert active_secrets(endpoint, now) == ("whsec_new",)
+
+
+def test_an_inbox_entry_is_rendered_from_a_status_change() -> None:
+    title, body = render(
+        "org.accord.plans.action_line.status_changed",
+        {
+            "plan_id": "p",
+            "action_line_id": "l",
+            "code": "1.2.3",
+            "old_status": "ongoing",
+            "new_status": "completed",
+            "effective_date": "2020-09-15",
+            "note": "reported at the CPR-UN meeting",
+        },
+        {"p": "ASEAN-UN Plan of Action 2016-2020", "l": "Peacekeeping training"},
+    )
+    assert title == "Action line 1.2.3: ongoing -> completed"
+    assert body.startswith("ASEAN-UN Plan of Action 2016-2020: action line 1.2.3")
+    assert "Peacekeeping training" in body and "reported at the CPR-UN meeting" in body
