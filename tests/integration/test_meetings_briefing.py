@@ -1,5 +1,5 @@
-"""Briefings built from plans' events (produced here as the plans service would), frozen at
-conclusion, and plans' answers to a meeting's decisions shown on the decision."""
+"""Briefings built from plans' events (produced here as the plans service would), and
+frozen at conclusion."""
 
 import uuid
 from typing import Any
@@ -7,8 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.contracts import plans as plan_events
-from tests.support.meetings import PlanFeed, act, briefing, decide, meeting_body, schedule
+from tests.support.meetings import PlanFeed, act, briefing, meeting_body, schedule
 from tests.support.stack import Services
 from tests.support.waiting import eventually
 
@@ -139,118 +138,3 @@ async def test_a_concluded_meetings_briefing_is_frozen_and_later_events_do_not_c
         "the late change in the live briefing",
     )
     assert await briefing(http, base, secretariat_headers, meeting["id"]) == frozen
-
-
-async def test_a_status_review_is_frozen_into_the_briefing_once_plans_answers_with_rejections_shown(
-    services: Services, http: httpx.AsyncClient, secretariat_headers: dict[str, str]
-) -> None:
-    base = services.url("meetings")
-    feed = PlanFeed(services.infra.bootstrap_servers).plan()
-    pillar = feed.pillar("1", "Political-Security Cooperation")
-    applied, refused = feed.line("1.1", pillar), feed.line("1.2", pillar)
-    await feed.publish()
-    meeting = await schedule(
-        http,
-        base,
-        secretariat_headers,
-        meeting_body(
-            f"CPR-{uuid.uuid4().hex[:6]}",
-            "2020-09-15T09:00:00+07:00",
-            plans_under_review=[str(feed.plan_id)],
-        ),
-    )
-    await act(http, base, secretariat_headers, meeting["id"], "start")
-    review = await decide(
-        http,
-        base,
-        secretariat_headers,
-        meeting["id"],
-        "Review of the Plan of Action",
-        {
-            "kind": "status_review",
-            "plan_id": str(feed.plan_id),
-            "lines": [
-                {"action_line_id": str(applied), "status": "completed"},
-                {"code": "9.9", "status": "completed"},
-            ],
-        },
-    )
-    assert review["outcome"] == "pending"
-    await act(http, base, secretariat_headers, meeting["id"], "conclude")
-    waiting = await briefing(http, base, secretariat_headers, meeting["id"])
-    assert (waiting["frozen"], waiting["pending_reviews"]) == (False, 1)
-
-    # What the plans service does with the review: apply one line, reject the other.
-    feed.status(applied, "completed", "2020-09-15")
-    feed.add(
-        plan_events.StatusReviewProcessed(
-            plan_id=feed.plan_id,
-            meeting_id=uuid.UUID(meeting["id"]),
-            decision_id=uuid.UUID(review["id"]),
-            results=[
-                plan_events.ReviewLineResult(
-                    action_line_id=applied, code="1.1", status="completed", outcome="applied"
-                ),
-                plan_events.ReviewLineResult(
-                    action_line_id=None,
-                    code="9.9",
-                    status="completed",
-                    outcome="rejected",
-                    reason="no action line 9.9 in the plan",
-                ),
-            ],
-        )
-    )
-    feed.status(refused, "ongoing", "2020-09-20")  # after the answer: never in the snapshot
-    await feed.publish()
-
-    frozen = await _briefing_when(
-        http, base, secretariat_headers, meeting["id"], lambda b: b["frozen"], "the frozen briefing"
-    )
-    assert frozen["pending_reviews"] == 0
-    assert frozen["plans"][0]["overall"]["by_status"] == {"completed": 1, "not_started": 1}
-    decision = (
-        await http.get(f"{base}/decisions/{review['id']}", headers=secretariat_headers)
-    ).json()
-    assert decision["outcome"] == "partly_applied"
-    assert [(r["code"], r["reason"]) for r in decision["rejected_lines"]] == [
-        ("9.9", "no action line 9.9 in the plan")
-    ]
-
-
-async def test_a_plan_decision_plans_refuses_shows_the_reason_on_the_decision(
-    services: Services, http: httpx.AsyncClient, secretariat_headers: dict[str, str]
-) -> None:
-    base = services.url("meetings")
-    feed = PlanFeed(services.infra.bootstrap_servers)
-    meeting = await schedule(
-        http, base, secretariat_headers, meeting_body("AMM", "2020-10-20T09:00:00+07:00")
-    )
-    await act(http, base, secretariat_headers, meeting["id"], "start")
-    approval = await decide(
-        http,
-        base,
-        secretariat_headers,
-        meeting["id"],
-        "Approval of the Plan of Action 2021-2025",
-        {"kind": "plan_approval", "plan_id": str(feed.plan_id), "activate": True},
-    )
-    feed.add(
-        plan_events.PlanDecisionRejected(
-            plan_id=feed.plan_id,
-            meeting_id=uuid.UUID(meeting["id"]),
-            decision_id=uuid.UUID(approval["id"]),
-            reason="the plan is a draft; it must be submitted first",
-        )
-    )
-    await feed.publish()
-
-    async def answered() -> dict[str, Any] | None:
-        response = await http.get(f"{base}/decisions/{approval['id']}", headers=secretariat_headers)
-        return response.json() if response.json()["outcome"] != "pending" else None
-
-    decision = await eventually(answered, what="plans' answer on the decision")
-    assert (decision["outcome"], decision["rejection_reason"]) == (
-        "rejected",
-        "the plan is a draft; it must be submitted first",
-    )
