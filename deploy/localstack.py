@@ -632,7 +632,8 @@ class Kafka(_DetachedProcess):
             [
                 *self._java(libs),
                 "kafka.tools.StorageTool", "format",
-                "-t", cluster_id,
+                # One argument, so an id that starts with "-" is not read as an option.
+                f"--cluster-id={cluster_id}",
                 "-c", str(self._config),
             ],
             "formatting the Kafka storage",

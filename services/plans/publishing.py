@@ -1,6 +1,8 @@
 """Domain changes -> public event contracts, staged in the outbox of the current transaction."""
 
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,37 +57,35 @@ def section_created(section: orm.Section) -> events.SectionCreated:
     )
 
 
-def action_line_created(line: orm.ActionLine, section_path: list) -> events.ActionLineCreated:
+def _line_fields(line: orm.ActionLine, section_path: list[uuid.UUID]) -> dict[str, Any]:
+    """What the created and updated events both say of a line."""
+    return {
+        "plan_id": line.plan_id,
+        "action_line_id": line.id,
+        "section_path": section_path,
+        "code": line.code,
+        "text": line.text,
+        "leads": line.leads,
+        "tags": line.tags,
+        "target_date": line.target_date,
+        "weight": line.weight,
+        "status": line.status,
+        "version": line.version,
+    }
+
+
+def action_line_created(
+    line: orm.ActionLine, section_path: list[uuid.UUID]
+) -> events.ActionLineCreated:
     return events.ActionLineCreated(
-        plan_id=line.plan_id,
-        action_line_id=line.id,
-        section_path=section_path,
-        code=line.code,
-        text=line.text,
-        leads=line.leads,
-        tags=line.tags,
-        target_date=line.target_date,
-        weight=line.weight,
-        status=line.status,
-        version=line.version,
-        carried_over_from=line.carried_over_from,
+        **_line_fields(line, section_path), carried_over_from=line.carried_over_from
     )
 
 
-def action_line_updated(line: orm.ActionLine, section_path: list) -> events.ActionLineUpdated:
-    return events.ActionLineUpdated(
-        plan_id=line.plan_id,
-        action_line_id=line.id,
-        section_path=section_path,
-        code=line.code,
-        text=line.text,
-        leads=line.leads,
-        tags=line.tags,
-        target_date=line.target_date,
-        weight=line.weight,
-        status=line.status,
-        version=line.version,
-    )
+def action_line_updated(
+    line: orm.ActionLine, section_path: list[uuid.UUID]
+) -> events.ActionLineUpdated:
+    return events.ActionLineUpdated(**_line_fields(line, section_path))
 
 
 def status_changed(

@@ -64,7 +64,9 @@ class Projection:
             version=data.version,
         )
         self.session.add(row)
-        await self._move(data.plan_id, [], None, row.scopes, facts_of(row))
+        # A new line only grows the totals, and subscribers learn of it from its own event;
+        # not publishing rollup changes for it keeps a bulk import from flooding the topic.
+        await self._move(data.plan_id, [], None, row.scopes, facts_of(row), publish=False)
 
     async def status_changed(self, data: events.ActionLineStatusChanged) -> None:
         row = await self._current(data.action_line_id, data.version)
@@ -102,7 +104,10 @@ class Projection:
         old: LineFacts | None,
         new_scopes: list[str],
         new: LineFacts,
+        *,
+        publish: bool = True,
     ) -> None:
+        publish = publish and self.publish
         deltas: dict[str, Counters] = defaultdict(Counters)
         if old is not None:
             for scope in old_scopes:
@@ -110,9 +115,9 @@ class Projection:
         for scope in new_scopes:
             deltas[scope].add(new, +1)
         touched = sorted(deltas)
-        before = await load_counters(self.session, plan_id, touched) if self.publish else {}
+        before = await load_counters(self.session, plan_id, touched) if publish else {}
         await self._apply(plan_id, deltas)
-        if self.publish:
+        if publish:
             after = await load_counters(self.session, plan_id, touched)
             await self._publish_changes(plan_id, before, after)
 
