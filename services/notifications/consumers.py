@@ -9,7 +9,7 @@ from shared.events import CloudEvent, EventContract
 
 
 async def take_in(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
-    await fanout.take_in(session, event)
+    await fanout.take_in(session, event, data)
 
 
 CONSUMED = (

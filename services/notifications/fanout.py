@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications import domain, inbox, orm, readmodel, wakeup
 from services.notifications.domain import Channel, DeliveryStatus, Recipient
 from services.notifications.render import render
-from shared.events import CloudEvent
+from shared.events import CloudEvent, EventContract
 
 
-async def take_in(session: AsyncSession, event: CloudEvent) -> None:
+async def take_in(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
     row = orm.ReceivedEvent(
         event_id=event.id,
         event_type=event.type,
@@ -30,7 +30,9 @@ async def take_in(session: AsyncSession, event: CloudEvent) -> None:
     )
     session.add(row)
     await session.flush()
-    await readmodel.apply(session, event.type, event.data)
+    # The read model's columns are typed (timestamps, uuids): give it the parsed contract,
+    # not the JSON strings of the envelope.
+    await readmodel.apply(session, event.type, data.model_dump())
     await fan_out(session, row)
 
 

@@ -188,10 +188,11 @@ async def fan_out_to(sessions, recipients: int) -> float:  # type: ignore[no-unt
                 for c in codes
             ],
         )
-    event = envelope(status_changed(plan_id), source="/bench", subject="bench")
+    payload = status_changed(plan_id)
+    event = envelope(payload, source="/bench", subject="bench")
     started = time.perf_counter()
     async with sessions() as session, session.begin():
-        await fanout.take_in(session, event)
+        await fanout.take_in(session, event, payload)
     return time.perf_counter() - started
 
 
