@@ -9,7 +9,9 @@ The module is stdlib-only: tests import ``Postgres``, ``Kafka`` and ``ServicePro
 it, and ``python -m deploy.localstack up|down|status|logs`` (behind ``deploy/stack``)
 manages the developer's stack under ``<repo>/.runtime/``. Its ports can be changed with
 ``ACCORD_STACK_POSTGRES_PORT``, ``ACCORD_STACK_KAFKA_PORT``,
-``ACCORD_STACK_KAFKA_CONTROLLER_PORT`` and ``ACCORD_STACK_<SERVICE>_PORT``.
+``ACCORD_STACK_KAFKA_CONTROLLER_PORT``, ``ACCORD_STACK_<SERVICE>_PORT`` and
+``ACCORD_STACK_RECEIVER_PORT`` (the demo's webhook receiver; ``up`` also loads the demo, see
+``deploy/demo``).
 """
 
 from __future__ import annotations
@@ -788,6 +790,9 @@ def _service(name: str, default_port: int) -> ServiceSpec:
 
 SERVICES = (_service("plans", 8001), _service("meetings", 8002), _service("notifications", 8003))
 CREATE_TOPICS = ("-m", "shared.topics", "create")
+# The demo: its webhook receiver (a delegation's system) and the story loaded by ``up``.
+RECEIVER = "receiver"
+LOAD_DEMO = ("-m", "deploy.demo", "load")
 
 
 def _port(variable: str, default: int) -> int:
@@ -817,6 +822,30 @@ class LocalStack:
         )
         self.python = _venv_python()
 
+    @property
+    def demo_dir(self) -> Path:
+        return self.runtime_dir / "demo"
+
+    @property
+    def receiver_port(self) -> int:
+        return _port("ACCORD_STACK_RECEIVER_PORT", 8009)
+
+    def receiver(self) -> ServiceProcess:
+        """The demo's webhook receiver, verifying signatures with the secrets the demo keeps."""
+        argv = [
+            self.python, "-m", "deploy.demo.receiver",
+            "--port", str(self.receiver_port),
+            "--secrets", str(self.demo_dir / "secrets.json"),
+            "--log", str(self.demo_dir / "webhooks.jsonl"),
+        ]  # fmt: skip
+        return ServiceProcess(
+            RECEIVER,
+            self.runtime_dir,
+            argv,
+            {},
+            health_url=f"http://127.0.0.1:{self.receiver_port}/healthz",
+        )
+
     def service(self, spec: ServiceSpec, env: dict[str, str] | None = None) -> ServiceProcess:
         return ServiceProcess(
             spec.name,
@@ -845,10 +874,15 @@ class LocalStack:
         }
 
     def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        # The demo receiver is plain http on loopback, which only a local stack allows.
+        http_hooks = (
+            {"NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true"} if spec.name == "notifications" else {}
+        )
         return {
             **self.common_env(),
             f"{spec.env_prefix}_DATABASE_URL": self.postgres.url(spec.database),
             f"{spec.env_prefix}_HTTP_PORT": str(spec.port),
+            **http_hooks,
         }
 
     def _run_python(self, args: Sequence[str], env: dict[str, str], what: str) -> None:
@@ -858,7 +892,7 @@ class LocalStack:
         if output.strip():
             print(output.rstrip())
 
-    def up(self) -> None:
+    def up(self, demo: bool = True) -> None:
         Postgres.install()
         self.postgres.start()
         for spec in SERVICES:
@@ -873,10 +907,30 @@ class LocalStack:
         self._run_python(CREATE_TOPICS, self.common_env(), "creating the Kafka topics")
         for spec in SERVICES:
             self._up_service(spec)
+        if demo:
+            self.receiver().start()
+            print(f"{RECEIVER:<14} running on http://127.0.0.1:{self.receiver_port}")
+            self.load_demo()
         print("\nAPI docs:")
         for spec in SERVICES:
             print(f"  {spec.name:<14} http://127.0.0.1:{spec.port}/docs")
-        print("\nLogs: deploy/stack logs [name] [-f]    Stop: deploy/stack down")
+        print(
+            "\nDemo: .venv/bin/python -m deploy.demo --help    Logs: deploy/stack logs [name] [-f]"
+            "\nStop: deploy/stack down"
+        )
+
+    def load_demo(self) -> None:
+        """Play the demo story if it is not there yet, and print its summary. Its output goes
+        straight to the terminal, so that progress shows while it runs."""
+        print()
+        argv = [self.python, *LOAD_DEMO]
+        env = {**os.environ, **self.common_env()}
+        try:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT)
+        except OSError as exc:
+            raise StackError(f"loading the demo: {exc}") from exc
+        if result.returncode != 0:
+            raise StackError(f"loading the demo failed (exit {result.returncode}), see above")
 
     def _up_service(self, spec: ServiceSpec) -> None:
         env = self.service_env(spec)
@@ -887,11 +941,12 @@ class LocalStack:
         print(f"{spec.name:<14} running on http://127.0.0.1:{spec.port}")
 
     def down(self) -> None:
+        self.receiver().stop()
         for spec in reversed(SERVICES):
             self.service(spec).stop()
         self.kafka.stop()
         self.postgres.stop()
-        print("stopped: services, Kafka, PostgreSQL")
+        print("stopped: demo receiver, services, Kafka, PostgreSQL")
 
     def components(self) -> list[tuple[str, int | None, str, Path]]:
         """(name, pid or None, address, log) of every component, in start order."""
@@ -907,6 +962,10 @@ class LocalStack:
         for spec in SERVICES:
             process = self.service(spec)
             rows.append((spec.name, process.pid(), f"127.0.0.1:{spec.port}", process.log_path))
+        receiver = self.receiver()
+        rows.append(
+            (RECEIVER, receiver.pid(), f"127.0.0.1:{self.receiver_port}", receiver.log_path)
+        )
         return rows
 
     def status(self) -> None:
@@ -932,11 +991,14 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         prog="deploy/stack", description="Run Accord locally: PostgreSQL, Kafka, services."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="install what is missing and start everything")
+    up = commands.add_parser(
+        "up", help="install what is missing, start everything, load the demo (once)"
+    )
+    up.add_argument("--no-demo", action="store_true", help="no demo receiver, no demo data")
     commands.add_parser("down", help="stop everything")
     commands.add_parser("status", help="one line per component")
     logs = commands.add_parser("logs", help="the end of the logs")
-    names = ["postgres", "kafka", *(spec.name for spec in SERVICES)]
+    names = ["postgres", "kafka", *(spec.name for spec in SERVICES), RECEIVER]
     logs.add_argument("name", nargs="?", choices=names, help="one component (default: all)")
     logs.add_argument("-n", "--lines", type=int, default=LOG_TAIL_LINES)
     logs.add_argument("-f", "--follow", action="store_true")
@@ -948,7 +1010,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = LocalStack()
     try:
         if args.command == "up":
-            stack.up()
+            stack.up(demo=not args.no_demo)
         elif args.command == "down":
             stack.down()
         elif args.command == "status":
