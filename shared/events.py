@@ -69,6 +69,11 @@ def contract(cls: C) -> C:
     return cls
 
 
+def registered_contracts() -> list[type[EventContract]]:
+    """Every registered contract, by type and version."""
+    return [_REGISTRY[key] for key in sorted(_REGISTRY)]
+
+
 def parse_data(event: CloudEvent) -> EventContract:
     """Validate an envelope's data against its registered contract."""
     cls = _REGISTRY.get((event.type, event.dataschemaversion))
