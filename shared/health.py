@@ -20,6 +20,8 @@ def _runtime(request: Request) -> Any:
 
 @health_router.get("/healthz", summary="Liveness", include_in_schema=True)
 async def healthz(request: Request) -> JSONResponse:
+    """200 while the process is worth keeping; 503 when its consumer has lag and has made no
+    progress for `ACCORD_CONSUMER_STALL_SECONDS` (a restart would help). No token needed."""
     runtime = _runtime(request)
     consumer = runtime.consumer if runtime is not None else None
     stalled = consumer is not None and consumer.state.stalled
@@ -37,6 +39,8 @@ async def healthz(request: Request) -> JSONResponse:
 
 @health_router.get("/readyz", summary="Readiness: database and Kafka reachable")
 async def readyz(request: Request) -> JSONResponse:
+    """200 when the service's database answers and its Kafka clients are connected; 503 with
+    the failing check otherwise. No token needed."""
     runtime = _runtime(request)
     checks = {"database": await _database_ok(request), "kafka": False}
     if runtime is not None:
