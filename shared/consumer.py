@@ -3,15 +3,17 @@
 For each message: validate the envelope and its contract (or park it on the dead-letter
 topic with the reason), then, in ONE database transaction, record the event id in the
 service's ``processed_events`` table and apply the handler's effect. A redelivered event
-finds its id already there and is skipped. Offsets are committed only after the database
-commit, in batches (every ``commit_interval`` seconds and when partitions are revoked):
-a crash in between re-reads a few messages, which the dedupe table absorbs.
+finds its id already there and is skipped. The events of one partition's fetched batch
+share that transaction (replayed one by one if any of them fails). Offsets are committed
+only after the database commit, in batches (every ``commit_interval`` seconds and when
+partitions are revoked): a crash in between re-reads a few messages, which the dedupe
+table absorbs.
 
 Failures: a handler error is retried a bounded number of times, then the message goes to
 the dead-letter topic and the consumer goes on; a handler raising ``InvalidEvent`` sends it
-there at once. A lost database connection is not the
-message's fault, so it is retried until the database is back (the consumer stalls and its
-liveness turns unhealthy meanwhile). Broker trouble recreates the consumer.
+there at once. A lost database connection is not the message's fault, so it is retried
+until the database is back (the consumer stalls and its liveness turns unhealthy
+meanwhile). Broker trouble recreates the consumer.
 """
 
 import asyncio
@@ -46,6 +48,14 @@ def processed_events_table(metadata: MetaData) -> Table:
         Column("event_type", String(200), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
+
+
+@dataclass(frozen=True)
+class _Work:
+    record: ConsumerRecord
+    event: CloudEvent
+    data: EventContract
+    handler: Handler
 
 
 class ConsumerStalled(Exception):
@@ -153,10 +163,9 @@ class ConsumerRunner:
         while True:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             for tp, records in batch.items():
-                for record in records:
-                    await self._process(record, dead_letters)
-                    self._pending[tp] = record.offset + 1
-                    self.state.touch()
+                await self._process_batch(records, dead_letters)
+                self._pending[tp] = records[-1].offset + 1
+                self.state.touch()
             if self._pending and time.monotonic() - last_commit >= self._commit_interval:
                 await self.commit(consumer)
                 last_commit = time.monotonic()
@@ -184,18 +193,63 @@ class ConsumerRunner:
         if lag == 0:
             self.state.touch()
 
-    async def _process(self, record: ConsumerRecord, dead_letters: AIOKafkaProducer) -> None:
-        try:
-            event = CloudEvent.from_bytes(record.value)
-            data = parse_data(event)
-        except InvalidEvent as exc:
-            await self._dead_letter(record, dead_letters, str(exc))
+    async def _process_batch(
+        self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer
+    ) -> None:
+        """Apply one partition's batch in a single transaction: one commit for many events is
+        what lets the consumer keep up with the broker. If anything in it fails, the batch is
+        rolled back and replayed one event at a time, so that only the culprit is retried and,
+        if it must be, dead-lettered."""
+        work: list[_Work] = []
+        for record in records:
+            try:
+                event = CloudEvent.from_bytes(record.value)
+                data = parse_data(event)
+            except InvalidEvent as exc:
+                await self._dead_letter(record, dead_letters, str(exc))
+                continue
+            handler = self._handlers.get(event.type)
+            if handler is not None:  # otherwise a valid event this service has no interest in
+                work.append(_Work(record, event, data, handler))
+        if not work:
             return
-        handler = self._handlers.get(event.type)
-        if handler is None:
-            return  # a valid event this service has no interest in
-        with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type):
-            await self._apply(record, event, data, handler, dead_letters)
+        if len(work) > 1:
+            try:
+                applied, skipped = await self._apply_together(work)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("consumer_batch_replayed_one_by_one", size=len(work), error=str(exc)[:300])
+            else:
+                self.state.processed_total += applied
+                self.state.duplicates_skipped += skipped
+                return
+        for item in work:
+            with structlog.contextvars.bound_contextvars(
+                event_id=item.event.id, event_type=item.event.type
+            ):
+                await self._apply(item.record, item.event, item.data, item.handler, dead_letters)
+
+    async def _apply_together(self, work: list["_Work"]) -> tuple[int, int]:
+        async with self._sessions() as session, session.begin():
+            inserted = await session.execute(
+                pg_insert(self._processed)
+                .values([{"event_id": w.event.id, "event_type": w.event.type} for w in work])
+                .on_conflict_do_nothing()
+                .returning(self._processed.c.event_id)
+            )
+            fresh = set(inserted.scalars())
+            applied = 0
+            for item in work:
+                if item.event.id not in fresh:
+                    continue
+                fresh.discard(item.event.id)  # the same event twice in one batch applies once
+                with structlog.contextvars.bound_contextvars(
+                    event_id=item.event.id, event_type=item.event.type
+                ):
+                    await item.handler(session, item.event, item.data)
+                applied += 1
+        return applied, len(work) - applied
 
     async def _apply(
         self,

@@ -1,0 +1,303 @@
+"""The Kafka leg of the pipeline against a raw aiokafka loop, in one run on one machine.
+
+    .venv/bin/python -m tests.benchmarks.bench_kafka_leg [--messages 5000] [--rate 50]
+
+It starts its own PostgreSQL and Kafka, then measures, with the same payload (a real
+status-changed CloudEvent), the same topic layout (6 partitions, keyed by plan id), acks=all
+and an idempotent producer:
+1. throughput: N outbox rows committed beforehand, published by the relay and taken by a
+   consumer runner with a no-op handler (dedupe row + commit per event, offsets committed in
+   batches) vs a raw produce-and-consume loop of the same N messages;
+2. latency at a modest steady rate: outbox commit -> consumer handled, vs raw send -> receive.
+"""
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.consumer import ConsumerRunner, processed_events_table
+from shared.contracts import plans as plan_events
+from shared.db import asyncpg_dsn, make_engine, make_session_factory
+from shared.events import CloudEvent, EventContract
+from shared.outbox import (
+    NOTIFY_TRIGGER_DDL,
+    OutboxRelay,
+    Outgoing,
+    make_producer,
+    outbox_table,
+    stage_event,
+    stage_events,
+)
+from tests.support.kafka import status_changed_event
+from tests.support.stack import Infrastructure, new_infrastructure
+
+PARTITIONS = 6
+PLANS = [uuid.uuid4() for _ in range(100)]
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def at(share: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 2)
+
+    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99)}
+
+
+async def _topics(bootstrap: str, *names: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names]
+        )
+    finally:
+        await admin.close()
+
+
+async def _database(infra: Infrastructure) -> tuple[async_sessionmaker[AsyncSession], Any, str]:
+    infra.postgres.create_database("accord_bench")
+    url = infra.postgres.url("accord_bench")
+    metadata = MetaData()
+    outbox = outbox_table(metadata)
+    processed = processed_events_table(metadata)
+    engine = make_engine(url, pool_size=5)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+        for statement in NOTIFY_TRIGGER_DDL:
+            await connection.execute(text(statement))
+    return make_session_factory(engine), (outbox, processed, engine), url
+
+
+def _payload() -> plan_events.ActionLineStatusChanged:
+    data = status_changed_event(PLANS[0]).data
+    return plan_events.ActionLineStatusChanged.model_validate(data)
+
+
+async def raw_throughput(bootstrap: str, topic: str, count: int) -> float:
+    payload = status_changed_event(PLANS[0]).to_bytes()
+    producer = make_producer(bootstrap)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False, auto_offset_reset="earliest",
+    )  # fmt: skip
+    await producer.start()
+    await consumer.start()
+    try:
+        started = time.perf_counter()
+
+        async def produce() -> None:
+            acks = [
+                await producer.send(topic, payload, key=str(PLANS[i % 100]).encode())
+                for i in range(count)
+            ]
+            await asyncio.gather(*acks)
+
+        async def consume() -> None:
+            seen, last_commit = 0, time.perf_counter()
+            while seen < count:
+                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                seen += sum(len(records) for records in batch.values())
+                if time.perf_counter() - last_commit > 0.5:
+                    await consumer.commit()
+                    last_commit = time.perf_counter()
+            await consumer.commit()
+
+        await asyncio.gather(produce(), consume())
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def ours_throughput(
+    sessions: async_sessionmaker[AsyncSession],
+    tables: Any,
+    url: str,
+    bootstrap: str,
+    topic: str,
+    count: int,
+) -> float:
+    outbox = tables[0]
+    payload = _payload()
+    async with sessions() as session, session.begin():
+        items = [Outgoing(payload, key=str(PLANS[i % 100]), subject="bench") for i in range(count)]
+        await stage_events(session, outbox, items, topic=topic, source="/bench")
+    return await _relay_and_consume(sessions, tables, url, bootstrap, topic, count)
+
+
+async def _relay_and_consume(
+    sessions: async_sessionmaker[AsyncSession],
+    tables: Any,
+    url: str,
+    bootstrap: str,
+    topic: str,
+    count: int,
+    on_event: Any = None,
+    during: Any = None,
+) -> float:
+    outbox, processed, _ = tables
+
+    async def handled(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
+        if on_event is not None:
+            on_event(event)
+
+    runner = ConsumerRunner(
+        group_id=f"ours-{uuid.uuid4().hex[:6]}",
+        topics=[topic],
+        handlers={plan_events.ActionLineStatusChanged.event_type: handled},
+        sessions=sessions,
+        processed_table=processed,
+        bootstrap_servers=bootstrap,
+    )
+    relay = OutboxRelay(
+        sessions=sessions, table=outbox, listen_dsn=asyncpg_dsn(url), bootstrap_servers=bootstrap
+    )
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(runner.run()), asyncio.create_task(relay.run())]
+    try:
+        if during is not None:
+            await during()
+        while runner.state.processed_total < count:
+            await asyncio.sleep(0.01)
+        return time.perf_counter() - started
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def raw_latency(bootstrap: str, topic: str, count: int, rate: float) -> dict[str, float]:
+    producer = make_producer(bootstrap)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest")
+    await producer.start()
+    await consumer.start()
+    await asyncio.sleep(1)  # the consumer's assignment settles before the first send
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    try:
+
+        async def consume() -> None:
+            while len(latencies) < count:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    now = time.perf_counter()
+                    for record in records:
+                        latencies.append(now - sent[json.loads(record.value)["id"]])
+
+        reader = asyncio.create_task(consume())
+        for _ in range(count):
+            event = status_changed_event(PLANS[0])
+            sent[event.id] = time.perf_counter()
+            await producer.send_and_wait(
+                topic, event.to_bytes(), key=str(PLANS[len(sent) % 100]).encode()
+            )
+            await asyncio.sleep(1 / rate)
+        await asyncio.wait_for(reader, 30)
+        return _percentiles(latencies)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def ours_latency(
+    sessions: async_sessionmaker[AsyncSession],
+    tables: Any,
+    url: str,
+    bootstrap: str,
+    topic: str,
+    count: int,
+    rate: float,
+) -> dict[str, float]:
+    outbox, _, _ = tables
+    committed: dict[str, float] = {}
+    latencies: list[float] = []
+
+    def on_event(event: CloudEvent) -> None:
+        latencies.append(time.perf_counter() - committed[event.id])
+
+    async def write_steadily() -> None:
+        await asyncio.sleep(2)  # the consumer joins its group first
+        for i in range(count):
+            async with sessions() as session, session.begin():
+                event_id = await stage_event(
+                    session,
+                    outbox,
+                    _payload(),
+                    topic=topic,
+                    key=str(PLANS[i % 100]),
+                    source="/bench",
+                    subject="b",
+                )
+            committed[str(event_id)] = time.perf_counter()
+            await asyncio.sleep(1 / rate)
+
+    await _relay_and_consume(
+        sessions, tables, url, bootstrap, topic, count, on_event, write_steadily
+    )
+    return _percentiles(latencies)
+
+
+async def run(count: int, rate: float, latency_count: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="accord-bench-kafka-") as runtime:
+        infra = new_infrastructure(Path(runtime))
+        try:
+            await asyncio.to_thread(infra.start)
+            bootstrap = infra.bootstrap_servers
+            await _topics(
+                bootstrap,
+                "bench.raw",
+                "bench.ours",
+                "bench.ours.dlt",
+                "bench.raw.lat",
+                "bench.ours.lat",
+                "bench.ours.lat.dlt",
+            )
+            sessions, tables, url = await _database(infra)
+            raw_seconds = await raw_throughput(bootstrap, "bench.raw", count)
+            ours_seconds = await ours_throughput(
+                sessions, tables, url, bootstrap, "bench.ours", count
+            )
+            raw_lat = await raw_latency(bootstrap, "bench.raw.lat", latency_count, rate)
+            ours_lat = await ours_latency(
+                sessions, tables, url, bootstrap, "bench.ours.lat", latency_count, rate
+            )
+            await tables[2].dispose()
+        finally:
+            infra.stop()
+    return {
+        "messages": count,
+        "payload_bytes": len(status_changed_event(PLANS[0]).to_bytes()),
+        "throughput": {
+            "raw_aiokafka_per_s": round(count / raw_seconds, 1),
+            "relay_consumer_per_s": round(count / ours_seconds, 1),
+            "ratio": round(raw_seconds / ours_seconds, 3),
+            "target_ratio": 0.5,
+        },
+        "latency_at_rate_per_s": rate,
+        "latency": {"raw_send_to_receive": raw_lat, "outbox_commit_to_handled": ours_lat},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=50.0, help="events/s for the latency runs")
+    parser.add_argument("--latency-messages", type=int, default=300)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.messages, args.rate, args.latency_messages)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
