@@ -10,7 +10,8 @@ It starts its own PostgreSQL, Kafka and plans service on free ports, then for ea
    rollup shows it through the event path (the projection), sequentially, on random lines;
 3. rollup read latency p50/p99;
 and once: status-change requests/s under concurrency against the same server's trivial
-endpoint (``/healthz``) with the same load generator, as a ratio.
+endpoint (``/healthz``) with the same load generator, as a ratio; and the resident memory of
+each service at rest and after all of it.
 """
 
 import argparse
@@ -29,6 +30,19 @@ from shared.auth import Role
 from tests.support.stack import Services, new_infrastructure, token
 
 CONCURRENCY = 16
+
+
+def _rss_mib(services: Services) -> dict[str, float]:
+    """Resident memory of each service process, from /proc."""
+    sizes = {}
+    for name, process in services.processes.items():
+        pid = process.pid()
+        status = Path(f"/proc/{pid}/status").read_text() if pid else ""
+        kib = next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
+        sizes[name] = round(kib / 1024, 1)
+    return sizes
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -189,6 +203,7 @@ async def run(sizes: list[int]) -> dict[str, Any]:
             limits = httpx.Limits(max_connections=CONCURRENCY * 2)
             async with httpx.AsyncClient(headers=headers, timeout=120, limits=limits) as http:
                 bench = Bench(http, services.url("plans"))
+                report["rss_mib_at_rest"] = _rss_mib(services)
                 for size in sizes:
                     plan_id, lines, import_seconds = await bench.plan_of(size)
                     report["sizes"][size] = {
@@ -198,6 +213,7 @@ async def run(sizes: list[int]) -> dict[str, Any]:
                     }
                     print(json.dumps({size: report["sizes"][size]}), flush=True)
                 report["throughput"] = await bench.throughput(plan_id, lines, seconds=10)
+                report["rss_mib_after"] = _rss_mib(services)
         finally:
             services.stop_all()
             infra.stop()
