@@ -2,13 +2,15 @@
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 
 from shared.topics import PLANS_EVENTS, dead_letter_topic
-from tests.support.api import activity
+from tests.support.api import activity, add_action_line, create_plan
 from tests.support.kafka import produce, read_all, status_changed_event
+from tests.support.meetings import meeting_body, schedule
 from tests.support.stack import Services
 from tests.support.waiting import eventually
 
@@ -103,3 +105,108 @@ def _poison(kind: bytes | str, plan_id: uuid.UUID) -> bytes:
     else:
         event["data"]["new_status"] = "finished-ish"
     return json.dumps(event).encode()
+
+
+POISON_KINDS = {
+    b"this is not json": "malformed envelope",
+    json.dumps({"specversion": "1.0", "id": "x"}).encode(): "malformed envelope",
+    "unknown-type": "unknown event type org.accord.plans.nothing",
+    "unknown-version": "unknown version 99",
+    "invalid-data": "invalid org.accord.plans.action_line.status_changed v1",
+}
+
+
+async def _plan_in_rollups(http, services, headers, plan_id: str) -> bool:
+    response = await http.get(f"{services.url('plans')}/plans/{plan_id}/rollups", headers=headers)
+    assert response.status_code == 200, response.text
+    figures = response.json()["plan"]["figures"]
+    return figures["total"] == 1 and figures["by_status"].get("ongoing") == 1
+
+
+async def _plan_in_briefing(http, services, headers, meeting_id: str) -> bool:
+    briefing = await http.get(
+        f"{services.url('meetings')}/meetings/{meeting_id}/briefing", headers=headers
+    )
+    assert briefing.status_code == 200, briefing.text
+    overall = briefing.json()["plans"][0]["overall"]
+    return overall["total"] == 1 and overall["by_status"].get("ongoing") == 1
+
+
+async def _plan_in_activity(http, services, headers, plan_id: str) -> bool:
+    items = await activity(http, services.url("notifications"), headers, plan_id)
+    return any(i["event_type"] == "org.accord.plans.action_line.status_changed" for i in items)
+
+
+@pytest.mark.parametrize("group", ["accord-plans", "accord-meetings", "accord-notifications"])
+async def test_every_consumer_group_parks_each_kind_of_poison_and_goes_on(
+    services: Services, http: httpx.AsyncClient, secretariat_headers: dict[str, str], group: str
+) -> None:
+    """All three groups read the plans topic. Poison of every kind is put on a plan's
+    partition; then the plan gets a line whose status changes, through the plans API, so the
+    good events come after the poison on the same partition. Each group must park every poison
+    on the dead-letter topic under its own name, and the effect of the good events must show
+    in that group's service: the plan's rollups (plans), a briefing on the plan (meetings),
+    the activity feed (notifications)."""
+    plans, meetings = services.url("plans"), services.url("meetings")
+    plan = await create_plan(http, plans, secretariat_headers)
+    plan_id = plan["id"]
+    meeting = await schedule(
+        http,
+        meetings,
+        secretariat_headers,
+        meeting_body(
+            f"DLT {uuid.uuid4().hex[:6]}",
+            "2030-09-15T09:00:00+07:00",
+            plans_under_review=[plan_id],
+        ),
+    )
+    key = plan_id.encode()
+    poisons = {_poison(kind, uuid.UUID(plan_id)): reason for kind, reason in POISON_KINDS.items()}
+    await produce(services.infra.bootstrap_servers, PLANS_EVENTS, [(key, p) for p in poisons])
+
+    line = await add_action_line(http, plans, secretariat_headers, plan_id)
+    changed = await http.patch(
+        f"{plans}/action-lines/{line['id']}/status",
+        json={"status": "ongoing", "expected_version": line["version"]},
+        headers=secretariat_headers,
+    )
+    assert changed.status_code == 200, changed.text
+
+    effect_shows: dict[str, Callable[[], Awaitable[bool]]] = {
+        "accord-plans": lambda: _plan_in_rollups(http, services, secretariat_headers, plan_id),
+        "accord-meetings": lambda: _plan_in_briefing(
+            http, services, secretariat_headers, meeting["id"]
+        ),
+        "accord-notifications": lambda: _plan_in_activity(
+            http, services, secretariat_headers, plan_id
+        ),
+    }
+    await eventually(effect_shows[group], what=f"the good events applied by {group}")
+
+    async def all_parked() -> list | None:
+        records = await read_all(
+            services.infra.bootstrap_servers, dead_letter_topic(PLANS_EVENTS), settle=1
+        )
+        mine = [
+            r
+            for r in records
+            if r.key == key
+            and r.value in poisons
+            and ("dlt.group", group.encode()) in (r.headers or ())
+        ]
+        return mine if len(mine) >= len(poisons) else None
+
+    parked = await eventually(all_parked, what=f"{len(poisons)} poison messages parked by {group}")
+    assert sorted(r.value for r in parked) == sorted(poisons)
+    for record in parked:
+        headers = {k: v.decode() for k, v in record.headers}
+        assert poisons[record.value] in headers["dlt.reason"]
+        assert headers["dlt.group"] == group
+        assert headers["dlt.topic"] == PLANS_EVENTS
+        assert record.key == key
+
+    # The good events went the same way as the poison: the plan's partition.
+    partitions = {int(dict(r.headers)["dlt.partition"].decode()) for r in parked}
+    on_topic = await read_all(services.infra.bootstrap_servers, PLANS_EVENTS, settle=1)
+    assert {r.partition for r in on_topic if r.key == key} == partitions
+    assert len(partitions) == 1
