@@ -113,10 +113,17 @@ class Services:
             process.stop()
 
 
+# Every bearer token the suite issued through ``token``: a late test checks that none of them
+# ever reached a service's log.
+ISSUED_TOKENS: set[str] = set()
+
+
 def token(role: Role, delegation: str | None = None) -> str:
-    return issue_token(
+    issued = issue_token(
         JWT_SECRET,
         subject=delegation or f"test-{role.value}",
         role=role,
         delegation=delegation,
     )
+    ISSUED_TOKENS.add(issued)
+    return issued
