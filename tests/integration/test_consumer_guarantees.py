@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from shared.topics import PLANS_EVENTS, dead_letter_topic
+from shared.topics import MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
 from tests.support.api import activity, add_action_line, create_plan
 from tests.support.kafka import produce, read_all, status_changed_event
-from tests.support.meetings import meeting_body, schedule
+from tests.support.meetings import act, decide, meeting_body, schedule
 from tests.support.stack import Services
 from tests.support.waiting import eventually
 
@@ -183,9 +183,19 @@ async def test_every_consumer_group_parks_each_kind_of_poison_and_goes_on(
     }
     await eventually(effect_shows[group], what=f"the good events applied by {group}")
 
+    await _assert_parked_on_one_partition(services, PLANS_EVENTS, group, key, poisons)
+
+
+async def _assert_parked_on_one_partition(
+    services: Services, topic: str, group: str, key: bytes, poisons: dict[bytes, str]
+) -> None:
+    """Each poison (value -> reason) is on ``<topic>.dlt`` as parked by ``group``, with its
+    reason, and every record of ``key`` on ``topic`` (the good events included) sits in the
+    partition the poison came from."""
+
     async def all_parked() -> list | None:
         records = await read_all(
-            services.infra.bootstrap_servers, dead_letter_topic(PLANS_EVENTS), settle=1
+            services.infra.bootstrap_servers, dead_letter_topic(topic), settle=1
         )
         mine = [
             r
@@ -202,11 +212,83 @@ async def test_every_consumer_group_parks_each_kind_of_poison_and_goes_on(
         headers = {k: v.decode() for k, v in record.headers}
         assert poisons[record.value] in headers["dlt.reason"]
         assert headers["dlt.group"] == group
-        assert headers["dlt.topic"] == PLANS_EVENTS
+        assert headers["dlt.topic"] == topic
         assert record.key == key
 
-    # The good events went the same way as the poison: the plan's partition.
+    # The good events went the same way as the poison: one partition.
     partitions = {int(dict(r.headers)["dlt.partition"].decode()) for r in parked}
-    on_topic = await read_all(services.infra.bootstrap_servers, PLANS_EVENTS, settle=1)
+    on_topic = await read_all(services.infra.bootstrap_servers, topic, settle=1)
     assert {r.partition for r in on_topic if r.key == key} == partitions
     assert len(partitions) == 1
+
+
+DECISION_ADOPTED = "org.accord.meetings.decision.adopted"
+MEETINGS_POISON_KINDS = {
+    b"this is not json": "malformed envelope",
+    json.dumps({"specversion": "1.0", "id": "x"}).encode(): "malformed envelope",
+    "unknown-type": "unknown event type org.accord.meetings.nothing",
+    "unknown-version": "unknown version 99",
+    "invalid-data": f"invalid {DECISION_ADOPTED} v1",
+}
+
+
+def _meetings_poison(kind: bytes | str) -> bytes:
+    """A meetings event gone wrong: a well-formed envelope from meetings whose type is unknown,
+    whose version is unknown, or whose data is not a decision."""
+    if isinstance(kind, bytes):
+        return kind
+    event = json.loads(status_changed_event(uuid.uuid4()).to_bytes())
+    event |= {"id": str(uuid.uuid4()), "source": "/accord/meetings", "type": DECISION_ADOPTED}
+    if kind == "unknown-type":
+        event["type"] = "org.accord.meetings.nothing"
+    elif kind == "unknown-version":
+        event["dataschemaversion"] = 99
+    return json.dumps(event).encode()
+
+
+@pytest.mark.parametrize("group", ["accord-plans", "accord-notifications"])
+async def test_the_groups_reading_the_meetings_topic_park_each_kind_of_poison_and_go_on(
+    services: Services, http: httpx.AsyncClient, secretariat_headers: dict[str, str], group: str
+) -> None:
+    """plans and notifications also read the meetings topic. Poison of every kind is put on a
+    meeting's partition; then the meeting adopts a status review through the meetings API, so
+    the DecisionAdopted comes after the poison on the same partition. Its effect must show:
+    the line is completed (plans), the decision is in the plan's activity (notifications)."""
+    plans, meetings = services.url("plans"), services.url("meetings")
+    plan = await create_plan(http, plans, secretariat_headers)
+    line = await add_action_line(http, plans, secretariat_headers, plan["id"])
+    meeting = await schedule(
+        http,
+        meetings,
+        secretariat_headers,
+        meeting_body(
+            f"DLT {uuid.uuid4().hex[:6]}",
+            "2020-09-15T09:00:00+07:00",
+            plans_under_review=[plan["id"]],
+        ),
+    )
+    await act(http, meetings, secretariat_headers, meeting["id"], "start")
+    key = meeting["id"].encode()
+    poisons = {_meetings_poison(kind): reason for kind, reason in MEETINGS_POISON_KINDS.items()}
+    await produce(services.infra.bootstrap_servers, MEETINGS_EVENTS, [(key, p) for p in poisons])
+
+    review = {
+        "kind": "status_review",
+        "plan_id": plan["id"],
+        "lines": [{"code": line["code"], "status": "completed"}],
+    }
+    await decide(http, meetings, secretariat_headers, meeting["id"], "Review", review)
+
+    async def line_completed() -> bool:
+        response = await http.get(f"{plans}/action-lines/{line['id']}", headers=secretariat_headers)
+        assert response.status_code == 200, response.text
+        return bool(response.json()["status"] == "completed")
+
+    async def decision_in_activity() -> bool:
+        items = await activity(http, services.url("notifications"), secretariat_headers, plan["id"])
+        return any(i["event_type"] == DECISION_ADOPTED for i in items)
+
+    effect_shows = {"accord-plans": line_completed, "accord-notifications": decision_in_activity}
+    await eventually(effect_shows[group], what=f"the decision applied by {group}")
+
+    await _assert_parked_on_one_partition(services, MEETINGS_EVENTS, group, key, poisons)
