@@ -181,8 +181,23 @@ def install_problem_handlers(app: FastAPI) -> None:
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemDetail, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": text}
     for status, text in {
+        400: "The body could not be read as the declared content type",
         401: "Missing, expired or invalid bearer token",
         403: "The token's role may not do this",
+        413: "The body is over the size limit",
         422: "The request is not valid; `errors` names each field at fault",
     }.items()
 }
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Every error response of every operation is a problem document: say so in the OpenAPI
+    document, whatever each route declared (a route's ``{"model": ProblemDetail}`` alone would
+    be documented as ``application/json``)."""
+    schema = {"$ref": "#/components/schemas/ProblemDetail"}
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if str(status)[0] in "45":
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": schema}}
+    return openapi

@@ -1,12 +1,45 @@
-"""Base classes for HTTP models shared by the services."""
+"""Base classes and types for HTTP models shared by the services."""
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+# The largest value of a PostgreSQL bigint / integer: ids and numbers a client sends are bounded
+# by the column they are compared with, so that a too-large one is a 422, not a database error.
+MAX_BIGINT = 2**63 - 1
+MAX_INTEGER = 2**31 - 1
+
+
+def refuse_unstorable_text(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL characters, nor UTF-8 lone surrogates (JSON may spell
+    them as ``\\u0000`` or ``\\ud800``): refuse them, wherever they are nested."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from exc
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            refuse_unstorable_text(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_unstorable_text(key)
+            refuse_unstorable_text(item)
+    return value
 
 
 class RequestModel(BaseModel):
-    """Request bodies refuse unknown fields, so a misspelt field is an error, not a no-op."""
+    """Request bodies refuse unknown fields, so a misspelt field is an error, not a no-op, and
+    text that could not be stored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return refuse_unstorable_text(value)
 
 
 class ResponseModel(BaseModel):

@@ -24,7 +24,7 @@ from shared.health import health_router
 from shared.logging import configure_logging
 from shared.middleware import RequestContextMiddleware
 from shared.outbox import OutboxRelay
-from shared.problems import COMMON_RESPONSES, install_problem_handlers
+from shared.problems import COMMON_RESPONSES, document_problems, install_problem_handlers
 from shared.topics import create_topics
 
 log = structlog.get_logger(__name__)
@@ -115,6 +115,14 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     app.state.jwt_secret = spec.common.jwt_secret
     app.state.spec = spec
     install_problem_handlers(app)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     for router in spec.routers:

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.notifications import handlers, orm, stream, views
@@ -14,8 +14,11 @@ from shared.auth import AnyPrincipal, Principal
 from shared.http import read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import FieldError, Unprocessable
+from shared.schemas import MAX_BIGINT
 
 router = APIRouter(tags=["inbox"])
+
+EntryId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
 
 DelegationQuery = Annotated[
     str | None, Query(description="Secretariat only: whose (a delegation's token implies its own)")
@@ -75,7 +78,7 @@ async def mark_all_read(
 
 
 @router.post("/inbox/{entry_id}/read", response_model=InboxEntryRead, responses=NOT_FOUND)
-async def mark_read(entry_id: int, request: Request, principal: AnyPrincipal) -> InboxEntryRead:
+async def mark_read(entry_id: EntryId, request: Request, principal: AnyPrincipal) -> InboxEntryRead:
     """Mark one entry read (again is harmless)."""
     async with unit_of_work(request) as session:
         entry = await handlers.mark_read(session, principal, entry_id)
@@ -103,7 +106,12 @@ async def live_stream(
     delegation: DelegationQuery = None,
     last_event_id: Annotated[
         int | None,
-        Header(alias="Last-Event-ID", ge=0, description="Resume after this entry's `seq`"),
+        Header(
+            alias="Last-Event-ID",
+            ge=0,
+            le=MAX_BIGINT,
+            description="Resume after this entry's `seq`",
+        ),
     ] = None,
 ) -> StreamingResponse:
     """The delegation's live stream (Server-Sent Events). Each event is an entry of its inbox

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from services.notifications import handlers, orm, views
 from services.notifications.api import CONFLICT, NOT_FOUND
@@ -24,8 +24,11 @@ from services.notifications.schemas import (
 from shared.auth import AnyPrincipal
 from shared.http import read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
+from shared.schemas import MAX_BIGINT
 
 router = APIRouter(tags=["webhooks"])
+
+DeliveryId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
 
 
 def _settings(request: Request) -> tuple[NotificationsSettings, bool]:
@@ -167,7 +170,7 @@ async def list_deliveries(
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail, responses=NOT_FOUND)
 async def read_delivery(
-    delivery_id: int, request: Request, principal: AnyPrincipal
+    delivery_id: DeliveryId, request: Request, principal: AnyPrincipal
 ) -> DeliveryDetail:
     """One delivery with every attempt: when, status code, latency, error."""
     async with read_only(request) as session:
@@ -180,7 +183,9 @@ async def read_delivery(
     response_model=DeliveryRead,
     responses=NOT_FOUND | CONFLICT,
 )
-async def redeliver(delivery_id: int, request: Request, principal: AnyPrincipal) -> DeliveryRead:
+async def redeliver(
+    delivery_id: DeliveryId, request: Request, principal: AnyPrincipal
+) -> DeliveryRead:
     """Send one delivery again now, with its original `webhook-id`, starting a new round of
     the retry schedule."""
     async with unit_of_work(request) as session:

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import Select, select
@@ -12,12 +13,20 @@ from services.plans.schemas import JournalEntryRead
 from shared.auth import AnyPrincipal
 from shared.http import read_only
 from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
-from shared.problems import FieldError, Unprocessable
+from shared.problems import FieldError, ProblemDetail, Unprocessable
 
 router = APIRouter(tags=["journal"])
 
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProblemDetail, "description": "No such plan, action line or counting rule"}
+}
 
-@router.get("/action-lines/{line_id}/history", response_model=Page[JournalEntryRead])
+
+@router.get(
+    "/action-lines/{line_id}/history",
+    response_model=Page[JournalEntryRead],
+    responses=_NOT_FOUND,
+)
 async def line_history(
     line_id: uuid.UUID,
     request: Request,
@@ -35,7 +44,7 @@ async def line_history(
         return await _page(session, query, effective_from, effective_to, limit, cursor)
 
 
-@router.get("/plans/{plan_id}/history", response_model=Page[JournalEntryRead])
+@router.get("/plans/{plan_id}/history", response_model=Page[JournalEntryRead], responses=_NOT_FOUND)
 async def plan_history(
     plan_id: uuid.UUID,
     request: Request,

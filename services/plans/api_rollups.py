@@ -2,8 +2,9 @@
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,16 +23,22 @@ from services.plans.schemas import (
 )
 from shared.auth import AnyPrincipal, Secretariat
 from shared.http import read_only, unit_of_work
+from shared.problems import ProblemDetail
+from shared.schemas import MAX_INTEGER
 
 router = APIRouter(tags=["rollups"])
 
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProblemDetail, "description": "No such plan, action line or counting rule"}
+}
 
-@router.get("/plans/{plan_id}/rollups", response_model=PlanRollupsRead)
+
+@router.get("/plans/{plan_id}/rollups", response_model=PlanRollupsRead, responses=_NOT_FOUND)
 async def plan_rollups(
     plan_id: uuid.UUID,
     request: Request,
     principal: AnyPrincipal,
-    rule_version: int | None = None,
+    rule_version: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
     as_of: date | None = None,
 ) -> PlanRollupsRead:
     """Progress of a plan, per section (each section counts everything below it), per area
@@ -90,7 +97,7 @@ async def plan_rollups(
     )
 
 
-@router.get("/plans/{plan_id}/rollups/check", response_model=RollupCheckRead)
+@router.get("/plans/{plan_id}/rollups/check", response_model=RollupCheckRead, responses=_NOT_FOUND)
 async def check_plan_rollups(
     plan_id: uuid.UUID, request: Request, principal: AnyPrincipal
 ) -> RollupCheckRead:

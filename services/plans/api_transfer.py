@@ -26,6 +26,10 @@ from shared.http import read_only, unit_of_work
 from shared.problems import ProblemDetail, Unprocessable
 
 router = APIRouter(tags=["import and export"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProblemDetail, "description": "No such plan, action line or counting rule"}
+}
 M = TypeVar("M", bound=BaseModel)
 
 # A 100,000-line plan is about 20 MB of JSON; everything else keeps the service-wide limit.
@@ -54,7 +58,7 @@ class PlanImport(BaseModel):
     "/plans/import",
     status_code=status.HTTP_201_CREATED,
     response_model=ImportResult,
-    responses=_INVALID,
+    responses=_INVALID | _NOT_FOUND,
     max_body_size=IMPORT_BODY_LIMIT,
 )
 async def import_plan(body: PlanImport, request: Request, principal: Secretariat) -> ImportResult:
@@ -98,7 +102,7 @@ async def import_plan(body: PlanImport, request: Request, principal: Secretariat
     "/plans/{plan_id}/action-lines/import",
     status_code=status.HTTP_201_CREATED,
     response_model=ImportResult,
-    responses=_INVALID,
+    responses=_INVALID | _NOT_FOUND,
     max_body_size=IMPORT_BODY_LIMIT,
     openapi_extra={
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
@@ -145,7 +149,7 @@ async def import_lines_csv(
     )
 
 
-@router.get("/plans/{plan_id}/export", response_model=PlanDocument)
+@router.get("/plans/{plan_id}/export", response_model=PlanDocument, responses=_NOT_FOUND)
 async def export_plan(
     plan_id: uuid.UUID, request: Request, principal: AnyPrincipal
 ) -> PlanDocument:
@@ -157,7 +161,10 @@ async def export_plan(
 @router.get(
     "/plans/{plan_id}/action-lines.csv",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/csv": {"example": ",".join(CSV_COLUMNS) + "\n"}}}},
+    responses={
+        200: {"content": {"text/csv": {"example": ",".join(CSV_COLUMNS) + "\n"}}},
+        **_NOT_FOUND,
+    },
 )
 async def export_lines_csv(
     plan_id: uuid.UUID, request: Request, principal: AnyPrincipal
