@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from shared.auth import AnyPrincipal, Role, Secretariat, issue_token
 from shared.middleware import RequestContextMiddleware
-from shared.pagination import Cursor, decode_cursor, encode_cursor
+from shared.pagination import MAX_PAGE_SIZE, Cursor, Limit, decode_cursor, encode_cursor
 from shared.problems import Conflict, install_problem_handlers
 from shared.schemas import RequestModel
 
@@ -39,7 +39,7 @@ def _app() -> FastAPI:
         raise RuntimeError("secret internals")
 
     @app.get("/page")
-    async def page(cursor: Cursor = None) -> int | None:
+    async def page(cursor: Cursor = None, limit: Limit = 50) -> int | None:
         return decode_cursor(cursor)
 
     return app
@@ -136,3 +136,10 @@ async def test_a_cursor_round_trips_and_a_forged_one_is_a_422(client: httpx.Asyn
     forged = await client.get("/page", params={"cursor": "!!!"})
     assert forged.status_code == 422
     assert forged.json()["errors"][0]["field"] == "query.cursor"
+
+
+async def test_a_page_larger_than_the_maximum_is_a_422_on_limit(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/page", params={"limit": MAX_PAGE_SIZE})).status_code == 200
+    response = await client.get("/page", params={"limit": MAX_PAGE_SIZE + 1})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.limit"

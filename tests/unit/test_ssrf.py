@@ -5,6 +5,7 @@ import ipaddress
 import pytest
 
 from services.notifications import ssrf
+from shared.config import CommonSettings
 
 REFUSED = [
     "http://127.0.0.1/",
@@ -154,3 +155,28 @@ def test_python_is_global_alone_would_let_a_mapped_shared_address_through() -> N
     mapped = ipaddress.ip_address("::ffff:100.64.0.1")
     assert mapped.is_global
     assert ssrf.refusal(mapped, allow_loopback=False) is not None
+
+
+async def test_a_name_public_at_registration_and_loopback_at_delivery_is_refused_at_delivery() -> (
+    None
+):
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    registered = await ssrf.check_url(
+        "https://flip.example/hook", allow_loopback=False, allow_http=False, resolver=rebinding
+    )
+    assert registered.addresses == ("93.184.216.34",)
+    with pytest.raises(ssrf.UnsafeURL):
+        await ssrf.check_url(
+            "https://flip.example/hook", allow_loopback=False, allow_http=False, resolver=rebinding
+        )
+
+
+def test_the_operator_setting_that_allows_loopback_is_off_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ACCORD_ALLOW_LOOPBACK_WEBHOOKS", raising=False)
+    assert CommonSettings().allow_loopback_webhooks is False
