@@ -311,3 +311,34 @@ async def test_another_delegations_ids_give_404_and_the_secretariat_sees_all(
         assert response.status_code == 200, (method, url, response.text)
     everyone = await listed(http, f"{base}/deliveries", secretariat_headers, delegation=owner)
     assert [d["id"] for d in everyone] == [delivery["id"]]
+
+
+async def test_a_redirect_is_not_followed_and_counts_as_a_failed_attempt(
+    services: Services,
+    http: httpx.AsyncClient,
+    secretariat_headers: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    plans, base = services.url("plans"), services.url("notifications")
+    elsewhere = f"/elsewhere/{uuid.uuid4().hex[:6]}"
+    receiver.route(elsewhere, "whsec_unused")
+    code, _, path = await _delegation_with_endpoint(
+        http,
+        services,
+        secretariat_headers,
+        receiver,
+        Answer(302, {"location": receiver.url(elsewhere)}),
+    )
+    plan = await create_plan(http, plans, secretariat_headers)
+    await subscribe(http, base, code, "plan", plan["id"], **ONLY_STATUS_CHANGES)
+    line = await add_action_line(http, plans, secretariat_headers, plan["id"])
+    await _change(http, plans, secretariat_headers, line, "ongoing")
+
+    async def redirected() -> dict | None:
+        [delivery] = await listed(http, f"{base}/deliveries", headers_of(code)) or [None]
+        return delivery if delivery and delivery["last_status_code"] == 302 else None
+
+    delivery = await eventually(redirected, what="the 302 recorded as the delivery's attempt")
+    assert delivery["succeeded_at"] is None
+    assert len(receiver.at(path)) == 1
+    assert receiver.at(elsewhere) == []
