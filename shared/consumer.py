@@ -69,7 +69,10 @@ class ConsumerState:
     group_id: str
     stall_seconds: float
     connected: bool = False
-    lag: int = 0
+    # None until the group has assigned this member its partitions and the lag was measured
+    # on them: a member that is still (re)joining, e.g. after a restart while the group
+    # waits out the dead member's session, has not caught up, whatever 0 would suggest.
+    lag: int | None = None
     processed_total: int = 0
     duplicates_skipped: int = 0
     dead_lettered_total: int = 0
@@ -81,7 +84,7 @@ class ConsumerState:
 
     @property
     def stalled(self) -> bool:
-        return self.lag > 0 and time.monotonic() - self.last_progress_at > self.stall_seconds
+        return bool(self.lag) and time.monotonic() - self.last_progress_at > self.stall_seconds
 
 
 def _is_transient_database_error(exc: BaseException) -> bool:
@@ -113,6 +116,8 @@ class ConsumerRunner:
         self._max_attempts = max_attempts
         self._commit_interval = commit_interval
         self._pending: dict[TopicPartition, int] = {}
+        # Set by the rebalance listener once the group has given this member its partitions.
+        self._assigned = False
         self.state = ConsumerState(group_id=group_id, stall_seconds=stall_seconds)
 
     async def run(self) -> None:
@@ -140,6 +145,8 @@ class ConsumerRunner:
                 backoff = min(backoff * 2, 5.0)
             finally:
                 self.state.connected = False
+                self.state.lag = None
+                self._assigned = False
                 self._pending.clear()
                 for client in (consumer, dead_letters):
                     with contextlib.suppress(Exception):
@@ -184,6 +191,8 @@ class ConsumerRunner:
             self._pending.pop(tp, None)
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        if not self._assigned:
+            return
         lag = 0
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
@@ -334,8 +343,11 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         self._consumer = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._runner._assigned = False
+        self._runner.state.lag = None
         with contextlib.suppress(KafkaError):
             await self._runner.commit(self._consumer, only=set(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._runner._assigned = True
         self._runner.state.touch()

@@ -21,7 +21,9 @@ def _runtime(request: Request) -> Any:
 @health_router.get("/healthz", summary="Liveness", include_in_schema=True)
 async def healthz(request: Request) -> JSONResponse:
     """200 while the process is worth keeping; 503 when its consumer has lag and has made no
-    progress for `ACCORD_CONSUMER_STALL_SECONDS` (a restart would help). No token needed."""
+    progress for `ACCORD_CONSUMER_STALL_SECONDS` (a restart would help). No token needed.
+    `consumer.lag` is null while the consumer is (re)joining its group and has not measured
+    its lag on assigned partitions yet."""
     runtime = _runtime(request)
     consumer = runtime.consumer if runtime is not None else None
     stalled = consumer is not None and consumer.state.stalled

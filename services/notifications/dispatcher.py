@@ -5,6 +5,13 @@ same row at once) and their ``next_attempt_at`` is pushed one lease ahead in the
 A dispatcher that dies mid-flight leaves its rows to come due again when the lease runs out:
 they are sent again with the same ``webhook-id``, which the receiver can dedupe.
 
+Order: one endpoint gets the deliveries of one subject (e.g. one action line) one at a time,
+in the order the events were taken in (delivery ids grow in consumption order, and Kafka keeps
+one plan's events in order). A delivery waits while an earlier one of its endpoint and subject
+is still pending (in flight, or waiting for its retry). Without this, a backlog (after a broker
+outage, say) went out up to ``dispatcher_concurrency`` at a time and a receiver saw a line's
+version 6 before its version 4. A delivery that fails for good stops holding the later ones.
+
 Sending and recording are pipelined: up to ``dispatcher_concurrency`` requests are in flight,
 and finished attempts are recorded in batches (one transaction for many), so the database is
 not the bottleneck of the HTTP work.
@@ -18,27 +25,43 @@ from datetime import UTC, datetime
 
 import httpx
 import structlog
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifications import orm, ssrf
+from services.notifications import orm, ssrf, wakeup
 from services.notifications.config import NotificationsSettings
-from services.notifications.domain import AttemptResult, after_attempt, parse_retry_after
+from services.notifications.domain import (
+    AttemptResult,
+    DeliveryStatus,
+    after_attempt,
+    parse_retry_after,
+)
 from services.notifications.endpoint_health import record_endpoint_health
 from services.notifications.payloads import webhook_body
 from services.notifications.signing import signature_headers
-from services.notifications.wakeup import Pulse
 
 log = structlog.get_logger(__name__)
 
 USER_AGENT = "Accord-Webhooks/1.0"
 
+# A pending delivery ``d`` (its event ``ev``) that no earlier pending delivery of the same
+# endpoint and subject holds back. Served by ix_deliveries_pending_by_endpoint.
+_NOT_HELD_BACK = """
+    NOT EXISTS (
+        SELECT 1 FROM deliveries p JOIN received_events pe ON pe.id = p.event_row_id
+        WHERE p.endpoint_id = d.endpoint_id AND p.status = 'pending' AND p.id < d.id
+            AND pe.subject = ev.subject
+    )
+"""
+
 _CLAIM = text(
-    """
+    f"""
     WITH due AS (
         SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+            JOIN received_events ev ON ev.id = d.event_row_id
         WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.enabled
-        ORDER BY d.next_attempt_at
+            AND {_NOT_HELD_BACK}
+        ORDER BY d.next_attempt_at, d.id
         LIMIT :limit
         FOR UPDATE OF d SKIP LOCKED
     )
@@ -47,6 +70,15 @@ _CLAIM = text(
     FROM due WHERE deliveries.id = due.id
     RETURNING deliveries.id, deliveries.webhook_id, deliveries.tries, deliveries.endpoint_id,
         deliveries.event_row_id, deliveries.delegation_code
+    """
+)
+
+
+_NEXT_DUE = text(
+    f"""
+    SELECT extract(epoch FROM min(d.next_attempt_at) - now())
+    FROM deliveries d JOIN received_events ev ON ev.id = d.event_row_id
+    WHERE d.status = 'pending' AND {_NOT_HELD_BACK}
     """
 )
 
@@ -78,7 +110,7 @@ class Dispatcher:
         settings: NotificationsSettings,
         *,
         allow_loopback: bool,
-        pulse: Pulse,
+        pulse: wakeup.Pulse,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
@@ -130,7 +162,7 @@ class Dispatcher:
             if free <= 0:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            await Pulse.wait(ticket, await self._seconds_until_next_due())
+            await wakeup.Pulse.wait(ticket, await self._seconds_until_next_due())
 
     async def _claim(self, limit: int) -> list[Job]:
         async with self._sessions() as session, session.begin():
@@ -174,13 +206,12 @@ class Dispatcher:
         ]
 
     async def _seconds_until_next_due(self) -> float:
+        # Deliveries held back by an earlier one are not due, whatever their time says (or the
+        # loop would spin while the earlier one is in flight); recording the earlier one
+        # notifies DELIVERIES, which wakes this loop.
         try:
             async with self._sessions() as session:
-                wait = await session.scalar(
-                    select(
-                        func.extract("epoch", func.min(orm.Delivery.next_attempt_at) - func.now())
-                    ).where(orm.Delivery.status == "pending")
-                )
+                wait = await session.scalar(_NEXT_DUE)
         except Exception:
             return self._settings.poll_interval
         if wait is None:
@@ -271,6 +302,9 @@ class Dispatcher:
             )
         await session.flush()
         await session.execute(update(orm.Delivery), updates)
+        if any(u["status"] != DeliveryStatus.PENDING.value for u in updates):
+            # Deliveries held back by these may go now (see _NOT_HELD_BACK).
+            await wakeup.notify(session, wakeup.DELIVERIES)
         await record_endpoint_health(
             session, self._settings, [(o.job.endpoint_id, o.result) for o in batch], now
         )

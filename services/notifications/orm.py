@@ -166,6 +166,13 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("event_row_id", "endpoint_id", name="uq_deliveries_event_endpoint"),
         Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        # The dispatcher's ordering check: earlier pending deliveries of the same endpoint.
+        Index(
+            "ix_deliveries_pending_by_endpoint",
+            "endpoint_id",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
