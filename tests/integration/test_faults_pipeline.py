@@ -147,8 +147,10 @@ async def test_broker_frozen_longer_than_the_session_timeout_then_resumed(
     for name in SERVICE_NAMES:
         response = await client.get(f"{fault_stack.url(name)}/healthz")
         assert response.status_code == 200, (name, response.text)
+    seen_line = f"[faults] notifications /healthz during the freeze: {dict(Counter(seen))}"
+    print(seen_line)
     with (fault_stack.infra.runtime_dir / "faults-figures.txt").open("a") as out:
-        out.write(f"[faults] notifications /healthz during the freeze: {dict(Counter(seen))}\n")
+        out.write(seen_line + "\n")
 
 
 async def test_postgres_restarted_mid_run(
