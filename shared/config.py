@@ -10,6 +10,8 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import failpoints
+
 DEVELOPMENT_JWT_SECRET = "accord-development-secret-do-not-use-in-production"
 
 
@@ -31,11 +33,21 @@ class CommonSettings(BaseSettings):
     consumer_stall_seconds: float = 60.0
     # Largest request body accepted, in bytes.
     max_body_bytes: int = 1_048_576
+    # Fault tests only: where this process kills itself (see shared/failpoints.py).
+    failpoints: str = ""
+    # A stable name for this process's consumer-group membership (Kafka static membership):
+    # a restarted process with the same name takes its partitions back at once instead of
+    # waiting for the group to give up on the old one. Unique per running process; empty
+    # means dynamic membership.
+    consumer_instance_id: str = ""
 
     @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> "CommonSettings":
         if self.environment is Environment.PRODUCTION and self.jwt_secret == DEVELOPMENT_JWT_SECRET:
             raise ValueError("ACCORD_JWT_SECRET must be set to a real secret in production")
+        if self.environment is Environment.PRODUCTION and self.failpoints:
+            raise ValueError("ACCORD_FAILPOINTS is for fault tests and refused in production")
+        failpoints.parse(self.failpoints)
         return self
 
 

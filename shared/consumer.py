@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import failpoints
 from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
 from shared.outbox import make_producer
 from shared.topics import dead_letter_topic
@@ -106,6 +107,7 @@ class ConsumerRunner:
         max_attempts: int = 5,
         commit_interval: float = 0.5,
         stall_seconds: float = 60.0,
+        instance_id: str | None = None,
     ) -> None:
         self._group_id = group_id
         self._topics = topics
@@ -115,6 +117,7 @@ class ConsumerRunner:
         self._bootstrap_servers = bootstrap_servers
         self._max_attempts = max_attempts
         self._commit_interval = commit_interval
+        self._instance_id = instance_id
         self._pending: dict[TopicPartition, int] = {}
         # Set by the rebalance listener once the group has given this member its partitions.
         self._assigned = False
@@ -161,6 +164,7 @@ class ConsumerRunner:
             max_poll_records=500,
             session_timeout_ms=15_000,
             heartbeat_interval_ms=3_000,
+            group_instance_id=self._instance_id,
         )
         consumer.subscribe(self._topics, listener=_CommitOnRevoke(self, consumer))
         return consumer
@@ -170,7 +174,8 @@ class ConsumerRunner:
         while True:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             for tp, records in batch.items():
-                await self._process_batch(records, dead_letters)
+                if await self._process_batch(records, dead_letters):
+                    failpoints.reach(failpoints.CONSUMER_AFTER_DB_COMMIT)
                 self._pending[tp] = records[-1].offset + 1
                 self.state.touch()
             if self._pending and time.monotonic() - last_commit >= self._commit_interval:
@@ -204,11 +209,11 @@ class ConsumerRunner:
 
     async def _process_batch(
         self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer
-    ) -> None:
+    ) -> bool:
         """Apply one partition's batch in a single transaction: one commit for many events is
         what lets the consumer keep up with the broker. If anything in it fails, the batch is
         rolled back and replayed one event at a time, so that only the culprit is retried and,
-        if it must be, dead-lettered."""
+        if it must be, dead-lettered. Returns whether it committed events to the database."""
         work: list[_Work] = []
         for record in records:
             try:
@@ -221,7 +226,7 @@ class ConsumerRunner:
             if handler is not None:  # otherwise a valid event this service has no interest in
                 work.append(_Work(record, event, data, handler))
         if not work:
-            return
+            return False
         if len(work) > 1:
             try:
                 applied, skipped = await self._apply_together(work)
@@ -232,12 +237,13 @@ class ConsumerRunner:
             else:
                 self.state.processed_total += applied
                 self.state.duplicates_skipped += skipped
-                return
+                return True
         for item in work:
             with structlog.contextvars.bound_contextvars(
                 event_id=item.event.id, event_type=item.event.type
             ):
                 await self._apply(item.record, item.event, item.data, item.handler, dead_letters)
+        return True
 
     async def _apply_together(self, work: list["_Work"]) -> tuple[int, int]:
         async with self._sessions() as session, session.begin():

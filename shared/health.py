@@ -34,6 +34,7 @@ async def healthz(request: Request) -> JSONResponse:
             "lag": consumer.state.lag,
             "stalled": stalled,
             "processed": consumer.state.processed_total,
+            "duplicates_skipped": consumer.state.duplicates_skipped,
             "dead_lettered": consumer.state.dead_lettered_total,
         }
     return JSONResponse(body, status_code=503 if stalled else 200)

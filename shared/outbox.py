@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import failpoints
 from shared.events import EventContract, envelope
 
 log = structlog.get_logger(__name__)
@@ -257,6 +258,7 @@ class OutboxRelay:
                 return 0
             # send() only enqueues; the batch counts as published when every ack is in.
             await asyncio.wait_for(self._send_all(producer, rows), self._send_timeout)
+            failpoints.reach(failpoints.OUTBOX_AFTER_ACK)
             await session.execute(
                 t.update().where(t.c.id.in_([r.id for r in rows])).values(published_at=func.now())
             )

@@ -17,6 +17,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, Table
 
+from shared import failpoints
 from shared.config import CommonSettings, ServiceSettings
 from shared.consumer import ConsumerRunner, Handler
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
@@ -60,6 +61,7 @@ class Runtime:
 
 def create_app(spec: ServiceSpec) -> FastAPI:
     configure_logging(spec.name, spec.common.log_level)
+    failpoints.arm(spec.common.failpoints)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +85,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                 processed_table=spec.processed_events,
                 bootstrap_servers=spec.common.kafka_bootstrap_servers,
                 stall_seconds=spec.common.consumer_stall_seconds,
+                instance_id=spec.common.consumer_instance_id or None,
             )
         runtime = Runtime(relay=relay, consumer=consumer, tasks=[])
         app.state.runtime = runtime

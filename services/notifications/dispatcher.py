@@ -39,6 +39,7 @@ from services.notifications.domain import (
 from services.notifications.endpoint_health import record_endpoint_health
 from services.notifications.payloads import webhook_body
 from services.notifications.signing import signature_headers
+from shared import failpoints
 
 log = structlog.get_logger(__name__)
 
@@ -234,6 +235,7 @@ class Dispatcher:
             headers["content-type"] = "application/json"
             response = await client.send(_pinned_request(target, headers, job.body.encode()))
             await response.aclose()
+            failpoints.reach(failpoints.DISPATCHER_AFTER_RESPONSE)
             status_code = response.status_code
             retry_after = parse_retry_after(response.headers.get("retry-after"), attempted_at)
             if not 200 <= status_code < 300:

@@ -186,10 +186,16 @@ def after_attempt(
     max_retry_after: float,
 ) -> RetryDecision:
     """What follows attempt number ``tries`` (1-based) of the current round: done, given up,
-    or another try after the schedule's delay, or later if the receiver asked for more."""
+    or another try after the schedule's delay, or later if the receiver asked for more.
+
+    A 410 gives nothing up: it disables the endpoint (``endpoint_health``) in the same
+    transaction, and the delivery waits with the others until the delegation re-enables it.
+    Failing it would leave a hole in what its subject's receiver sees once back."""
     if result.succeeded:
         return RetryDecision(DeliveryStatus.SUCCEEDED, None)
-    if result.gone or tries >= len(schedule):
+    if result.gone:
+        return RetryDecision(DeliveryStatus.PENDING, now)
+    if tries >= len(schedule):
         return RetryDecision(DeliveryStatus.FAILED, None)
     delay = schedule[tries]
     if result.retry_after is not None:

@@ -148,6 +148,15 @@ async def change_endpoint(
         endpoint.enabled = True
         endpoint.disabled_reason = endpoint.disabled_at = None
         endpoint.failing_since = endpoint.warned_at = None
+        # What waited for it goes now, each with a fresh round of the retry schedule.
+        await session.execute(
+            update(orm.Delivery)
+            .where(
+                orm.Delivery.endpoint_id == endpoint.id,
+                orm.Delivery.status == DeliveryStatus.PENDING.value,
+            )
+            .values(tries=0, next_attempt_at=func.now())
+        )
         await wakeup.notify(session, wakeup.DELIVERIES)
     elif data.enabled is False and endpoint.enabled:
         endpoint.enabled = False

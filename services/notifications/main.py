@@ -42,8 +42,9 @@ payload = Webhook("whsec_...").verify(raw_body, request_headers)  # raises if no
 Verify the raw bytes (before any JSON parsing), reject timestamps more than five minutes away
 from your clock, and answer 2xx within 15 s. Anything else is retried: immediately, then after
 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (a `Retry-After` header is honoured). Answer
-`410 Gone` to disable the endpoint at once; an endpoint failing for five days is disabled,
-after a warning in the delegation's inbox. Redirects are not followed.
+`410 Gone` to disable the endpoint at once: its deliveries (that one included) wait, and go
+out in order once you re-enable it. An endpoint failing for five days is disabled, after a
+warning in the delegation's inbox. Redirects are not followed.
 """
 
 TAGS = [

@@ -1,32 +1,37 @@
 """Faults the system must survive (RELIABILITY.md), each against a steady stream of status
 changes on a stack of these tests' own (see ``tests/support/faults.py``).
 
-Covered elsewhere, not repeated here:
-- a receiver answering 503/5xx, then 200 (every change arrives, same webhook-ids,
-  Retry-After honoured) and a 410 (endpoint disabled):
-  ``test_notifications_delivery.py``;
-- a malformed message on each topic (dead-lettered with the reason, the group goes on):
-  ``test_consumer_guarantees.py`` (every group, plans and meetings topics).
+The windows between two steps of the delivery path (the broker's ack and the outbox's
+"published" mark; a consumer's database commit and its offset commit; a receiver's answer and
+the dispatcher's record of it) are hit with failpoints (``shared/failpoints.py``): the service
+is started with one armed and kills itself there, mid-stream; the test restarts it.
 """
 
 import asyncio
+import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
 
+from shared import failpoints
+from shared.topics import EVENT_TOPICS, MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
 from tests.support.faults import (
     Driver,
     FaultStack,
+    Figures,
     Workload,
     all_ready,
     check,
     time_until_ready,
     write_figures,
 )
-from tests.support.receiver import Receiver
+from tests.support.kafka import produce, read_all, status_changed_event
+from tests.support.notifications import headers_of
+from tests.support.receiver import Answer, Receiver
 from tests.support.stack import SERVICE_NAMES, new_infrastructure
 from tests.support.waiting import eventually
 
@@ -34,7 +39,11 @@ pytestmark = pytest.mark.integration
 
 # A fault is a coroutine run while the driver is making changes; it heals what it broke and
 # returns the seconds from healing until every service was ready again.
-Fault = Callable[[FaultStack, httpx.AsyncClient, Driver], Awaitable[float]]
+Fault = Callable[[FaultStack, httpx.AsyncClient, Driver, Workload], Awaitable[float]]
+# (service, failpoint, the how-manieth time it fires): armed before the driver starts.
+Armed = tuple[str, str, int]
+# Late enough to land mid-stream whatever the batch sizes, early enough to land at all.
+FAILPOINT_AFTER = 40
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +86,17 @@ async def _run(
     fault: Fault,
     *,
     duplicates_allowed: bool = False,
-) -> None:
+    armed: Armed | None = None,
+) -> Figures:
     assert await all_ready(http, stack), "the stack is not ready before the scenario"
     workload = await Workload.create(http, stack)
+    if armed is not None:
+        await asyncio.to_thread(stack.arm, *armed)
+        await time_until_ready(http, stack)
     driver = Driver(http, stack.url("plans"), workload.lines)
     driving = asyncio.create_task(driver.run())
     try:
-        recovery = await fault(stack, http, driver)
+        recovery = await fault(stack, http, driver, workload)
         await asyncio.wait_for(asyncio.shield(driving), 600)
     finally:
         driver.stop()
@@ -98,12 +111,15 @@ async def _run(
         duplicates_allowed=duplicates_allowed,
     )
     write_figures(stack.infra.runtime_dir, figures)
+    return figures
 
 
 async def test_broker_sigkill_mid_stream_then_restart(
     fault_stack: FaultStack, client: httpx.AsyncClient
 ) -> None:
-    async def fault(stack: FaultStack, http: httpx.AsyncClient, driver: Driver) -> float:
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
         await _when_acknowledged(driver, 0.25)
         await asyncio.to_thread(stack.infra.kafka.kill)
         await asyncio.sleep(3)  # the outage itself: changes keep being made meanwhile
@@ -128,7 +144,9 @@ async def test_broker_frozen_longer_than_the_session_timeout_then_resumed(
     stall limit is 30 s in the tests). The states seen are recorded in the figures file."""
     seen: list[int] = []
 
-    async def fault(stack: FaultStack, http: httpx.AsyncClient, driver: Driver) -> float:
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
         await _when_acknowledged(driver, 0.25)
         stack.infra.kafka.pause()
         try:
@@ -156,7 +174,9 @@ async def test_broker_frozen_longer_than_the_session_timeout_then_resumed(
 async def test_postgres_restarted_mid_run(
     fault_stack: FaultStack, client: httpx.AsyncClient
 ) -> None:
-    async def fault(stack: FaultStack, http: httpx.AsyncClient, driver: Driver) -> float:
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
         await _when_acknowledged(driver, 0.25)
         await asyncio.to_thread(stack.infra.postgres.stop)
         await asyncio.sleep(2)
@@ -171,7 +191,9 @@ async def test_postgres_restarted_mid_run(
 async def test_plans_and_its_relay_sigkilled_mid_stream_several_times(
     fault_stack: FaultStack, client: httpx.AsyncClient
 ) -> None:
-    async def fault(stack: FaultStack, http: httpx.AsyncClient, driver: Driver) -> float:
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
         recovery = 0.0
         for share in (0.2, 0.45, 0.7):
             await _when_acknowledged(driver, share)
@@ -193,7 +215,9 @@ async def test_notifications_sigkilled_mid_stream_several_times(
     same webhook-id (so a receiver may see an id twice here, never one change under two
     ids), and no change is lost."""
 
-    async def fault(stack: FaultStack, http: httpx.AsyncClient, driver: Driver) -> float:
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
         recovery = 0.0
         for share in (0.2, 0.45, 0.7):
             await _when_acknowledged(driver, share)
@@ -212,7 +236,9 @@ async def test_notifications_sigkilled_mid_stream_several_times(
 async def test_broker_down_when_the_services_start(
     fault_stack: FaultStack, client: httpx.AsyncClient
 ) -> None:
-    async def fault(stack: FaultStack, http: httpx.AsyncClient, driver: Driver) -> float:
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
         await _when_acknowledged(driver, 0.1)
         await asyncio.to_thread(stack.services.stop_all)
         await asyncio.to_thread(stack.infra.kafka.stop)
@@ -226,3 +252,183 @@ async def test_broker_down_when_the_services_start(
         return await time_until_ready(http, stack)
 
     await _run(fault_stack, client, "broker down at service start", fault)
+
+
+def _killed_at_its_failpoint(service: str) -> Fault:
+    """Wait for ``service`` to kill itself at its armed failpoint, then start it again."""
+
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
+        process = stack.process(service)
+        await eventually(
+            lambda: asyncio.sleep(0, not process.is_running()),
+            timeout=120,
+            interval=0.05,
+            what=f"{service} killed at its failpoint",
+        )
+        assert not driver.done, "the failpoint fired only after the stream had ended"
+        started = time.monotonic()
+        await asyncio.to_thread(stack.restart, service)
+        await time_until_ready(http, stack)
+        return time.monotonic() - started
+
+    return fault
+
+
+async def _events_published_twice(stack: FaultStack) -> int:
+    """How many event ids are on the plans topic more than once."""
+    ids: Counter[str] = Counter()
+    for record in await read_all(stack.infra.bootstrap_servers, PLANS_EVENTS):
+        try:
+            ids[json.loads(record.value)["id"]] += 1
+        except (ValueError, TypeError, KeyError):
+            continue  # a malformed message of another scenario
+    return sum(1 for n in ids.values() if n > 1)
+
+
+async def test_relay_killed_between_the_broker_ack_and_marking_published(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """The batch is on the broker but still unpublished in the outbox: the restarted relay
+    sends it again, and the consumers' dedupe keeps every webhook-id single."""
+    republished = await _events_published_twice(fault_stack)
+    fired = fault_stack.log_count("plans", "failpoint_reached")
+    await _run(
+        fault_stack,
+        client,
+        "relay killed between the broker ack and marking published",
+        _killed_at_its_failpoint("plans"),
+        armed=("plans", failpoints.OUTBOX_AFTER_ACK, FAILPOINT_AFTER),
+    )
+    assert fault_stack.log_count("plans", "failpoint_reached") == fired + 1
+    assert await _events_published_twice(fault_stack) > republished, (
+        "no event reached the broker twice: the kill missed the window it is meant to test"
+    )
+
+
+@pytest.mark.parametrize("service", ["plans", "notifications"])
+async def test_consumer_killed_between_its_database_commit_and_its_offset_commit(
+    fault_stack: FaultStack, client: httpx.AsyncClient, service: str
+) -> None:
+    """The restarted consumer reads again what it had already applied; the dedupe table
+    skips it (plans: the rollups still equal a recount; notifications: one delivery each)."""
+    fired = fault_stack.log_count(service, "failpoint_reached")
+    await _run(
+        fault_stack,
+        client,
+        f"{service} consumer killed between its DB commit and its offset commit",
+        _killed_at_its_failpoint(service),
+        armed=(service, failpoints.CONSUMER_AFTER_DB_COMMIT, FAILPOINT_AFTER),
+    )
+    assert fault_stack.log_count(service, "failpoint_reached") == fired + 1
+    health = (await client.get(f"{fault_stack.url(service)}/healthz")).json()
+    assert health["consumer"]["duplicates_skipped"] > 0, (
+        "the restarted consumer re-read nothing: the kill missed the window it is meant to test"
+    )
+
+
+async def test_dispatcher_killed_with_an_answered_delivery_not_yet_recorded(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """The receiver has accepted a webhook the dispatcher never recorded: after the restart
+    it comes again with the same webhook-id (the receiver's dedupe key), never as a second
+    id for the same change, and nothing is lost."""
+    fired = fault_stack.log_count("notifications", "failpoint_reached")
+    figures = await _run(
+        fault_stack,
+        client,
+        "dispatcher killed between a receiver's answer and recording it",
+        _killed_at_its_failpoint("notifications"),
+        duplicates_allowed=True,
+        armed=("notifications", failpoints.DISPATCHER_AFTER_RESPONSE, FAILPOINT_AFTER),
+    )
+    assert fault_stack.log_count("notifications", "failpoint_reached") == fired + 1
+    assert figures.duplicate_ids >= 1, "no webhook came twice: the kill missed its window"
+
+
+async def test_receiver_answering_503_for_a_while_then_200(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    failing: list[str] = []
+
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, workload: Workload
+    ) -> float:
+        await _when_acknowledged(driver, 0.25)
+        path = next(iter(workload.paths.values()))
+        failing.append(path)
+        stack.receiver.answer_from_now(path, Answer(503))
+        await asyncio.sleep(2)
+        stack.receiver.answer_from_now(path, Answer(200))
+        return await time_until_ready(http, stack)
+
+    await _run(fault_stack, client, "receiver 503 for 2 s, then 200", fault)
+    answered = Counter(r.answered for r in fault_stack.receiver.at(failing[0]))
+    assert answered[503] > 0, "no request met the 503s"
+
+
+async def test_receiver_answering_410_then_the_delegation_re_enables_its_endpoint(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """A 410 disables the endpoint at once: nothing more is sent to it while changes keep
+    coming; once the delegation re-enables it, every change it missed arrives, in order."""
+
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, workload: Workload
+    ) -> float:
+        await _when_acknowledged(driver, 0.25)
+        code, path = next(iter(workload.paths.items()))
+        endpoint = f"{stack.url('notifications')}/endpoints/{workload.endpoints[code]}"
+        stack.receiver.answer_from_now(path, Answer(410))
+
+        async def disabled() -> bool:
+            body = (await http.get(endpoint, headers=headers_of(code))).json()
+            return body["enabled"] is False and body["disabled_reason"] == "gone"
+
+        await eventually(disabled, timeout=30, what="the endpoint disabled after its 410")
+        await asyncio.sleep(1)  # requests sent before the disabling was committed land now
+        seen = len(stack.receiver.at(path))
+        await _when_acknowledged(driver, 0.6)
+        assert len(stack.receiver.at(path)) == seen, "a webhook was sent to a disabled endpoint"
+        stack.receiver.answer_from_now(path, Answer(200))
+        response = await http.patch(endpoint, json={"enabled": True}, headers=headers_of(code))
+        assert response.status_code == 200, response.text
+        return await time_until_ready(http, stack)
+
+    await _run(fault_stack, client, "receiver 410, endpoint re-enabled", fault)
+
+
+# Who reads each event topic inside Accord; nothing does notifications' (other systems may).
+READERS = {
+    PLANS_EVENTS: {"accord-plans", "accord-meetings", "accord-notifications"},
+    MEETINGS_EVENTS: {"accord-plans", "accord-notifications"},
+}
+
+
+async def test_malformed_messages_on_every_topic_mid_stream(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """Not JSON, and a known event type whose data breaks its contract, on each event topic:
+    every group reading the topic parks both on its dead-letter topic and goes on."""
+    marker = uuid.uuid4().hex
+    bad_data = status_changed_event(uuid.uuid4()).model_dump(mode="json")
+    bad_data.update(id=f"malformed-{marker}", data={"marker": marker})
+    poisons = [f"not json {marker}".encode(), json.dumps(bad_data).encode()]
+
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
+        await _when_acknowledged(driver, 0.25)
+        for topic in EVENT_TOPICS:
+            await produce(stack.infra.bootstrap_servers, topic, [(b"faults", p) for p in poisons])
+        return await time_until_ready(http, stack)
+
+    await _run(fault_stack, client, "malformed messages on every topic", fault)
+    for topic, groups in READERS.items():
+        parked = [
+            (r.value, dict(r.headers)["dlt.group"].decode())
+            for r in await read_all(fault_stack.infra.bootstrap_servers, dead_letter_topic(topic))
+            if marker.encode() in (r.value or b"")
+        ]
+        assert sorted(parked) == sorted((p, g) for p in poisons for g in groups), topic

@@ -75,6 +75,23 @@ class FaultStack:
     def restart(self, service: str) -> None:
         self.process(service).start(wait_healthy=60)
 
+    def arm(self, service: str, failpoint: str, after: int) -> None:
+        """Restart ``service`` with ``failpoint`` armed: the ``after``-th time the process gets
+        there it kills itself (``shared/failpoints.py``). Its next start is a plain one."""
+        process = self.process(service)
+        process.stop()
+        process.env["ACCORD_FAILPOINTS"] = f"{failpoint}:{after}"
+        try:
+            process.start(wait_healthy=60)
+        finally:
+            del process.env["ACCORD_FAILPOINTS"]
+
+    def log_count(self, service: str, text: str) -> int:
+        """How many lines of ``service``'s log (every start of it) contain ``text``."""
+        path = self.process(service).log_path
+        with path.open(errors="replace") as log:
+            return sum(text in line for line in log)
+
     def pids(self) -> dict[str, int | None]:
         return {name: self.process(name).pid() for name in SERVICE_NAMES}
 
@@ -103,6 +120,8 @@ class Workload:
     lines: list[dict[str, Any]]
     # delegation code -> receiver path
     paths: dict[str, str]
+    # delegation code -> webhook endpoint id
+    endpoints: dict[str, str]
 
     @classmethod
     async def create(
@@ -119,6 +138,7 @@ class Workload:
             for i in range(lines)
         ]
         paths: dict[str, str] = {}
+        endpoints: dict[str, str] = {}
         for _ in range(delegations):
             code = await new_delegation(http, base, headers)
             path = f"/faults/{code}"
@@ -128,7 +148,8 @@ class Workload:
             await subscribe(http, base, code, "plan", plan["id"], **ONLY_STATUS_CHANGES)
             await subscribe(http, base, code, "section", section["id"], **ONLY_STATUS_CHANGES)
             paths[code] = path
-        return cls(plan_id=plan["id"], lines=made, paths=paths)
+            endpoints[code] = endpoint["id"]
+        return cls(plan_id=plan["id"], lines=made, paths=paths, endpoints=endpoints)
 
 
 @dataclass
@@ -159,6 +180,10 @@ class Driver:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def done(self) -> bool:
+        return len(self.acknowledged) >= self.total
 
     async def _work(self, lines: list[dict[str, Any]], quota: int, rate: float) -> None:
         headers = secretariat()

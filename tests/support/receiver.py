@@ -64,6 +64,11 @@ class Receiver:
         with self._lock:
             self.routes[path] = Route(secret=secret, script=list(script))
 
+    def answer_from_now(self, path: str, answer: Answer) -> None:
+        """Answer ``answer`` to every request at ``path`` from now on (after its script)."""
+        with self._lock:
+            self.routes[path].default = answer
+
     def at(self, path: str) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.path == path]

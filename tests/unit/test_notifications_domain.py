@@ -102,7 +102,8 @@ def test_a_digest_subscription_holds_an_ordinary_event_but_not_a_critical_one() 
         (1, AttemptResult(429, retry_after=10**9), DeliveryStatus.PENDING, 36000),
         (3, AttemptResult(503, retry_after=1), DeliveryStatus.PENDING, 1800),
         (8, AttemptResult(500), DeliveryStatus.FAILED, None),
-        (1, AttemptResult(410), DeliveryStatus.FAILED, None),
+        (1, AttemptResult(410), DeliveryStatus.PENDING, 0),
+        (8, AttemptResult(410), DeliveryStatus.PENDING, 0),
         (1, AttemptResult(301), DeliveryStatus.PENDING, 5),
     ],
 )
