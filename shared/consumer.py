@@ -40,6 +40,10 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncSession, CloudEvent, EventContract], Awaitable[None]]
 
+# How often a consumer asks the broker whether it answers, and how long it waits for that.
+PROBE_INTERVAL = 2.0
+PROBE_TIMEOUT = 3.0
+
 
 def processed_events_table(metadata: MetaData) -> Table:
     return Table(
@@ -70,6 +74,9 @@ class ConsumerState:
     group_id: str
     stall_seconds: float
     connected: bool = False
+    # Whether the broker answered the last probe: a frozen broker keeps its connections open
+    # and a consumer reading from it just sees no new messages, so only asking tells.
+    broker_answering: bool = False
     # None until the group has assigned this member its partitions and the lag was measured
     # on them: a member that is still (re)joining, e.g. after a restart while the group
     # waits out the dead member's session, has not caught up, whatever 0 would suggest.
@@ -136,7 +143,11 @@ class ConsumerRunner:
                 self.state.touch()
                 log.info("consumer_started", group=self._group_id, topics=self._topics)
                 backoff = 0.5
-                await self._consume(consumer, dead_letters)
+                probe = asyncio.create_task(self._probe_broker(consumer))
+                try:
+                    await self._consume(consumer, dead_letters)
+                finally:
+                    probe.cancel()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -147,13 +158,27 @@ class ConsumerRunner:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
-                self.state.connected = False
+                self.state.connected = self.state.broker_answering = False
                 self.state.lag = None
                 self._assigned = False
                 self._pending.clear()
                 for client in (consumer, dead_letters):
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(client.stop(), 10)
+
+    async def _probe_broker(self, consumer: AIOKafkaConsumer) -> None:
+        """Ask the broker for its metadata every few seconds; readiness follows the answer."""
+        while True:
+            try:
+                await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT)
+                self.state.broker_answering = True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.state.broker_answering:
+                    log.warning("consumer_broker_not_answering", error=f"{type(exc).__name__}")
+                self.state.broker_answering = False
+            await asyncio.sleep(PROBE_INTERVAL)
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(

@@ -49,7 +49,8 @@ async def readyz(request: Request) -> JSONResponse:
     if runtime is not None:
         kafka_ok = runtime.relay.state.kafka_connected
         if runtime.consumer is not None:
-            kafka_ok = kafka_ok and runtime.consumer.state.connected
+            state = runtime.consumer.state
+            kafka_ok = kafka_ok and state.connected and state.broker_answering
         checks["kafka"] = kafka_ok
     ready = all(checks.values())
     return JSONResponse(

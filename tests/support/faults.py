@@ -367,6 +367,8 @@ async def check(
                 backwards.append((line, last[line], version))
             last[line] = max(version, last.get(line, 0))
         assert not backwards, f"{code}: versions went backwards: {backwards[:10]}"
+    if duplicates_allowed:
+        await _repeats_are_unrecorded_attempts(stack, workload)
     check_response = await http.get(f"{stack.url('plans')}/rollups/check", headers=secretariat())
     assert check_response.status_code == 200, check_response.text
     assert check_response.json()["consistent"], check_response.json()["differences"][:5]
@@ -381,6 +383,28 @@ async def check(
         recovery_seconds=recovery_seconds,
         drain_seconds=drain_seconds,
     )
+
+
+async def _repeats_are_unrecorded_attempts(stack: FaultStack, workload: Workload) -> None:
+    """A webhook-id may arrive twice only when the dispatcher died between sending it and
+    recording the attempt (the same process hosts the consumer and the dispatcher, so killing
+    one kills the other): then the receiver has seen more attempts of it than the
+    notifications database recorded. Anything else repeated is a bug."""
+    received: Counter[str] = Counter()
+    for path in workload.paths.values():
+        received.update(r.webhook_id for r in stack.receiver.at(path))
+    repeated = [webhook_id for webhook_id, n in received.items() if n > 1]
+    rows = await stack.fetch(
+        "notifications",
+        "SELECT d.webhook_id, count(a.id) AS recorded FROM deliveries d"
+        " LEFT JOIN delivery_attempts a ON a.delivery_id = d.id"
+        " WHERE d.webhook_id = ANY($1) GROUP BY d.webhook_id",
+        repeated,
+    )
+    recorded = {row["webhook_id"]: row["recorded"] for row in rows}
+    explained = {i for i in repeated if received[i] > recorded.get(i, 0)}
+    unexplained = {i: (received[i], recorded.get(i)) for i in repeated if i not in explained}
+    assert not unexplained, f"repeats that every attempt of was recorded: {unexplained}"
 
 
 async def time_until_ready(

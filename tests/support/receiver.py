@@ -6,6 +6,7 @@ Each path is one endpoint with its secret and, optionally, a script of answers t
 """
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class Received:
     body: bytes
     verified: bool
     answered: int
+    # When it arrived (time.monotonic()).
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
