@@ -38,20 +38,12 @@ from shared.outbox import (
     stage_event,
     stage_events,
 )
+from tests.benchmarks.measure import latency_ms, per_second, ratio
 from tests.support.kafka import status_changed_event
 from tests.support.stack import Infrastructure, new_infrastructure
 
 PARTITIONS = 6
 PLANS = [uuid.uuid4() for _ in range(100)]
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-
-    def at(share: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 2)
-
-    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99)}
 
 
 async def _topics(bootstrap: str, *names: str) -> None:
@@ -203,7 +195,7 @@ async def raw_latency(bootstrap: str, topic: str, count: int, rate: float) -> di
             )
             await asyncio.sleep(1 / rate)
         await asyncio.wait_for(reader, 30)
-        return _percentiles(latencies)
+        return latency_ms(latencies)
     finally:
         await producer.stop()
         await consumer.stop()
@@ -244,7 +236,45 @@ async def ours_latency(
     await _relay_and_consume(
         sessions, tables, url, bootstrap, topic, count, on_event, write_steadily
     )
-    return _percentiles(latencies)
+    return latency_ms(latencies)
+
+
+async def measure(
+    infra: Infrastructure, count: int = 5000, rate: float = 50.0, latency_count: int = 300
+) -> dict[str, Any]:
+    """Both throughputs and both latencies on a running PostgreSQL and Kafka (topics and a
+    database of its own, so the services that may run beside it are not involved)."""
+    bootstrap = infra.bootstrap_servers
+    await _topics(
+        bootstrap,
+        "bench.raw",
+        "bench.ours",
+        "bench.ours.dlt",
+        "bench.raw.lat",
+        "bench.ours.lat",
+        "bench.ours.lat.dlt",
+    )
+    sessions, tables, url = await _database(infra)
+    try:
+        raw_seconds = await raw_throughput(bootstrap, "bench.raw", count)
+        ours_seconds = await ours_throughput(sessions, tables, url, bootstrap, "bench.ours", count)
+        raw_lat = await raw_latency(bootstrap, "bench.raw.lat", latency_count, rate)
+        ours_lat = await ours_latency(
+            sessions, tables, url, bootstrap, "bench.ours.lat", latency_count, rate
+        )
+    finally:
+        await tables[2].dispose()
+    return {
+        "messages": count,
+        "payload_bytes": len(status_changed_event(PLANS[0]).to_bytes()),
+        "throughput": {
+            "raw_aiokafka_per_s": per_second(count, raw_seconds),
+            "relay_consumer_per_s": per_second(count, ours_seconds),
+            "ratio": ratio(raw_seconds, ours_seconds),
+        },
+        "latency_at_rate_per_s": rate,
+        "latency": {"raw_send_to_receive": raw_lat, "outbox_commit_to_handled": ours_lat},
+    }
 
 
 async def run(count: int, rate: float, latency_count: int) -> dict[str, Any]:
@@ -252,40 +282,9 @@ async def run(count: int, rate: float, latency_count: int) -> dict[str, Any]:
         infra = new_infrastructure(Path(runtime))
         try:
             await asyncio.to_thread(infra.start)
-            bootstrap = infra.bootstrap_servers
-            await _topics(
-                bootstrap,
-                "bench.raw",
-                "bench.ours",
-                "bench.ours.dlt",
-                "bench.raw.lat",
-                "bench.ours.lat",
-                "bench.ours.lat.dlt",
-            )
-            sessions, tables, url = await _database(infra)
-            raw_seconds = await raw_throughput(bootstrap, "bench.raw", count)
-            ours_seconds = await ours_throughput(
-                sessions, tables, url, bootstrap, "bench.ours", count
-            )
-            raw_lat = await raw_latency(bootstrap, "bench.raw.lat", latency_count, rate)
-            ours_lat = await ours_latency(
-                sessions, tables, url, bootstrap, "bench.ours.lat", latency_count, rate
-            )
-            await tables[2].dispose()
+            return await measure(infra, count, rate, latency_count)
         finally:
             infra.stop()
-    return {
-        "messages": count,
-        "payload_bytes": len(status_changed_event(PLANS[0]).to_bytes()),
-        "throughput": {
-            "raw_aiokafka_per_s": round(count / raw_seconds, 1),
-            "relay_consumer_per_s": round(count / ours_seconds, 1),
-            "ratio": round(raw_seconds / ours_seconds, 3),
-            "target_ratio": 0.5,
-        },
-        "latency_at_rate_per_s": rate,
-        "latency": {"raw_send_to_receive": raw_lat, "outbox_commit_to_handled": ours_lat},
-    }
 
 
 def main() -> None:

@@ -11,8 +11,7 @@ in one run on one machine, because these machines are shared and noisy).
 
 import argparse
 import asyncio
-import subprocess
-import sys
+import json
 import tempfile
 import time
 import uuid
@@ -26,23 +25,17 @@ from deploy.localstack import Postgres, free_port
 from services.notifications import fanout, orm
 from services.notifications.config import NotificationsSettings
 from services.notifications.dispatcher import Dispatcher
+from services.notifications.payloads import webhook_body
 from services.notifications.signing import new_secret, signature_headers
 from services.notifications.wakeup import Pulse
 from shared.contracts import plans as plan_events
 from shared.db import make_engine, make_session_factory
 from shared.events import envelope
 from shared.migrations import upgrade
+from tests.benchmarks.measure import per_second, ratio
+from tests.benchmarks.webhook_sink import Sink
 
 REPO = Path(__file__).resolve().parents[2]
-RECEIVER = """
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    while (await receive()).get("more_body"):
-        pass
-    await send({"type": "http.response.start", "status": 204, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
-"""
 
 
 def status_changed(plan_id: uuid.UUID) -> plan_events.ActionLineStatusChanged:
@@ -64,6 +57,17 @@ def status_changed(plan_id: uuid.UUID) -> plan_events.ActionLineStatusChanged:
     )
 
 
+def sample_webhook_body() -> str:
+    event = envelope(status_changed(uuid.uuid4()), source="/bench", subject="bench")
+    return webhook_body(
+        event_id=event.id,
+        event_type=event.type,
+        occurred_at=event.time,
+        delegation="BENCH01",
+        data=event.data,
+    )
+
+
 async def raw_posts(url: str, body: str, count: int, concurrency: int) -> float:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=15) as client:
@@ -82,7 +86,7 @@ async def raw_posts(url: str, body: str, count: int, concurrency: int) -> float:
         return time.perf_counter() - started
 
 
-async def seed_deliveries(sessions, url: str, count: int) -> str:  # type: ignore[no-untyped-def]
+async def seed_deliveries(sessions, url: str, count: int) -> str:
     event = envelope(status_changed(uuid.uuid4()), source="/bench", subject="bench")
     async with sessions() as session, session.begin():
         code = "B" + uuid.uuid4().hex[:6].upper()
@@ -130,7 +134,7 @@ async def seed_deliveries(sessions, url: str, count: int) -> str:  # type: ignor
     return code
 
 
-async def dispatcher_run(sessions, settings, code: str, count: int) -> float:  # type: ignore[no-untyped-def]
+async def dispatcher_run(sessions, settings, code: str, count: int) -> float:
     dispatcher = Dispatcher(sessions, settings, allow_loopback=True, pulse=Pulse())
     started = time.perf_counter()
     task = asyncio.create_task(dispatcher.run())
@@ -150,7 +154,7 @@ async def dispatcher_run(sessions, settings, code: str, count: int) -> float:  #
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def fan_out_to(sessions, recipients: int) -> float:  # type: ignore[no-untyped-def]
+async def fan_out_to(sessions, recipients: int) -> float:
     plan_id = uuid.uuid4()
     async with sessions() as session, session.begin():
         codes = [f"F{i:06d}{uuid.uuid4().hex[:3].upper()}" for i in range(recipients)]
@@ -209,30 +213,39 @@ def signing_cost(rounds: int = 5000) -> tuple[float, float]:
     return results[0], results[1]
 
 
-async def main_async(args: argparse.Namespace, database_url: str, receiver_url: str) -> None:
+async def measure(database_url: str, receiver_url: str, deliveries: int, concurrency: int) -> dict:
+    """Every figure of this module, on a migrated notifications database of its own (a running
+    service's dispatcher must not take the seeded deliveries) and a running receiver."""
     settings = NotificationsSettings(
         database_url=database_url,
-        dispatcher_concurrency=args.concurrency,
+        dispatcher_concurrency=concurrency,
         poll_interval=0.05,
         allow_http_webhooks=True,
     )
     engine = make_engine(database_url, pool_size=10)
     sessions = make_session_factory(engine)
     try:
-        body = '{"type":"org.accord.plans.action_line.status_changed","data":{}}' + " " * 600
-        await raw_posts(receiver_url, body, 200, args.concurrency)  # warm up
-        raw = await raw_posts(receiver_url, body, args.deliveries, args.concurrency)
-        code = await seed_deliveries(sessions, receiver_url, args.deliveries)
-        dispatched = await dispatcher_run(sessions, settings, code, args.deliveries)
-        raw_rate, rate = args.deliveries / raw, args.deliveries / dispatched
-        print(f"raw httpx POST loop: {raw_rate:8.0f} requests/s (concurrency {args.concurrency})")
-        print(f"dispatcher:          {rate:8.0f} deliveries/s ({rate / raw_rate:.0%} of raw)")
+        body = sample_webhook_body()  # the raw loop posts what the dispatcher posts
+        await raw_posts(receiver_url, body, 200, concurrency)  # warm up
+        raw = await raw_posts(receiver_url, body, deliveries, concurrency)
+        code = await seed_deliveries(sessions, receiver_url, deliveries)
+        dispatched = await dispatcher_run(sessions, settings, code, deliveries)
         one, two = signing_cost()
-        print(f"signing: {one:.1f} us per webhook (one secret), {two:.1f} us (two, rotation)")
         fan = await fan_out_to(sessions, 1000)
-        print(f"fan-out of one event to 1,000 subscriptions: {fan * 1000:.0f} ms")
     finally:
         await engine.dispose()
+    return {
+        "deliveries": deliveries,
+        "concurrency": concurrency,
+        "webhook_body_bytes": len(body.encode()),
+        "dispatcher": {
+            "raw_httpx_per_s": per_second(deliveries, raw),
+            "dispatcher_per_s": per_second(deliveries, dispatched),
+            "ratio": ratio(raw, dispatched),
+        },
+        "signing_us": {"one_secret": round(one, 1), "two_secrets": round(two, 1)},
+        "fan_out_1000_ms": round(fan * 1000, 1),
+    }
 
 
 def main() -> None:
@@ -244,22 +257,15 @@ def main() -> None:
         postgres = Postgres(Path(runtime), free_port())
         Postgres.install()
         postgres.start()
-        port = free_port()
-        app_file = Path(runtime) / "bench_receiver.py"
-        app_file.write_text(RECEIVER)
-        receiver = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench_receiver:app", "--port", str(port),
-             "--log-level", "warning", "--app-dir", runtime],
-        )  # fmt: skip
+        sink = Sink.start(Path(runtime))
         try:
             postgres.create_database("accord_notifications")
             url = postgres.url("accord_notifications")
             upgrade(REPO / "services" / "notifications" / "migrations", url)
-            time.sleep(1.0)
-            asyncio.run(main_async(args, url, f"http://127.0.0.1:{port}/hook"))
+            figures = asyncio.run(measure(url, sink.url(), args.deliveries, args.concurrency))
+            print(json.dumps(figures, indent=2))
         finally:
-            receiver.terminate()
-            receiver.wait(10)
+            sink.stop()
             postgres.stop()
             postgres.remove()
 

@@ -1,23 +1,23 @@
-"""Benchmarks of the plans service (a script, not a test: figures are ratios and percentiles
-measured in one run on one machine, because these machines are shared and noisy).
+"""Benchmarks of the plans service at several plan sizes (a script, not a test: figures are
+percentiles measured in one run on one machine, because these machines are shared and noisy).
 
     .venv/bin/python -m tests.benchmarks.bench_plans [--sizes 100,10000] [--big]
 
 It starts its own PostgreSQL, Kafka and plans service on free ports, then for each plan size
 (one flat plan of N lines, imported as CSV):
 1. the import time;
-2. the cost of one status change: PATCH latency p50/p99, and the time until the plan's
-   rollup shows it through the event path (the projection), sequentially, on random lines;
-3. rollup read latency p50/p99;
-and once: status-change requests/s under concurrency against the same server's trivial
-endpoint (``/healthz``) with the same load generator, as a ratio; and the resident memory of
-each service at rest and after all of it.
+2. the cost of one status change: PATCH latency, and the time until the plan's rollup shows
+   it through the event path (the projection), sequentially, on random lines;
+3. rollup read latency;
+and the resident memory of each service at rest and after all of it. (The API's write
+throughput is measured by ``bench_api``: wrk, against a bare FastAPI endpoint.)
 """
 
 import argparse
 import asyncio
 import json
 import random
+import sys
 import tempfile
 import time
 import uuid
@@ -27,34 +27,21 @@ from typing import Any
 import httpx
 
 from shared.auth import Role
+from tests.benchmarks.measure import latency_ms, services_rss
 from tests.support.stack import Services, new_infrastructure, token
 
-CONCURRENCY = 16
+
+def flat_plan_csv(size: int) -> str:
+    """The CSV import of a flat plan of ``size`` lines (two tags and one lead each, so that a
+    change touches four rollup scopes: the plan, two tags, one lead)."""
+    rows = "\n".join(f"{i},Action line {i},tag-{i % 7};all,UN,2025-12-31" for i in range(size))
+    return "code,text,tags,leads,target_date\n" + rows + "\n"
 
 
-def _rss_mib(services: Services) -> dict[str, float]:
-    """Resident memory of each service process, from /proc."""
-    sizes = {}
-    for name, process in services.processes.items():
-        pid = process.pid()
-        status = Path(f"/proc/{pid}/status").read_text() if pid else ""
-        kib = next(
-            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
-        )
-        sizes[name] = round(kib / 1024, 1)
-    return sizes
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def _ms(values: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(_percentile(values, 0.50) * 1000, 2),
-        "p99_ms": round(_percentile(values, 0.99) * 1000, 2),
-    }
+def secretariat_client(connections: int = 32) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token(Role.SECRETARIAT)}"}
+    limits = httpx.Limits(max_connections=connections)
+    return httpx.AsyncClient(headers=headers, timeout=120, limits=limits)
 
 
 class Bench:
@@ -62,7 +49,9 @@ class Bench:
         self.http = http
         self.base = base
 
-    async def plan_of(self, size: int) -> tuple[str, list[dict[str, Any]], float]:
+    async def plan_of(self, size: int, keep: int = 2000) -> tuple[str, list[dict[str, Any]], float]:
+        """A new flat plan of ``size`` lines, once the rollups count all of them: its id, its
+        first ``keep`` lines and how long the import took."""
         created = await self.http.post(
             f"{self.base}/plans",
             json={
@@ -74,10 +63,7 @@ class Bench:
             },
         )
         plan_id = created.json()["id"]
-        rows = "\n".join(
-            f"{i},Action line {i},tag-{i % 7};all,UN,2025-12-31" for i in range(size)
-        )  # fmt: skip
-        csv = "code,text,tags,leads,target_date\n" + rows + "\n"
+        csv = flat_plan_csv(size)
         started = time.perf_counter()
         imported = await self.http.post(
             f"{self.base}/plans/{plan_id}/action-lines/import",
@@ -87,6 +73,10 @@ class Bench:
         import_seconds = time.perf_counter() - started
         assert imported.status_code == 201, imported.text[:500]
         await self.rollup_total(plan_id, size)
+        return plan_id, await self.lines_of(plan_id, keep), import_seconds
+
+    async def lines_of(self, plan_id: str, keep: int) -> list[dict[str, Any]]:
+        """The plan's first ``keep`` lines as the API shows them now (ids, versions, statuses)."""
         lines: list[dict[str, Any]] = []
         cursor = None
         while True:
@@ -96,8 +86,8 @@ class Bench:
             ).json()
             lines.extend(page["items"])
             cursor = page["next_cursor"]
-            if cursor is None or len(lines) >= 2000:
-                return plan_id, lines, import_seconds
+            if cursor is None or len(lines) >= keep:
+                return lines[:keep]
 
     async def rollup_total(self, plan_id: str, expected: int, timeout: float = 900) -> float:
         """Wait until the projection has taken every line in; return how long it took."""
@@ -130,7 +120,11 @@ class Bench:
                     visible.append(time.perf_counter() - started)
                     break
                 await asyncio.sleep(0.002)
-        return {"patch": _ms(patch), "visible_in_rollup": _ms(visible), "changes": len(patch)}
+        return {
+            "patch": latency_ms(patch),
+            "visible_in_rollup": latency_ms(visible),
+            "changes": len(patch),
+        }
 
     async def rollup_reads(self, plan_id: str, count: int) -> dict[str, float]:
         durations = []
@@ -139,58 +133,28 @@ class Bench:
             response = await self.http.get(f"{self.base}/plans/{plan_id}/rollups")
             durations.append(time.perf_counter() - started)
             assert response.status_code == 200
-        return _ms(durations)
+        return latency_ms(durations)
 
-    async def throughput(
-        self, plan_id: str, lines: list[dict[str, Any]], seconds: float
-    ) -> dict[str, float]:
-        """Status changes/s vs /healthz requests/s, same client, same concurrency."""
-        versions = {line["id"]: line["version"] for line in lines}
-        statuses = {line["id"]: line["status"] for line in lines}
-        shares = [lines[i::CONCURRENCY] for i in range(CONCURRENCY)]
 
-        async def changer(mine: list[dict[str, Any]], deadline: float) -> int:
-            done = 0
-            while time.perf_counter() < deadline:
-                for line in mine:
-                    target = "on_hold" if statuses[line["id"]] == "ongoing" else "ongoing"
-                    response = await self.http.patch(
-                        f"{self.base}/action-lines/{line['id']}/status",
-                        json={"status": target, "expected_version": versions[line["id"]]},
-                    )
-                    assert response.status_code == 200, response.text
-                    versions[line["id"]] += 1
-                    statuses[line["id"]] = target
-                    done += 1
-                    if time.perf_counter() >= deadline:
-                        break
-            return done
-
-        async def trivial(deadline: float) -> int:
-            done = 0
-            while time.perf_counter() < deadline:
-                response = await self.http.get(f"{self.base}/healthz")
-                assert response.status_code == 200
-                done += 1
-            return done
-
-        deadline = time.perf_counter() + seconds
-        changes = sum(await asyncio.gather(*(changer(s, deadline) for s in shares)))
-        deadline = time.perf_counter() + seconds
-        trivials = sum(await asyncio.gather(*(trivial(deadline) for _ in range(CONCURRENCY))))
-        return {
-            "status_changes_per_s": round(changes / seconds, 1),
-            "healthz_per_s": round(trivials / seconds, 1),
-            "ratio": round(changes / trivials, 3),
+async def measure_scale(
+    http: httpx.AsyncClient, base: str, sizes: list[int], changes: int = 100, reads: int = 300
+) -> dict[int, dict[str, Any]]:
+    """Per plan size: import time, the cost of one status change, rollup read latency."""
+    bench = Bench(http, base)
+    figures: dict[int, dict[str, Any]] = {}
+    for size in sizes:
+        plan_id, lines, import_seconds = await bench.plan_of(size)
+        figures[size] = {
+            "import_seconds": round(import_seconds, 2),
+            "status_change": await bench.status_changes(plan_id, lines, changes),
+            "rollup_read": await bench.rollup_reads(plan_id, reads),
         }
+        print(json.dumps({size: figures[size]}), file=sys.stderr, flush=True)
+    return figures
 
 
 async def run(sizes: list[int]) -> dict[str, Any]:
-    report: dict[str, Any] = {
-        "sizes": {},
-        "concurrency": CONCURRENCY,
-        "load_generator": "httpx.AsyncClient",
-    }
+    report: dict[str, Any] = {"load_generator": "httpx.AsyncClient, one request at a time"}
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as runtime:
         infra = new_infrastructure(Path(runtime))
         services = Services(infra)
@@ -199,21 +163,10 @@ async def run(sizes: list[int]) -> dict[str, Any]:
             await asyncio.to_thread(infra.start)
             await infra.create_topics()
             await asyncio.to_thread(services.start_all)
-            headers = {"Authorization": f"Bearer {token(Role.SECRETARIAT)}"}
-            limits = httpx.Limits(max_connections=CONCURRENCY * 2)
-            async with httpx.AsyncClient(headers=headers, timeout=120, limits=limits) as http:
-                bench = Bench(http, services.url("plans"))
-                report["rss_mib_at_rest"] = _rss_mib(services)
-                for size in sizes:
-                    plan_id, lines, import_seconds = await bench.plan_of(size)
-                    report["sizes"][size] = {
-                        "import_seconds": round(import_seconds, 2),
-                        "status_change": await bench.status_changes(plan_id, lines, 100),
-                        "rollup_read": await bench.rollup_reads(plan_id, 300),
-                    }
-                    print(json.dumps({size: report["sizes"][size]}), flush=True)
-                report["throughput"] = await bench.throughput(plan_id, lines, seconds=10)
-                report["rss_mib_after"] = _rss_mib(services)
+            async with secretariat_client() as http:
+                report["rss_mib_at_rest"] = services_rss(services)
+                report["sizes"] = await measure_scale(http, services.url("plans"), sizes)
+                report["rss_mib_after"] = services_rss(services)
         finally:
             services.stop_all()
             infra.stop()

@@ -1,0 +1,365 @@
+"""The run's report: every figure next to its peer, the ratio and the target, PASS or MISS,
+in Markdown (report.md) and JSON (report.json). The targets are here and nowhere else."""
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# RELIABILITY.md, "Performance: how to measure", and the issue's targets.
+KAFKA_LEG_RATIO = 0.5
+PIPELINE_RATIO = 0.5
+API_RATIO = 0.3
+DISPATCHER_RATIO = 0.7
+LATENCY_P50_MS = 25.0
+LATENCY_P99_MS = 50.0
+MEMORY_GROWTH = 0.10
+# "The cost of one change must not grow with the size of the plan": the p50 at the largest
+# size within this factor of the smallest plan's (the brief gives no number; this is ours).
+SCALE_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Figure:
+    figure: str
+    ours: str
+    peer: str
+    ratio: str
+    target: str
+    result: str  # PASS, MISS or "-" (a figure given for information)
+    tool: str
+
+
+def _judge(ok: bool | None) -> str:
+    return "-" if ok is None else "PASS" if ok else "MISS"
+
+
+def _n(value: float, unit: str = "") -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return f"{value:,.1f}{(' ' + unit) if unit else ''}"
+
+
+def _share(figure: str, ours: float, peer: float, target: float, unit: str, tool: str) -> Figure:
+    value = ours / peer if peer else 0.0
+    return Figure(
+        figure,
+        _n(ours, unit),
+        _n(peer, unit),
+        f"{value:.2f}",
+        f">= {target}",
+        _judge(value >= target),
+        tool,
+    )
+
+
+def _throughputs(results: dict[str, Any]) -> list[Figure]:
+    kafka, pipeline = results["kafka_leg"], results["pipeline"]
+    api, dispatcher = results["api"], results["dispatcher"]
+    specs = [
+        (
+            "1. Kafka leg: relay -> Kafka -> consumer (no-op handler) vs raw aiokafka loop",
+            kafka["throughput"]["relay_consumer_per_s"],
+            kafka["throughput"]["raw_aiokafka_per_s"],
+            KAFKA_LEG_RATIO,
+            "events/s",
+            f"in-process, {kafka['messages']} events each, acks=all + idempotence",
+        ),
+        (
+            "2. Whole pipeline: status change -> rollup + webhook vs raw asyncpg transactions",
+            pipeline["throughput"]["per_s"],
+            pipeline["raw"]["per_s"],
+            PIPELINE_RATIO,
+            "changes/s",
+            f"{pipeline['throughput']['load_tool']} vs asyncpg loop, "
+            f"{pipeline['raw']['concurrency']} at a time",
+        ),
+        (
+            "3. API write path: status changes vs bare FastAPI PATCH endpoint",
+            api["status_change"]["requests_per_s"],
+            api["bare_fastapi"]["requests_per_s"],
+            API_RATIO,
+            "req/s",
+            api["load_tool"],
+        ),
+        (
+            "4. Dispatcher vs raw httpx.AsyncClient POST loop (same receiver)",
+            dispatcher["dispatcher"]["dispatcher_per_s"],
+            dispatcher["dispatcher"]["raw_httpx_per_s"],
+            DISPATCHER_RATIO,
+            "deliveries/s",
+            f"{dispatcher['deliveries']} deliveries, concurrency {dispatcher['concurrency']}",
+        ),
+    ]
+    return [_share(*spec) for spec in specs]
+
+
+def figures(results: dict[str, Any]) -> list[Figure]:
+    rows = _throughputs(results)
+    sustained = results["sustained"]
+    rows.append(
+        Figure(
+            f"2. Sustained run: errors in {sustained['seconds']:g} s at {sustained['rate_per_s']} "
+            f"changes/s ({sustained['changes']} changes)",
+            str(sustained["errors"]),
+            "-",
+            "-",
+            "0 errors",
+            _judge(sustained["errors"] == 0),
+            sustained["load_tool"],
+        )
+    )
+    kafka, dispatcher = results["kafka_leg"], results["dispatcher"]
+    rows.extend(_latency(results["latency"], kafka))
+    rows.extend(_scale(results["scale"]))
+    rows.append(
+        Figure(
+            "6. Fan-out of one event to 1,000 subscriptions (inbox entries + deliveries)",
+            _n(dispatcher["fan_out_1000_ms"], "ms"),
+            "-",
+            "-",
+            "-",
+            "-",
+            "one consumer transaction, direct call",
+        )
+    )
+    rows.extend(_memory(results["memory"]))
+    return rows
+
+
+def _latency(latency: dict[str, Any], kafka: dict[str, Any]) -> list[Figure]:
+    ours = latency["commit_to_webhook"]
+    raw = kafka["latency"]["raw_send_to_receive"]
+    tool = f"{latency['load_tool']}, {latency['changes']} changes at {latency['rate_per_s']}/s"
+    rows = []
+    for key, target in (("p50_ms", LATENCY_P50_MS), ("p95_ms", None), ("p99_ms", LATENCY_P99_MS)):
+        rows.append(
+            Figure(
+                f"5. Latency commit (HTTP 200) -> webhook received, {key[:3]}",
+                _n(ours[key], "ms"),
+                f"raw Kafka {_n(raw[key], 'ms')}",
+                f"{ours[key] / raw[key]:.1f}x Kafka" if raw[key] else "-",
+                f"<= {target:g} ms" if target else "-",
+                _judge(ours[key] <= target if target else None),
+                tool,
+            )
+        )
+    return rows
+
+
+def _scale(scale: dict[int, dict[str, Any]]) -> list[Figure]:
+    sizes = sorted(scale)
+    small, rows = scale[sizes[0]], []
+    measures = (
+        ("status change PATCH", ("status_change", "patch")),
+        ("status change visible in the rollup", ("status_change", "visible_in_rollup")),
+        ("rollup read", ("rollup_read",)),
+    )
+    for size in sizes[1:]:
+        for label, path in measures:
+            ours, peer = _dig(scale[size], path)["p50_ms"], _dig(small, path)["p50_ms"]
+            factor = ours / peer if peer else 0.0
+            rows.append(
+                Figure(
+                    f"6. Scale: {label} p50 at {size:,} lines vs {sizes[0]:,} lines",
+                    _n(ours, "ms"),
+                    _n(peer, "ms"),
+                    f"{factor:.2f}",
+                    f"<= {SCALE_FACTOR:g} (does not grow)",
+                    _judge(factor <= SCALE_FACTOR),
+                    "httpx, one request at a time",
+                )
+            )
+    return rows
+
+
+def _memory(memory: dict[str, Any]) -> list[Figure]:
+    rows = []
+    for name, after in memory["after_sustained"].items():
+        before = memory["at_rest"][name]
+        growth = after / before - 1 if before else 0.0
+        rows.append(
+            Figure(
+                f"7. Memory: {name} RSS after the sustained run vs at rest",
+                _n(after, "MiB"),
+                _n(before, "MiB"),
+                f"{growth:+.1%}",
+                f"<= +{MEMORY_GROWTH:.0%}",
+                _judge(growth <= MEMORY_GROWTH),
+                "/proc/<pid>/status VmRSS",
+            )
+        )
+    return rows
+
+
+def _dig(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def table(rows: list[Figure]) -> str:
+    header = "| Figure | Accord | Peer | Ratio | Target | Result | Load tool |"
+    lines = [header, "|---|---:|---:|---:|---|---|---|"]
+    lines += [
+        f"| {r.figure} | {r.ours} | {r.peer} | {r.ratio} | {r.target} | {r.result} | {r.tool} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any], rows: list[Figure]) -> str:
+    meta = results["meta"]
+    misses = [r.figure for r in rows if r.result == "MISS"]
+    parts = [
+        "# Accord benchmark report",
+        "",
+        f"Run {meta['started_at']}, {meta['seconds']:.0f} s, `{meta['command']}`.",
+        f"{len(rows)} figures, {sum(r.result == 'PASS' for r in rows)} PASS, {len(misses)} MISS.",
+        "",
+        "## Figures",
+        "",
+        table(rows),
+        "",
+        "## Machine and versions",
+        "",
+        _pairs(results["machine"]),
+        "",
+        _pairs(results["versions"]),
+        "",
+        "## Payload sizes (bytes)",
+        "",
+        _pairs(_payloads(results)),
+        "",
+        "## Details",
+        "",
+        _details(results),
+        "",
+        "## How each figure is measured",
+        "",
+        METHOD,
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _pairs(values: dict[str, Any]) -> str:
+    return "\n".join(f"- {key}: {value}" for key, value in values.items())
+
+
+def _payloads(results: dict[str, Any]) -> dict[str, Any]:
+    api, pipeline = results["api"], results["pipeline"]
+    return {
+        "status change request body": api["request_body_bytes"],
+        "status change response (with headers, as wrk counted)": api["status_change"][
+            "bytes_per_response"
+        ],
+        "bare endpoint response (with headers)": api["bare_fastapi"]["bytes_per_response"],
+        "status_changed event on Kafka (Kafka leg, raw loop)": results["kafka_leg"][
+            "payload_bytes"
+        ],
+        "rollup.changed event (raw loop's outbox rows)": pipeline["raw"][
+            "rollup_changed_event_bytes"
+        ],
+        "webhook body (pipeline)": pipeline["throughput"]["webhook_body_bytes"],
+        "webhook body (dispatcher benchmark, both sides)": results["dispatcher"][
+            "webhook_body_bytes"
+        ],
+    }
+
+
+def _details(results: dict[str, Any]) -> str:
+    latency, sustained, memory = results["latency"], results["sustained"], results["memory"]
+    lines = [
+        f"- Latency run: {latency['changes']} changes at {latency['rate_per_s']}/s (20 % of "
+        f"the pipeline's {results['pipeline']['throughput']['per_s']}/s); from the 200: "
+        f"{_ms(latency['commit_to_webhook'])}; from the request's sending (upper bound): "
+        f"{_ms(latency['request_sent_to_webhook'])}; errors {latency['errors']} "
+        f"{latency['error_kinds'] or ''}.",
+        f"- Kafka leg latency at {results['kafka_leg']['latency_at_rate_per_s']}/s: raw send -> "
+        f"receive {_ms(results['kafka_leg']['latency']['raw_send_to_receive'])}; outbox commit "
+        f"-> handled {_ms(results['kafka_leg']['latency']['outbox_commit_to_handled'])}.",
+        f"- Sustained run: {sustained['changes']} changes, errors {sustained['errors']} "
+        f"{sustained['error_kinds'] or ''}; latency from the 200 "
+        f"{_ms(sustained['commit_to_webhook'])}.",
+        f"- Pipeline throughput: {results['pipeline']['throughput']['changes']} changes in "
+        f"{results['pipeline']['throughput']['seconds']} s, errors "
+        f"{results['pipeline']['throughput']['errors']}; the API took them at "
+        f"{results['pipeline']['throughput']['http']['requests_per_s']} req/s (wrk); raw loop "
+        f"{results['pipeline']['raw']['changes']} changes in {results['pipeline']['raw']['seconds']} s.",
+        f"- API write path: wrk errors ours {results['api']['status_change']['errors']}, bare "
+        f"{results['api']['bare_fastapi']['errors']}; latency ours "
+        f"{_ms(results['api']['status_change']['latency_ms'])}, bare "
+        f"{_ms(results['api']['bare_fastapi']['latency_ms'])}.",
+        f"- Signing one webhook: {results['dispatcher']['signing_us']['one_secret']} us (one "
+        f"secret), {results['dispatcher']['signing_us']['two_secrets']} us (two, rotation).",
+        f"- Memory (MiB): at start {memory['at_start']}; at rest before the sustained run "
+        f"{memory['at_rest']}; after it {memory['after_sustained']}.",
+        "",
+        "| plan lines | import s | PATCH p50/p99 ms | visible in rollup p50/p99 ms "
+        "| rollup read p50/p99 ms |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for size, row in sorted(results["scale"].items()):
+        change = row["status_change"]
+        lines.append(
+            f"| {size:,} | {row['import_seconds']} | {_pp(change['patch'])} "
+            f"| {_pp(change['visible_in_rollup'])} | {_pp(row['rollup_read'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _ms(p: dict[str, float]) -> str:
+    return f"p50 {p['p50_ms']} / p95 {p['p95_ms']} / p99 {p['p99_ms']} ms"
+
+
+def _pp(p: dict[str, float]) -> str:
+    return f"{p['p50_ms']} / {p['p99_ms']}"
+
+
+METHOD = """\
+- One command starts PostgreSQL, Kafka, the three services (as the integration suite runs
+  them) and a webhook receiver (bare ASGI app, uvicorn, own process, no signature check),
+  then runs everything below one after the other, waiting between measurements until every
+  consumer has caught up.
+- 1. Kafka leg: N outbox rows committed beforehand, published by the relay and taken by a
+  consumer runner with a no-op handler (dedupe row + commit), vs a raw aiokafka produce and
+  consume loop of the same N messages; same topic layout, payload, acks=all, idempotence.
+- 2. Whole pipeline: wrk changes each line of a fresh flat plan once (to ongoing); the
+  figure is the changes committed over the time from the first request until the last
+  webhook arrived and the plan's rollup counted all of them. The peer does, per change and
+  at the same concurrency, the six database transactions the services do (plans' route
+  write, plans' projection with its rollup.changed outbox rows, meetings' read model,
+  notifications' take-in with inbox entry and delivery, its take-in of the rollup.changed
+  events, the dispatcher's record of the attempt) in plain SQL on asyncpg, on fresh
+  databases with the services' schemas; not the transport (relay, dispatcher claim, offsets).
+- 2. Sustained run: changes at a fixed rate (open loop), each matched with its webhook by
+  (line, version); errors are failed requests, webhooks missing, twice or unexpected,
+  dead-lettered events (consumers' /healthz) and rollups differing from a recount.
+- 3. API write path: wrk with the same script, threads and connections against the plans
+  service and against a bare FastAPI app (PATCH, pydantic body, JSON answer) served with the
+  services' uvicorn arguments; each request changes another pre-created line with its known
+  version (cycling ongoing <-> on_hold), so none conflicts.
+- 4. Dispatcher: N deliveries seeded in a database of its own, sent by the service's
+  Dispatcher class, vs a raw httpx.AsyncClient POST loop of the same body, same receiver,
+  same concurrency.
+- 5. Latency: commit time = the moment the 200 of the PATCH arrived (the API answers only
+  after the commit, so this is a lower bound; the latency from the request's sending, an
+  upper bound, is in the details); webhook time = its arrival at the receiver; both on the
+  machine's monotonic clock. Rate: 20 % of the throughput measured in 2.
+- 6. Scale: sequential PATCHes on random lines of flat plans of each size, the time until
+  the rollup shows each one, rollup reads (bench_plans); fan-out to 1,000 subscriptions is a
+  direct call of the consumer's take-in (bench_notifications).
+- 7. Memory: VmRSS of each service process when idle before the sustained run (after the
+  other measurements warmed it up) and once the sustained run's backlog is through."""
+
+
+def write(out: Path, results: dict[str, Any]) -> str:
+    """Write report.md and report.json into ``out``; return the figures' table."""
+    rows = figures(results)
+    out.mkdir(parents=True, exist_ok=True)
+    text = markdown(results, rows)
+    (out / "report.md").write_text(text)
+    document = {"figures": [asdict(r) for r in rows], **results}
+    (out / "report.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return table(rows)
