@@ -19,6 +19,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -26,6 +27,7 @@ import httpx
 
 from shared.auth import Role
 from tests.benchmarks.bench_plans import Bench
+from tests.benchmarks.latency_stages import stages
 from tests.benchmarks.measure import latency_ms, per_second
 from tests.benchmarks.system import System
 from tests.benchmarks.wrk_load import Wrk, write_lines
@@ -138,6 +140,7 @@ async def steady(system: System, plan: PipelinePlan, rate: float, seconds: float
         line.update(status=body["status"], version=body["version"])
         times[(line["id"], body["version"])] = (sent, answered)
 
+    since = datetime.now(UTC)
     started = time.monotonic()
     tasks = []
     for i in range(count):
@@ -153,6 +156,7 @@ async def steady(system: System, plan: PipelinePlan, rate: float, seconds: float
         errors["rollups differ from a recount"] += 1
     from_answer, from_sending = [], []
     received: Counter[tuple[str, int]] = Counter()
+    first_arrival: dict[tuple[str, int], float] = {}
     for arrival in arrivals:
         key = (arrival["action_line_id"], arrival["version"])
         received[key] += 1
@@ -160,6 +164,7 @@ async def steady(system: System, plan: PipelinePlan, rate: float, seconds: float
             sent, answered = times[key]
             from_answer.append(arrival["at"] - answered)
             from_sending.append(arrival["at"] - sent)
+            first_arrival[key] = arrival["at"]
     errors["webhooks missing"] += len(set(times) - set(received))
     errors["webhooks received twice"] += sum(n - 1 for n in received.values())
     errors["webhooks unexpected"] += len(set(received) - set(times))
@@ -172,6 +177,7 @@ async def steady(system: System, plan: PipelinePlan, rate: float, seconds: float
         "error_kinds": {kind: n for kind, n in errors.items() if n},
         "commit_to_webhook": latency_ms(from_answer),
         "request_sent_to_webhook": latency_ms(from_sending),
+        "stages": await stages(system, since, first_arrival),
         "load_tool": "httpx.AsyncClient, open loop at a fixed rate",
     }
 

@@ -306,6 +306,17 @@ def _details(results: dict[str, Any]) -> str:
             f"| {size:,} | {row['import_seconds']} | {_pp(change['patch'])} "
             f"| {_pp(change['visible_in_rollup'])} | {_pp(row['rollup_read'])} |"
         )
+    lines += [
+        "",
+        "Where the latency run's time goes (from the rows the services wrote; latency_stages.py):",
+        "",
+        "| stage | p50 ms | p95 ms | p99 ms | changes |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for stage, p in latency["stages"].items():
+        lines.append(
+            f"| {stage} | {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p['samples']:g} |"
+        )
     return "\n".join(lines)
 
 

@@ -1,0 +1,81 @@
+"""Where a status change's latency goes, stage by stage, read from the rows the services wrote
+on its way (all on this machine's wall clock):
+
+- plans transaction start (the outbox row's created_at) -> the relay's claim of the row
+  (its published_at is the relay transaction's start): the rest of the route's transaction,
+  its commit, the NOTIFY and the relay waking up;
+- relay claim -> notifications' take-in transaction start (received_at): publishing with
+  acks=all, Kafka, the consumer's fetch and validation;
+- take-in start -> the dispatcher's first attempt (attempted_at): the take-in transaction
+  and commit, the NOTIFY and the dispatcher's claim;
+- first attempt -> arrival at the receiver: signing and the HTTP POST.
+"""
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from tests.benchmarks.measure import latency_ms
+from tests.benchmarks.system import System
+
+STATUS_CHANGED = "org.accord.plans.action_line.status_changed"
+Key = tuple[str, int]  # (action line id, version)
+
+
+async def stages(
+    system: System, since: datetime, arrivals: dict[Key, float]
+) -> dict[str, dict[str, float]]:
+    """Per-stage latency percentiles of the changes whose (line, version) arrived at the
+    receiver at the given monotonic times, for rows written after ``since``."""
+    wall = time.time() - time.monotonic()  # monotonic -> wall clock, for the arrivals
+    plans, notifications = await system.connect("plans"), await system.connect("notifications")
+    try:
+        outbox = await plans.fetch(
+            "SELECT payload, created_at, published_at FROM outbox "
+            "WHERE event_type = $1 AND created_at >= $2",
+            STATUS_CHANGED,
+            since,
+        )
+        taken_in = await notifications.fetch(
+            "SELECT e.data->>'action_line_id' AS line, (e.data->>'version')::int AS version, "
+            "e.received_at, min(a.attempted_at) AS attempted_at FROM received_events e "
+            "JOIN deliveries d ON d.event_row_id = e.id "
+            "JOIN delivery_attempts a ON a.delivery_id = d.id "
+            "WHERE e.event_type = $1 AND e.received_at >= $2 GROUP BY 1, 2, 3",
+            STATUS_CHANGED,
+            since,
+        )
+    finally:
+        await plans.close()
+        await notifications.close()
+    relayed: dict[Key, Any] = {}
+    for row in outbox:
+        data = json.loads(row["payload"])["data"]
+        relayed[(data["action_line_id"], data["version"])] = row
+    spans: dict[str, list[float]] = {name: [] for name in (*STAGES, TOTAL)}
+    for row in taken_in:
+        key = (row["line"], row["version"])
+        if key not in relayed or key not in arrivals or row["attempted_at"] is None:
+            continue
+        created, published = relayed[key]["created_at"], relayed[key]["published_at"]
+        marks = [
+            created.timestamp(),
+            published.timestamp(),
+            row["received_at"].timestamp(),
+            row["attempted_at"].timestamp(),
+            arrivals[key] + wall,
+        ]
+        for name, start, end in zip(STAGES, marks[:-1], marks[1:], strict=True):
+            spans[name].append(end - start)
+        spans[TOTAL].append(marks[-1] - marks[0])
+    return {name: latency_ms(values) | {"samples": len(values)} for name, values in spans.items()}
+
+
+STAGES = (
+    "plans transaction start -> relay claims the outbox row",
+    "relay claim -> notifications takes the event in",
+    "take-in -> dispatcher's first attempt",
+    "first attempt -> webhook received",
+)
+TOTAL = "plans transaction start -> webhook received"
