@@ -882,8 +882,8 @@ class LocalStack:
             **self.common_env(),
             f"{spec.env_prefix}_DATABASE_URL": self.postgres.url(spec.database),
             f"{spec.env_prefix}_HTTP_PORT": str(spec.port),
-            # One process per service here: a static group membership of its own.
-            "ACCORD_CONSUMER_INSTANCE_ID": spec.name,
+            # One process per service here: a stable name of its own (shared/config.py).
+            "ACCORD_INSTANCE_ID": spec.name,
             **http_hooks,
         }
 

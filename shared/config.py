@@ -35,11 +35,10 @@ class CommonSettings(BaseSettings):
     max_body_bytes: int = 1_048_576
     # Fault tests only: where this process kills itself (see shared/failpoints.py).
     failpoints: str = ""
-    # A stable name for this process's consumer-group membership (Kafka static membership):
-    # a restarted process with the same name takes its partitions back at once instead of
-    # waiting for the group to give up on the old one. Unique per running process; empty
-    # means dynamic membership.
-    consumer_instance_id: str = ""
+    # A stable name for this process, unique among the running ones: the owner of the
+    # webhook deliveries it has in flight, so that a restarted dispatcher resends them at once
+    # instead of waiting for their lease to run out. Empty: leases simply expire.
+    instance_id: str = ""
 
     @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> "CommonSettings":

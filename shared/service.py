@@ -85,7 +85,6 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                 processed_table=spec.processed_events,
                 bootstrap_servers=spec.common.kafka_bootstrap_servers,
                 stall_seconds=spec.common.consumer_stall_seconds,
-                instance_id=spec.common.consumer_instance_id or None,
             )
         runtime = Runtime(relay=relay, consumer=consumer, tasks=[])
         app.state.runtime = runtime

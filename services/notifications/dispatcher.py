@@ -20,6 +20,7 @@ not the bottleneck of the HTTP work.
 import asyncio
 import contextlib
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -67,13 +68,22 @@ _CLAIM = text(
         FOR UPDATE OF d SKIP LOCKED
     )
     UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => :lease),
-        tries = tries + 1, attempts_total = attempts_total + 1
+        leased_by = :owner, tries = tries + 1, attempts_total = attempts_total + 1
     FROM due WHERE deliveries.id = due.id
     RETURNING deliveries.id, deliveries.webhook_id, deliveries.tries, deliveries.endpoint_id,
         deliveries.event_row_id, deliveries.delegation_code
     """
 )
 
+
+# What this process's previous incarnation had in flight when it died: due again now.
+_TAKE_BACK = text(
+    """
+    UPDATE deliveries SET next_attempt_at = now(), leased_by = NULL
+    WHERE status = 'pending' AND leased_by = :owner AND next_attempt_at > now()
+    RETURNING id
+    """
+)
 
 _NEXT_DUE = text(
     f"""
@@ -112,8 +122,13 @@ class Dispatcher:
         *,
         allow_loopback: bool,
         pulse: wakeup.Pulse,
+        instance_id: str | None = None,
     ) -> None:
+        """``instance_id``: this process's stable name (``ACCORD_INSTANCE_ID``); without one,
+        leases carry a name of this run only and a dead run's leases just expire."""
         self._sessions = sessions
+        self._instance_id = instance_id
+        self._owner = instance_id or f"run-{uuid.uuid4()}"
         self._settings = settings
         self._allow_loopback = allow_loopback
         self._pulse = pulse
@@ -134,6 +149,7 @@ class Dispatcher:
         ) as client:
             recorder = asyncio.create_task(self._record_forever())
             try:
+                await self._take_back_what_a_previous_run_left()
                 await self._dispatch_forever(client)
             finally:
                 recorder.cancel()
@@ -141,6 +157,23 @@ class Dispatcher:
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(recorder, *self._in_flight, return_exceptions=True)
+
+    async def _take_back_what_a_previous_run_left(self) -> None:
+        """A process with a stable name that finds leases in that name holds them from a
+        previous run that died (two live processes never share a name): sent again now,
+        with the same webhook-ids, rather than when the leases run out."""
+        if self._instance_id is None:
+            return
+        while True:
+            try:
+                async with self._sessions() as session, session.begin():
+                    taken = len((await session.execute(_TAKE_BACK, {"owner": self._owner})).all())
+                break
+            except Exception as exc:  # the database is away: try again shortly
+                log.warning("dispatcher_take_back_failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(self._settings.poll_interval)
+        if taken:
+            log.info("dispatcher_took_back_leases", deliveries=taken)
 
     async def _dispatch_forever(self, client: httpx.AsyncClient) -> None:
         while True:
@@ -167,7 +200,11 @@ class Dispatcher:
 
     async def _claim(self, limit: int) -> list[Job]:
         async with self._sessions() as session, session.begin():
-            claimed = (await session.execute(_CLAIM, {"limit": limit, "lease": self._lease})).all()
+            claimed = (
+                await session.execute(
+                    _CLAIM, {"limit": limit, "lease": self._lease, "owner": self._owner}
+                )
+            ).all()
             if not claimed:
                 return []
             endpoints = {
@@ -297,6 +334,7 @@ class Dispatcher:
                     "id": o.job.delivery_id,
                     "status": decision.status.value,
                     "next_attempt_at": decision.next_attempt_at,
+                    "leased_by": None,
                     "last_status_code": o.result.status_code,
                     "last_error": o.error,
                     "succeeded_at": now if o.result.succeeded else None,

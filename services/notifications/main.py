@@ -70,6 +70,7 @@ def create() -> FastAPI:
             settings,
             allow_loopback=common.allow_loopback_webhooks,
             pulse=listener.pulses[DELIVERIES],
+            instance_id=common.instance_id or None,
         ).run()
 
     async def digest(app: FastAPI) -> None:

@@ -160,7 +160,8 @@ class Delivery(Base):
     """One event to one endpoint, whatever happens: unique per (event, endpoint), written in
     the consumer's transaction. ``webhook_id`` is fixed at creation, so every attempt and
     every redelivery carries the same ``webhook-id``. ``tries`` counts the current round
-    (a redelivery starts a new one); ``next_attempt_at`` doubles as the dispatcher's lease."""
+    (a redelivery starts a new one); ``next_attempt_at`` doubles as the dispatcher's lease,
+    held by the process named in ``leased_by`` until the attempt is recorded."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -184,6 +185,7 @@ class Delivery(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     attempts_total: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    leased_by: Mapped[str | None] = mapped_column(String(200))
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = _created_at()

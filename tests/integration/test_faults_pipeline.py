@@ -8,6 +8,7 @@ is started with one armed and kills itself there, mid-stream; the test restarts 
 """
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -17,9 +18,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import httpx
 import pytest
 
+from deploy.localstack import StackError
 from shared import failpoints
 from shared.topics import EVENT_TOPICS, MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
 from tests.support.faults import (
+    CHANGES,
     Driver,
     FaultStack,
     Figures,
@@ -42,11 +45,16 @@ pytestmark = pytest.mark.integration
 Fault = Callable[[FaultStack, httpx.AsyncClient, Driver, Workload], Awaitable[float]]
 # (service, failpoint, the how-manieth time it fires): armed before the driver starts.
 Armed = tuple[str, str, int]
-# Late enough to land mid-stream whatever the batch sizes, early enough that every kill of a
-# scenario lands before the stream ends.
-FAILPOINT_AFTER = 20
-# How many times each failpoint scenario kills its service.
+# How many times each failpoint scenario kills its service; the first kill comes when the
+# failpoint is reached for the FIRST_KILL-th time (mid-stream whatever the batch sizes), the
+# next ones sooner after each restart, so that all of them land while the stream still runs
+# (a longer stream for these scenarios: a killed consumer's partitions wait out its session,
+# 10 s, before the restarted one gets them).
 KILLS = 3
+FIRST_KILL = 10
+NEXT_KILL = 4
+FAILPOINT_CHANGES = max(CHANGES, 480)
+CONSUMER_KILL_CHANGES = max(CHANGES, 1000)
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +98,14 @@ async def _run(
     *,
     duplicates_allowed: bool = False,
     armed: Armed | None = None,
+    changes: int = CHANGES,
 ) -> Figures:
     assert await all_ready(http, stack), "the stack is not ready before the scenario"
     workload = await Workload.create(http, stack)
     if armed is not None:
         await asyncio.to_thread(stack.arm, *armed)
         await time_until_ready(http, stack)
-    driver = Driver(http, stack.url("plans"), workload.lines)
+    driver = Driver(http, stack.url("plans"), workload.lines, total=changes)
     driving = asyncio.create_task(driver.run())
     try:
         recovery = await fault(stack, http, driver, workload)
@@ -104,6 +113,7 @@ async def _run(
     finally:
         driver.stop()
         await asyncio.gather(driving, return_exceptions=True)
+        await asyncio.to_thread(stack.disarm)
     figures = await check(
         http,
         stack,
@@ -137,7 +147,7 @@ async def test_broker_sigkill_mid_stream_then_restart(
 async def test_broker_frozen_longer_than_the_session_timeout_then_resumed(
     fault_stack: FaultStack, client: httpx.AsyncClient
 ) -> None:
-    """SIGSTOP for 20 s (the consumers' session timeout is 15 s), then SIGCONT.
+    """SIGSTOP for 20 s (the consumers' session timeout is 10 s), then SIGCONT.
 
     A frozen broker keeps its connections open, so the consumers see no error, only no new
     messages: what shows them stuck is their probe of the broker, which turns /readyz to 503
@@ -257,15 +267,15 @@ async def test_broker_down_when_the_services_start(
     await _run(fault_stack, client, "broker down at service start", fault)
 
 
-def _killed_at_its_failpoint(service: str, armed: Armed, times: int = KILLS) -> Fault:
+def _killed_at_its_failpoint(service: str, failpoint: str, times: int = KILLS) -> Fault:
     """Wait for ``service`` to kill itself at its armed failpoint and start it again, armed
-    anew, ``times`` times in all; the last start is a plain one."""
+    anew, ``times`` times in all; the last start is a plain one. Returns the seconds from the
+    last kill until every service was ready."""
 
     async def fault(
         stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
     ) -> float:
         process = stack.process(service)
-        recovery = 0.0
         for kill in range(1, times + 1):
             await eventually(
                 lambda: asyncio.sleep(0, not process.is_running()),
@@ -274,14 +284,16 @@ def _killed_at_its_failpoint(service: str, armed: Armed, times: int = KILLS) -> 
                 what=f"{service} killed at its failpoint ({kill} of {times})",
             )
             assert not driver.done, "the failpoint fired only after the stream had ended"
-            started = time.monotonic()
-            if kill < times:
-                await asyncio.to_thread(stack.arm, *armed)
-            else:
-                await asyncio.to_thread(stack.restart, service)
-            await time_until_ready(http, stack)
-            recovery = max(recovery, time.monotonic() - started)
-        return recovery
+            if kill == times:
+                break
+            with contextlib.suppress(StackError):
+                # Raised when it dies before answering /healthz: at the failpoint already,
+                # e.g. the dispatcher resending what the killed process had in flight.
+                await asyncio.to_thread(stack.arm, service, failpoint, NEXT_KILL)
+        started = time.monotonic()
+        await asyncio.to_thread(stack.restart, service)
+        await time_until_ready(http, stack)
+        return time.monotonic() - started
 
     return fault
 
@@ -304,13 +316,14 @@ async def test_relay_killed_between_the_broker_ack_and_marking_published(
     sends it again, and the consumers' dedupe keeps every webhook-id single."""
     republished = await _events_published_twice(fault_stack)
     fired = fault_stack.log_count("plans", "failpoint_reached")
-    armed = ("plans", failpoints.OUTBOX_AFTER_ACK, FAILPOINT_AFTER)
+    armed = ("plans", failpoints.OUTBOX_AFTER_ACK, FIRST_KILL)
     await _run(
         fault_stack,
         client,
         f"relay killed between the broker ack and marking published x{KILLS}",
-        _killed_at_its_failpoint("plans", armed),
+        _killed_at_its_failpoint(*armed[:2]),
         armed=armed,
+        changes=FAILPOINT_CHANGES,
     )
     assert fault_stack.log_count("plans", "failpoint_reached") == fired + KILLS
     assert await _events_published_twice(fault_stack) > republished, (
@@ -328,14 +341,15 @@ async def test_consumer_killed_between_its_database_commit_and_its_offset_commit
     with it: a webhook it had sent but not yet recorded comes again with the same id, which
     the oracle allows only for attempts that were never recorded."""
     fired = fault_stack.log_count(service, "failpoint_reached")
-    armed = (service, failpoints.CONSUMER_AFTER_DB_COMMIT, FAILPOINT_AFTER)
+    armed = (service, failpoints.CONSUMER_AFTER_DB_COMMIT, FIRST_KILL)
     await _run(
         fault_stack,
         client,
         f"{service} consumer killed between its DB commit and its offset commit x{KILLS}",
-        _killed_at_its_failpoint(service, armed),
+        _killed_at_its_failpoint(*armed[:2]),
         armed=armed,
         duplicates_allowed=service == "notifications",
+        changes=CONSUMER_KILL_CHANGES,
     )
     assert fault_stack.log_count(service, "failpoint_reached") == fired + KILLS
     health = (await client.get(f"{fault_stack.url(service)}/healthz")).json()
@@ -351,14 +365,15 @@ async def test_dispatcher_killed_with_an_answered_delivery_not_yet_recorded(
     it comes again with the same webhook-id (the receiver's dedupe key), never as a second
     id for the same change, and nothing is lost."""
     fired = fault_stack.log_count("notifications", "failpoint_reached")
-    armed = ("notifications", failpoints.DISPATCHER_AFTER_RESPONSE, FAILPOINT_AFTER)
+    armed = ("notifications", failpoints.DISPATCHER_AFTER_RESPONSE, FIRST_KILL)
     figures = await _run(
         fault_stack,
         client,
         f"dispatcher killed between a receiver's answer and recording it x{KILLS}",
-        _killed_at_its_failpoint("notifications", armed),
+        _killed_at_its_failpoint(*armed[:2]),
         duplicates_allowed=True,
         armed=armed,
+        changes=FAILPOINT_CHANGES,
     )
     assert fault_stack.log_count("notifications", "failpoint_reached") == fired + KILLS
     assert figures.duplicate_ids >= 1, "no webhook came twice: the kill missed its window"

@@ -90,7 +90,7 @@ class Services:
             "ACCORD_JWT_SECRET": JWT_SECRET,
             "ACCORD_ALLOW_LOOPBACK_WEBHOOKS": "true",
             "ACCORD_CONSUMER_STALL_SECONDS": "30",
-            "ACCORD_CONSUMER_INSTANCE_ID": service,
+            "ACCORD_INSTANCE_ID": service,
             f"{prefix}_DATABASE_URL": self.infra.database_url(service),
             f"{prefix}_HTTP_PORT": str(self.ports[service]),
             **(NOTIFICATIONS_TEST_SETTINGS if service == "notifications" else {}),
