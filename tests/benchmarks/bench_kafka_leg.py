@@ -47,12 +47,21 @@ PLANS = [uuid.uuid4() for _ in range(100)]
 
 
 async def _topics(bootstrap: str, *names: str) -> None:
+    """Create the topics and wait until each partition has a leader: a producer that starts
+    earlier gets NotLeaderForPartition and retries, which would slow whichever side ran first."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
             [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names]
         )
+        for _ in range(100):
+            topics = await admin.describe_topics(list(names))
+            leaders = [p["leader"] for t in topics for p in t["partitions"]]
+            if len(leaders) == PARTITIONS * len(names) and min(leaders) >= 0:
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"partitions of {names} without a leader: {topics}")
     finally:
         await admin.close()
 

@@ -274,14 +274,13 @@ def _details(results: dict[str, Any]) -> str:
         f"- Latency run: {latency['changes']} changes at {latency['rate_per_s']}/s (20 % of "
         f"the pipeline's {results['pipeline']['throughput']['per_s']}/s); from the 200: "
         f"{_ms(latency['commit_to_webhook'])}; from the request's sending (upper bound): "
-        f"{_ms(latency['request_sent_to_webhook'])}; errors {latency['errors']} "
-        f"{latency['error_kinds'] or ''}.",
+        f"{_ms(latency['request_sent_to_webhook'])}; {_errors(latency)}.",
         f"- Kafka leg latency at {results['kafka_leg']['latency_at_rate_per_s']}/s: raw send -> "
         f"receive {_ms(results['kafka_leg']['latency']['raw_send_to_receive'])}; outbox commit "
         f"-> handled {_ms(results['kafka_leg']['latency']['outbox_commit_to_handled'])}.",
-        f"- Sustained run: {sustained['changes']} changes, errors {sustained['errors']} "
-        f"{sustained['error_kinds'] or ''}; latency from the 200 "
-        f"{_ms(sustained['commit_to_webhook'])}.",
+        f"- Sustained run: {sustained['changes']} changes at {sustained['rate_per_s']}/s "
+        f"({results['settings']['sustained_share']:.0%} of the pipeline's maximum), "
+        f"{_errors(sustained)}; latency from the 200 {_ms(sustained['commit_to_webhook'])}.",
         f"- Pipeline throughput: {results['pipeline']['throughput']['changes']} changes in "
         f"{results['pipeline']['throughput']['seconds']} s, errors "
         f"{results['pipeline']['throughput']['errors']}; the API took them at "
@@ -318,6 +317,11 @@ def _details(results: dict[str, Any]) -> str:
             f"| {stage} | {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p['samples']:g} |"
         )
     return "\n".join(lines)
+
+
+def _errors(run: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{kind}: {n}" for kind, n in run["error_kinds"].items())
+    return f"errors {run['errors']}" + (f" ({kinds})" if kinds else "")
 
 
 def _ms(p: dict[str, float]) -> str:
