@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,23 +47,24 @@ PLANS = [uuid.uuid4() for _ in range(100)]
 
 
 async def _topics(bootstrap: str, *names: str) -> None:
-    """Create the topics and wait until each partition has a leader: a producer that starts
-    earlier gets NotLeaderForPartition and retries, which would slow whichever side ran first."""
+    """Create the topics and wait until each partition's leader answers: a producer that
+    starts earlier gets NotLeaderForPartition and retries, slowing whichever side runs first.
+    (The metadata names a leader before it serves; asking it for end offsets proves it does.)"""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
             [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names]
         )
-        for _ in range(100):
-            topics = await admin.describe_topics(list(names))
-            leaders = [p["leader"] for t in topics for p in t["partitions"]]
-            if len(leaders) == PARTITIONS * len(names) and min(leaders) >= 0:
-                return
-            await asyncio.sleep(0.2)
-        raise TimeoutError(f"partitions of {names} without a leader: {topics}")
     finally:
         await admin.close()
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await probe.start()
+    try:
+        partitions = [TopicPartition(n, p) for n in names for p in range(PARTITIONS)]
+        await asyncio.wait_for(probe.end_offsets(partitions), 60)
+    finally:
+        await probe.stop()
 
 
 async def _database(infra: Infrastructure) -> tuple[async_sessionmaker[AsyncSession], Any, str]:

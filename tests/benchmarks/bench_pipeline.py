@@ -75,23 +75,23 @@ async def throughput(
     lines_file = write_lines(system.runtime / "pipeline-lines.txt", fresh)
     sink_from = await system.sink.count(system.http)
     database = await system.connect("plans")
+    before = await _journal(database, plan.plan_id)
+    started = time.monotonic()
+    run = await Wrk.start(
+        system.url("plans"),
+        lines_file,
+        mode="once",
+        seconds=3600,  # stopped below, once every change is committed
+        threads=threads,
+        connections=connections,
+        bearer=token(Role.SECRETARIAT),
+    )
     try:
-        before = await _journal(database, plan.plan_id)
-        started = time.monotonic()
-        run = await Wrk.start(
-            system.url("plans"),
-            lines_file,
-            mode="once",
-            seconds=3600,  # stopped below, once every change is committed
-            threads=threads,
-            connections=connections,
-            bearer=token(Role.SECRETARIAT),
-        )
         committed = await _until_committed(database, plan.plan_id, before + len(fresh)) - before
-        run.interrupt()
-        http = await run.result()
     finally:
+        run.interrupt()
         await database.close()
+    http = await run.result()
     rollup_at = await _until_rollup(system, plan.plan_id, {"ongoing": committed})
     arrivals = await _until_webhooks(system, sink_from, committed)
     through_at = max([rollup_at, *(a["at"] for a in arrivals)])
