@@ -30,7 +30,7 @@ def parse(argv: list[str]) -> tuple[suite.Settings, Path]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--quick", action="store_true", help="small counts and short runs (about 4 min)"
+        "--quick", action="store_true", help="small counts and short runs (about 3 min)"
     )
     parser.add_argument("--big", action="store_true", help="add a plan of 100,000 lines")
     parser.add_argument(
