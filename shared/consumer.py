@@ -95,10 +95,18 @@ class ConsumerState:
         return bool(self.lag) and time.monotonic() - self.last_progress_at > self.stall_seconds
 
 
+# SQLSTATE classes that say the server, not the statement, is the trouble: 08 connection
+# exception, 57P operator intervention (shutting down, restarting, not accepting connections).
+_SERVER_TROUBLE = ("08", "57P")
+
+
 def _is_transient_database_error(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if isinstance(exc, (OperationalError, InterfaceError, OSError)):
         return True
-    return (isinstance(exc, DBAPIError) and exc.connection_invalidated) or isinstance(exc, OSError)
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return exc.connection_invalidated or sqlstate.startswith(_SERVER_TROUBLE)
 
 
 class ConsumerRunner:

@@ -9,7 +9,8 @@ A run: ``Workload.create`` makes a plan with ``lines`` action lines and ``delega
 delegations, each following the plan through two subscriptions (the plan and its section)
 with a webhook endpoint at the receiver. ``Driver`` toggles lines ongoing <-> on_hold at a
 steady rate and records every 2xx with the version it made. ``drain`` waits (bounded) until
-the outbox is empty, every consumer group's lag is 0 and no delivery is pending;
+the outbox is empty, every consumer group has committed the end of every partition it reads
+(asked of the broker) and no delivery is pending;
 ``Oracle.check`` then asserts the guarantees of ``RELIABILITY.md``.
 
 ``ACCORD_FAULTS_BIG=1`` runs the big version (10,000 changes per scenario).
@@ -26,10 +27,14 @@ from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from deploy.localstack import ServiceProcess
 from shared.auth import Role
 from shared.db import asyncpg_dsn
+from shared.topics import MEETINGS_EVENTS, PARTITIONS, PLANS_EVENTS
 from tests.support.api import add_action_line, add_section, create_plan
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
 from tests.support.receiver import Receiver
@@ -253,6 +258,37 @@ async def _consumer_lag(http: httpx.AsyncClient, base: str) -> int | None:
     return None if consumer is None or consumer["lag"] is None else int(consumer["lag"])
 
 
+# Each consumer group of the stack and the topics it reads.
+GROUPS = {
+    "accord-plans": (PLANS_EVENTS, MEETINGS_EVENTS),
+    "accord-meetings": (PLANS_EVENTS,),
+    "accord-notifications": (PLANS_EVENTS, MEETINGS_EVENTS),
+}
+
+
+async def groups_caught_up(bootstrap: str) -> bool:
+    """Whether every group has committed the end offset of every partition it reads, as the
+    broker sees it. A service's own lag covers only the partitions assigned to it: while a
+    killed member's session lasts, its partitions are nobody's and the live member reports 0."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await reader.start()
+    try:
+        for group, topics in GROUPS.items():
+            committed = await admin.list_consumer_group_offsets(group)
+            partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+            ends = await reader.end_offsets(partitions)
+            for tp in partitions:
+                done = committed[tp].offset if tp in committed else 0
+                if done < ends[tp]:
+                    return False
+        return True
+    finally:
+        await reader.stop()
+        await admin.close()
+
+
 async def all_ready(http: httpx.AsyncClient, stack: FaultStack) -> bool:
     for name in SERVICE_NAMES:
         try:
@@ -292,13 +328,15 @@ async def drain(
             for name in SERVICE_NAMES:
                 if await _consumer_lag(http, stack.url(name)) != 0:
                     return False
+            if not await groups_caught_up(stack.infra.bootstrap_servers):
+                return False
             if not await taken_in():
                 return False
             pending = await stack.scalar(
                 "notifications", "SELECT count(*) FROM deliveries WHERE status = 'pending'"
             )
             return pending == 0
-        except (OSError, asyncpg.PostgresError):
+        except (OSError, asyncpg.PostgresError, KafkaError):
             return False
 
     await eventually(drained, timeout=DRAIN_TIMEOUT, interval=0.5, what="the system drained")
