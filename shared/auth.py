@@ -95,7 +95,9 @@ def decode_token(secret: str, token: str) -> Principal:
 _bearer = HTTPBearer(auto_error=False, description="A token from `python -m shared.auth issue`")
 
 
-def current_principal(
+# Both async: a plain ``def`` dependency runs in FastAPI's thread pool, two thread hops per
+# request for a few microseconds of work.
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -106,7 +108,9 @@ def current_principal(
     return principal
 
 
-def require_secretariat(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def require_secretariat(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
     if not principal.is_secretariat:
         raise Forbidden("only the secretariat may do this")
     return principal

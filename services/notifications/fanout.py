@@ -92,6 +92,7 @@ async def _add_deliveries(session: AsyncSession, row: orm.ReceivedEvent, recipie
             "event_row_id": row.id,
             "endpoint_id": endpoint_id,
             "delegation_code": code,
+            "subject": row.subject,
             "status": DeliveryStatus.PENDING.value,
             "tries": 0,
             "attempts_total": 0,

@@ -167,10 +167,12 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("event_row_id", "endpoint_id", name="uq_deliveries_event_endpoint"),
         Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
-        # The dispatcher's ordering check: earlier pending deliveries of the same endpoint.
+        # The dispatcher's ordering check: earlier pending deliveries of the same endpoint and
+        # subject.
         Index(
-            "ix_deliveries_pending_by_endpoint",
+            "ix_deliveries_pending_by_subject",
             "endpoint_id",
+            "subject",
             "id",
             postgresql_where=text("status = 'pending'"),
         ),
@@ -181,6 +183,8 @@ class Delivery(Base):
     event_row_id: Mapped[int] = mapped_column(ForeignKey("received_events.id"))
     endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id"), index=True)
     delegation_code: Mapped[str] = mapped_column(String(10), index=True)
+    # The event's subject (copied from it): one endpoint gets one subject's deliveries in order.
+    subject: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(20))
     tries: Mapped[int] = mapped_column(Integer, default=0)
     attempts_total: Mapped[int] = mapped_column(Integer, default=0)

@@ -219,12 +219,14 @@ class RawChange:
             )
             delivery_id: int = await c.fetchval(
                 "INSERT INTO deliveries (webhook_id, event_row_id, endpoint_id, delegation_code, "
-                "status, tries, attempts_total, next_attempt_at) "
-                "VALUES ($1, $2, $3, $4, 'pending', 0, 0, $5) ON CONFLICT DO NOTHING RETURNING id",
+                "subject, status, tries, attempts_total, next_attempt_at) "
+                "VALUES ($1, $2, $3, $4, $5, 'pending', 0, 0, $6) "
+                "ON CONFLICT DO NOTHING RETURNING id",
                 f"msg_{uuid.uuid4().hex}",
                 row_id,
                 self.seeded.endpoint_id,
                 DELEGATION,
+                f"action-lines/{line.id}",
                 received_at,
             )
             await c.execute("SELECT pg_notify('accord_deliveries', '')")
