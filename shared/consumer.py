@@ -194,9 +194,8 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_poll_records=500,
             # Dynamic membership: a killed member's partitions wait this long for the group to
-            # give up on it. (aiokafka's static membership, which would avoid the wait, sends
-            # the instance id on join and sync only; in the fault tests a restarted member
-            # could end up with no partitions while reporting no lag.)
+            # give up on it. (Static membership would avoid the wait, but with aiokafka 0.14 a
+            # restarted member once ended up with no partitions in the fault tests.)
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
         )
