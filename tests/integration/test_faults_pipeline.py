@@ -200,32 +200,14 @@ async def test_postgres_restarted_mid_run(
     assert fault_stack.pids() == before, "a service was restarted"
 
 
-async def test_plans_and_its_relay_sigkilled_mid_stream_several_times(
-    fault_stack: FaultStack, client: httpx.AsyncClient
+@pytest.mark.parametrize("service", ["plans", "notifications"])
+async def test_a_service_sigkilled_mid_stream_three_times(
+    fault_stack: FaultStack, client: httpx.AsyncClient, service: str
 ) -> None:
-    async def fault(
-        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
-    ) -> float:
-        recovery = 0.0
-        for share in (0.2, 0.45, 0.7):
-            await _when_acknowledged(driver, share)
-            await asyncio.to_thread(stack.process("plans").kill)
-            started = time.monotonic()
-            await asyncio.to_thread(stack.restart, "plans")
-            await time_until_ready(http, stack)
-            recovery = max(recovery, time.monotonic() - started)
-        return recovery
-
-    await _run(fault_stack, client, "plans SIGKILL x3 + restart", fault)
-
-
-async def test_notifications_sigkilled_mid_stream_several_times(
-    fault_stack: FaultStack, client: httpx.AsyncClient
-) -> None:
-    """The consumer dies between its database commits and its offset commits (every 0.5 s),
-    the dispatcher with deliveries in flight: redeliveries of an in-flight delivery carry the
-    same webhook-id (so a receiver may see an id twice here, never one change under two
-    ids), and no change is lost."""
+    """Plans dies with its relay and consumer; notifications with its consumer between its
+    database commits and its offset commits (every 0.5 s) and its dispatcher with deliveries
+    in flight, whose redeliveries carry the same webhook-id (so a receiver may see an id twice
+    there, never one change under two ids). No change is lost."""
 
     async def fault(
         stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
@@ -233,15 +215,19 @@ async def test_notifications_sigkilled_mid_stream_several_times(
         recovery = 0.0
         for share in (0.2, 0.45, 0.7):
             await _when_acknowledged(driver, share)
-            await asyncio.to_thread(stack.process("notifications").kill)
+            await asyncio.to_thread(stack.process(service).kill)
             started = time.monotonic()
-            await asyncio.to_thread(stack.restart, "notifications")
+            await asyncio.to_thread(stack.restart, service)
             await time_until_ready(http, stack)
             recovery = max(recovery, time.monotonic() - started)
         return recovery
 
     await _run(
-        fault_stack, client, "notifications SIGKILL x3 + restart", fault, duplicates_allowed=True
+        fault_stack,
+        client,
+        f"{service} SIGKILL x3 + restart",
+        fault,
+        duplicates_allowed=service == "notifications",
     )
 
 
