@@ -126,20 +126,28 @@ async def _run(
     return figures
 
 
-async def test_broker_sigkill_mid_stream_then_restart(
-    fault_stack: FaultStack, client: httpx.AsyncClient
-) -> None:
+def _outage(stop: Callable[[], None], start: Callable[[], None], seconds: float) -> Fault:
+    """``stop`` a quarter into the stream, ``start`` again ``seconds`` later; changes keep
+    being made meanwhile."""
+
     async def fault(
         stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
     ) -> float:
         await _when_acknowledged(driver, 0.25)
-        await asyncio.to_thread(stack.infra.kafka.kill)
-        await asyncio.sleep(3)  # the outage itself: changes keep being made meanwhile
-        await asyncio.to_thread(stack.infra.kafka.start)
+        await asyncio.to_thread(stop)
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(start)
         return await time_until_ready(http, stack)
 
+    return fault
+
+
+async def test_broker_sigkill_mid_stream_then_restart(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    kafka = fault_stack.infra.kafka
     before = fault_stack.pids()
-    await _run(fault_stack, client, "broker SIGKILL + restart", fault)
+    await _run(fault_stack, client, "broker SIGKILL + restart", _outage(kafka.kill, kafka.start, 3))
     assert fault_stack.pids() == before, "a service was restarted"
 
 
@@ -177,26 +185,18 @@ async def test_broker_frozen_longer_than_the_session_timeout_then_resumed(
     for name in SERVICE_NAMES:
         response = await client.get(f"{fault_stack.url(name)}/healthz")
         assert response.status_code == 200, (name, response.text)
-    seen_line = f"[faults] notifications /readyz during the freeze: {dict(Counter(seen))}"
-    print(seen_line)
-    with (fault_stack.infra.runtime_dir / "faults-figures.txt").open("a") as out:
-        out.write(seen_line + "\n")
+    write_figures(
+        fault_stack.infra.runtime_dir,
+        f"[faults] notifications /readyz during the freeze: {dict(Counter(seen))}",
+    )
 
 
 async def test_postgres_restarted_mid_run(
     fault_stack: FaultStack, client: httpx.AsyncClient
 ) -> None:
-    async def fault(
-        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
-    ) -> float:
-        await _when_acknowledged(driver, 0.25)
-        await asyncio.to_thread(stack.infra.postgres.stop)
-        await asyncio.sleep(2)
-        await asyncio.to_thread(stack.infra.postgres.start)
-        return await time_until_ready(http, stack)
-
+    postgres = fault_stack.infra.postgres
     before = fault_stack.pids()
-    await _run(fault_stack, client, "PostgreSQL restart", fault)
+    await _run(fault_stack, client, "PostgreSQL restart", _outage(postgres.stop, postgres.start, 2))
     assert fault_stack.pids() == before, "a service was restarted"
 
 

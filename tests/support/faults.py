@@ -472,8 +472,9 @@ async def time_until_ready(
     return time.monotonic() - started
 
 
-def write_figures(runtime_dir: Path, figures: Figures) -> None:
+def write_figures(runtime_dir: Path, figures: Figures | str) -> None:
     """Print the figures (shown with -s) and append them to the stack's folder."""
-    print(figures.report())
+    line = figures if isinstance(figures, str) else figures.report()
+    print(line)
     with (runtime_dir / "faults-figures.txt").open("a") as out:
-        out.write(figures.report() + "\n")
+        out.write(line + "\n")
