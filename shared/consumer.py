@@ -19,7 +19,7 @@ meanwhile). Broker trouble recreates the consumer.
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -32,13 +32,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import failpoints
+from shared.backoff import Backoff
 from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
 from shared.outbox import make_producer
+from shared.subscriptions import Handler
 from shared.topics import dead_letter_topic
 
 log = structlog.get_logger(__name__)
-
-Handler = Callable[[AsyncSession, CloudEvent, EventContract], Awaitable[None]]
 
 # How often a consumer asks the broker whether it answers, and how long it waits for that.
 PROBE_INTERVAL = 2.0
@@ -138,7 +138,7 @@ class ConsumerRunner:
 
     async def run(self) -> None:
         """Consume until cancelled, recreating the Kafka clients after any broker trouble."""
-        backoff = 0.5
+        backoff = Backoff(0.5, 5.0)
         while True:
             consumer = self._make_consumer()
             dead_letters = make_producer(self._bootstrap_servers)
@@ -148,7 +148,7 @@ class ConsumerRunner:
                 self.state.connected = True
                 self.state.touch()
                 log.info("consumer_started", group=self._group_id, topics=self._topics)
-                backoff = 0.5
+                backoff.reset()
                 probe = asyncio.create_task(self._probe_broker(consumer))
                 try:
                     await self._consume(consumer, dead_letters)
@@ -161,8 +161,7 @@ class ConsumerRunner:
                 log.warning(
                     "consumer_restarting", group=self._group_id, error=self.state.last_error
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await backoff.sleep()
             finally:
                 self.state.connected = self.state.broker_answering = False
                 self.state.lag = None

@@ -4,9 +4,6 @@ The engine is made in the application's lifespan, never at import time. Sessions
 expire objects on commit, so a handler can return what it just committed.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -42,13 +39,6 @@ def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-@asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commits when the block ends, rolls back when it raises."""
-    async with sessions() as session, session.begin():
-        yield session
 
 
 def asyncpg_dsn(database_url: str) -> str:

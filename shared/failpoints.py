@@ -1,6 +1,6 @@
 """Failpoints: named places on the delivery path where a test can make this process die on the
-spot, to prove that the step after them is recovered (RELIABILITY.md, "Faults the system must
-survive"). The window between a broker's ack and the outbox's "published" mark, say, lasts
+spot, to prove that the step after them is recovered (docs/reliability.md, "What the fault
+suite checks"). The window between a broker's ack and the outbox's "published" mark, say, lasts
 microseconds: a SIGKILL sent from outside almost never lands in it, a failpoint always does.
 
 Off unless ``ACCORD_FAILPOINTS`` names some: ``outbox.after_ack:5`` kills the process the 5th

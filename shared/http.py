@@ -23,10 +23,6 @@ async def read_only(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
 def parse_if_match(value: str) -> int:
     """``If-Match: "3"`` (or ``W/"3"``) -> 3."""
     text = value.strip().removeprefix("W/").strip('"')

@@ -1,7 +1,7 @@
 """The transactional outbox and its relay.
 
-A change and the events it publishes commit in one PostgreSQL transaction: handlers call
-``stage_event`` with the session of their unit of work. The relay is the only writer to
+A change and the events it publishes commit in one PostgreSQL transaction: command functions
+call ``Outbox.add`` with the session of their unit of work. The relay is the only writer to
 Kafka. It claims unpublished rows with ``FOR UPDATE SKIP LOCKED`` in id order, publishes
 them with an idempotent producer, waits for the broker's acknowledgement of every one, and
 only then marks them published in the same transaction that claimed them. A crash between
@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import failpoints
+from shared.backoff import Backoff
 from shared.events import EventContract, envelope
 
 log = structlog.get_logger(__name__)
@@ -85,55 +86,44 @@ NOTIFY_TRIGGER_DDL = (
 )
 
 
-async def stage_event(
-    session: AsyncSession,
-    table: Table,
-    payload: EventContract,
-    *,
-    topic: str,
-    key: str,
-    source: str,
-    subject: str,
-) -> uuid.UUID:
-    """Add an event to the outbox inside the caller's transaction; return its id."""
-    event = envelope(payload, source=source, subject=subject)
-    await session.execute(
-        insert(table).values(
-            event_id=uuid.UUID(event.id),
-            topic=topic,
-            key=key,
-            event_type=event.type,
-            payload=event.to_bytes(),
-        )
-    )
-    return uuid.UUID(event.id)
-
-
 @dataclass(frozen=True)
-class Outgoing:
-    payload: EventContract
+class Outbox:
+    """Where a service stages the events it publishes: its outbox table, its topic, its source,
+    and the contract field whose value keys every event (so that one aggregate's events share
+    a partition and keep their order). Command functions call ``add`` with the session of their
+    unit of work; the relay publishes what committed."""
+
+    table: Table
+    topic: str
+    source: str
     key: str
-    subject: str
 
+    async def add(self, session: AsyncSession, event: EventContract, *, subject: str) -> uuid.UUID:
+        """Stage one event inside the caller's transaction; return its id."""
+        row = self._row(event, subject)
+        await session.execute(insert(self.table).values(**row))
+        return row["event_id"]
 
-async def stage_events(
-    session: AsyncSession, table: Table, events: list[Outgoing], *, topic: str, source: str
-) -> None:
-    """Add many events to the outbox in one statement (bulk imports)."""
-    rows = []
-    for item in events:
-        event = envelope(item.payload, source=source, subject=item.subject)
-        rows.append(
-            {
-                "event_id": uuid.UUID(event.id),
-                "topic": topic,
-                "key": item.key,
-                "event_type": event.type,
-                "payload": event.to_bytes(),
-            }
-        )
-    for start in range(0, len(rows), 1000):
-        await session.execute(insert(table), rows[start : start + 1000])
+    async def add_many(
+        self, session: AsyncSession, events: Sequence[tuple[EventContract, str]]
+    ) -> None:
+        """Stage many (event, subject) pairs in a few statements (bulk imports)."""
+        rows = [self._row(event, subject) for event, subject in events]
+        for start in range(0, len(rows), 1000):
+            await session.execute(insert(self.table), rows[start : start + 1000])
+
+    def _row(self, event: EventContract, subject: str) -> dict[str, Any]:
+        key = getattr(event, self.key, None)
+        if key is None:
+            raise TypeError(f"{type(event).__name__} has no {self.key!r} to key it by")
+        envelope_ = envelope(event, source=self.source, subject=subject)
+        return {
+            "event_id": uuid.UUID(envelope_.id),
+            "topic": self.topic,
+            "key": str(key),
+            "event_type": envelope_.type,
+            "payload": envelope_.to_bytes(),
+        }
 
 
 def make_producer(bootstrap_servers: str, **overrides: object) -> AIOKafkaProducer:
@@ -186,24 +176,23 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until cancelled, riding out broker and database outages."""
-        backoff = 0.2
+        backoff = Backoff(0.2, 5.0)
         try:
             while True:
                 try:
                     await self._ensure_leadership()
                     producer = await self._ensure_producer()
                     published = await self._publish_batch(producer)
-                    backoff = 0.2
+                    backoff.reset()
                     if published < self._batch_size:
                         await self._wait_for_work()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # every failure is retried; the rows stay unpublished
                     self.state.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("outbox_relay_error", error=self.state.last_error, retry_in=backoff)
+                    log.warning("outbox_relay_error", error=self.state.last_error)
                     await self._reset_after(exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    await backoff.sleep()
         finally:
             await self._close()
 

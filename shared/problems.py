@@ -1,10 +1,13 @@
 """RFC 9457 problem details: every error any service returns has this shape.
 
-Domain and application errors derive from ``Problem``; one table of exception handlers,
-installed by ``install_problem_handlers``, turns them (and FastAPI's own validation and
-HTTP errors) into ``application/problem+json`` responses. Nothing a client sends may
-produce a 500: an unexpected exception is logged with its request id and answered with a
-generic 500 problem that leaks no detail.
+Two kinds of error reach this module: the domain's refusals (``shared.errors``), raised by
+command functions that know nothing of HTTP, and the HTTP layer's own problems (``Problem``:
+a missing token, a bad header, a forged cursor). One table of exception handlers, installed by
+``install_problem_handlers`` (``create_app`` does it for every service), turns both, and
+FastAPI's own validation and HTTP errors, into ``application/problem+json`` responses; the
+mapping from domain errors to statuses is ``problem_for`` below and nowhere else. Nothing a
+client sends may produce a 500: an unexpected exception is logged with its request id and
+answered with a generic 500 problem that leaks no detail.
 """
 
 from collections.abc import Sequence
@@ -17,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared import errors
 
 log = structlog.get_logger(__name__)
 
@@ -122,6 +127,36 @@ def problem_response(
     )
 
 
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def problem_for(exc: errors.DomainError, request: Request | None = None) -> Problem:
+    """The one mapping from a domain refusal to its problem.
+
+    A command's fields are the request body's fields, so an invalid field is ``body.<field>``.
+    A stale version is 412 when the caller sent ``If-Match`` (RFC 9110: its precondition
+    failed) and 409 when it sent the version in the body; both carry the current ETag.
+    """
+    if isinstance(exc, errors.Invalid):
+        return Unprocessable(exc.message, errors=[_body_field(exc.field, exc.message)])
+    if isinstance(exc, errors.NotFound):
+        if exc.field is not None:
+            return Unprocessable(exc.message, errors=[_body_field(exc.field, exc.message)])
+        return NotFound(exc.message)
+    if isinstance(exc, errors.Stale):
+        precondition = request is not None and "if-match" in request.headers
+        stale = PreconditionFailed if precondition else Conflict
+        return stale(exc.message, headers={"ETag": etag(exc.current)})
+    if isinstance(exc, errors.Conflict):
+        return Conflict(exc.message, allowed=exc.allowed)
+    return Conflict(exc.message)
+
+
+def _body_field(field: str, message: str) -> FieldError:
+    return FieldError(field=f"body.{field}", message=message)
+
+
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
@@ -137,6 +172,11 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
         allowed=exc.allowed,
         headers=exc.headers,
     )
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    return await _on_problem(request, problem_for(exc, request))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -172,9 +212,18 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(errors.DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def documented(status: int, description: str) -> Responses:
+    """An error a route declares in its OpenAPI ``responses``; combine several with ``|``."""
+    return {status: {"model": ProblemDetail, "description": description}}
 
 
 # Responses every route may give, for the OpenAPI documents.

@@ -1,7 +1,7 @@
 """What every service's process is made of, assembled in one place.
 
-A service describes itself with a ``ServiceSpec`` (its tables, routers, consumed topics and
-event handlers); ``create_app`` turns that into a FastAPI app whose lifespan makes the
+A service describes itself with a ``ServiceSpec`` (its tables, routers and the contracts it
+subscribes to); ``create_app`` turns that into a FastAPI app whose lifespan makes the
 engine, runs the outbox relay, creates the Kafka topics and runs the consumer group.
 Kafka being down never stops the app from starting: the relay and the consumer retry in the
 background and ``/readyz`` says not ready meanwhile.
@@ -9,7 +9,7 @@ background and ``/readyz`` says not ready meanwhile.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,14 +18,16 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, Table
 
 from shared import failpoints
+from shared.backoff import Backoff
 from shared.config import CommonSettings, ServiceSettings
-from shared.consumer import ConsumerRunner, Handler
+from shared.consumer import ConsumerRunner
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.health import health_router
 from shared.logging import configure_logging
 from shared.middleware import RequestContextMiddleware
 from shared.outbox import OutboxRelay
 from shared.problems import COMMON_RESPONSES, document_problems, install_problem_handlers
+from shared.subscriptions import Subscriptions
 from shared.topics import create_topics
 
 log = structlog.get_logger(__name__)
@@ -42,8 +44,7 @@ class ServiceSpec:
     outbox: Table
     processed_events: Table
     routers: list[APIRouter]
-    consumed_topics: list[str] = field(default_factory=list)
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    subscriptions: Subscriptions = field(default_factory=Subscriptions)
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
     # Long-running jobs of the service (e.g. a webhook dispatcher), started with the app and
     # cancelled when it stops; each gets the app, whose state holds the session factory.
@@ -76,11 +77,11 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             bootstrap_servers=spec.common.kafka_bootstrap_servers,
         )
         consumer = None
-        if spec.consumed_topics:
+        if spec.subscriptions.topics:
             consumer = ConsumerRunner(
                 group_id=f"accord-{spec.name}",
-                topics=spec.consumed_topics,
-                handlers=spec.handlers,
+                topics=spec.subscriptions.topics,
+                handlers=spec.subscriptions.handlers,
                 sessions=sessions,
                 processed_table=spec.processed_events,
                 bootstrap_servers=spec.common.kafka_bootstrap_servers,
@@ -134,7 +135,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
 async def _create_topics_when_possible(common: CommonSettings) -> None:
     """Topics are created explicitly; keep trying until the broker answers once."""
-    delay = 0.5
+    backoff = Backoff(0.5, 10.0)
     while True:
         try:
             created = await create_topics(common.kafka_bootstrap_servers, timeout=15)
@@ -145,5 +146,4 @@ async def _create_topics_when_possible(common: CommonSettings) -> None:
             raise
         except Exception as exc:
             log.info("topics_not_created_yet", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            await backoff.sleep()

@@ -20,6 +20,16 @@ EVENT_TOPICS = (PLANS_EVENTS, MEETINGS_EVENTS, NOTIFICATIONS_EVENTS)
 PARTITIONS = 6
 
 
+def topic_of(event_type: str) -> str:
+    """The topic an event type is published on: each service publishes its own events,
+    ``org.accord.<service>.<...>``, on ``accord.<service>.events``."""
+    service = event_type.removeprefix("org.accord.").split(".", 1)[0]
+    topic = f"accord.{service}.events"
+    if not event_type.startswith("org.accord.") or topic not in EVENT_TOPICS:
+        raise ValueError(f"no topic publishes {event_type}")
+    return topic
+
+
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlt"
 

@@ -20,7 +20,8 @@ import httpx
 
 from deploy.demo import story, summary
 from deploy.demo.client import Api, DemoError, Target
-from deploy.localstack import SERVICES, LocalStack, StackError
+from deploy.local.processes import StackError
+from deploy.local.stack import SERVICES, LocalStack
 from shared.auth import Role
 from shared.topics import ALL_TOPICS
 

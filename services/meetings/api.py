@@ -4,51 +4,38 @@ The secretariat records meetings and decisions; delegations and viewers read the
 """
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from services.meetings import domain, handlers, views
 from services.meetings.schemas import (
+    CONFLICT,
+    NOT_FOUND,
     AgendaItemCreate,
     AgendaItemRead,
     AttendanceUpdate,
-    BriefingRead,
     Cancel,
     Conclude,
+    DecisionBodyIn,
     DecisionCreate,
     DecisionRead,
     DelegationCode,
     Fulfil,
     MeetingCreate,
+    MeetingId,
     MeetingRead,
     Postpone,
+    StatusReviewIn,
 )
 from shared.auth import AnyPrincipal, Secretariat
 from shared.http import read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
-from shared.problems import (
-    Conflict,
-    FieldError,
-    Problem,
-    ProblemDetail,
-    Unprocessable,
-)
+from shared.problems import FieldError, Unprocessable
 
 router = APIRouter(tags=["meetings"])
-
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ProblemDetail, "description": "No such meeting or decision"}
-}
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {
-        "model": ProblemDetail,
-        "description": "The meeting's state does not allow this (e.g. a decision on a meeting "
-        "that is not in progress); `allowed` lists the possible next states",
-    }
-}
-MeetingId = Annotated[uuid.UUID, Path(description="The meeting's id")]
 
 
 @router.post(
@@ -59,8 +46,13 @@ async def schedule_meeting(
 ) -> MeetingRead:
     """Schedule a meeting. Times carry their UTC offset and the meeting its IANA time zone;
     every co-chair's delegation must be a participant. Publishes `meeting.scheduled`."""
+    command = handlers.ScheduleMeeting(
+        **body.model_dump(exclude={"co_chairs", "agenda"}),
+        co_chairs=[handlers.CoChair(**c.model_dump()) for c in body.co_chairs],
+        agenda=[handlers.NewAgendaItem(**item.model_dump()) for item in body.agenda],
+    )
     async with unit_of_work(request) as session:
-        meeting = await handlers.schedule_meeting(session, body)
+        meeting = await handlers.schedule_meeting(session, command)
     return views.meeting_read(meeting)
 
 
@@ -89,7 +81,7 @@ async def list_meetings(
     under review and status."""
     for name, value in (("starts_from", starts_from), ("starts_before", starts_before)):
         _require_aware(name, value)
-    query = views.meetings_query(
+    where = views.MeetingFilter(
         series=series,
         starts_from=starts_from,
         starts_before=starts_before,
@@ -98,7 +90,7 @@ async def list_meetings(
         statuses=meeting_status or (),
     )
     async with read_only(request) as session:
-        return await views.meetings_page(session, query, limit, cursor)
+        return await views.meetings_page(session, where, limit=limit, cursor=cursor)
 
 
 @router.get("/meetings/upcoming", response_model=Page[MeetingRead])
@@ -110,57 +102,59 @@ async def upcoming_meetings(
     cursor: Cursor = None,
 ) -> Page[MeetingRead]:
     """Meetings not over yet (scheduled or in progress), soonest first."""
-    query = views.meetings_query(
+    where = views.MeetingFilter(
         participant=participant,
         ends_after=datetime.now(UTC),
         statuses=(domain.MeetingStatus.SCHEDULED, domain.MeetingStatus.IN_PROGRESS),
     )
     async with read_only(request) as session:
-        return await views.meetings_page(session, query, limit, cursor)
+        return await views.meetings_page(session, where, limit=limit, cursor=cursor)
 
 
-@router.get("/meetings/{meeting_id}", response_model=MeetingRead, responses=_NOT_FOUND)
+@router.get("/meetings/{meeting_id}", response_model=MeetingRead, responses=NOT_FOUND)
 async def read_meeting(
     meeting_id: MeetingId, request: Request, principal: AnyPrincipal
 ) -> MeetingRead:
     """A meeting with its co-chairs, participants, plans under review, agenda and
     postponements."""
     async with read_only(request) as session:
-        return views.meeting_read(await handlers.get_meeting(session, meeting_id))
+        return await views.meeting_by_id(session, meeting_id)
 
 
 @router.post(
     "/meetings/{meeting_id}/postpone",
     response_model=MeetingRead,
-    responses=_NOT_FOUND | _CONFLICT,
+    responses=NOT_FOUND | CONFLICT,
 )
 async def postpone_meeting(
     meeting_id: MeetingId, body: Postpone, request: Request, principal: Secretariat
 ) -> MeetingRead:
     """Move a scheduled meeting to new times; the old ones are kept in `postponements`.
     Publishes `meeting.postponed`."""
+    command = handlers.PostponeMeeting(meeting_id=meeting_id, **body.model_dump())
     async with unit_of_work(request) as session:
-        meeting = await handlers.postpone(session, meeting_id, body)
+        meeting = await handlers.postpone_meeting(session, command)
     return views.meeting_read(meeting)
 
 
 @router.post(
-    "/meetings/{meeting_id}/start", response_model=MeetingRead, responses=_NOT_FOUND | _CONFLICT
+    "/meetings/{meeting_id}/start", response_model=MeetingRead, responses=NOT_FOUND | CONFLICT
 )
 async def start_meeting(
     meeting_id: MeetingId, request: Request, principal: Secretariat
 ) -> MeetingRead:
     """Open a scheduled meeting: from now on it can adopt decisions. Publishes
     `meeting.started`."""
+    command = handlers.StartMeeting(meeting_id)
     async with unit_of_work(request) as session:
-        meeting = await handlers.start(session, meeting_id)
+        meeting = await handlers.start_meeting(session, command)
     return views.meeting_read(meeting)
 
 
 @router.post(
     "/meetings/{meeting_id}/conclude",
     response_model=MeetingRead,
-    responses=_NOT_FOUND | _CONFLICT,
+    responses=NOT_FOUND | CONFLICT,
 )
 async def conclude_meeting(
     meeting_id: MeetingId, request: Request, principal: Secretariat, body: Conclude | None = None
@@ -169,28 +163,35 @@ async def conclude_meeting(
     Its briefing is frozen as an immutable snapshot, at once or, when a status review still
     waits for the plans service's answer, as soon as that answer arrives. Publishes
     `decision.adopted` for each decision, then `meeting.concluded`."""
-    decisions = body.decisions if body is not None else []
+    decisions = [
+        handlers.NewDecision(
+            title=d.title, body=_decision_body(d.body), agenda_item_id=d.agenda_item_id
+        )
+        for d in (body.decisions if body is not None else [])
+    ]
+    command = handlers.ConcludeMeeting(meeting_id=meeting_id, decisions=decisions)
     async with unit_of_work(request) as session:
-        meeting = await handlers.conclude(session, meeting_id, decisions)
+        meeting = await handlers.conclude_meeting(session, command)
     return views.meeting_read(meeting)
 
 
 @router.post(
-    "/meetings/{meeting_id}/cancel", response_model=MeetingRead, responses=_NOT_FOUND | _CONFLICT
+    "/meetings/{meeting_id}/cancel", response_model=MeetingRead, responses=NOT_FOUND | CONFLICT
 )
 async def cancel_meeting(
     meeting_id: MeetingId, request: Request, principal: Secretariat, body: Cancel | None = None
 ) -> MeetingRead:
     """Call off a meeting that is scheduled or in progress. Publishes `meeting.cancelled`."""
+    command = handlers.CancelMeeting(meeting_id, body.reason if body else None)
     async with unit_of_work(request) as session:
-        meeting = await handlers.cancel(session, meeting_id, body.reason if body else None)
+        meeting = await handlers.cancel_meeting(session, command)
     return views.meeting_read(meeting)
 
 
 @router.put(
     "/meetings/{meeting_id}/participants/{delegation}",
     response_model=MeetingRead,
-    responses=_NOT_FOUND | _CONFLICT,
+    responses=NOT_FOUND | CONFLICT,
 )
 async def set_attendance(
     meeting_id: MeetingId,
@@ -201,8 +202,11 @@ async def set_attendance(
 ) -> MeetingRead:
     """Record a delegation's attendance (invited, present, absent, excused), adding it as
     a participant if it was not one yet."""
+    command = handlers.SetAttendance(
+        meeting_id=meeting_id, delegation=delegation, attendance=body.attendance
+    )
     async with unit_of_work(request) as session:
-        meeting = await handlers.set_attendance(session, meeting_id, delegation, body.attendance)
+        meeting = await handlers.set_attendance(session, command)
     return views.meeting_read(meeting)
 
 
@@ -210,14 +214,15 @@ async def set_attendance(
     "/meetings/{meeting_id}/agenda-items",
     status_code=status.HTTP_201_CREATED,
     response_model=AgendaItemRead,
-    responses=_NOT_FOUND | _CONFLICT,
+    responses=NOT_FOUND | CONFLICT,
 )
 async def add_agenda_item(
     meeting_id: MeetingId, body: AgendaItemCreate, request: Request, principal: Secretariat
 ) -> AgendaItemRead:
     """Add an agenda item, optionally linked to plans and action lines."""
+    command = handlers.AddAgendaItem(meeting_id=meeting_id, **body.model_dump())
     async with unit_of_work(request) as session:
-        item = await handlers.add_agenda_item(session, meeting_id, body)
+        item = await handlers.add_agenda_item(session, command)
     return AgendaItemRead.model_validate(item)
 
 
@@ -225,7 +230,7 @@ async def add_agenda_item(
     "/meetings/{meeting_id}/decisions",
     status_code=status.HTTP_201_CREATED,
     response_model=DecisionRead,
-    responses=_NOT_FOUND | _CONFLICT,
+    responses=NOT_FOUND | CONFLICT,
     tags=["decisions"],
 )
 async def adopt_decision(
@@ -236,16 +241,21 @@ async def adopt_decision(
     (to a later scheduled meeting), a plan approval, a commitment or a statement. Publishes
     `decision.adopted`; what it changes in plans, the plans service applies and answers,
     and the decision's `outcome` follows that answer."""
+    command = handlers.AdoptDecision(
+        meeting_id=meeting_id,
+        title=body.title,
+        body=_decision_body(body.body),
+        agenda_item_id=body.agenda_item_id,
+    )
     async with unit_of_work(request) as session:
-        meeting = await handlers.get_meeting(session, meeting_id, lock=True)
-        decision = await handlers.adopt_decision(session, meeting, body)
-    return views.decision_read(decision)
+        adopted = await handlers.adopt_decision(session, command)
+    return views.decision_read(adopted)
 
 
 @router.get(
     "/meetings/{meeting_id}/decisions",
     response_model=Page[DecisionRead],
-    responses=_NOT_FOUND,
+    responses=NOT_FOUND,
     tags=["decisions"],
 )
 async def list_meeting_decisions(
@@ -259,7 +269,6 @@ async def list_meeting_decisions(
     """A meeting's decisions in the order they were adopted; `kind=commitment` for its
     commitments."""
     async with read_only(request) as session:
-        await handlers.get_meeting(session, meeting_id)
         return await views.decisions_page(
             session, limit=limit, cursor=cursor, meeting_id=meeting_id, kind=kind
         )
@@ -268,7 +277,7 @@ async def list_meeting_decisions(
 @router.get(
     "/decisions/{decision_id}",
     response_model=DecisionRead,
-    responses=_NOT_FOUND,
+    responses=NOT_FOUND,
     tags=["decisions"],
 )
 async def read_decision(
@@ -276,7 +285,7 @@ async def read_decision(
 ) -> DecisionRead:
     """A decision, with what the plans service made of it (`outcome`, rejected review lines)."""
     async with read_only(request) as session:
-        return views.decision_read(await handlers.get_decision(session, decision_id))
+        return await views.decision_by_id(session, decision_id)
 
 
 @router.get("/commitments", response_model=Page[DecisionRead], tags=["decisions"])
@@ -305,35 +314,17 @@ async def list_commitments(
 @router.post(
     "/commitments/{decision_id}/fulfil",
     response_model=DecisionRead,
-    responses=_NOT_FOUND | _CONFLICT,
+    responses=NOT_FOUND | CONFLICT,
     tags=["decisions"],
 )
 async def fulfil_commitment(
     decision_id: uuid.UUID, body: Fulfil, request: Request, principal: Secretariat
 ) -> DecisionRead:
     """Mark a commitment fulfilled. Publishes `commitment.fulfilled`."""
+    command = handlers.FulfilCommitment(decision_id=decision_id, **body.model_dump())
     async with unit_of_work(request) as session:
-        decision = await handlers.fulfil_commitment(session, decision_id, body)
+        decision = await handlers.fulfil_commitment(session, command)
     return views.decision_read(decision)
-
-
-@router.get(
-    "/meetings/{meeting_id}/briefing",
-    response_model=BriefingRead,
-    responses=_NOT_FOUND,
-    tags=["briefings"],
-)
-async def read_briefing(
-    meeting_id: MeetingId, request: Request, principal: AnyPrincipal
-) -> BriefingRead:
-    """For each plan under review, its progress as of the meeting's date (counts per status,
-    completed, completion rate; overall and per pillar) and what changed since the previous
-    meeting of the same series (lines completed, lines reopened). Built from this service's
-    own record of plans' events. Once the meeting has concluded this is a frozen snapshot
-    (`frozen: true`) that later changes never alter."""
-    async with read_only(request) as session:
-        meeting = await handlers.get_meeting(session, meeting_id)
-        return await views.briefing(session, meeting)
 
 
 def _require_aware(name: str, value: datetime | None) -> None:
@@ -342,25 +333,22 @@ def _require_aware(name: str, value: datetime | None) -> None:
         raise Unprocessable(message, errors=[FieldError(field=f"query.{name}", message=message)])
 
 
-# --- domain errors -> problems: the one table ----------------------------------------------
+# --- request -> command ----------------------------------------------------------------------
+
+_BODIES: dict[str, Callable[..., handlers.DecisionBody]] = {
+    body.kind: body
+    for body in (
+        handlers.StatusReview,
+        handlers.PlanSubmission,
+        handlers.PlanApproval,
+        handlers.Commitment,
+        handlers.Statement,
+    )
+}
 
 
-def _problem_for(exc: domain.DomainError) -> Problem:
-    if isinstance(exc, domain.InvalidInput):
-        field = f"body.{exc.field}"
-        return Unprocessable(str(exc), errors=[FieldError(field=field, message=str(exc))])
-    if isinstance(exc, domain.ForbiddenTransition):
-        return Conflict(str(exc), allowed=exc.allowed)
-    return Conflict(str(exc))
-
-
-async def _on_domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, domain.DomainError)
-    # Answered by the service's own problem handler, so every problem has one shape.
-    on_problem = request.app.exception_handlers[Problem]
-    response: Response = await on_problem(request, _problem_for(exc))
-    return response
-
-
-def install_domain_errors(app: FastAPI) -> None:
-    app.add_exception_handler(domain.DomainError, _on_domain_error)
+def _decision_body(body: DecisionBodyIn) -> handlers.DecisionBody:
+    fields = body.model_dump(exclude={"kind"})
+    if isinstance(body, StatusReviewIn):
+        fields["lines"] = [handlers.ReviewedLine(**line) for line in fields["lines"]]
+    return _BODIES[body.kind](**fields)

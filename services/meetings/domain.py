@@ -1,16 +1,21 @@
 """The meetings domain, free of I/O: the meeting lifecycle, the rules a meeting and its
-decisions must keep, and the briefing arithmetic.
+decisions must keep, and the errors that say which rule a command broke.
 
-Frameworks are not imported here; handlers load and save, this module decides.
+Frameworks are not imported here; handlers load and save, this module decides. (The briefing
+arithmetic is in ``briefings/domain.py``.) A field an error names is the dotted path in what
+the function was given: ``check_status_review`` speaks of ``plan_id``, and the command that
+holds the review under ``body`` names it ``body.plan_id``.
 """
 
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.errors import Conflict, Invalid
 
 
 class MeetingStatus(StrEnum):
@@ -64,32 +69,20 @@ class FollowUp(StrEnum):
     FULFILLED = "fulfilled"
 
 
-COMPLETED = "completed"
+class ForbiddenTransition(Conflict):
+    """The lifecycle does not lead from the meeting's status to the one asked for;
+    ``allowed`` lists where it does lead."""
 
-
-class DomainError(Exception):
-    """A rule of the domain was broken; the message says which."""
-
-
-class InvalidInput(DomainError):
-    """A value the caller sent breaks a rule; ``field`` names it (dotted, from the body)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
-
-
-class ForbiddenTransition(DomainError):
     def __init__(self, current: MeetingStatus, requested: MeetingStatus) -> None:
-        self.allowed = sorted(TRANSITIONS[current])
-        allowed = ", ".join(self.allowed) or "none"
+        allowed = sorted(TRANSITIONS[current])
         super().__init__(
             f"a meeting cannot go from {current} to {requested}; "
-            f"from {current} it may go to: {allowed}"
+            f"from {current} it may go to: {', '.join(allowed) or 'none'}",
+            allowed=allowed,
         )
 
 
-class WrongState(DomainError):
+class WrongState(Conflict):
     """The meeting or commitment is not in a state that allows this."""
 
 
@@ -104,13 +97,13 @@ def zone(name: str) -> ZoneInfo:
 def check_schedule(starts_at: datetime, ends_at: datetime, timezone: str) -> None:
     for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
         if value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidInput(name, f"{name} must carry a UTC offset, e.g. 2020-09-15T09:00+07:00")
+            raise Invalid(name, f"{name} must carry a UTC offset, e.g. 2020-09-15T09:00+07:00")
     try:
         zone(timezone)
     except ValueError as exc:
-        raise InvalidInput("timezone", str(exc)) from exc
+        raise Invalid("timezone", str(exc)) from exc
     if ends_at <= starts_at:
-        raise InvalidInput("ends_at", "ends_at must be after starts_at")
+        raise Invalid("ends_at", "ends_at must be after starts_at")
 
 
 def meeting_date(starts_at: datetime, timezone: str) -> date:
@@ -122,11 +115,11 @@ def check_participants(participants: Sequence[str], co_chair_delegations: Sequen
     seen: set[str] = set()
     for index, code in enumerate(participants):
         if code in seen:
-            raise InvalidInput(f"participants.{index}", f"{code} is listed twice")
+            raise Invalid(f"participants.{index}", f"{code} is listed twice")
         seen.add(code)
     for index, code in enumerate(co_chair_delegations):
         if code not in seen:
-            raise InvalidInput(
+            raise Invalid(
                 f"co_chairs.{index}.delegation",
                 f"co-chair delegation {code} is not a participant of the meeting",
             )
@@ -167,16 +160,14 @@ def check_status_review(
     plan_id: uuid.UUID, plans_under_review: Iterable[uuid.UUID], lines: Sequence[ReviewLineRef]
 ) -> None:
     if plan_id not in set(plans_under_review):
-        raise InvalidInput("body.plan_id", f"plan {plan_id} is not under review at this meeting")
+        raise Invalid("plan_id", f"plan {plan_id} is not under review at this meeting")
     seen: set[object] = set()
     for index, line in enumerate(lines):
         if (line.action_line_id is None) == (line.code is None):
-            raise InvalidInput(
-                f"body.lines.{index}", "name the action line by action_line_id or by code"
-            )
+            raise Invalid(f"lines.{index}", "name the action line by action_line_id or by code")
         key = line.action_line_id or line.code
         if key in seen:
-            raise InvalidInput(f"body.lines.{index}", f"action line {key} is reviewed twice")
+            raise Invalid(f"lines.{index}", f"action line {key} is reviewed twice")
         seen.add(key)
 
 
@@ -187,11 +178,11 @@ def check_submission_target(
     target_status: MeetingStatus,
     target_starts_at: datetime,
 ) -> None:
-    field_name = "body.submitted_to_meeting_id"
+    field_name = "submitted_to_meeting_id"
     if target_id == meeting_id or target_starts_at <= meeting_starts_at:
-        raise InvalidInput(field_name, "a plan is submitted to a later meeting")
+        raise Invalid(field_name, "a plan is submitted to a later meeting")
     if target_status is not MeetingStatus.SCHEDULED:
-        raise InvalidInput(field_name, f"that meeting is {target_status}, not scheduled")
+        raise Invalid(field_name, f"that meeting is {target_status}, not scheduled")
 
 
 def initial_outcome(kind: DecisionKind) -> Outcome:
@@ -214,115 +205,3 @@ def fulfil(kind: DecisionKind, follow_up: FollowUp | None) -> FollowUp:
     if follow_up is FollowUp.FULFILLED:
         raise WrongState("the commitment is already fulfilled")
     return FollowUp.FULFILLED
-
-
-# --- briefing arithmetic -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    effective_date: date
-    version: int
-    status: str
-
-
-@dataclass(frozen=True)
-class LineHistory:
-    """An action line as meetings knows it: its status before any recorded change, and every
-    change since."""
-
-    action_line_id: uuid.UUID
-    code: str
-    pillar_id: uuid.UUID | None
-    initial_status: str
-    changes: Sequence[StatusChange] = ()
-
-    def status_as_of(self, day: date) -> str:
-        """The last change that had taken effect by ``day`` (ties broken by version)."""
-        effective = [c for c in self.changes if c.effective_date <= day]
-        if not effective:
-            return self.initial_status
-        return max(effective, key=lambda c: (c.effective_date, c.version)).status
-
-
-@dataclass(frozen=True)
-class Figures:
-    """Count rule: every line counts once, whatever its status (97 of 103 = 94.2 %)."""
-
-    total: int
-    by_status: dict[str, int]
-    completed: int
-    completion_rate: float
-
-
-def figures(statuses: Iterable[str]) -> Figures:
-    by_status = dict(sorted(Counter(statuses).items()))
-    total = sum(by_status.values())
-    completed = by_status.get(COMPLETED, 0)
-    rate = round(100 * completed / total, 1) if total else 0.0
-    return Figures(total=total, by_status=by_status, completed=completed, completion_rate=rate)
-
-
-@dataclass(frozen=True)
-class PillarChange:
-    pillar_id: uuid.UUID | None
-    completed_since: int
-    reopened_since: int
-
-
-@dataclass(frozen=True)
-class Changes:
-    since: date
-    completed_since: list[str]
-    reopened_since: list[str]
-    per_pillar: list[PillarChange]
-
-
-@dataclass(frozen=True)
-class Progress:
-    as_of: date
-    overall: Figures
-    per_pillar: dict[uuid.UUID | None, Figures]
-    changes: Changes | None = field(default=None)
-
-
-def progress(lines: Sequence[LineHistory], day: date, previous: date | None) -> Progress:
-    """A plan's figures as of ``day``, per pillar, and what changed since ``previous``."""
-    statuses = {line.action_line_id: line.status_as_of(day) for line in lines}
-    pillars: dict[uuid.UUID | None, list[str]] = {}
-    for line in lines:
-        pillars.setdefault(line.pillar_id, []).append(statuses[line.action_line_id])
-    return Progress(
-        as_of=day,
-        overall=figures(statuses.values()),
-        per_pillar={pillar: figures(s) for pillar, s in pillars.items()},
-        changes=changes_between(lines, previous, day) if previous is not None else None,
-    )
-
-
-def changes_between(lines: Sequence[LineHistory], since: date, day: date) -> Changes:
-    """Lines completed since ``since`` (not completed then, completed on ``day``) and lines
-    reopened (completed then, not any more), overall and per pillar."""
-    completed: list[LineHistory] = []
-    reopened: list[LineHistory] = []
-    for line in lines:
-        was, now = line.status_as_of(since) == COMPLETED, line.status_as_of(day) == COMPLETED
-        if now and not was:
-            completed.append(line)
-        elif was and not now:
-            reopened.append(line)
-    pillar_ids = {line.pillar_id for line in completed + reopened}
-    per_pillar = [
-        PillarChange(
-            pillar_id=pillar,
-            completed_since=sum(1 for line in completed if line.pillar_id == pillar),
-            reopened_since=sum(1 for line in reopened if line.pillar_id == pillar),
-        )
-        for pillar in pillar_ids
-    ]
-    return Changes(
-        since=since,
-        completed_since=sorted(line.code for line in completed),
-        reopened_since=sorted(line.code for line in reopened),
-        per_pillar=per_pillar,
-    )

@@ -1,66 +1,130 @@
-"""One async function per command. Each runs inside the caller's unit of work (the route's
-or the consumer's transaction): it changes state and stages the events in the outbox, and
-the single commit makes both durable together."""
+"""One async function per command, and the commands themselves. Each function runs inside
+the caller's unit of work (the route's or the consumer's transaction): it changes state and
+stages the events in the outbox, and the single commit makes both durable together.
 
+Commands say what to do in the domain's words; a refusal is a domain error (``domain.py``,
+``shared.errors``) whose field is the dotted path in the command, whoever sent it.
+"""
+
+import dataclasses
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TypeVar
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
 
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.meetings import domain, orm, publishing, views
-from services.meetings.domain import DecisionKind, MeetingStatus
-from services.meetings.schemas import (
-    AgendaItemCreate,
-    Attendance,
-    DecisionCreate,
-    Fulfil,
-    MeetingCreate,
-    Postpone,
-    StatusReviewIn,
-)
-from shared.contracts import plans as plan_events
-from shared.problems import NotFound
+from services.meetings import domain, events, orm
+from services.meetings.briefings.handlers import freeze_briefing_when_due
+from services.meetings.domain import Attendance, DecisionKind, MeetingStatus
+from shared import errors
+from shared.contracts import meetings as contracts
+from shared.contracts.meetings import MeetingFormat
+from shared.contracts.plans import ActionLineStatus, ReviewLineResult
 
-Row = TypeVar("Row", bound=orm.Base)
+# --- meetings --------------------------------------------------------------------------------
 
 
-async def schedule_meeting(session: AsyncSession, data: MeetingCreate) -> orm.Meeting:
-    domain.check_schedule(data.starts_at, data.ends_at, data.timezone)
-    domain.check_participants(data.participants, [c.delegation for c in data.co_chairs])
+@dataclass(frozen=True)
+class CoChair:
+    name: str
+    title: str
+    delegation: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewAgendaItem:
+    title: str
+    description: str | None = None
+    plan_ids: Sequence[uuid.UUID] = ()
+    action_line_ids: Sequence[uuid.UUID] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleMeeting:
+    series: str
+    title: str
+    level: str
+    format: MeetingFormat
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    place: str | None = None
+    participants: Sequence[str] = ()
+    co_chairs: Sequence[CoChair] = ()
+    plans_under_review: Sequence[uuid.UUID] = ()
+    agenda: Sequence[NewAgendaItem] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostponeMeeting:
+    meeting_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StartMeeting:
+    meeting_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class CancelMeeting:
+    meeting_id: uuid.UUID
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetAttendance:
+    meeting_id: uuid.UUID
+    delegation: str
+    attendance: Attendance
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddAgendaItem(NewAgendaItem):
+    meeting_id: uuid.UUID
+
+
+async def schedule_meeting(session: AsyncSession, command: ScheduleMeeting) -> orm.Meeting:
+    domain.check_schedule(command.starts_at, command.ends_at, command.timezone)
+    domain.check_participants(command.participants, [c.delegation for c in command.co_chairs])
     meeting_id = uuid.uuid4()
     meeting = orm.Meeting(
         id=meeting_id,
-        series=data.series,
-        title=data.title,
-        level=data.level,
-        format=data.format,
-        starts_at=data.starts_at,
-        ends_at=data.ends_at,
-        timezone=data.timezone,
-        place=data.place,
+        series=command.series,
+        title=command.title,
+        level=command.level,
+        format=command.format,
+        starts_at=command.starts_at,
+        ends_at=command.ends_at,
+        timezone=command.timezone,
+        place=command.place,
         status=MeetingStatus.SCHEDULED.value,
-        co_chairs=[c.model_dump() for c in data.co_chairs],
+        co_chairs=[dataclasses.asdict(c) for c in command.co_chairs],
         version=1,
         participants=[
             orm.Participant(delegation=code, attendance=Attendance.INVITED.value, position=i)
-            for i, code in enumerate(data.participants)
+            for i, code in enumerate(command.participants)
         ],
         plans=[
             orm.PlanUnderReview(plan_id=plan_id, position=i)
-            for i, plan_id in enumerate(dict.fromkeys(data.plans_under_review))
+            for i, plan_id in enumerate(dict.fromkeys(command.plans_under_review))
         ],
-        agenda_items=[_agenda_item(meeting_id, i, item) for i, item in enumerate(data.agenda)],
+        agenda_items=[_agenda_item(meeting_id, i, item) for i, item in enumerate(command.agenda)],
         postponements=[],
     )
     session.add(meeting)
     await session.flush()
-    await publishing.publish(session, meeting, publishing.scheduled(meeting))
+    await events.outbox.add(session, events.scheduled(meeting), subject=events.subject(meeting.id))
     return meeting
 
 
-def _agenda_item(meeting_id: uuid.UUID, position: int, item: AgendaItemCreate) -> orm.AgendaItem:
+def _agenda_item(meeting_id: uuid.UUID, position: int, item: NewAgendaItem) -> orm.AgendaItem:
     return orm.AgendaItem(
         id=uuid.uuid4(),
         meeting_id=meeting_id,
@@ -72,76 +136,40 @@ def _agenda_item(meeting_id: uuid.UUID, position: int, item: AgendaItemCreate) -
     )
 
 
-async def get_meeting(
-    session: AsyncSession, meeting_id: uuid.UUID, *, lock: bool = False
-) -> orm.Meeting:
-    return await _get(session, orm.Meeting, meeting_id, "meeting", lock)
-
-
-async def get_decision(
-    session: AsyncSession, decision_id: uuid.UUID, *, lock: bool = False
-) -> orm.Decision:
-    return await _get(session, orm.Decision, decision_id, "decision", lock)
-
-
-async def _get(
-    session: AsyncSession, model: type[Row], row_id: uuid.UUID, what: str, lock: bool
-) -> Row:
-    # Locked for changes: two concurrent changes of one meeting or decision serialise.
-    row = await session.get(model, row_id, with_for_update=lock)
-    if row is None:
-        raise NotFound(f"{what} {row_id} does not exist")
-    return row
-
-
-async def postpone(session: AsyncSession, meeting_id: uuid.UUID, data: Postpone) -> orm.Meeting:
-    meeting = await get_meeting(session, meeting_id, lock=True)
+async def postpone_meeting(session: AsyncSession, command: PostponeMeeting) -> orm.Meeting:
+    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
     domain.check_can_postpone(MeetingStatus(meeting.status))
-    domain.check_schedule(data.starts_at, data.ends_at, meeting.timezone)
+    domain.check_schedule(command.starts_at, command.ends_at, meeting.timezone)
     postponement = orm.Postponement(
         meeting_id=meeting.id,
         old_starts_at=meeting.starts_at,
         old_ends_at=meeting.ends_at,
-        new_starts_at=data.starts_at,
-        new_ends_at=data.ends_at,
-        reason=data.reason,
+        new_starts_at=command.starts_at,
+        new_ends_at=command.ends_at,
+        reason=command.reason,
     )
     meeting.postponements.append(postponement)
-    meeting.starts_at, meeting.ends_at = data.starts_at, data.ends_at
+    meeting.starts_at, meeting.ends_at = command.starts_at, command.ends_at
     meeting.version += 1
     await session.flush()
-    await publishing.publish(session, meeting, publishing.postponed(meeting, postponement))
+    event = events.postponed(meeting, postponement)
+    await events.outbox.add(session, event, subject=events.subject(meeting.id))
     return meeting
 
 
-async def start(session: AsyncSession, meeting_id: uuid.UUID) -> orm.Meeting:
-    meeting = await get_meeting(session, meeting_id, lock=True)
+async def start_meeting(session: AsyncSession, command: StartMeeting) -> orm.Meeting:
+    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
     now = _move(meeting, MeetingStatus.IN_PROGRESS)
     meeting.started_at = now
     await _published_move(session, meeting, now)
     return meeting
 
 
-async def cancel(session: AsyncSession, meeting_id: uuid.UUID, reason: str | None) -> orm.Meeting:
-    meeting = await get_meeting(session, meeting_id, lock=True)
+async def cancel_meeting(session: AsyncSession, command: CancelMeeting) -> orm.Meeting:
+    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
     now = _move(meeting, MeetingStatus.CANCELLED)
-    meeting.cancelled_at, meeting.cancellation_reason = now, reason
+    meeting.cancelled_at, meeting.cancellation_reason = now, command.reason
     await _published_move(session, meeting, now)
-    return meeting
-
-
-async def conclude(
-    session: AsyncSession, meeting_id: uuid.UUID, decisions: Sequence[DecisionCreate]
-) -> orm.Meeting:
-    """Adopt the closing decisions, close the meeting, and freeze its briefing unless a
-    status review still waits for the plans service (it is frozen when that answer comes)."""
-    meeting = await get_meeting(session, meeting_id, lock=True)
-    for data in decisions:
-        await adopt_decision(session, meeting, data)
-    now = _move(meeting, MeetingStatus.CONCLUDED)
-    meeting.concluded_at = now
-    await _published_move(session, meeting, now)
-    await freeze_briefing_when_due(session, meeting)
     return meeting
 
 
@@ -153,80 +181,193 @@ def _move(meeting: orm.Meeting, requested: MeetingStatus) -> datetime:
 
 async def _published_move(session: AsyncSession, meeting: orm.Meeting, at: datetime) -> None:
     await session.flush()
-    await publishing.publish(session, meeting, publishing.lifecycle_changed(meeting, at))
+    event = events.lifecycle_changed(meeting, at)
+    await events.outbox.add(session, event, subject=events.subject(meeting.id))
 
 
-async def set_attendance(
-    session: AsyncSession, meeting_id: uuid.UUID, delegation: str, attendance: Attendance
-) -> orm.Meeting:
+async def set_attendance(session: AsyncSession, command: SetAttendance) -> orm.Meeting:
     """Record a delegation's attendance, adding it as a participant if it was not one."""
-    meeting = await get_meeting(session, meeting_id, lock=True)
+    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
     domain.check_can_change_arrangements(MeetingStatus(meeting.status))
-    participant = next((p for p in meeting.participants if p.delegation == delegation), None)
+    attendance = command.attendance.value
+    participant = next(
+        (p for p in meeting.participants if p.delegation == command.delegation), None
+    )
     if participant is None:
         position = len(meeting.participants)
         meeting.participants.append(
-            orm.Participant(delegation=delegation, attendance=attendance.value, position=position)
+            orm.Participant(delegation=command.delegation, attendance=attendance, position=position)
         )
     else:
-        participant.attendance = attendance.value
+        participant.attendance = attendance
     meeting.version += 1
     await session.flush()
     return meeting
 
 
-async def add_agenda_item(
-    session: AsyncSession, meeting_id: uuid.UUID, data: AgendaItemCreate
-) -> orm.AgendaItem:
-    meeting = await get_meeting(session, meeting_id, lock=True)
+async def add_agenda_item(session: AsyncSession, command: AddAgendaItem) -> orm.AgendaItem:
+    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
     domain.check_can_change_arrangements(MeetingStatus(meeting.status))
-    item = _agenda_item(meeting.id, len(meeting.agenda_items), data)
+    item = _agenda_item(meeting.id, len(meeting.agenda_items), command)
     meeting.agenda_items.append(item)
     meeting.version += 1
     await session.flush()
     return item
 
 
-async def adopt_decision(
-    session: AsyncSession, meeting: orm.Meeting, data: DecisionCreate
+# --- decisions -------------------------------------------------------------------------------
+# What each kind of decision says. Stored and published as the public contract's body
+# (shared.contracts.meetings), which a status review completes with its effective date.
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewedLine:
+    """One line of a status review, named by its id or by its code (exactly one of the two)."""
+
+    status: ActionLineStatus
+    action_line_id: uuid.UUID | None = None
+    code: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusReview:
+    kind: ClassVar[DecisionKind] = DecisionKind.STATUS_REVIEW
+    plan_id: uuid.UUID
+    lines: Sequence[ReviewedLine]
+    effective_date: date | None = None  # the meeting's date when not said
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanSubmission:
+    kind: ClassVar[DecisionKind] = DecisionKind.PLAN_SUBMISSION
+    plan_id: uuid.UUID
+    submitted_to_meeting_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanApproval:
+    kind: ClassVar[DecisionKind] = DecisionKind.PLAN_APPROVAL
+    plan_id: uuid.UUID
+    carry_over_unfinished: bool = True
+    activate: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Commitment:
+    kind: ClassVar[DecisionKind] = DecisionKind.COMMITMENT
+    party: str
+    text: str
+    tags: Sequence[str] = ()
+    due_date: date | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Statement:
+    kind: ClassVar[DecisionKind] = DecisionKind.STATEMENT
+    text: str
+
+
+DecisionBody = StatusReview | PlanSubmission | PlanApproval | Commitment | Statement
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewDecision:
+    """A decision as the meeting words it (adopted on its own, or at the meeting's close)."""
+
+    title: str
+    body: DecisionBody
+    agenda_item_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdoptDecision(NewDecision):
+    meeting_id: uuid.UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConcludeMeeting:
+    meeting_id: uuid.UUID
+    decisions: Sequence[NewDecision] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FulfilCommitment:
+    decision_id: uuid.UUID
+    fulfilled_on: date
+    note: str | None = None
+
+
+async def adopt_decision(session: AsyncSession, command: AdoptDecision) -> orm.Decision:
+    """Record a decision of a meeting in progress and publish it."""
+    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
+    return await _adopt(session, meeting, command)
+
+
+async def conclude_meeting(session: AsyncSession, command: ConcludeMeeting) -> orm.Meeting:
+    """Adopt the closing decisions, close the meeting, and freeze its briefing unless a
+    status review still waits for the plans service (it is frozen when that answer comes)."""
+    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
+    for index, decision in enumerate(command.decisions):
+        with _fields_under(f"decisions.{index}"):
+            await _adopt(session, meeting, decision)
+    now = _move(meeting, MeetingStatus.CONCLUDED)
+    meeting.concluded_at = now
+    await _published_move(session, meeting, now)
+    await freeze_briefing_when_due(session, meeting)
+    return meeting
+
+
+async def _adopt(
+    session: AsyncSession, meeting: orm.Meeting, decision: NewDecision
 ) -> orm.Decision:
-    """Record a decision of a meeting in progress and publish it; the caller holds the
-    meeting's row lock."""
+    """The caller holds the meeting's row lock."""
     domain.check_can_decide(MeetingStatus(meeting.status))
-    body = data.body
-    if data.agenda_item_id is not None and data.agenda_item_id not in {
+    body = decision.body
+    if decision.agenda_item_id is not None and decision.agenda_item_id not in {
         item.id for item in meeting.agenda_items
     }:
-        raise domain.InvalidInput("agenda_item_id", "no such agenda item at this meeting")
-    contract_body = body.model_dump(mode="json")
-    if isinstance(body, StatusReviewIn):
-        domain.check_status_review(
-            body.plan_id,
-            [p.plan_id for p in meeting.plans],
-            [domain.ReviewLineRef(line.action_line_id, line.code) for line in body.lines],
-        )
-        effective = body.effective_date or domain.meeting_date(meeting.starts_at, meeting.timezone)
-        contract_body["effective_date"] = effective.isoformat()
-    if body.kind == "plan_submission" and body.submitted_to_meeting_id is not None:
-        await _check_submission_target(session, meeting, body.submitted_to_meeting_id)
-    kind = DecisionKind(body.kind)
-    decision = orm.Decision(
+        raise errors.Invalid("agenda_item_id", "no such agenda item at this meeting")
+    with _fields_under("body"):
+        if isinstance(body, StatusReview):
+            domain.check_status_review(
+                body.plan_id,
+                [p.plan_id for p in meeting.plans],
+                [domain.ReviewLineRef(line.action_line_id, line.code) for line in body.lines],
+            )
+        if isinstance(body, PlanSubmission) and body.submitted_to_meeting_id is not None:
+            await _check_submission_target(session, meeting, body.submitted_to_meeting_id)
+    row = orm.Decision(
         id=uuid.uuid4(),
         meeting_id=meeting.id,
-        agenda_item_id=data.agenda_item_id,
-        kind=kind.value,
-        title=data.title,
-        body=contract_body,
+        agenda_item_id=decision.agenda_item_id,
+        kind=body.kind.value,
+        title=decision.title,
+        body=_published_body(body, meeting),
         adopted_at=datetime.now(UTC),
-        outcome=domain.initial_outcome(kind).value,
+        outcome=domain.initial_outcome(body.kind).value,
     )
-    if body.kind == "commitment":
-        decision.party = body.party
-        decision.follow_up = domain.FollowUp.OPEN.value
-    session.add(decision)
+    if isinstance(body, Commitment):
+        row.party = body.party
+        row.follow_up = domain.FollowUp.OPEN.value
+    session.add(row)
     await session.flush()
-    await publishing.publish(session, meeting, publishing.decision_adopted(meeting, decision))
-    return decision
+    event = events.decision_adopted(meeting, row)
+    await events.outbox.add(session, event, subject=events.subject(meeting.id))
+    return row
+
+
+_CONTRACT_BODY: TypeAdapter[contracts.DecisionBody] = TypeAdapter(contracts.DecisionBody)
+
+
+def _published_body(body: DecisionBody, meeting: orm.Meeting) -> dict[str, Any]:
+    """The decision's body as the public contract words it; a status review takes effect
+    on the meeting's date unless it says otherwise."""
+    fields = dataclasses.asdict(body)
+    if isinstance(body, StatusReview) and body.effective_date is None:
+        fields["effective_date"] = domain.meeting_date(meeting.starts_at, meeting.timezone)
+    contract = _CONTRACT_BODY.validate_python({"kind": body.kind.value, **fields})
+    return contract.model_dump(mode="json")
 
 
 async def _check_submission_target(
@@ -234,68 +375,75 @@ async def _check_submission_target(
 ) -> None:
     target = await session.get(orm.Meeting, target_id)
     if target is None:
-        raise domain.InvalidInput(
-            "body.submitted_to_meeting_id", f"meeting {target_id} does not exist"
-        )
+        raise errors.NotFound("meeting", target_id, field="submitted_to_meeting_id")
     domain.check_submission_target(
         meeting.id, meeting.starts_at, target.id, MeetingStatus(target.status), target.starts_at
     )
 
 
-async def fulfil_commitment(
-    session: AsyncSession, decision_id: uuid.UUID, data: Fulfil
-) -> orm.Decision:
-    decision = await get_decision(session, decision_id, lock=True)
+@contextmanager
+def _fields_under(prefix: str) -> Iterator[None]:
+    """Name a refused field from the command's top: the rules of a decision's body speak of
+    ``plan_id``, the command of ``body.plan_id`` (at its close, ``decisions.0.body.plan_id``)."""
+    try:
+        yield
+    except (errors.Invalid, errors.NotFound) as exc:
+        if exc.field is not None:
+            exc.field = f"{prefix}.{exc.field}"
+        raise
+
+
+async def fulfil_commitment(session: AsyncSession, command: FulfilCommitment) -> orm.Decision:
+    decision = await orm.load(session, orm.Decision, command.decision_id, lock=True)
     follow_up = domain.FollowUp(decision.follow_up) if decision.follow_up else None
     decision.follow_up = domain.fulfil(DecisionKind(decision.kind), follow_up).value
-    decision.fulfilled_on, decision.fulfilment_note = data.fulfilled_on, data.note
+    decision.fulfilled_on, decision.fulfilment_note = command.fulfilled_on, command.note
     await session.flush()
-    meeting = await get_meeting(session, decision.meeting_id)
-    await publishing.publish(session, meeting, publishing.commitment_fulfilled(decision))
+    event = events.commitment_fulfilled(decision)
+    await events.outbox.add(session, event, subject=events.subject(decision.meeting_id))
     return decision
 
 
-async def freeze_briefing_when_due(session: AsyncSession, meeting: orm.Meeting) -> None:
-    """Freeze a concluded meeting's briefing once every status review it adopted has been
-    answered by plans, so that the snapshot includes what the meeting itself decided."""
-    if meeting.status != MeetingStatus.CONCLUDED.value:
-        return
-    if await session.get(orm.BriefingSnapshot, meeting.id) is not None:
-        return
-    if await views.pending_reviews(session, meeting.id):
-        return
-    briefing = await views.live_briefing(session, meeting)
-    session.add(
-        orm.BriefingSnapshot(meeting_id=meeting.id, content=briefing.model_dump(mode="json"))
-    )
-    await session.flush()
+# --- plans' answers to decisions -------------------------------------------------------------
 
 
-# --- plans' answers to decisions ---------------------------------------------------------
+@dataclass(frozen=True)
+class RecordReviewResults:
+    """What plans made of a status review, line by line."""
+
+    decision_id: uuid.UUID
+    results: Sequence[ReviewLineResult]
 
 
-async def record_review_results(
-    session: AsyncSession, answer: plan_events.StatusReviewProcessed
-) -> None:
-    decision = await session.get(orm.Decision, answer.decision_id, with_for_update=True)
+@dataclass(frozen=True)
+class RecordPlanDecision:
+    """Plans applied a plan submission or approval (``rejection`` is None) or refused it."""
+
+    decision_id: uuid.UUID
+    rejection: str | None = None
+
+
+async def record_review_results(session: AsyncSession, command: RecordReviewResults) -> None:
+    decision = await session.get(orm.Decision, command.decision_id, with_for_update=True)
     if decision is None:
         return  # not one of ours (another deployment's meeting)
-    results = [r.model_dump(mode="json") for r in answer.results]
+    results = [r.model_dump(mode="json") for r in command.results]
     decision.review_results = results
     decision.outcome = domain.review_outcome(r["outcome"] for r in results).value
     await session.flush()
-    await freeze_briefing_when_due(session, await get_meeting(session, decision.meeting_id))
+    await freeze_briefing_when_due(
+        session, await orm.load(session, orm.Meeting, decision.meeting_id)
+    )
 
 
-async def record_plan_decision(
-    session: AsyncSession, decision_id: uuid.UUID, rejection: str | None
-) -> None:
-    decision = await session.get(orm.Decision, decision_id, with_for_update=True)
+async def record_plan_decision(session: AsyncSession, command: RecordPlanDecision) -> None:
+    decision = await session.get(orm.Decision, command.decision_id, with_for_update=True)
     if decision is None or decision.kind not in (
         DecisionKind.PLAN_SUBMISSION,
         DecisionKind.PLAN_APPROVAL,
     ):
         return
-    decision.outcome = (domain.Outcome.REJECTED if rejection else domain.Outcome.APPLIED).value
-    decision.rejection_reason = rejection
+    outcome = domain.Outcome.REJECTED if command.rejection else domain.Outcome.APPLIED
+    decision.outcome = outcome.value
+    decision.rejection_reason = command.rejection
     await session.flush()

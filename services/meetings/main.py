@@ -3,14 +3,14 @@
 from fastapi import FastAPI
 
 from services.meetings import api, consumers, orm
+from services.meetings.briefings import api as briefings_api
 from services.meetings.config import MeetingsSettings
 from shared.config import CommonSettings
 from shared.service import ServiceSpec, create_app
-from shared.topics import PLANS_EVENTS
 
 
 def create() -> FastAPI:
-    app = create_app(
+    return create_app(
         ServiceSpec(
             name="meetings",
             title="Accord meetings",
@@ -23,9 +23,8 @@ def create() -> FastAPI:
             metadata=orm.Base.metadata,
             outbox=orm.outbox,
             processed_events=orm.processed_events,
-            routers=[api.router],
-            consumed_topics=[PLANS_EVENTS],
-            handlers=consumers.HANDLERS,
+            routers=[api.router, briefings_api.router],
+            subscriptions=consumers.subscriptions,
             openapi_tags=[
                 {"name": "meetings", "description": "Meetings, their lifecycle and arrangements"},
                 {"name": "decisions", "description": "Decisions adopted, and commitments"},
@@ -33,5 +32,3 @@ def create() -> FastAPI:
             ],
         )
     )
-    api.install_domain_errors(app)
-    return app

@@ -2,12 +2,13 @@
 
 Two groups: what meetings owns (meetings, participants, plans under review, agenda items,
 postponements, decisions, frozen briefings), and the ``known_*`` read model of plans, built
-only from plans' events so that a briefing never needs to call the plans service.
+only from plans' events so that a briefing never needs to call the plans service. ``load``
+fetches one row by id for the handlers and the views alike.
 """
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -24,10 +25,12 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.consumer import processed_events_table
 from shared.db import new_metadata
+from shared.errors import NotFound
 from shared.outbox import outbox_table
 
 
@@ -36,14 +39,30 @@ class Base(DeclarativeBase):
     # Fetch server-side defaults with RETURNING at flush, so objects stay readable after
     # the commit without another round trip.
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
+    # How a NotFound names a missing row of the table ("meeting 1234... does not exist").
+    what: ClassVar[str] = "row"
 
 
 outbox = outbox_table(Base.metadata)
 processed_events = processed_events_table(Base.metadata)
 
+Row = TypeVar("Row", bound=Base)
+
+
+async def load(
+    session: AsyncSession, model: type[Row], row_id: uuid.UUID, *, lock: bool = False
+) -> Row:
+    """The row with that id, or NotFound (named by the table's ``what``). Locked for changes
+    when asked: two concurrent changes of one meeting or decision serialise."""
+    row = await session.get(model, row_id, with_for_update=lock)
+    if row is None:
+        raise NotFound(model.what, row_id)
+    return row
+
 
 class Meeting(Base):
     __tablename__ = "meetings"
+    what = "meeting"
     __table_args__ = (Index("ix_meetings_series_starts_at", "series", "starts_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -135,6 +154,7 @@ class Decision(Base):
     ``outcome`` follows what the plans service made of it."""
 
     __tablename__ = "decisions"
+    what = "decision"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     # A monotonic key for cursor pagination, in adoption order.

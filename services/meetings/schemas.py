@@ -1,16 +1,19 @@
-"""HTTP request and response models of the meetings service."""
+"""HTTP request and response models of the meetings service (the briefing's are in
+``briefings/schemas.py``), and the path parameter and problem responses its routes share."""
 
 import datetime as dt
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
 from services.meetings.domain import Attendance, FollowUp, MeetingStatus, Outcome, zone
 from shared.auth import DELEGATION_CODE
 from shared.contracts.meetings import CoChair, DecisionBody, MeetingFormat
 from shared.contracts.plans import ActionLineStatus, ReviewLineResult
+from shared.problems import documented
 from shared.schemas import RequestModel, ResponseModel
 
 Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -252,50 +255,14 @@ class DecisionRead(ResponseModel):
     fulfilment_note: str | None = None
 
 
-class FiguresRead(ResponseModel):
-    total: int = Field(examples=[103])
-    by_status: dict[str, int] = Field(examples=[{"completed": 97, "ongoing": 6}])
-    completed: int = Field(examples=[97])
-    completion_rate: float = Field(description="Percent, count rule", examples=[94.2])
+# --- what several routes share -------------------------------------------------------------
 
+MeetingId = Annotated[uuid.UUID, Path(description="The meeting's id")]
 
-class PillarFiguresRead(FiguresRead):
-    pillar_id: uuid.UUID | None
-    pillar: str = Field(examples=["Political-Security Cooperation"])
-
-
-class PillarChangeRead(ResponseModel):
-    pillar_id: uuid.UUID | None
-    pillar: str
-    completed_since: int
-    reopened_since: int
-
-
-class ChangesRead(ResponseModel):
-    previous_meeting_id: uuid.UUID
-    since: date
-    completed_since: list[str] = Field(description="Codes of the lines completed since")
-    reopened_since: list[str] = Field(description="Codes of the lines reopened since")
-    per_pillar: list[PillarChangeRead]
-
-
-class PlanBriefingRead(ResponseModel):
-    plan_id: uuid.UUID
-    code: str | None
-    title: str | None
-    status: str | None
-    overall: FiguresRead
-    per_pillar: list[PillarFiguresRead]
-    changes_since_previous_meeting: ChangesRead | None
-
-
-class BriefingRead(ResponseModel):
-    meeting_id: uuid.UUID
-    as_of: date
-    frozen: bool = Field(description="True once the meeting concluded: the figures never change")
-    frozen_at: datetime | None
-    pending_reviews: int = Field(
-        description="Status reviews of this meeting plans has not answered yet; a concluded "
-        "meeting's briefing is frozen once this is 0"
-    )
-    plans: list[PlanBriefingRead]
+# The problems routes document besides the common ones (shared.problems.COMMON_RESPONSES).
+NOT_FOUND = documented(404, "No such meeting or decision")
+CONFLICT = documented(
+    409,
+    "The meeting's state does not allow this (e.g. a decision on a meeting "
+    "that is not in progress); `allowed` lists the possible next states",
+)

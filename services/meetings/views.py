@@ -1,33 +1,34 @@
-"""Read-side queries returning schemas: meetings, decisions, commitments and briefings."""
+"""Read-side queries returning schemas: meetings, decisions and commitments (a meeting's
+briefing is in ``briefings/views.py``). Routes read through these and never query the ORM;
+the ``*_read`` functions also render what a command returned."""
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, Select, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.meetings import domain, orm
-from services.meetings.domain import DecisionKind, MeetingStatus, Outcome
+from services.meetings.domain import DecisionKind, MeetingStatus
 from services.meetings.schemas import (
     AgendaItemRead,
-    BriefingRead,
-    ChangesRead,
     DecisionRead,
-    FiguresRead,
     MeetingRead,
     ParticipantRead,
-    PillarChangeRead,
-    PillarFiguresRead,
-    PlanBriefingRead,
     PostponementRead,
 )
-from shared.pagination import (
-    Page,
-    decode_cursor,
-    encode_cursor,
-)
+from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.problems import FieldError, Unprocessable
+
+
+async def meeting_by_id(session: AsyncSession, meeting_id: uuid.UUID) -> MeetingRead:
+    return meeting_read(await orm.load(session, orm.Meeting, meeting_id))
+
+
+async def decision_by_id(session: AsyncSession, decision_id: uuid.UUID) -> DecisionRead:
+    return decision_read(await orm.load(session, orm.Decision, decision_id))
 
 
 def meeting_read(meeting: orm.Meeting) -> MeetingRead:
@@ -86,14 +87,49 @@ _DECISION_COLUMNS = (
 # --- meeting lists -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MeetingFilter:
+    """Which meetings a list shows: every condition given must hold."""
+
+    series: str | None = None
+    starts_from: datetime | None = None
+    starts_before: datetime | None = None
+    ends_after: datetime | None = None
+    participant: str | None = None
+    plan_id: uuid.UUID | None = None
+    statuses: Sequence[MeetingStatus] = ()
+
+    def query(self) -> Select[orm.Meeting]:
+        query = select(orm.Meeting)
+        if self.series is not None:
+            query = query.where(orm.Meeting.series == self.series)
+        if self.starts_from is not None:
+            query = query.where(orm.Meeting.starts_at >= self.starts_from)
+        if self.starts_before is not None:
+            query = query.where(orm.Meeting.starts_at < self.starts_before)
+        if self.ends_after is not None:
+            query = query.where(orm.Meeting.ends_at > self.ends_after)
+        if self.statuses:
+            query = query.where(orm.Meeting.status.in_([s.value for s in self.statuses]))
+        if self.participant is not None:
+            participants = select(orm.Participant.meeting_id).where(
+                orm.Participant.delegation == self.participant
+            )
+            query = query.where(orm.Meeting.id.in_(participants))
+        if self.plan_id is not None:
+            reviewing = select(orm.PlanUnderReview.meeting_id).where(
+                orm.PlanUnderReview.plan_id == self.plan_id
+            )
+            query = query.where(orm.Meeting.id.in_(reviewing))
+        return query
+
+
 async def meetings_page(
-    session: AsyncSession,
-    query: Select[orm.Meeting],
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, where: MeetingFilter, *, limit: int, cursor: str | None
 ) -> Page[MeetingRead]:
     """A page of meetings in chronological order. The cursor names the last meeting seen;
     the next page starts after its (starts_at, seq) position."""
+    query = where.query()
     after = decode_cursor(cursor)
     if after is not None:
         anchor = await session.scalar(select(orm.Meeting.starts_at).where(orm.Meeting.seq == after))
@@ -113,42 +149,6 @@ async def meetings_page(
     )
 
 
-def meetings_query(
-    *,
-    series: str | None = None,
-    starts_from: datetime | None = None,
-    starts_before: datetime | None = None,
-    participant: str | None = None,
-    plan_id: uuid.UUID | None = None,
-    statuses: Sequence[MeetingStatus] = (),
-    ends_after: datetime | None = None,
-) -> Select[orm.Meeting]:
-    query = select(orm.Meeting)
-    if series is not None:
-        query = query.where(orm.Meeting.series == series)
-    if starts_from is not None:
-        query = query.where(orm.Meeting.starts_at >= starts_from)
-    if starts_before is not None:
-        query = query.where(orm.Meeting.starts_at < starts_before)
-    if ends_after is not None:
-        query = query.where(orm.Meeting.ends_at > ends_after)
-    if statuses:
-        query = query.where(orm.Meeting.status.in_([s.value for s in statuses]))
-    if participant is not None:
-        query = query.where(
-            orm.Meeting.id.in_(
-                select(orm.Participant.meeting_id).where(orm.Participant.delegation == participant)
-            )
-        )
-    if plan_id is not None:
-        query = query.where(
-            orm.Meeting.id.in_(
-                select(orm.PlanUnderReview.meeting_id).where(orm.PlanUnderReview.plan_id == plan_id)
-            )
-        )
-    return query
-
-
 # --- decision lists ------------------------------------------------------------------------
 
 
@@ -162,7 +162,9 @@ async def decisions_page(
     party: str | None = None,
     follow_up: domain.FollowUp | None = None,
 ) -> Page[DecisionRead]:
-    """Decisions in adoption order."""
+    """Decisions in adoption order; those of a meeting that must exist, if one is named."""
+    if meeting_id is not None:
+        await orm.load(session, orm.Meeting, meeting_id)
     query = select(orm.Decision).order_by(orm.Decision.seq).limit(limit + 1)
     after = decode_cursor(cursor)
     if after is not None:
@@ -181,152 +183,3 @@ async def decisions_page(
         items=[decision_read(d) for d in page],
         next_cursor=encode_cursor(page[-1].seq) if more else None,
     )
-
-
-# --- briefings -----------------------------------------------------------------------------
-
-
-async def pending_reviews(session: AsyncSession, meeting_id: uuid.UUID) -> int:
-    rows = await session.scalars(
-        select(orm.Decision.id).where(
-            orm.Decision.meeting_id == meeting_id,
-            orm.Decision.kind == DecisionKind.STATUS_REVIEW.value,
-            orm.Decision.outcome == Outcome.PENDING.value,
-        )
-    )
-    return len(rows.all())
-
-
-async def briefing(session: AsyncSession, meeting: orm.Meeting) -> BriefingRead:
-    """The frozen snapshot of a concluded meeting, or the briefing computed now."""
-    snapshot = await session.get(orm.BriefingSnapshot, meeting.id)
-    if snapshot is not None:
-        return BriefingRead.model_validate(
-            {**snapshot.content, "frozen": True, "frozen_at": snapshot.frozen_at}
-        )
-    return await live_briefing(session, meeting)
-
-
-async def live_briefing(session: AsyncSession, meeting: orm.Meeting) -> BriefingRead:
-    """Each plan under review as of the meeting's date, and the change since the previous
-    (not cancelled) meeting of the same series, from this service's read model of plans."""
-    day = domain.meeting_date(meeting.starts_at, meeting.timezone)
-    previous = await _previous_meeting(session, meeting)
-    previous_day = (
-        domain.meeting_date(previous.starts_at, previous.timezone) if previous is not None else None
-    )
-    plans = [
-        await _plan_briefing(session, p.plan_id, day, previous, previous_day) for p in meeting.plans
-    ]
-    return BriefingRead(
-        meeting_id=meeting.id,
-        as_of=day,
-        frozen=False,
-        frozen_at=None,
-        pending_reviews=await pending_reviews(session, meeting.id),
-        plans=plans,
-    )
-
-
-async def _previous_meeting(session: AsyncSession, meeting: orm.Meeting) -> orm.Meeting | None:
-    return await session.scalar(
-        select(orm.Meeting)
-        .where(
-            orm.Meeting.series == meeting.series,
-            orm.Meeting.starts_at < meeting.starts_at,
-            orm.Meeting.status != MeetingStatus.CANCELLED.value,
-        )
-        .order_by(orm.Meeting.starts_at.desc())
-        .limit(1)
-    )
-
-
-async def _plan_briefing(
-    session: AsyncSession,
-    plan_id: uuid.UUID,
-    day: date,
-    previous: orm.Meeting | None,
-    previous_day: date | None,
-) -> PlanBriefingRead:
-    plan = await session.get(orm.KnownPlan, plan_id)
-    lines = await _line_histories(session, plan_id)
-    titles = await _pillar_titles(session, plan_id)
-    progress = domain.progress(lines, day, previous_day)
-    changes = None
-    if progress.changes is not None and previous is not None:
-        changes = ChangesRead(
-            previous_meeting_id=previous.id,
-            since=progress.changes.since,
-            completed_since=progress.changes.completed_since,
-            reopened_since=progress.changes.reopened_since,
-            per_pillar=[
-                PillarChangeRead(
-                    pillar_id=c.pillar_id,
-                    pillar=_title(titles, c.pillar_id),
-                    completed_since=c.completed_since,
-                    reopened_since=c.reopened_since,
-                )
-                for c in sorted(
-                    progress.changes.per_pillar, key=lambda c: _pillar_order(titles, c.pillar_id)
-                )
-            ],
-        )
-    return PlanBriefingRead(
-        plan_id=plan_id,
-        code=plan.code if plan else None,
-        title=plan.title if plan else None,
-        status=plan.status if plan else None,
-        overall=FiguresRead.model_validate(progress.overall),
-        per_pillar=[
-            PillarFiguresRead.model_validate(
-                {**vars(figures), "pillar_id": pillar, "pillar": _title(titles, pillar)}
-            )
-            for pillar, figures in sorted(
-                progress.per_pillar.items(), key=lambda kv: _pillar_order(titles, kv[0])
-            )
-        ],
-        changes_since_previous_meeting=changes,
-    )
-
-
-async def _line_histories(session: AsyncSession, plan_id: uuid.UUID) -> list[domain.LineHistory]:
-    changes: dict[uuid.UUID, list[domain.StatusChange]] = {}
-    for change in await session.scalars(
-        select(orm.KnownStatusChange).where(orm.KnownStatusChange.plan_id == plan_id)
-    ):
-        changes.setdefault(change.action_line_id, []).append(
-            domain.StatusChange(change.effective_date, change.version, change.new_status)
-        )
-    lines = await session.scalars(
-        select(orm.KnownActionLine).where(orm.KnownActionLine.plan_id == plan_id)
-    )
-    return [
-        domain.LineHistory(
-            action_line_id=line.action_line_id,
-            code=line.code,
-            pillar_id=line.section_path[0] if line.section_path else None,
-            initial_status=line.initial_status,
-            changes=changes.get(line.action_line_id, []),
-        )
-        for line in lines
-    ]
-
-
-async def _pillar_titles(
-    session: AsyncSession, plan_id: uuid.UUID
-) -> dict[uuid.UUID, tuple[str, str]]:
-    """(ordering key, title) of the plan's top-level sections."""
-    sections = await session.scalars(
-        select(orm.KnownSection).where(orm.KnownSection.plan_id == plan_id)
-    )
-    return {s.section_id: (s.ordering_key, s.title) for s in sections if len(s.path) == 1}
-
-
-def _title(titles: dict[uuid.UUID, tuple[str, str]], pillar: uuid.UUID | None) -> str:
-    if pillar is None:
-        return "(no section)"
-    return titles[pillar][1] if pillar in titles else "(unknown section)"
-
-
-def _pillar_order(titles: dict[uuid.UUID, tuple[str, str]], pillar: uuid.UUID | None) -> str:
-    return titles[pillar][0] if pillar in titles else "\uffff"

@@ -1,15 +1,17 @@
-"""HTTP routes: delegations, groupings, subscriptions and the activity feed."""
+"""HTTP routes: delegations, groupings, subscriptions and the activity feed. (Webhooks' and
+the inbox's routes are in their features' ``api.py``.)"""
 
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from sqlalchemy import select
 
-from services.notifications import handlers, orm, views
-from services.notifications.ownership import filter_delegation, get_owned
+from services.notifications import handlers, views
+from services.notifications.ownership import acting_for, filter_delegation, scope_of
 from services.notifications.schemas import (
+    CONFLICT,
+    NOT_FOUND,
     ActivityRead,
     DelegationCreate,
     DelegationRead,
@@ -22,16 +24,10 @@ from services.notifications.schemas import (
 from shared.auth import AnyPrincipal, Role, Secretariat
 from shared.http import read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
-from shared.problems import Forbidden, ProblemDetail
+from shared.problems import Forbidden
 
 router = APIRouter()
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ProblemDetail, "description": "No such object, or not the caller's"}
-}
-CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"model": ProblemDetail, "description": "Already exists, or not possible in this state"}
-}
 GroupingName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,50}$", examples=["ASEAN"])]
 
 
@@ -48,8 +44,9 @@ async def register_delegation(
     """Register a delegation (a member state's mission, the UN, a partner) as a subscriber.
     The ten ASEAN member states, Timor-Leste, the UN and the ASEAN Secretariat are registered
     from the start."""
+    command = handlers.RegisterDelegation(**body.model_dump())
     async with unit_of_work(request) as session:
-        delegation = await handlers.register_delegation(session, body)
+        delegation = await handlers.register_delegation(session, command)
     return DelegationRead.model_validate(delegation)
 
 
@@ -57,8 +54,7 @@ async def register_delegation(
 async def list_delegations(request: Request, principal: AnyPrincipal) -> list[DelegationRead]:
     """Every registered delegation, by code."""
     async with read_only(request) as session:
-        rows = await session.scalars(select(orm.Delegation).order_by(orm.Delegation.code))
-        return [DelegationRead.model_validate(r) for r in rows]
+        return await views.delegations(session)
 
 
 @router.get(
@@ -67,7 +63,7 @@ async def list_delegations(request: Request, principal: AnyPrincipal) -> list[De
 async def read_delegation(code: str, request: Request, principal: AnyPrincipal) -> DelegationRead:
     """One delegation: its name, time zone (digests are timed in it) and contact."""
     async with read_only(request) as session:
-        return DelegationRead.model_validate(await handlers.get_delegation(session, code))
+        return await views.delegation(session, code)
 
 
 @router.post(
@@ -81,8 +77,9 @@ async def add_member(
 ) -> MembershipRead:
     """Record that a delegation is a member of a grouping from a date (and, optionally, until
     one): e.g. Timor-Leste in ASEAN from 2025-10-26."""
+    command = handlers.AddMembership(grouping=grouping, **body.model_dump())
     async with unit_of_work(request) as session:
-        membership = await handlers.add_membership(session, grouping, body)
+        membership = await handlers.add_membership(session, command)
     return MembershipRead.model_validate(membership)
 
 
@@ -95,8 +92,7 @@ async def grouping_members(
 ) -> GroupingMembers:
     """The members of a grouping on a date: ASEAN on 2020-09-15 has ten."""
     async with read_only(request) as session:
-        members = await handlers.members_on(session, grouping, on)
-    return GroupingMembers(grouping=grouping, on=on, members=members)
+        return await views.grouping_members(session, grouping, on)
 
 
 @router.post(
@@ -112,8 +108,17 @@ async def subscribe(
     meeting series, for chosen event types and statuses, on chosen channels, immediately or
     in a digest. A delegation subscribes for itself; the secretariat names the delegation.
     However many of a delegation's subscriptions match an event, it is told once."""
+    command = handlers.Subscribe(
+        delegation=acting_for(principal, body.delegation),
+        target_kind=body.target_kind,
+        target_key=body.target_key,
+        channels=body.channels,
+        event_types=body.event_types,
+        statuses=body.statuses,
+        cadence=body.cadence,
+    )
     async with unit_of_work(request) as session:
-        subscription = await handlers.subscribe(session, principal, body)
+        subscription = await handlers.subscribe(session, command)
     return SubscriptionRead.model_validate(subscription)
 
 
@@ -126,16 +131,9 @@ async def list_subscriptions(
     cursor: Cursor = None,
 ) -> Page[SubscriptionRead]:
     """The caller's subscriptions (the secretariat's: everyone's), newest first."""
-    query = views.owned_by(orm.Subscription, filter_delegation(principal, delegation))
+    code = filter_delegation(principal, delegation)
     async with read_only(request) as session:
-        return await views.page(
-            session,
-            query,
-            orm.Subscription.number,
-            limit,
-            cursor,
-            SubscriptionRead.model_validate,
-        )
+        return await views.subscriptions(session, code, limit, cursor)
 
 
 @router.get(
@@ -148,11 +146,9 @@ async def read_subscription(
     subscription_id: uuid.UUID, request: Request, principal: AnyPrincipal
 ) -> SubscriptionRead:
     """One subscription."""
+    scope = scope_of(principal)
     async with read_only(request) as session:
-        subscription = await get_owned(
-            session, orm.Subscription, subscription_id, principal, "subscription"
-        )
-        return SubscriptionRead.model_validate(subscription)
+        return await views.subscription(session, subscription_id, scope)
 
 
 @router.delete(
@@ -165,8 +161,9 @@ async def unsubscribe(
     subscription_id: uuid.UUID, request: Request, principal: AnyPrincipal
 ) -> Response:
     """Stop following; what was already sent stays sent."""
+    command = handlers.Unsubscribe(subscription_id, scope_of(principal))
     async with unit_of_work(request) as session:
-        await handlers.unsubscribe(session, principal, subscription_id)
+        await handlers.unsubscribe(session, command)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -183,11 +180,4 @@ async def list_activity(
     if principal.role is Role.DELEGATION:
         raise Forbidden("the activity feed is for the secretariat and viewers")
     async with read_only(request) as session:
-        return await views.page(
-            session,
-            views.activity_query(plan_id),
-            orm.ReceivedEvent.id,
-            limit,
-            cursor,
-            views.to_activity,
-        )
+        return await views.activity(session, plan_id, limit, cursor)

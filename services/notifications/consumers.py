@@ -1,18 +1,17 @@
-"""Events consumed from other services -> this service's records (no domain logic here)."""
+"""Events consumed from other services -> the intake's command (no domain logic here)."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import fanout
+from services.notifications.intake.domain import Consumed
+from services.notifications.intake.handlers import TakeIn, take_in
 from shared.contracts import meetings as meeting_events
 from shared.contracts import plans as plan_events
-from shared.events import CloudEvent, EventContract
+from shared.events import CloudEvent
+from shared.subscriptions import Subscriptions
 
+subscriptions = Subscriptions()
 
-async def take_in(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
-    await fanout.take_in(session, event, data)
-
-
-CONSUMED = (
+CONSUMED: tuple[type[Consumed], ...] = (
     plan_events.PlanCreated,
     plan_events.PlanSubmitted,
     plan_events.PlanApproved,
@@ -32,4 +31,14 @@ CONSUMED = (
     meeting_events.DecisionAdopted,
 )
 
-HANDLERS = {contract.event_type: take_in for contract in CONSUMED}
+
+async def on_event(session: AsyncSession, event: CloudEvent, data: Consumed) -> None:
+    """Every consumed event is taken in the same way: recorded, projected, fanned out."""
+    await take_in(session, TakeIn(envelope=event, event=data))
+
+
+# Registered one contract at a time: a stack of ``@subscriptions.on`` decorators does not
+# type-check (each returns a handler typed for its own contract only), while ``on(contract)``
+# with ``contract: type[Consumed]`` checks that ``on_event`` takes every contract listed.
+for contract in CONSUMED:
+    subscriptions.on(contract)(on_event)

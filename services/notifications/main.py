@@ -2,15 +2,16 @@
 
 from fastapi import FastAPI
 
-from services.notifications import api, api_inbox, api_webhooks, consumers, orm
+from services.notifications import api, consumers, orm
 from services.notifications.config import NotificationsSettings
-from services.notifications.digests import DigestJob
-from services.notifications.dispatcher import Dispatcher
+from services.notifications.digests.job import DigestJob
+from services.notifications.inbox import api as inbox_api
 from services.notifications.wakeup import DELIVERIES, Listener
+from services.notifications.webhooks import api as webhooks_api
+from services.notifications.webhooks.dispatcher import Dispatcher
 from shared.config import CommonSettings
 from shared.db import asyncpg_dsn
 from shared.service import ServiceSpec, create_app
-from shared.topics import MEETINGS_EVENTS, PLANS_EVENTS
 
 DESCRIPTION = """
 Delegations, what they follow, and how they are told: signed webhooks, an inbox, a live stream
@@ -86,9 +87,8 @@ def create() -> FastAPI:
             metadata=orm.Base.metadata,
             outbox=orm.outbox,
             processed_events=orm.processed_events,
-            routers=[api.router, api_webhooks.router, api_inbox.router],
-            consumed_topics=[PLANS_EVENTS, MEETINGS_EVENTS],
-            handlers=consumers.HANDLERS,
+            routers=[api.router, webhooks_api.router, inbox_api.router],
+            subscriptions=consumers.subscriptions,
             openapi_tags=TAGS,
             background=[listen, dispatch, digest],
         )

@@ -1,20 +1,36 @@
-"""Who may see and change what: a delegation only its own subscriptions, endpoints, deliveries
-and inbox, the secretariat everything. Another delegation's ids answer 404, exactly like
-unknown ids, so that ids cannot be probed."""
+"""Who may see and change what: a delegation only its own subscriptions, endpoints,
+deliveries and inbox, the secretariat everything. Another delegation's ids answer 404,
+exactly like unknown ids, so that ids cannot be probed.
 
-from typing import Any, TypeVar
+The policy has two halves. Routes turn the caller's token into a *scope* (``scope_of``,
+``acting_for``, ...): the delegation whose objects it may reach, or None for every
+delegation's (the secretariat); a viewer has none and is refused (403) before anything else.
+Commands and views then carry that scope and look objects up through ``get_owned`` and
+``owner_of_new``, which refuse in the domain's words (not found, invalid) and know no HTTP.
+"""
+
+import uuid
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm
+from services.notifications.domain import DelegationNotRegistered
+from shared import errors
 from shared.auth import Principal, Role
-from shared.problems import FieldError, Forbidden, NotFound, Unprocessable
+from shared.problems import FieldError, Forbidden, Unprocessable
 
 M = TypeVar("M", bound=orm.Base)
 
+# The delegation whose objects a caller may reach; None: every delegation's (the secretariat).
+Scope = str | None
 
-def scope(principal: Principal) -> str | None:
-    """The delegation whose objects the caller may reach; None for all (the secretariat)."""
+
+# --- for routes: from the caller's token to its scope ----------------------------------------
+
+
+def scope_of(principal: Principal) -> Scope:
+    """The caller's scope; only a delegation or the secretariat has one."""
     if principal.is_secretariat:
         return None
     if principal.role is Role.DELEGATION and principal.delegation is not None:
@@ -22,36 +38,48 @@ def scope(principal: Principal) -> str | None:
     raise Forbidden("only a delegation or the secretariat may do this")
 
 
-async def owner_for_new(session: AsyncSession, principal: Principal, requested: str | None) -> str:
-    """The delegation a new object belongs to: the caller's own, or the one the secretariat
-    names in the body."""
-    own = scope(principal)
+def acting_for(principal: Principal, requested: str | None) -> str | None:
+    """Whose a new object is: the caller's own delegation (which may name only itself), or
+    the one the secretariat names (None if it names none: the command refuses that)."""
+    own = scope_of(principal)
     if own is not None and requested not in (None, own):
         raise Forbidden("a delegation may only act for itself")
-    code = own or requested
-    if code is None:
-        _unprocessable("body.delegation", "the secretariat must name the delegation")
-    assert code is not None
-    if await session.get(orm.Delegation, code) is None:
-        _unprocessable("body.delegation", f"delegation {code} is not registered")
-    return code
+    return own or requested
 
 
 def filter_delegation(principal: Principal, requested: str | None) -> str | None:
     """For lists: a delegation sees its own; the secretariat all, or the one it names."""
-    own = scope(principal)
+    own = scope_of(principal)
     return own if own is not None else requested
 
 
+def one_delegation(principal: Principal, requested: str | None) -> str:
+    """For what concerns exactly one delegation (an unread count, a stream): the caller's
+    own, or the one the secretariat names in the query."""
+    code = scope_of(principal) or requested
+    if code is None:
+        message = "the secretariat must name the delegation"
+        raise Unprocessable(message, errors=[FieldError(field="query.delegation", message=message)])
+    return code
+
+
+# --- for commands and views: objects within a scope ------------------------------------------
+
+
 async def get_owned(
-    session: AsyncSession, model: type[M], key: Any, principal: Principal, what: str
+    session: AsyncSession, model: type[M], key: uuid.UUID | int, scope: Scope, what: str
 ) -> M:
+    """The object, if it exists and is within the scope; otherwise not found, either way."""
     row = await session.get(model, key)
-    own = scope(principal)
-    if row is None or (own is not None and row.delegation_code != own):  # type: ignore[attr-defined]
-        raise NotFound(f"{what} {key} does not exist")
+    if row is None or (scope is not None and row.delegation_code != scope):  # type: ignore[attr-defined]
+        raise errors.NotFound(what, key)
     return row
 
 
-def _unprocessable(field: str, message: str) -> None:
-    raise Unprocessable(message, errors=[FieldError(field=field, message=message)])
+async def owner_of_new(session: AsyncSession, delegation: str | None) -> str:
+    """The registered delegation a new object will belong to (see ``acting_for``)."""
+    if delegation is None:
+        raise errors.Invalid("delegation", "the secretariat must name the delegation")
+    if await session.get(orm.Delegation, delegation) is None:
+        raise DelegationNotRegistered(delegation, field="delegation")
+    return delegation

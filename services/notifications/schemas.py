@@ -1,4 +1,7 @@
-"""HTTP request and response models of the notifications service."""
+"""HTTP request and response models of delegations, groupings, subscriptions and the
+activity feed, and what every route of the service shares (the delegation code, event type
+filters, the documented problem responses). Webhooks' and the inbox's models are in their
+features' ``schemas.py``."""
 
 import uuid
 import zoneinfo
@@ -7,9 +10,14 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from services.notifications.domain import Cadence, Channel, DeliveryStatus, TargetKind
+from services.notifications.domain import Cadence, Channel, TargetKind
 from shared.contracts.plans import ActionLineStatus
+from shared.problems import documented
 from shared.schemas import RequestModel, ResponseModel
+
+# Problem responses of the routes that have them, for the OpenAPI document.
+NOT_FOUND = documented(404, "No such object, or not the caller's")
+CONFLICT = documented(409, "Already exists, or not possible in this state")
 
 DelegationCode = Annotated[
     str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,9}$"), Field(examples=["VNM"])
@@ -123,112 +131,6 @@ class SubscriptionRead(ResponseModel):
     channels: list[Channel]
     cadence: Cadence
     created_at: datetime
-
-
-class EndpointCreate(RequestModel):
-    delegation: DelegationCode | None = Field(
-        default=None, description="Whose endpoint; a delegation's token implies its own"
-    )
-    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
-        examples=["https://hooks.mission.example.vn/accord"]
-    )
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
-    event_types: list[EventTypePattern] = Field(
-        default_factory=list, max_length=30, description=EVENT_TYPES_DOC
-    )
-
-
-class EndpointUpdate(RequestModel):
-    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
-    event_types: list[EventTypePattern] | None = Field(default=None, max_length=30)
-    enabled: bool | None = Field(
-        default=None, description="Re-enabling resumes the deliveries that were waiting"
-    )
-
-
-class EndpointRead(ResponseModel):
-    id: uuid.UUID
-    delegation_code: str
-    url: str
-    description: str | None
-    event_types: list[str]
-    enabled: bool
-    disabled_reason: str | None = Field(description="`gone` (a 410) or `failing`")
-    disabled_at: datetime | None
-    failing_since: datetime | None
-    created_at: datetime
-
-
-class EndpointCreated(EndpointRead):
-    secret: str = Field(
-        description="The signing secret, shown this once only",
-        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
-    )
-
-
-class SecretRotated(ResponseModel):
-    secret: str = Field(description="The new signing secret, shown this once only")
-    previous_secret_valid_until: datetime = Field(
-        description="Until then every webhook carries two signatures, one per secret"
-    )
-
-
-class RecoverRequest(RequestModel):
-    since: datetime = Field(examples=["2020-09-15T00:00:00Z"])
-
-
-class RecoverResult(ResponseModel):
-    scheduled: int = Field(description="Failed deliveries scheduled to be sent again")
-
-
-class AttemptRead(ResponseModel):
-    attempted_at: datetime
-    status_code: int | None
-    latency_ms: float
-    error: str | None
-
-
-class DeliveryRead(ResponseModel):
-    id: int
-    webhook_id: str = Field(description="The `webhook-id` header: the same on every attempt")
-    endpoint_id: uuid.UUID
-    delegation_code: str
-    event_id: str
-    event_type: str
-    status: DeliveryStatus
-    tries: int = Field(description="Attempts in the current round (a redelivery starts one)")
-    attempts_total: int
-    next_attempt_at: datetime | None
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
-    succeeded_at: datetime | None
-
-
-class DeliveryDetail(DeliveryRead):
-    attempts: list[AttemptRead]
-
-
-class InboxEntryRead(ResponseModel):
-    id: int
-    seq: int = Field(description="The delegation's stream number: the SSE event id")
-    delegation_code: str
-    event_type: str
-    title: str
-    body: str
-    critical: bool
-    read_at: datetime | None
-    created_at: datetime
-
-
-class UnreadCount(ResponseModel):
-    delegation_code: str
-    unread: int
-
-
-class MarkedRead(ResponseModel):
-    marked: int
 
 
 class ActivityRead(ResponseModel):

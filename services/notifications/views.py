@@ -1,23 +1,24 @@
-"""Read-side queries returning schemas; every list is newest first with a cursor."""
+"""The read side of delegations, groupings, subscriptions and the activity feed: async
+functions returning response schemas; every list is newest first with a cursor (``page``,
+which the features' views use too)."""
 
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, any_, func, literal, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import orm
-from services.notifications.domain import Channel
-from services.notifications.ownership import get_owned
+from services.notifications import domain, orm
+from services.notifications.domain import DelegationNotRegistered
+from services.notifications.ownership import Scope, get_owned
 from services.notifications.schemas import (
     ActivityRead,
-    AttemptRead,
-    DeliveryDetail,
-    DeliveryRead,
-    InboxEntryRead,
+    DelegationRead,
+    GroupingMembers,
+    SubscriptionRead,
 )
-from shared.auth import Principal
 from shared.pagination import Page, decode_cursor, encode_cursor
 
 T = TypeVar("T")
@@ -33,6 +34,8 @@ async def page(
     *,
     scalars: bool = True,
 ) -> Page[T]:
+    """One page of ``query``'s rows, newest first by ``key`` (a column that grows), each row
+    turned into an item by ``to_item`` (a row is a tuple when ``scalars`` is false)."""
     after = decode_cursor(cursor)
     if after is not None:
         query = query.where(key < after)
@@ -49,86 +52,65 @@ async def page(
     )
 
 
-def on_channel(channel: Channel) -> ColumnElement[bool]:
-    return literal(channel.value) == any_(orm.InboxEntry.channels)
+Owned = type[orm.Subscription] | type[orm.Endpoint] | type[orm.Delivery] | type[orm.InboxEntry]
 
 
-def owned_by(model: Any, delegation: str | None) -> Select:
-    """A model's rows, all of them or one delegation's."""
-    return select(model).where(*_where_delegation(model, delegation))
-
-
-def _where_delegation(model: Any, delegation: str | None) -> list[ColumnElement[bool]]:
+def of_delegation(model: Owned, delegation: str | None) -> list[ColumnElement[bool]]:
+    """The condition that a model's rows are one delegation's (none for every delegation)."""
     return [] if delegation is None else [model.delegation_code == delegation]
 
 
-def delivery_read(row: Any, model: type[DeliveryRead] = DeliveryRead, **extra: Any) -> Any:
-    delivery, event = row
-    return model.model_validate(
-        {
-            **{c: getattr(delivery, c) for c in DeliveryRead.model_fields if hasattr(delivery, c)},
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            **extra,
-        }
+# --- delegations -----------------------------------------------------------------------------
+
+
+async def delegations(session: AsyncSession) -> list[DelegationRead]:
+    rows = await session.scalars(select(orm.Delegation).order_by(orm.Delegation.code))
+    return [DelegationRead.model_validate(r) for r in rows]
+
+
+async def delegation(session: AsyncSession, code: str) -> DelegationRead:
+    row = await session.get(orm.Delegation, code)
+    if row is None:
+        raise DelegationNotRegistered(code)
+    return DelegationRead.model_validate(row)
+
+
+async def grouping_members(session: AsyncSession, grouping: str, on: date) -> GroupingMembers:
+    rows = await session.scalars(select(orm.Membership).where(orm.Membership.grouping == grouping))
+    members = domain.members_on(
+        (domain.Membership(m.delegation_code, m.valid_from, m.valid_to) for m in rows), on
+    )
+    return GroupingMembers(grouping=grouping, on=on, members=members)
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+async def subscriptions(
+    session: AsyncSession, delegation: str | None, limit: int, cursor: str | None
+) -> Page[SubscriptionRead]:
+    query = select(orm.Subscription).where(*of_delegation(orm.Subscription, delegation))
+    return await page(
+        session, query, orm.Subscription.number, limit, cursor, SubscriptionRead.model_validate
     )
 
 
-def deliveries_query(
-    delegation: str | None, endpoint_id: uuid.UUID | None, status: str | None
-) -> Select:
-    query = select(orm.Delivery, orm.ReceivedEvent).join(
-        orm.ReceivedEvent, orm.ReceivedEvent.id == orm.Delivery.event_row_id
-    )
-    query = query.where(*_where_delegation(orm.Delivery, delegation))
-    if endpoint_id is not None:
-        query = query.where(orm.Delivery.endpoint_id == endpoint_id)
-    if status is not None:
-        query = query.where(orm.Delivery.status == status)
-    return query
+async def subscription(
+    session: AsyncSession, subscription_id: uuid.UUID, scope: Scope
+) -> SubscriptionRead:
+    row = await get_owned(session, orm.Subscription, subscription_id, scope, "subscription")
+    return SubscriptionRead.model_validate(row)
 
 
-async def delivery_detail(
-    session: AsyncSession, principal: Principal, delivery_id: int
-) -> DeliveryDetail:
-    delivery = await get_owned(session, orm.Delivery, delivery_id, principal, "delivery")
-    event = await session.get(orm.ReceivedEvent, delivery.event_row_id)
-    attempts = await session.scalars(
-        select(orm.DeliveryAttempt)
-        .where(orm.DeliveryAttempt.delivery_id == delivery.id)
-        .order_by(orm.DeliveryAttempt.id)
-    )
-    detail: DeliveryDetail = delivery_read(
-        (delivery, event),
-        DeliveryDetail,
-        attempts=[AttemptRead.model_validate(a) for a in attempts],
-    )
-    return detail
+# --- activity --------------------------------------------------------------------------------
 
 
-def inbox_query(delegation: str | None, unread_only: bool) -> Select:
-    query = select(orm.InboxEntry).where(
-        on_channel(Channel.INBOX),
-        *_where_delegation(orm.InboxEntry, delegation),
-    )
-    if unread_only:
-        query = query.where(orm.InboxEntry.read_at.is_(None))
-    return query
-
-
-async def unread_count(session: AsyncSession, delegation: str) -> int:
-    query = inbox_query(delegation, unread_only=True).with_only_columns(func.count())
-    return int(await session.scalar(query) or 0)
-
-
-def activity_query(plan_id: uuid.UUID | None) -> Select:
+async def activity(
+    session: AsyncSession, plan_id: uuid.UUID | None, limit: int, cursor: str | None
+) -> Page[ActivityRead]:
     query = select(orm.ReceivedEvent)
-    return query if plan_id is None else query.where(orm.ReceivedEvent.plan_id == plan_id)
-
-
-def to_inbox(row: orm.InboxEntry) -> InboxEntryRead:
-    return InboxEntryRead.model_validate(row)
-
-
-def to_activity(row: orm.ReceivedEvent) -> ActivityRead:
-    return ActivityRead.model_validate(row)
+    if plan_id is not None:
+        query = query.where(orm.ReceivedEvent.plan_id == plan_id)
+    return await page(
+        session, query, orm.ReceivedEvent.id, limit, cursor, ActivityRead.model_validate
+    )

@@ -14,6 +14,8 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.backoff import Backoff
+
 log = structlog.get_logger(__name__)
 
 DELIVERIES = "accord_deliveries"
@@ -50,13 +52,17 @@ class Listener:
         self.pulses = {DELIVERIES: Pulse(), INBOX: Pulse()}
 
     async def run(self) -> None:
-        """Listen until cancelled, reconnecting after any failure."""
+        """Listen until cancelled, reconnecting after any failure, at least once a second:
+        live streams wait for a wake-up up to their keepalive, so a listener away for long
+        would make them late."""
+        backoff = Backoff(0.5, 1.0)
         while True:
             connection: asyncpg.Connection | None = None
             try:
                 connection = await asyncpg.connect(self._dsn, timeout=10)
                 for channel in self.pulses:
                     await connection.add_listener(channel, self._on_notify)
+                backoff.reset()
                 # Rows may have committed while nobody listened.
                 for pulse in self.pulses.values():
                     pulse.fire()
@@ -66,7 +72,7 @@ class Listener:
                 raise
             except Exception as exc:
                 log.warning("listener_error", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(1)
+                await backoff.sleep()
             finally:
                 if connection is not None:
                     with contextlib.suppress(Exception):

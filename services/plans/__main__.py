@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from services.plans.config import PlansSettings
-from services.plans.operations import COMMANDS
+from services.plans.rollups.cli import COMMANDS
 from shared.cli import service_main
 
 service_main(

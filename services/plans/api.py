@@ -1,18 +1,28 @@
-"""HTTP routes of the plans service: parse, build a command, call the handler, answer."""
+"""HTTP routes of the plans service: plans, sections, action lines and the status journal.
+
+Each route parses the request, builds a command, calls its handler inside the unit of work
+and answers with a view. The handlers' refusals become problems in ``shared.problems``;
+what stays here is HTTP's own: the version a change is based on, from ``If-Match`` or the
+body, and the ETag of what is answered.
+"""
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
-from sqlalchemy import select, tuple_
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
-from services.plans import domain, handlers, orm
-from services.plans.domain import LineStatus, PlanStatus
+from services.plans import handlers, views
+from services.plans.domain import LineStatus, PlanStatus, Source
 from services.plans.schemas import (
+    CONFLICT,
+    NOT_FOUND,
+    PRECONDITIONS,
     ActionLineCreate,
     ActionLineRead,
     ActionLineUpdate,
+    HistoryQuery,
+    JournalEntryRead,
     PlanApprove,
     PlanCreate,
     PlanRead,
@@ -22,48 +32,25 @@ from services.plans.schemas import (
     StatusChangeRequest,
 )
 from shared.auth import AnyPrincipal, Principal, Secretariat
-from shared.contracts.plans import ChangeSource
-from shared.http import etag, parse_if_match, read_only, unit_of_work
-from shared.pagination import Cursor, Limit, Page, decode_key_cursor, encode_key_cursor, page_of
-from shared.problems import (
-    Conflict,
-    FieldError,
-    PreconditionFailed,
-    PreconditionRequired,
-    Problem,
-    ProblemDetail,
-)
+from shared.http import parse_if_match, read_only, unit_of_work
+from shared.pagination import Cursor, Limit, Page
+from shared.problems import Conflict, FieldError, PreconditionRequired, etag
 
 router = APIRouter(tags=["plans"])
+journal_router = APIRouter(tags=["journal"])
 
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {
-        "model": ProblemDetail,
-        "description": "Duplicate code, stale version or forbidden transition",
-    }
-}
-_PRECONDITIONS: dict[int | str, dict[str, Any]] = {
-    412: {"model": ProblemDetail, "description": "`If-Match` names a version that is not current"},
-    428: {
-        "model": ProblemDetail,
-        "description": "Neither `If-Match` nor `expected_version` was sent",
-    },
-}
 IfMatch = Annotated[
     str | None, Header(description='The ETag of the version being changed, e.g. "3"')
 ]
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ProblemDetail, "description": "No such plan, section or action line"}
-}
 
 
 @router.post(
-    "/plans", status_code=status.HTTP_201_CREATED, response_model=PlanRead, responses=_CONFLICT
+    "/plans", status_code=status.HTTP_201_CREATED, response_model=PlanRead, responses=CONFLICT
 )
 async def create_plan(body: PlanCreate, request: Request, principal: Secretariat) -> PlanRead:
     """Create a plan of action, in the draft state."""
     async with unit_of_work(request) as session:
-        plan = await handlers.create_plan(session, body)
+        plan = await handlers.create_plan(session, handlers.CreatePlan(**body.model_dump()))
     return PlanRead.model_validate(plan)
 
 
@@ -76,103 +63,86 @@ async def list_plans(
     cursor: Cursor = None,
 ) -> Page[PlanRead]:
     """Plans of action, by code."""
-    query = select(orm.Plan).order_by(orm.Plan.code).limit(limit + 1)
-    if status_ is not None:
-        query = query.where(orm.Plan.status == status_.value)
-    after = decode_key_cursor(cursor, 1)
-    if after is not None:
-        query = query.where(orm.Plan.code > str(after[0]))
     async with read_only(request) as session:
-        rows = list((await session.scalars(query)).all())
-    items, next_cursor = page_of(rows, limit, lambda p: encode_key_cursor(p.code))
-    return Page[PlanRead](
-        items=[PlanRead.model_validate(p) for p in items], next_cursor=next_cursor
-    )
+        return await views.plans(session, status_, limit, cursor)
 
 
-@router.get("/plans/{plan_id}", response_model=PlanRead, responses=_NOT_FOUND)
+@router.get("/plans/{plan_id}", response_model=PlanRead, responses=NOT_FOUND)
 async def read_plan(plan_id: uuid.UUID, request: Request, principal: AnyPrincipal) -> PlanRead:
     """A plan of action."""
     async with read_only(request) as session:
-        return PlanRead.model_validate(await handlers.get_plan(session, plan_id))
+        return await views.plan(session, plan_id)
 
 
-@router.post("/plans/{plan_id}/submit", response_model=PlanRead, responses=_CONFLICT | _NOT_FOUND)
+@router.post("/plans/{plan_id}/submit", response_model=PlanRead, responses=CONFLICT | NOT_FOUND)
 async def submit_plan(
     plan_id: uuid.UUID, body: PlanSubmit, request: Request, principal: Secretariat
 ) -> PlanRead:
     """Submit a draft plan for approval, optionally to a named future meeting."""
-    return await _move_plan(
-        request,
-        principal,
-        plan_id,
-        PlanStatus.SUBMITTED,
+    command = handlers.ChangePlanStatus(
+        plan_id=plan_id,
+        status=PlanStatus.SUBMITTED,
+        source=_caller(principal),
         submitted_to_meeting_id=body.submitted_to_meeting_id,
     )
+    return await _move_plan(request, command)
 
 
-@router.post("/plans/{plan_id}/approve", response_model=PlanRead, responses=_CONFLICT | _NOT_FOUND)
+@router.post("/plans/{plan_id}/approve", response_model=PlanRead, responses=CONFLICT | NOT_FOUND)
 async def approve_plan(
     plan_id: uuid.UUID, body: PlanApprove, request: Request, principal: Secretariat
 ) -> PlanRead:
     """Approve a submitted plan. With a predecessor, its unfinished lines (neither completed nor
     discontinued) are carried over, each keeping a link to the line it continues.
     A meeting's approval decision does the same through the meetings service's events."""
-    return await _move_plan(
-        request,
-        principal,
-        plan_id,
-        PlanStatus.APPROVED,
-        carry_over_unfinished=body.carry_over_unfinished,
-    )
-
-
-@router.post("/plans/{plan_id}/activate", response_model=PlanRead, responses=_CONFLICT | _NOT_FOUND)
-async def activate_plan(plan_id: uuid.UUID, request: Request, principal: Secretariat) -> PlanRead:
-    """Make an approved plan the active one; its predecessor becomes superseded."""
-    return await _move_plan(request, principal, plan_id, PlanStatus.ACTIVE)
-
-
-@router.post("/plans/{plan_id}/complete", response_model=PlanRead, responses=_CONFLICT | _NOT_FOUND)
-async def complete_plan(plan_id: uuid.UUID, request: Request, principal: Secretariat) -> PlanRead:
-    """Close an active plan as completed."""
-    return await _move_plan(request, principal, plan_id, PlanStatus.COMPLETED)
-
-
-async def _move_plan(
-    request: Request, principal: Principal, plan_id: uuid.UUID, target: PlanStatus, **options: Any
-) -> PlanRead:
     command = handlers.ChangePlanStatus(
         plan_id=plan_id,
-        status=target,
-        source=ChangeSource(kind="api", id=principal.subject),
-        **options,
+        status=PlanStatus.APPROVED,
+        source=_caller(principal),
+        carry_over_unfinished=body.carry_over_unfinished,
     )
-    try:
-        async with unit_of_work(request) as session:
-            plan = await handlers.change_plan_status(session, command)
-    except domain.ForbiddenPlanTransition as exc:
-        raise Conflict(str(exc), allowed=exc.allowed) from exc
+    return await _move_plan(request, command)
+
+
+@router.post("/plans/{plan_id}/activate", response_model=PlanRead, responses=CONFLICT | NOT_FOUND)
+async def activate_plan(plan_id: uuid.UUID, request: Request, principal: Secretariat) -> PlanRead:
+    """Make an approved plan the active one; its predecessor becomes superseded."""
+    command = handlers.ChangePlanStatus(
+        plan_id=plan_id, status=PlanStatus.ACTIVE, source=_caller(principal)
+    )
+    return await _move_plan(request, command)
+
+
+@router.post("/plans/{plan_id}/complete", response_model=PlanRead, responses=CONFLICT | NOT_FOUND)
+async def complete_plan(plan_id: uuid.UUID, request: Request, principal: Secretariat) -> PlanRead:
+    """Close an active plan as completed."""
+    command = handlers.ChangePlanStatus(
+        plan_id=plan_id, status=PlanStatus.COMPLETED, source=_caller(principal)
+    )
+    return await _move_plan(request, command)
+
+
+def _caller(principal: Principal) -> Source:
+    return Source.api(principal.subject)
+
+
+async def _move_plan(request: Request, command: handlers.ChangePlanStatus) -> PlanRead:
+    async with unit_of_work(request) as session:
+        plan = await handlers.change_plan_status(session, command)
     return PlanRead.model_validate(plan)
 
 
-@router.get("/plans/{plan_id}/sections", response_model=list[SectionRead], responses=_NOT_FOUND)
+@router.get("/plans/{plan_id}/sections", response_model=list[SectionRead], responses=NOT_FOUND)
 async def list_sections(
     plan_id: uuid.UUID, request: Request, principal: AnyPrincipal
 ) -> list[SectionRead]:
     """Every section of the plan, parents before children, siblings by ordering key."""
     async with read_only(request) as session:
-        await handlers.get_plan(session, plan_id)
-        rows = list(
-            (await session.scalars(select(orm.Section).where(orm.Section.plan_id == plan_id))).all()
-        )
-    by_id = {s.id: s for s in rows}
-    rows.sort(key=lambda s: [by_id[p].ordering_key if p in by_id else "" for p in s.path])
-    return [SectionRead.model_validate(s) for s in rows]
+        return await views.sections(session, plan_id)
 
 
 @router.get(
-    "/plans/{plan_id}/action-lines", response_model=Page[ActionLineRead], responses=_NOT_FOUND
+    "/plans/{plan_id}/action-lines", response_model=Page[ActionLineRead], responses=NOT_FOUND
 )
 async def list_action_lines(
     plan_id: uuid.UUID,
@@ -187,43 +157,31 @@ async def list_action_lines(
     cursor: Cursor = None,
 ) -> Page[ActionLineRead]:
     """The plan's action lines by ordering key, filtered by section subtree, tag or status."""
-    query = select(orm.ActionLine).where(orm.ActionLine.plan_id == plan_id)
-    if section_id is not None:
-        subtree = select(orm.Section.id).where(orm.Section.path.contains([section_id]))
-        query = query.where(orm.ActionLine.section_id.in_(subtree))
-    if tag is not None:
-        query = query.where(orm.ActionLine.tags.contains([tag]))
-    if status_ is not None:
-        query = query.where(orm.ActionLine.status == status_.value)
-    after = decode_key_cursor(cursor, 2)
-    if after is not None:
-        query = query.where(
-            tuple_(orm.ActionLine.ordering_key, orm.ActionLine.code) > tuple_(*map(str, after))
-        )
-    query = query.order_by(orm.ActionLine.ordering_key, orm.ActionLine.code).limit(limit + 1)
     async with read_only(request) as session:
-        await handlers.get_plan(session, plan_id)
-        rows = list((await session.scalars(query)).all())
-    items, next_cursor = page_of(
-        rows, limit, lambda line: encode_key_cursor(line.ordering_key, line.code)
-    )
-    return Page[ActionLineRead](
-        items=[ActionLineRead.model_validate(r) for r in items], next_cursor=next_cursor
-    )
+        return await views.action_lines(
+            session,
+            plan_id,
+            section_id=section_id,
+            tag=tag,
+            status=status_,
+            limit=limit,
+            cursor=cursor,
+        )
 
 
 @router.post(
     "/plans/{plan_id}/sections",
     status_code=status.HTTP_201_CREATED,
     response_model=SectionRead,
-    responses=_CONFLICT | _NOT_FOUND,
+    responses=CONFLICT | NOT_FOUND,
 )
 async def add_section(
     plan_id: uuid.UUID, body: SectionCreate, request: Request, principal: Secretariat
 ) -> SectionRead:
     """Add a section (a pillar, an area, a sub-area...) under the plan or under another section."""
+    command = handlers.AddSection(plan_id=plan_id, **body.model_dump())
     async with unit_of_work(request) as session:
-        section = await handlers.add_section(session, plan_id, body)
+        section = await handlers.add_section(session, command)
     return SectionRead.model_validate(section)
 
 
@@ -231,7 +189,7 @@ async def add_section(
     "/plans/{plan_id}/action-lines",
     status_code=status.HTTP_201_CREATED,
     response_model=ActionLineRead,
-    responses=_CONFLICT | _NOT_FOUND,
+    responses=CONFLICT | NOT_FOUND,
 )
 async def add_action_line(
     plan_id: uuid.UUID,
@@ -241,27 +199,28 @@ async def add_action_line(
     principal: Secretariat,
 ) -> ActionLineRead:
     """Add an action line to the plan; it starts as `not_started`, at version 1."""
+    command = handlers.AddActionLine(plan_id=plan_id, **body.model_dump())
     async with unit_of_work(request) as session:
-        line = await handlers.add_action_line(session, plan_id, body)
+        line = await handlers.add_action_line(session, command)
     response.headers["ETag"] = etag(line.version)
     return ActionLineRead.model_validate(line)
 
 
-@router.get("/action-lines/{line_id}", response_model=ActionLineRead, responses=_NOT_FOUND)
+@router.get("/action-lines/{line_id}", response_model=ActionLineRead, responses=NOT_FOUND)
 async def read_action_line(
     line_id: uuid.UUID, request: Request, response: Response, principal: AnyPrincipal
 ) -> ActionLineRead:
     """An action line; its `ETag` is its version, to send back as `If-Match` when changing it."""
     async with read_only(request) as session:
-        line = await handlers.get_action_line(session, line_id)
+        line = await views.action_line(session, line_id)
     response.headers["ETag"] = etag(line.version)
-    return ActionLineRead.model_validate(line)
+    return line
 
 
 @router.patch(
     "/action-lines/{line_id}",
     response_model=ActionLineRead,
-    responses=_CONFLICT | _NOT_FOUND | _PRECONDITIONS,
+    responses=CONFLICT | NOT_FOUND | PRECONDITIONS,
 )
 async def update_action_line(
     line_id: uuid.UUID,
@@ -272,13 +231,13 @@ async def update_action_line(
     if_match: IfMatch = None,
 ) -> ActionLineRead:
     """Change an action line's descriptive fields (not its status), with the expected version."""
-    expected = _expected_version(body.expected_version, if_match)
-    fields = body.model_copy(update={"expected_version": None})
-    try:
-        async with unit_of_work(request) as session:
-            line = await handlers.update_action_line(session, line_id, fields, expected)
-    except domain.StaleVersion as exc:
-        raise _stale(exc, if_match) from exc
+    command = handlers.UpdateActionLine(
+        action_line_id=line_id,
+        expected_version=_expected_version(body.expected_version, if_match),
+        **body.model_dump(exclude_unset=True, exclude={"expected_version"}),
+    )
+    async with unit_of_work(request) as session:
+        line = await handlers.update_action_line(session, command)
     response.headers["ETag"] = etag(line.version)
     return ActionLineRead.model_validate(line)
 
@@ -286,18 +245,7 @@ async def update_action_line(
 @router.patch(
     "/action-lines/{line_id}/status",
     response_model=ActionLineRead,
-    responses=_CONFLICT
-    | _NOT_FOUND
-    | {
-        412: {
-            "model": ProblemDetail,
-            "description": "`If-Match` names a version that is not current",
-        },
-        428: {
-            "model": ProblemDetail,
-            "description": "Neither `If-Match` nor `expected_version` was sent",
-        },
-    },
+    responses=CONFLICT | NOT_FOUND | PRECONDITIONS,
 )
 async def change_status(
     line_id: uuid.UUID,
@@ -305,39 +253,30 @@ async def change_status(
     request: Request,
     response: Response,
     principal: Secretariat,
-    if_match: Annotated[
-        str | None, Header(description='The ETag of the version being changed, e.g. "3"')
-    ] = None,
+    if_match: IfMatch = None,
 ) -> ActionLineRead:
     """Change an action line's status. The change, its journal entry and its event commit
     together. A forbidden transition is a 409 listing the allowed ones; a stale version is
     a 409 (`expected_version`) or a 412 (`If-Match`), and changes nothing."""
-    expected = _expected_version(body.expected_version, if_match)
     command = handlers.ChangeActionLineStatus(
         action_line_id=line_id,
         status=body.status,
-        expected_version=expected,
+        expected_version=_expected_version(body.expected_version, if_match),
         effective_date=body.effective_date or datetime.now(UTC).date(),
         actor=principal.subject,
+        # Who changed it is the actor; the source only says it came through the API.
+        source=Source.api(),
         note=body.note,
     )
-    try:
-        async with unit_of_work(request) as session:
-            line = await handlers.change_action_line_status(session, command)
-    except domain.StaleVersion as exc:
-        raise _stale(exc, if_match) from exc
-    except domain.ForbiddenTransition as exc:
-        raise Conflict(str(exc), allowed=exc.allowed) from exc
+    async with unit_of_work(request) as session:
+        line = await handlers.change_action_line_status(session, command)
     response.headers["ETag"] = etag(line.version)
     return ActionLineRead.model_validate(line)
 
 
-def _stale(exc: domain.StaleVersion, if_match: str | None) -> Problem:
-    problem = PreconditionFailed if if_match is not None else Conflict
-    return problem(str(exc), headers={"ETag": etag(exc.current)})
-
-
 def _expected_version(in_body: int | None, if_match: str | None) -> int:
+    """The version the change is based on, sent as ``If-Match`` or in the body (both: they
+    must agree). Whether it is still current is the handler's business."""
     from_header = parse_if_match(if_match) if if_match is not None else None
     if from_header is not None and in_body is not None and from_header != in_body:
         message = "If-Match and expected_version disagree"
@@ -349,3 +288,32 @@ def _expected_version(in_body: int | None, if_match: str | None) -> int:
             errors=[FieldError(field="body.expected_version", message="required without If-Match")],
         )
     return expected
+
+
+@journal_router.get(
+    "/action-lines/{line_id}/history", response_model=Page[JournalEntryRead], responses=NOT_FOUND
+)
+async def line_history(
+    line_id: uuid.UUID,
+    request: Request,
+    principal: AnyPrincipal,
+    query: Annotated[HistoryQuery, Depends()],
+) -> Page[JournalEntryRead]:
+    """Status changes of one action line, newest first, optionally within a range of
+    effective dates (both ends included)."""
+    async with read_only(request) as session:
+        return await views.line_history(session, line_id, query)
+
+
+@journal_router.get(
+    "/plans/{plan_id}/history", response_model=Page[JournalEntryRead], responses=NOT_FOUND
+)
+async def plan_history(
+    plan_id: uuid.UUID,
+    request: Request,
+    principal: AnyPrincipal,
+    query: Annotated[HistoryQuery, Depends()],
+) -> Page[JournalEntryRead]:
+    """Status changes of every line of a plan, newest first."""
+    async with read_only(request) as session:
+        return await views.plan_history(session, plan_id, query)

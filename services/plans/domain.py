@@ -1,11 +1,15 @@
-"""The plans domain, free of I/O: statuses, their state machine, and the rules of change.
+"""The plans domain, free of I/O: statuses, their state machine, the rules of change, what
+causes a change, and the refusals (derived from ``shared.errors``) the commands raise.
 
 Frameworks are not imported here; handlers load and save, this module decides.
 """
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from shared.errors import Conflict, NotFound, Stale
 
 
 class LineStatus(StrEnum):
@@ -64,8 +68,27 @@ PLAN_TRANSITIONS: dict[PlanStatus, frozenset[PlanStatus]] = {
 }
 
 
-class DomainError(Exception):
-    """A rule of the domain was broken; the message says which."""
+class SourceKind(StrEnum):
+    API = "api"
+    MEETING_DECISION = "meeting_decision"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What caused a change: a call to the API (``id``, when given, names the caller) or a
+    decision adopted at a meeting (``id`` is the decision's id). Every command that records
+    its cause takes one; the journal and the events carry it as (kind, id)."""
+
+    kind: SourceKind
+    id: str | None = None
+
+    @classmethod
+    def api(cls, caller: str | None = None) -> "Source":
+        return cls(SourceKind.API, caller)
+
+    @classmethod
+    def decision(cls, decision_id: uuid.UUID) -> "Source":
+        return cls(SourceKind.MEETING_DECISION, str(decision_id))
 
 
 def _refusal(what: str, current: str, requested: str, allowed: Sequence[str]) -> str:
@@ -75,25 +98,30 @@ def _refusal(what: str, current: str, requested: str, allowed: Sequence[str]) ->
     )
 
 
-class ForbiddenTransition(DomainError):
+class ForbiddenTransition(Conflict):
     def __init__(self, current: LineStatus, requested: LineStatus) -> None:
-        self.allowed = sorted(TRANSITIONS[current])
-        super().__init__(_refusal("an action line", current, requested, self.allowed))
+        allowed = sorted(TRANSITIONS[current])
+        super().__init__(_refusal("an action line", current, requested, allowed), allowed=allowed)
 
 
-class StaleVersion(DomainError):
-    def __init__(self, expected: int, current: int) -> None:
-        self.expected = expected
-        self.current = current
-        super().__init__(
-            f"version {expected} was expected but the action line is at version {current}"
-        )
-
-
-class ForbiddenPlanTransition(DomainError):
+class ForbiddenPlanTransition(Conflict):
     def __init__(self, current: PlanStatus, requested: PlanStatus) -> None:
-        self.allowed = sorted(PLAN_TRANSITIONS[current])
-        super().__init__(_refusal("a plan", current, requested, self.allowed))
+        allowed = sorted(PLAN_TRANSITIONS[current])
+        super().__init__(_refusal("a plan", current, requested, allowed), allowed=allowed)
+
+
+class StaleVersion(Stale):
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__("the action line", expected=expected, current=current)
+
+
+class SectionNotInPlan(NotFound):
+    """The command names a section that does not exist, or belongs to another plan."""
+
+    def __init__(self, section_id: uuid.UUID, plan_id: uuid.UUID, *, field: str) -> None:
+        super().__init__("section", section_id, field=field)
+        self.message = f"section {section_id} does not exist in plan {plan_id}"
+        self.args = (self.message,)
 
 
 def change_plan_status(current: PlanStatus, requested: PlanStatus) -> PlanStatus:
@@ -114,12 +142,17 @@ class StatusChange:
     version: int
 
 
+def require_version(expected: int, current: int) -> None:
+    """A change is based on the version the caller saw, which must still be the current one."""
+    if expected != current:
+        raise StaleVersion(expected, current)
+
+
 def change_status(
     current: LineStatus, version: int, requested: LineStatus, expected_version: int
 ) -> StatusChange:
     """Decide a status change: the caller's version must be current and the move allowed."""
-    if expected_version != version:
-        raise StaleVersion(expected_version, version)
+    require_version(expected_version, version)
     if requested not in TRANSITIONS[current]:
         raise ForbiddenTransition(current, requested)
     return StatusChange(old=current, new=requested, version=version + 1)

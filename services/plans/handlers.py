@@ -1,20 +1,90 @@
-"""One async function per command. Each runs inside the caller's unit of work (the route's
-or the consumer's transaction): it changes state and stages the events in the outbox, and
-the single commit makes both durable together."""
+"""The plans service's commands: one frozen dataclass and one async function each.
+
+A command function runs inside the caller's unit of work (the route's or the consumer's
+transaction): it changes state and stages the events in the outbox, and the single commit
+makes both durable together. It refuses with the domain's errors (``domain``,
+``shared.errors``) whoever called it; the API turns those into problems in one place.
+"""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
+from enum import Enum
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.plans import domain, orm, publishing
-from services.plans.domain import LineStatus, PlanStatus
-from services.plans.schemas import ActionLineCreate, ActionLineUpdate, PlanCreate, SectionCreate
-from shared.contracts import plans as events
-from shared.problems import Conflict, FieldError, NotFound, Unprocessable
+from services.plans import domain, events, orm
+from services.plans.domain import LineStatus, PlanStatus, Source
+from shared.contracts import plans as contracts
+from shared.errors import Conflict, NotFound
+
+
+@dataclass(frozen=True)
+class CreatePlan:
+    code: str
+    title: str
+    partners: Sequence[str]
+    period_start: date
+    period_end: date
+    predecessor_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class ChangePlanStatus:
+    plan_id: uuid.UUID
+    status: PlanStatus
+    source: Source
+    submitted_to_meeting_id: uuid.UUID | None = None
+    carry_over_unfinished: bool = False
+
+
+@dataclass(frozen=True)
+class AddSection:
+    plan_id: uuid.UUID
+    code: str
+    title: str
+    parent_id: uuid.UUID | None = None
+    ordering_key: str | None = None  # the code by default
+
+
+@dataclass(frozen=True)
+class AddActionLine:
+    plan_id: uuid.UUID
+    code: str
+    text: str
+    section_id: uuid.UUID | None = None
+    ordering_key: str | None = None  # the code by default
+    leads: Sequence[str] = ()
+    tags: Sequence[str] = ()
+    target_date: date | None = None
+    weight: float = 1.0
+
+
+class Unchanged(Enum):
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
+@dataclass(frozen=True)
+class UpdateActionLine:
+    """Change a line's descriptive fields (never its status); a field left ``UNCHANGED``
+    keeps its value."""
+
+    action_line_id: uuid.UUID
+    expected_version: int
+    code: str | Unchanged | None = UNCHANGED
+    text: str | Unchanged | None = UNCHANGED
+    section_id: uuid.UUID | Unchanged | None = UNCHANGED
+    ordering_key: str | Unchanged | None = UNCHANGED
+    leads: Sequence[str] | Unchanged | None = UNCHANGED
+    tags: Sequence[str] | Unchanged | None = UNCHANGED
+    target_date: date | Unchanged | None = UNCHANGED
+    weight: float | Unchanged | None = UNCHANGED
 
 
 @dataclass(frozen=True)
@@ -24,29 +94,50 @@ class ChangeActionLineStatus:
     expected_version: int
     effective_date: date
     actor: str
+    source: Source
     note: str | None = None
-    source_kind: str = "api"
-    source_id: str | None = None
 
 
 @dataclass(frozen=True)
-class ChangePlanStatus:
+class ReviewedLine:
+    """One line of a status review, named by id or, failing that, by code."""
+
+    action_line_id: uuid.UUID | None
+    code: str | None
+    status: LineStatus
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyStatusReview:
+    """A meeting's status review: each reported status is applied with the decision as its
+    source. What cannot be applied is rejected with the reason, line by line, never silently
+    dropped; the outcome of every line is published."""
+
     plan_id: uuid.UUID
-    status: PlanStatus
-    source: events.ChangeSource
-    submitted_to_meeting_id: uuid.UUID | None = None
-    carry_over_unfinished: bool = False
+    meeting_id: uuid.UUID
+    decision_id: uuid.UUID
+    effective_date: date
+    lines: Sequence[ReviewedLine]
 
 
-async def create_plan(session: AsyncSession, data: PlanCreate) -> orm.Plan:
-    if data.predecessor_id is not None:
-        await get_plan(session, data.predecessor_id, field="predecessor_id")
-    plan = orm.Plan(id=uuid.uuid4(), status=PlanStatus.DRAFT.value, version=1, **data.model_dump())
-    session.add(plan)
-    await _flush_unique(session, f"a plan with code {data.code!r} already exists")
-    await publishing.publish(
-        session, publishing.plan_created(plan), plan_id=plan.id, subject=f"plans/{plan.id}"
+async def create_plan(session: AsyncSession, command: CreatePlan) -> orm.Plan:
+    if command.predecessor_id is not None:
+        await get_plan(session, command.predecessor_id, field="predecessor_id")
+    plan = orm.Plan(
+        id=uuid.uuid4(),
+        status=PlanStatus.DRAFT.value,
+        version=1,
+        code=command.code,
+        title=command.title,
+        partners=list(command.partners),
+        period_start=command.period_start,
+        period_end=command.period_end,
+        predecessor_id=command.predecessor_id,
     )
+    session.add(plan)
+    await _flush_unique(session, f"a plan with code {command.code!r} already exists")
+    await events.outbox.add(session, events.plan_created(plan), subject=f"plans/{plan.id}")
     return plan
 
 
@@ -67,14 +158,14 @@ async def change_plan_status(session: AsyncSession, command: ChangePlanStatus) -
     ):
         carried = await _carry_over(session, plan)
     await session.flush()
-    await _publish_lifecycle(session, plan, old, command, carried_over_lines=carried)
+    await _stage_move(session, plan, old, command.source, carried_over_lines=carried)
     if command.status is PlanStatus.ACTIVE and plan.predecessor_id is not None:
         await _supersede(session, plan.predecessor_id, successor=plan, source=command.source)
     return plan
 
 
 async def _supersede(
-    session: AsyncSession, plan_id: uuid.UUID, *, successor: orm.Plan, source: events.ChangeSource
+    session: AsyncSession, plan_id: uuid.UUID, *, successor: orm.Plan, source: Source
 ) -> None:
     predecessor = await get_plan(session, plan_id, lock=True)
     if PlanStatus.SUPERSEDED not in domain.PLAN_TRANSITIONS[PlanStatus(predecessor.status)]:
@@ -84,48 +175,19 @@ async def _supersede(
     predecessor.successor_id = successor.id
     predecessor.version += 1
     await session.flush()
-    command = ChangePlanStatus(plan_id=predecessor.id, status=PlanStatus.SUPERSEDED, source=source)
-    await _publish_lifecycle(session, predecessor, old, command)
+    await _stage_move(session, predecessor, old, source)
 
 
-_LIFECYCLE_EVENTS: dict[PlanStatus, type[events.PlanLifecycleChanged]] = {
-    PlanStatus.SUBMITTED: events.PlanSubmitted,
-    PlanStatus.APPROVED: events.PlanApproved,
-    PlanStatus.ACTIVE: events.PlanActivated,
-    PlanStatus.COMPLETED: events.PlanCompleted,
-    PlanStatus.SUPERSEDED: events.PlanSuperseded,
-}
-
-
-async def _publish_lifecycle(
+async def _stage_move(
     session: AsyncSession,
     plan: orm.Plan,
     old: PlanStatus,
-    command: ChangePlanStatus,
+    source: Source,
     carried_over_lines: int = 0,
 ) -> None:
-    contract = _LIFECYCLE_EVENTS.get(command.status)
-    if contract is None:  # back to draft: nothing anyone subscribes to
-        return
-    extra: dict[str, object] = {}
-    if contract is events.PlanSubmitted:
-        extra["submitted_to_meeting_id"] = command.submitted_to_meeting_id
-    elif contract is events.PlanApproved:
-        extra["carried_over_lines"] = carried_over_lines
-    elif contract is events.PlanSuperseded:
-        extra["successor_id"] = plan.successor_id
-    payload = contract(
-        plan_id=plan.id,
-        code=plan.code,
-        title=plan.title,
-        old_status=old.value,
-        new_status=command.status.value,
-        predecessor_id=plan.predecessor_id,
-        source=command.source,
-        changed_at=datetime.now(UTC),
-        **extra,
-    )
-    await publishing.publish(session, payload, plan_id=plan.id, subject=f"plans/{plan.id}")
+    event = events.plan_moved(plan, old, source, carried_over_lines=carried_over_lines)
+    if event is not None:
+        await events.outbox.add(session, event, subject=f"plans/{plan.id}")
 
 
 async def _carry_over(session: AsyncSession, successor: orm.Plan) -> int:
@@ -152,7 +214,8 @@ async def _carry_over(session: AsyncSession, successor: orm.Plan) -> int:
     for line in unfinished:
         section_id = await _matching_section(session, successor.id, line.section_id, sections)
         code = line.code if line.code not in taken_codes else f"{line.code} (carried over)"
-        copy = ActionLineCreate(
+        copy = AddActionLine(
+            plan_id=successor.id,
             code=code,
             text=line.text,
             section_id=section_id,
@@ -162,7 +225,7 @@ async def _carry_over(session: AsyncSession, successor: orm.Plan) -> int:
             target_date=None,  # the new plan sets its own targets
             weight=line.weight,
         )
-        new_line = await add_action_line(session, successor.id, copy, carried_over_from=line.id)
+        new_line = await add_action_line(session, copy, carried_over_from=line.id)
         line.carried_over_to = new_line.id
     return len(unfinished)
 
@@ -186,8 +249,8 @@ async def _matching_section(
     if existing is None:
         existing = await add_section(
             session,
-            plan_id,
-            SectionCreate(
+            AddSection(
+                plan_id=plan_id,
                 code=source.code,
                 title=source.title,
                 parent_id=parent_id,
@@ -198,89 +261,93 @@ async def _matching_section(
     return existing.id
 
 
-async def add_section(
-    session: AsyncSession, plan_id: uuid.UUID, data: SectionCreate
-) -> orm.Section:
-    await get_plan(session, plan_id)
+async def add_section(session: AsyncSession, command: AddSection) -> orm.Section:
+    await get_plan(session, command.plan_id)
     section_id = uuid.uuid4()
     path = [section_id]
-    if data.parent_id is not None:
-        parent = await _get_section(session, plan_id, data.parent_id, field="parent_id")
+    if command.parent_id is not None:
+        parent = await _section(session, command.plan_id, command.parent_id, field="parent_id")
         path = [*parent.path, section_id]
     section = orm.Section(
         id=section_id,
-        plan_id=plan_id,
-        parent_id=data.parent_id,
-        code=data.code,
-        title=data.title,
-        ordering_key=data.ordering_key or data.code,
+        plan_id=command.plan_id,
+        parent_id=command.parent_id,
+        code=command.code,
+        title=command.title,
+        ordering_key=command.ordering_key or command.code,
         path=path,
     )
     session.add(section)
-    await _flush_unique(session, f"the plan already has a section with code {data.code!r}")
-    await publishing.publish(
-        session,
-        publishing.section_created(section),
-        plan_id=plan_id,
-        subject=f"sections/{section.id}",
+    await _flush_unique(session, f"the plan already has a section with code {command.code!r}")
+    await events.outbox.add(
+        session, events.section_created(section), subject=f"sections/{section.id}"
     )
     return section
 
 
 async def add_action_line(
-    session: AsyncSession,
-    plan_id: uuid.UUID,
-    data: ActionLineCreate,
-    *,
-    carried_over_from: uuid.UUID | None = None,
+    session: AsyncSession, command: AddActionLine, *, carried_over_from: uuid.UUID | None = None
 ) -> orm.ActionLine:
-    await get_plan(session, plan_id)
+    """Add a line, not started, at version 1. ``carried_over_from`` is for carry-over only:
+    the predecessor's line this one continues."""
+    await get_plan(session, command.plan_id)
     section_path: list[uuid.UUID] = []
-    if data.section_id is not None:
-        section_path = (
-            await _get_section(session, plan_id, data.section_id, field="section_id")
-        ).path
+    if command.section_id is not None:
+        section = await _section(session, command.plan_id, command.section_id, field="section_id")
+        section_path = section.path
     line = orm.ActionLine(
         id=uuid.uuid4(),
-        plan_id=plan_id,
+        plan_id=command.plan_id,
         status=LineStatus.NOT_STARTED.value,
         version=1,
         carried_over_from=carried_over_from,
-        **data.model_dump(exclude={"ordering_key"}),
-        ordering_key=data.ordering_key or data.code,
+        section_id=command.section_id,
+        code=command.code,
+        ordering_key=command.ordering_key or command.code,
+        text=command.text,
+        leads=list(command.leads),
+        tags=list(command.tags),
+        target_date=command.target_date,
+        weight=command.weight,
     )
     session.add(line)
-    await _flush_unique(session, f"the plan already has an action line with code {data.code!r}")
-    await publishing.publish(
-        session,
-        publishing.action_line_created(line, section_path),
-        plan_id=plan_id,
-        subject=f"action-lines/{line.id}",
+    await _flush_unique(session, f"the plan already has an action line with code {command.code!r}")
+    await events.outbox.add(
+        session, events.action_line_created(line, section_path), subject=f"action-lines/{line.id}"
     )
     return line
 
 
-async def update_action_line(
-    session: AsyncSession, line_id: uuid.UUID, data: ActionLineUpdate, expected_version: int
-) -> orm.ActionLine:
-    line = await session.get(orm.ActionLine, line_id, with_for_update=True)
-    if line is None:
-        raise NotFound(f"action line {line_id} does not exist")
-    if expected_version != line.version:
-        raise domain.StaleVersion(expected_version, line.version)
-    changes = data.model_dump(exclude_unset=True)
-    if "section_id" in changes and changes["section_id"] is not None:
-        await _get_section(session, line.plan_id, changes["section_id"], field="section_id")
+_DESCRIPTIVE_FIELDS = (
+    "code",
+    "text",
+    "section_id",
+    "ordering_key",
+    "leads",
+    "tags",
+    "target_date",
+    "weight",
+)
+
+
+async def update_action_line(session: AsyncSession, command: UpdateActionLine) -> orm.ActionLine:
+    line = await _line(session, command.action_line_id, lock=True)
+    domain.require_version(command.expected_version, line.version)
+    changes = {
+        name: getattr(command, name)
+        for name in _DESCRIPTIVE_FIELDS
+        if getattr(command, name) is not UNCHANGED
+    }
+    if changes.get("section_id") is not None:
+        await _section(session, line.plan_id, changes["section_id"], field="section_id")
     for name, value in changes.items():
-        setattr(line, name, value)
+        is_list = name in ("leads", "tags") and value is not None
+        setattr(line, name, list(value) if is_list else value)
     line.version += 1
     await _flush_unique(session, f"the plan already has an action line with code {line.code!r}")
     section_path = await _section_path(session, line.section_id)
-    await publishing.publish(
-        session,
-        publishing.action_line_updated(line, section_path),
-        plan_id=line.plan_id,
-        subject=f"action-lines/{line.id}",
+    await events.outbox.add(
+        session, events.action_line_updated(line, section_path), subject=f"action-lines/{line.id}"
     )
     return line
 
@@ -289,13 +356,11 @@ async def change_action_line_status(
     session: AsyncSession, command: ChangeActionLineStatus
 ) -> orm.ActionLine:
     # Lock the row: two concurrent changes of one line must serialise on its version.
-    line = await session.get(orm.ActionLine, command.action_line_id, with_for_update=True)
-    if line is None:
-        raise NotFound(f"action line {command.action_line_id} does not exist")
-    return await apply_status_change(session, line, command)
+    line = await _line(session, command.action_line_id, lock=True)
+    return await _change_status(session, line, command)
 
 
-async def apply_status_change(
+async def _change_status(
     session: AsyncSession, line: orm.ActionLine, command: ChangeActionLineStatus
 ) -> orm.ActionLine:
     change = domain.change_status(
@@ -312,45 +377,107 @@ async def apply_status_change(
         effective_date=command.effective_date,
         actor=command.actor,
         note=command.note,
-        source_kind=command.source_kind,
-        source_id=command.source_id,
+        source_kind=command.source.kind.value,
+        source_id=command.source.id,
     )
     session.add(entry)
     await session.flush()
     section_path = await _section_path(session, line.section_id)
-    await publishing.publish(
+    await events.outbox.add(
         session,
-        publishing.status_changed(line, entry, section_path),
-        plan_id=line.plan_id,
+        events.status_changed(line, entry, section_path),
         subject=f"action-lines/{line.id}",
     )
     return line
 
 
+async def apply_status_review(session: AsyncSession, command: ApplyStatusReview) -> None:
+    plan = await session.get(orm.Plan, command.plan_id)
+    results = []
+    for reviewed in command.lines:
+        line = (
+            await _reviewed_line(session, command.plan_id, reviewed) if plan is not None else None
+        )
+        if line is None:
+            reason = "unknown plan" if plan is None else "no such action line in the plan"
+            results.append(_result(reviewed, None, "rejected", reason))
+            continue
+        if line.status == reviewed.status:
+            results.append(_result(reviewed, line, "unchanged"))
+            continue
+        change = ChangeActionLineStatus(
+            action_line_id=line.id,
+            status=reviewed.status,
+            expected_version=line.version,
+            effective_date=command.effective_date,
+            actor=f"meeting:{command.meeting_id}",
+            source=Source.decision(command.decision_id),
+            note=reviewed.note,
+        )
+        try:
+            await _change_status(session, line, change)
+        except domain.ForbiddenTransition as refused:
+            results.append(_result(reviewed, line, "rejected", refused.message))
+            continue
+        results.append(_result(reviewed, line, "applied"))
+    processed = contracts.StatusReviewProcessed(
+        plan_id=command.plan_id,
+        meeting_id=command.meeting_id,
+        decision_id=command.decision_id,
+        results=results,
+    )
+    await events.outbox.add(session, processed, subject=f"decisions/{command.decision_id}")
+
+
+async def _reviewed_line(
+    session: AsyncSession, plan_id: uuid.UUID, reviewed: ReviewedLine
+) -> orm.ActionLine | None:
+    query = select(orm.ActionLine).where(orm.ActionLine.plan_id == plan_id).with_for_update()
+    if reviewed.action_line_id is not None:
+        query = query.where(orm.ActionLine.id == reviewed.action_line_id)
+    elif reviewed.code is not None:
+        query = query.where(orm.ActionLine.code == reviewed.code)
+    else:
+        return None
+    return await session.scalar(query)
+
+
+def _result(
+    reviewed: ReviewedLine, line: orm.ActionLine | None, outcome: str, reason: str | None = None
+) -> contracts.ReviewLineResult:
+    return contracts.ReviewLineResult(
+        action_line_id=line.id if line is not None else reviewed.action_line_id,
+        code=line.code if line is not None else reviewed.code,
+        status=reviewed.status.value,
+        outcome=outcome,
+        reason=reason,
+    )
+
+
 async def get_plan(
     session: AsyncSession, plan_id: uuid.UUID, *, field: str | None = None, lock: bool = False
 ) -> orm.Plan:
+    """The plan a command acts on (locked with ``lock``) or refers to (``field`` names the
+    command's field the id came from)."""
     plan = await session.get(orm.Plan, plan_id, with_for_update=lock)
     if plan is None:
-        _missing(f"plan {plan_id} does not exist", field)
-    assert plan is not None
+        raise NotFound("plan", plan_id, field=field)
     return plan
 
 
-async def get_action_line(session: AsyncSession, line_id: uuid.UUID) -> orm.ActionLine:
-    line = await session.get(orm.ActionLine, line_id)
+async def _line(session: AsyncSession, line_id: uuid.UUID, *, lock: bool) -> orm.ActionLine:
+    line = await session.get(orm.ActionLine, line_id, with_for_update=lock)
     if line is None:
-        raise NotFound(f"action line {line_id} does not exist")
+        raise NotFound("action line", line_id)
     return line
 
 
-async def _get_section(
+async def _section(
     session: AsyncSession, plan_id: uuid.UUID, section_id: uuid.UUID, *, field: str
 ) -> orm.Section:
     section = await session.get(orm.Section, section_id)
     if section is None or section.plan_id != plan_id:
-        _missing(f"section {section_id} does not exist in plan {plan_id}", field)
-    assert section is not None
+        raise domain.SectionNotInPlan(section_id, plan_id, field=field)
     return section
 
 
@@ -359,13 +486,6 @@ async def _section_path(session: AsyncSession, section_id: uuid.UUID | None) -> 
         return []
     path = await session.scalar(select(orm.Section.path).where(orm.Section.id == section_id))
     return list(path or [])
-
-
-def _missing(message: str, field: str | None) -> None:
-    """An unknown id in the URL is a 404; an unknown id in the body is a 422 on that field."""
-    if field is None:
-        raise NotFound(message)
-    raise Unprocessable(message, errors=[FieldError(field=f"body.{field}", message=message)])
 
 
 async def _flush_unique(session: AsyncSession, message: str) -> None:

@@ -2,11 +2,12 @@
 
 from fastapi import FastAPI
 
-from services.plans import api, api_journal, api_rollups, api_transfer, consumers, orm
+from services.plans import api, consumers, orm
 from services.plans.config import PlansSettings
+from services.plans.rollups import api as rollups_api
+from services.plans.transfer import api as transfer_api
 from shared.config import CommonSettings
 from shared.service import ServiceSpec, create_app
-from shared.topics import MEETINGS_EVENTS, PLANS_EVENTS
 
 
 def create() -> FastAPI:
@@ -22,9 +23,8 @@ def create() -> FastAPI:
             metadata=orm.Base.metadata,
             outbox=orm.outbox,
             processed_events=orm.processed_events,
-            routers=[api.router, api_journal.router, api_rollups.router, api_transfer.router],
-            # Its own events feed the rollups; meetings' decisions change statuses and plans.
-            consumed_topics=[PLANS_EVENTS, MEETINGS_EVENTS],
-            handlers=consumers.HANDLERS,
+            routers=[api.router, api.journal_router, rollups_api.router, transfer_api.router],
+            # Its own line events feed the rollups; meetings' decisions change statuses and plans.
+            subscriptions=consumers.subscriptions,
         )
     )

@@ -1,16 +1,26 @@
-"""HTTP request and response models of the plans service."""
+"""HTTP request and response models of the plans service, and the error responses its
+routes declare in the OpenAPI document (defined once here for every router of the service)."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, computed_field, model_validator
 
 from services.plans.domain import IATI_ACTIVITY_STATUS, LineStatus, PlanStatus
+from shared.pagination import Cursor, Limit
+from shared.problems import documented
 from shared.schemas import RequestModel, ResponseModel
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+NOT_FOUND = documented(404, "No such plan, section or action line")
+CONFLICT = documented(409, "Duplicate code, stale version or forbidden transition")
+PRECONDITIONS = documented(412, "`If-Match` names a version that is not current") | documented(
+    428, "Neither `If-Match` nor `expected_version` was sent"
+)
 
 
 class PlanCreate(RequestModel):
@@ -165,6 +175,17 @@ class JournalEntryRead(ResponseModel):
     )
     source_id: str | None
     recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """The query of the history routes: a range of effective dates (both ends included) and
+    a page."""
+
+    effective_from: date | None = None
+    effective_to: date | None = None
+    limit: Limit = 50
+    cursor: Cursor = None
 
 
 class CountingRuleCreate(RequestModel):

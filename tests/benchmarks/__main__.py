@@ -1,4 +1,4 @@
-"""Accord's benchmark report: every figure of RELIABILITY.md ("Performance: how to measure"),
+"""Accord's benchmark report: every figure of docs/performance.md ("The figures and their peers"),
 measured in one run on one machine against its peer, written as report.md and report.json.
 
     .venv/bin/python -m tests.benchmarks [--quick] [--big] [--sustained-seconds 180] [--out DIR]

@@ -10,7 +10,7 @@ a backlog of events behind them that would share the machine with whatever ran n
 import sys
 from typing import Any
 
-from deploy.localstack import ServiceProcess, free_port
+from deploy.local.processes import ServiceProcess, free_port
 from shared.auth import Role
 from tests.benchmarks.bench_plans import Bench
 from tests.benchmarks.measure import ratio

@@ -21,13 +21,15 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, insert, select
 
-from deploy.localstack import Postgres, free_port
-from services.notifications import fanout, orm
+from deploy.local.postgres import Postgres
+from deploy.local.processes import free_port
+from services.notifications import orm
 from services.notifications.config import NotificationsSettings
-from services.notifications.dispatcher import Dispatcher
-from services.notifications.payloads import webhook_body
-from services.notifications.signing import new_secret, signature_headers
+from services.notifications.intake.handlers import TakeIn, new_webhook_id, take_in
 from services.notifications.wakeup import Pulse
+from services.notifications.webhooks.dispatcher import Dispatcher
+from services.notifications.webhooks.payloads import webhook_body
+from services.notifications.webhooks.signing import new_secret, signature_headers
 from shared.contracts import plans as plan_events
 from shared.db import make_engine, make_session_factory
 from shared.events import envelope
@@ -121,7 +123,7 @@ async def seed_deliveries(sessions, url: str, count: int) -> str:
             insert(orm.Delivery),
             [
                 {
-                    "webhook_id": fanout.new_webhook_id(),
+                    "webhook_id": new_webhook_id(),
                     "event_row_id": event_row_id,
                     "endpoint_id": endpoint.id,
                     "delegation_code": code,
@@ -202,7 +204,7 @@ async def fan_out_to(sessions, recipients: int) -> float:
     event = envelope(payload, source="/bench", subject="bench")
     started = time.perf_counter()
     async with sessions() as session, session.begin():
-        await fanout.take_in(session, event, payload)
+        await take_in(session, TakeIn(envelope=event, event=payload))
     return time.perf_counter() - started
 
 

@@ -7,7 +7,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from deploy.localstack import KAFKA_LIBS
+from deploy.local.kafka import KAFKA_LIBS
 from tests.benchmarks.system import System
 from tests.benchmarks.wrk_load import wrk_version
 

@@ -4,18 +4,18 @@ as the pipeline's load. Each transaction below writes what the named service cod
 
 1. plans, the route (handlers.change_action_line_status): lock and update the line, its
    journal row, the outbox row of its event;
-2. plans, the projection (rollup_projection.status_changed): dedupe row, lock the read
+2. plans, the projection (rollups/projection.py, status_changed): dedupe row, lock the read
    model's line and update it, move it between buckets in its four scopes (plan, two tags, a
    lead), the counters before and after and the counting rule, and an outbox row
    (rollup.changed) for each scope whose figures changed;
 3. meetings, its read model (consumers.status_changed): dedupe row, upsert of the line, the
    status-change row;
-4. notifications, the take-in (fanout.take_in): dedupe row, received event, read-model
+4. notifications, the take-in (intake/handlers.py, take_in): dedupe row, received event, read-model
    upsert, matching subscriptions, names, the delegation's next stream number, the inbox
    entry, the delivery row, both wake-up notifications;
 5. notifications, the take-in of the four rollup.changed events (one partition batch):
    dedupe rows, received events, their subscription lookups (none matches);
-6. notifications, the dispatcher's record (dispatcher._record): the attempt row, the
+6. notifications, the dispatcher's record (webhooks/dispatcher.py, _record): the attempt row, the
    delivery marked succeeded, the endpoint's health.
 Left out is what only moves events between them (the relay's claim and mark of outbox rows,
 the dispatcher's claim, consumer offsets): that is the transport the ratio is about.

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# RELIABILITY.md, "Performance: how to measure", and the targets.
+# The targets, explained in docs/performance.md ("Targets").
 KAFKA_LEG_RATIO = 0.5
 PIPELINE_RATIO = 0.5
 API_RATIO = 0.3

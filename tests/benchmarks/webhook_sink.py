@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from deploy.localstack import ServiceProcess, free_port
+from deploy.local.processes import ServiceProcess, free_port
 
 # (monotonic arrival time, webhook-id header, body) of every POST, in arrival order.
 ARRIVALS: list[tuple[float, str, bytes]] = []

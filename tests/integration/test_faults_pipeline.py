@@ -1,4 +1,4 @@
-"""Faults the system must survive (RELIABILITY.md), each against a steady stream of status
+"""Faults the system must survive (docs/reliability.md), each against a steady stream of status
 changes on a stack of these tests' own (see ``tests/support/faults.py``).
 
 The windows between two steps of the delivery path (the broker's ack and the outbox's
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import httpx
 import pytest
 
-from deploy.localstack import StackError
+from deploy.local.processes import StackError
 from shared import failpoints
 from shared.topics import EVENT_TOPICS, MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
 from tests.support.faults import (

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from deploy.localstack import free_port
+from deploy.local.processes import free_port
 from shared.config import DEVELOPMENT_JWT_SECRET
 from tests.support.stack import REPO, SERVICE_NAMES
 

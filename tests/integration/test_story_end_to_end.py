@@ -13,7 +13,7 @@ import pytest
 from deploy.demo import cast, expected, story
 from deploy.demo import plan_2016_2020 as plan
 from deploy.demo.client import Api, Target
-from deploy.localstack import ServiceProcess, free_port
+from deploy.local.processes import ServiceProcess, free_port
 from tests.support.stack import JWT_SECRET, Services
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ with a webhook endpoint at the receiver. ``Driver`` toggles lines ongoing <-> on
 steady rate and records every 2xx with the version it made. ``drain`` waits (bounded) until
 the outbox is empty, every consumer group has committed the end of every partition it reads
 (asked of the broker) and no delivery is pending;
-``Oracle.check`` then asserts the guarantees of ``RELIABILITY.md``.
+``Oracle.check`` then asserts the guarantees of ``docs/reliability.md``.
 
 ``ACCORD_FAULTS_BIG=1`` runs the big version (10,000 changes per scenario).
 """
@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from deploy.localstack import ServiceProcess
+from deploy.local.processes import ServiceProcess
 from shared.auth import Role
 from shared.db import asyncpg_dsn
 from shared.topics import MEETINGS_EVENTS, PARTITIONS, PLANS_EVENTS

@@ -16,7 +16,7 @@ from typing import Any
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from deploy.localstack import free_port
+from deploy.local.processes import free_port
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.localstack import Kafka, Postgres, ServiceProcess, free_port
+from deploy.local.kafka import Kafka
+from deploy.local.postgres import Postgres
+from deploy.local.processes import ServiceProcess, free_port
 from shared.auth import Role, issue_token
 from shared.migrations import upgrade
 from shared.topics import create_topics

@@ -4,7 +4,7 @@ and the change since the previous meeting of the series."""
 import uuid
 from datetime import date
 
-from services.meetings.domain import LineHistory, StatusChange, figures, progress
+from services.meetings.briefings.domain import LineHistory, StatusChange, figures, progress
 
 POLITICS, ECONOMY = uuid.uuid4(), uuid.uuid4()
 PREVIOUS, MEETING = date(2019, 9, 27), date(2020, 9, 15)

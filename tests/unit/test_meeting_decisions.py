@@ -8,7 +8,6 @@ import pytest
 from services.meetings.domain import (
     DecisionKind,
     FollowUp,
-    InvalidInput,
     MeetingStatus,
     Outcome,
     ReviewLineRef,
@@ -20,6 +19,7 @@ from services.meetings.domain import (
     initial_outcome,
     review_outcome,
 )
+from shared.errors import Invalid
 
 PLAN = uuid.uuid4()
 NOW = datetime(2020, 9, 15, 9, tzinfo=UTC)
@@ -35,37 +35,37 @@ def test_decisions_are_adopted_only_while_the_meeting_is_in_progress() -> None:
 def test_a_status_review_must_concern_a_plan_under_review() -> None:
     lines = [ReviewLineRef(None, "1.1")]
     check_status_review(PLAN, [PLAN], lines)
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(Invalid) as caught:
         check_status_review(uuid.uuid4(), [PLAN], lines)
-    assert caught.value.field == "body.plan_id"
+    assert caught.value.field == "plan_id"
 
 
 def test_a_review_line_is_named_by_exactly_one_of_id_and_code() -> None:
-    with pytest.raises(InvalidInput) as neither:
+    with pytest.raises(Invalid) as neither:
         check_status_review(PLAN, [PLAN], [ReviewLineRef(None, None)])
-    with pytest.raises(InvalidInput):
+    with pytest.raises(Invalid):
         check_status_review(PLAN, [PLAN], [ReviewLineRef(uuid.uuid4(), "1.1")])
-    assert neither.value.field == "body.lines.0"
+    assert neither.value.field == "lines.0"
 
 
 def test_a_line_reviewed_twice_is_refused() -> None:
-    with pytest.raises(InvalidInput, match="reviewed twice") as caught:
+    with pytest.raises(Invalid, match="reviewed twice") as caught:
         check_status_review(
             PLAN,
             [PLAN],
             [ReviewLineRef(None, "1.1"), ReviewLineRef(None, "1.2"), ReviewLineRef(None, "1.1")],
         )
-    assert caught.value.field == "body.lines.2"
+    assert caught.value.field == "lines.2"
 
 
 def test_a_plan_is_submitted_to_a_later_scheduled_meeting() -> None:
     this, later = uuid.uuid4(), uuid.uuid4()
     check_submission_target(this, NOW, later, MeetingStatus.SCHEDULED, NOW + timedelta(days=30))
-    with pytest.raises(InvalidInput, match="later meeting"):
+    with pytest.raises(Invalid, match="later meeting"):
         check_submission_target(this, NOW, later, MeetingStatus.SCHEDULED, NOW - timedelta(days=1))
-    with pytest.raises(InvalidInput, match="later meeting"):
+    with pytest.raises(Invalid, match="later meeting"):
         check_submission_target(this, NOW, this, MeetingStatus.SCHEDULED, NOW)
-    with pytest.raises(InvalidInput, match="cancelled"):
+    with pytest.raises(Invalid, match="cancelled"):
         check_submission_target(this, NOW, later, MeetingStatus.CANCELLED, NOW + timedelta(days=9))
 
 

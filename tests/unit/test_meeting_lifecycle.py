@@ -7,7 +7,6 @@ import pytest
 from services.meetings.domain import (
     TRANSITIONS,
     ForbiddenTransition,
-    InvalidInput,
     MeetingStatus,
     WrongState,
     check_can_change_arrangements,
@@ -18,6 +17,7 @@ from services.meetings.domain import (
     transition,
     zone,
 )
+from shared.errors import Invalid
 
 START = datetime(2020, 9, 15, 9, 0, tzinfo=UTC)
 
@@ -60,13 +60,13 @@ def test_arrangements_are_closed_once_the_meeting_is_over() -> None:
 
 
 def test_an_end_before_the_start_is_refused_on_ends_at() -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(Invalid) as caught:
         check_schedule(START, START - timedelta(hours=1), "Asia/Jakarta")
     assert caught.value.field == "ends_at"
 
 
 def test_a_time_without_a_zone_is_refused() -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(Invalid) as caught:
         check_schedule(START.replace(tzinfo=None), START + timedelta(hours=3), "Asia/Jakarta")
     assert caught.value.field == "starts_at"
 
@@ -74,7 +74,7 @@ def test_a_time_without_a_zone_is_refused() -> None:
 def test_an_unknown_time_zone_name_is_refused() -> None:
     with pytest.raises(ValueError, match="not an IANA time zone"):
         zone("Mars/Olympus_Mons")
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(Invalid) as caught:
         check_schedule(START, START + timedelta(hours=3), "Mars/Olympus_Mons")
     assert caught.value.field == "timezone"
 
@@ -87,13 +87,13 @@ def test_the_meeting_date_is_the_date_where_it_is_held() -> None:
 
 def test_a_co_chair_must_come_from_a_participating_delegation() -> None:
     check_participants(["VNM", "UN"], ["VNM", "UN"])
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(Invalid) as caught:
         check_participants(["VNM", "UN"], ["VNM", "MMR"])
     assert caught.value.field == "co_chairs.1.delegation"
     assert "MMR is not a participant" in str(caught.value)
 
 
 def test_a_participant_listed_twice_is_refused() -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(Invalid) as caught:
         check_participants(["VNM", "UN", "VNM"], [])
     assert caught.value.field == "participants.2"

@@ -8,26 +8,33 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.notifications import domain
-from services.notifications.domain import (
-    AttemptResult,
-    DeliveryStatus,
-    EndpointAction,
-    Membership,
-    SubscriptionRule,
-    TargetKind,
-)
+from services.notifications.digests import domain as digests
+from services.notifications.domain import Membership, TargetKind
+from services.notifications.intake import domain as intake
+from services.notifications.intake.domain import SubscriptionRule
+from services.notifications.webhooks import domain as webhooks
+from services.notifications.webhooks.domain import AttemptResult, DeliveryStatus, EndpointAction
+from shared.contracts import meetings, plans
+from tests.support.plan_events import status_changed
 
 NOW = datetime(2020, 9, 15, 9, 0, tzinfo=UTC)
 SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
-PLAN, PILLAR, AREA, LINE = (str(uuid.uuid4()) for _ in range(4))
-STATUS_CHANGED = "org.accord.plans.action_line.status_changed"
-LINE_EVENT = {
-    "plan_id": PLAN,
-    "action_line_id": LINE,
-    "section_path": [PILLAR, AREA],
-    "tags": ["peacekeeping", "humanitarian"],
-    "new_status": "completed",
-}
+PLAN, PILLAR, AREA, LINE = (uuid.uuid4() for _ in range(4))
+LINE_EVENT = status_changed(
+    plan_id=PLAN,
+    action_line_id=LINE,
+    section_path=[PILLAR, AREA],
+    tags=["peacekeeping", "humanitarian"],
+)
+PLAN_APPROVED = plans.PlanApproved(
+    plan_id=PLAN,
+    code="ASEAN-UN-2021",
+    title="ASEAN-UN Plan of Action 2021-2025",
+    old_status="submitted",
+    new_status="approved",
+    source=plans.ChangeSource(kind="api"),
+    changed_at=NOW,
+)
 
 
 def rule(delegation: str, **fields: object) -> SubscriptionRule:
@@ -42,28 +49,40 @@ def rule(delegation: str, **fields: object) -> SubscriptionRule:
 
 
 def test_a_line_event_matches_its_plan_each_section_the_line_and_each_tag() -> None:
-    assert domain.targets(STATUS_CHANGED, LINE_EVENT) == [
-        (TargetKind.PLAN, PLAN),
-        (TargetKind.SECTION, PILLAR),
-        (TargetKind.SECTION, AREA),
-        (TargetKind.ACTION_LINE, LINE),
+    assert intake.targets(LINE_EVENT) == [
+        (TargetKind.PLAN, str(PLAN)),
+        (TargetKind.SECTION, str(PILLAR)),
+        (TargetKind.SECTION, str(AREA)),
+        (TargetKind.ACTION_LINE, str(LINE)),
         (TargetKind.TAG, "peacekeeping"),
         (TargetKind.TAG, "humanitarian"),
     ]
 
 
 def test_a_meeting_event_matches_its_series_and_the_plans_it_concerns() -> None:
-    data = {"series": "ASEAN-UN CPR", "body": {"kind": "plan_approval", "plan_id": PLAN}}
-    assert domain.targets("org.accord.meetings.decision.adopted", data) == [
+    decision = meetings.DecisionAdopted(
+        meeting_id=uuid.uuid4(),
+        series="ASEAN-UN CPR",
+        meeting_title="CPR-UN meeting",
+        meeting_date=date(2020, 9, 15),
+        decision_id=uuid.uuid4(),
+        title="The plan is approved",
+        body=meetings.PlanApproval(plan_id=PLAN),
+        adopted_at=NOW,
+    )
+    assert intake.targets(decision) == [
         (TargetKind.MEETING_SERIES, "ASEAN-UN CPR"),
-        (TargetKind.PLAN, PLAN),
+        (TargetKind.PLAN, str(PLAN)),
     ]
-    assert domain.is_critical("org.accord.meetings.decision.adopted", data)
+    assert intake.is_critical(decision)
+    statement = decision.model_copy(update={"body": meetings.Statement(text="Noted")})
+    assert intake.targets(statement) == [(TargetKind.MEETING_SERIES, "ASEAN-UN CPR")]
+    assert not intake.is_critical(statement)
 
 
 def test_a_delegation_matching_several_ways_is_one_recipient_with_every_channel() -> None:
     rules = [rule("VNM"), rule("VNM", channels=["inbox"]), rule("MMR", channels=["stream"])]
-    found = domain.recipients(rules, STATUS_CHANGED, LINE_EVENT)
+    found = intake.recipients(rules, LINE_EVENT)
     assert sorted(found) == ["MMR", "VNM"]
     assert found["VNM"].immediate_channels == {"webhook", "inbox"}
 
@@ -72,7 +91,7 @@ def test_a_delegation_matching_several_ways_is_one_recipient_with_every_channel(
     ("fields", "matches"),
     [
         ({"event_types": ["action_line.status_changed"]}, True),
-        ({"event_types": [STATUS_CHANGED]}, True),
+        ({"event_types": [plans.ActionLineStatusChanged.event_type]}, True),
         ({"event_types": ["org.accord.plans.*"]}, True),
         ({"event_types": ["plan.approved"]}, False),
         ({"event_types": ["status_changed"]}, True),
@@ -81,14 +100,14 @@ def test_a_delegation_matching_several_ways_is_one_recipient_with_every_channel(
     ],
 )
 def test_event_type_and_status_filters(fields: dict, matches: bool) -> None:
-    assert bool(domain.recipients([rule("UN", **fields)], STATUS_CHANGED, LINE_EVENT)) is matches
+    assert bool(intake.recipients([rule("UN", **fields)], LINE_EVENT)) is matches
 
 
 def test_a_digest_subscription_holds_an_ordinary_event_but_not_a_critical_one() -> None:
     rules = [rule("VNM", cadence="daily_digest", channels=["inbox"])]
-    held = domain.recipients(rules, STATUS_CHANGED, LINE_EVENT)["VNM"]
+    held = intake.recipients(rules, LINE_EVENT)["VNM"]
     assert (held.immediate_channels, held.digests) == (set(), {"daily_digest"})
-    approved = domain.recipients(rules, domain.PLAN_APPROVED, {"plan_id": PLAN})["VNM"]
+    approved = intake.recipients(rules, PLAN_APPROVED)["VNM"]
     assert (approved.immediate_channels, approved.digests) == ({"inbox"}, set())
 
 
@@ -110,7 +129,7 @@ def test_a_digest_subscription_holds_an_ordinary_event_but_not_a_critical_one() 
 def test_the_retry_schedule(
     tries: int, result: AttemptResult, status: DeliveryStatus, delay: int | None
 ) -> None:
-    decision = domain.after_attempt(result, tries, SCHEDULE, NOW, max_retry_after=36000)
+    decision = webhooks.after_attempt(result, tries, SCHEDULE, NOW, max_retry_after=36000)
     assert decision.status is status
     expected = None if delay is None else NOW + timedelta(seconds=delay)
     assert decision.next_attempt_at == expected
@@ -121,7 +140,7 @@ def test_the_retry_schedule(
     [("120", 120.0), ("Tue, 15 Sep 2020 09:01:00 GMT", 60.0), ("soon", None), (None, None)],
 )
 def test_retry_after_in_seconds_or_as_a_date(value: str | None, seconds: float | None) -> None:
-    assert domain.parse_retry_after(value, NOW) == seconds
+    assert webhooks.parse_retry_after(value, NOW) == seconds
 
 
 @pytest.mark.parametrize(
@@ -139,7 +158,7 @@ def test_an_endpoint_is_disabled_only_after_its_delegation_was_warned(
     failing_for: timedelta, warned: bool, gone: bool, action: EndpointAction
 ) -> None:
     assert (
-        domain.endpoint_health(
+        webhooks.endpoint_health(
             gone=gone,
             failing_since=NOW - failing_for,
             warned_at=NOW - timedelta(hours=1) if warned else None,
@@ -177,15 +196,15 @@ def test_a_membership_ends_on_its_last_day() -> None:
 
 def test_a_daily_digest_is_due_once_a_day_from_the_local_digest_hour() -> None:
     hanoi = ZoneInfo("Asia/Ho_Chi_Minh")  # UTC+7: 09:00 UTC is 16:00 there
-    assert domain.daily_digest_due(NOW, hanoi, 9, None) == date(2020, 9, 15)
-    assert domain.daily_digest_due(NOW, hanoi, 9, date(2020, 9, 15)) is None
-    assert domain.daily_digest_due(NOW, hanoi, 17, None) is None
+    assert digests.daily_digest_due(NOW, hanoi, 9, None) == date(2020, 9, 15)
+    assert digests.daily_digest_due(NOW, hanoi, 9, date(2020, 9, 15)) is None
+    assert digests.daily_digest_due(NOW, hanoi, 17, None) is None
 
 
 def test_a_meeting_digest_is_due_from_the_day_before_at_the_digest_hour_until_it_starts() -> None:
     jakarta = ZoneInfo("Asia/Jakarta")  # UTC+7
     starts = datetime(2020, 9, 15, 2, 0, tzinfo=UTC)  # 09:00 in Jakarta on the 15th
     opens = datetime(2020, 9, 14, 2, 0, tzinfo=UTC)  # 09:00 in Jakarta on the 14th
-    assert not domain.meeting_digest_due(opens - timedelta(minutes=1), jakarta, 9, starts)
-    assert domain.meeting_digest_due(opens, jakarta, 9, starts)
-    assert not domain.meeting_digest_due(starts, jakarta, 9, starts)
+    assert not digests.meeting_digest_due(opens - timedelta(minutes=1), jakarta, 9, starts)
+    assert digests.meeting_digest_due(opens, jakarta, 9, starts)
+    assert not digests.meeting_digest_due(starts, jakarta, 9, starts)

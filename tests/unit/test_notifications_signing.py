@@ -1,13 +1,14 @@
 """Webhook signatures verify with the reference library, and tampering is caught."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifications.dispatcher import active_secrets
+from services.notifications.inbox.render import render
 from services.notifications.orm import Endpoint
-from services.notifications.render import render
-from services.notifications.signing import new_secret, signature_headers
+from services.notifications.webhooks.signing import active_secrets, new_secret, signature_headers
+from tests.support.plan_events import status_changed
 from tests.support.receiver import verifies
 
 BODY = '{"data":{"new_status":"completed"},"type":"org.accord.plans.action_line.status_changed"}'
@@ -67,18 +68,10 @@ def test_the_previous_secret_signs_only_while_the_overlap_lasts() -> None:
 
 
 def test_an_inbox_entry_is_rendered_from_a_status_change() -> None:
+    plan, line = uuid.uuid4(), uuid.uuid4()
     title, body = render(
-        "org.accord.plans.action_line.status_changed",
-        {
-            "plan_id": "p",
-            "action_line_id": "l",
-            "code": "1.2.3",
-            "old_status": "ongoing",
-            "new_status": "completed",
-            "effective_date": "2020-09-15",
-            "note": "reported at the CPR-UN meeting",
-        },
-        {"p": "ASEAN-UN Plan of Action 2016-2020", "l": "Peacekeeping training"},
+        status_changed(plan_id=plan, action_line_id=line, note="reported at the CPR-UN meeting"),
+        {str(plan): "ASEAN-UN Plan of Action 2016-2020", str(line): "Peacekeeping training"},
     )
     assert title == "Action line 1.2.3: ongoing -> completed"
     assert body.startswith("ASEAN-UN Plan of Action 2016-2020: action line 1.2.3")

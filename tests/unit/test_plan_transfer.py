@@ -1,4 +1,4 @@
-from services.plans.transfer import (
+from services.plans.transfer.documents import (
     LineDocument,
     Problems,
     SectionDocument,

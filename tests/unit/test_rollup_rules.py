@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 
 from services.plans.domain import LineStatus
-from services.plans.rollup_rules import (
+from services.plans.rollups.domain import (
     Counters,
     CountingMode,
     CountingRule,

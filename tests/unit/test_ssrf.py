@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from services.notifications import ssrf
+from services.notifications.webhooks import ssrf
 from shared.config import CommonSettings
 
 REFUSED = [

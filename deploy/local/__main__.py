@@ -1,0 +1,52 @@
+"""``python -m deploy.local up|down|status|logs`` (behind ``deploy/stack``): the developer's
+local stack under ``<repo>/.runtime/``; see ``deploy.local.stack`` for the ports' variables."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from deploy.local.processes import LOG_TAIL_LINES, StackError
+from deploy.local.stack import RECEIVER, SERVICES, LocalStack
+
+
+def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="deploy/stack", description="Run Accord locally: PostgreSQL, Kafka, services."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser(
+        "up", help="install what is missing, start everything, load the demo (once)"
+    )
+    up.add_argument("--no-demo", action="store_true", help="no demo receiver, no demo data")
+    commands.add_parser("down", help="stop everything")
+    commands.add_parser("status", help="one line per component")
+    logs = commands.add_parser("logs", help="the end of the logs")
+    names = ["postgres", "kafka", *(launch.name for launch in SERVICES), RECEIVER]
+    logs.add_argument("name", nargs="?", choices=names, help="one component (default: all)")
+    logs.add_argument("-n", "--lines", type=int, default=LOG_TAIL_LINES)
+    logs.add_argument("-f", "--follow", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    stack = LocalStack()
+    try:
+        if args.command == "up":
+            stack.up(demo=not args.no_demo)
+        elif args.command == "down":
+            stack.down()
+        elif args.command == "status":
+            stack.status()
+        else:
+            stack.logs(args.name, args.lines, args.follow)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""A single-node Kafka broker in KRaft mode, run from its jars on Maven Central (resolved by
+Maven from ``deploy/kafka/pom.xml`` into ``KAFKA_LIBS``, once for every runtime directory)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+from deploy.local.processes import (
+    REPO_ROOT,
+    DetachedProcess,
+    StackError,
+    apt_install,
+    failure,
+    run,
+    wait_for,
+)
+
+KAFKA_POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+# Shared by every runtime directory: the jars are tens of MB and identical for all brokers.
+KAFKA_LIBS = REPO_ROOT / ".runtime" / "kafka-libs"
+KAFKA_STARTED_LINE = "Kafka Server started"
+
+
+def _kafka_libs_current(digest: str) -> bool:
+    stamp = KAFKA_LIBS / ".pom-sha256"
+    return stamp.is_file() and stamp.read_text() == digest
+
+
+LOG4J2_PROPERTIES = """\
+# Written by deploy/local/kafka.py. The broker's stdout is its log file, so one console
+# appender is enough. Kafka is chatty at INFO: keep its own loggers at WARN except the one
+# that says "Kafka Server started", which tells us the broker is ready.
+status = warn
+# Kafka logs from its own shutdown hook; log4j's hook would only warn that it comes too late.
+shutdownHook = disable
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = INFO
+"""
+
+
+class Kafka(DetachedProcess):
+    """A single-node Kafka broker in KRaft mode (broker and controller in one JVM)."""
+
+    def __init__(self, runtime_dir: Path, port: int, controller_port: int):
+        self.runtime_dir = runtime_dir.resolve()
+        super().__init__("kafka", self.runtime_dir)
+        self.port = port
+        self.controller_port = controller_port
+        self.bootstrap_servers = f"127.0.0.1:{port}"
+        self._home = self.runtime_dir / "kafka"
+        self._data_dir = self._home / "data"
+        self._config = self._home / "server.properties"
+        self._log4j_config = self._home / "log4j2.properties"
+
+    @staticmethod
+    def install() -> Path:
+        """Make sure java and the broker's jars are present; return the jars' directory."""
+        digest = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
+        libs_current = _kafka_libs_current(digest)
+        needed = {"java": "openjdk-17-jre-headless", **({} if libs_current else {"mvn": "maven"})}
+        missing = [package for command, package in needed.items() if shutil.which(command) is None]
+        if missing:
+            apt_install(*missing)
+        if not libs_current:
+            _copy_kafka_libs(digest)
+        return KAFKA_LIBS
+
+    def _is_ours(self, args: list[str]) -> bool:
+        return str(self._config) in args
+
+    def start(self, timeout: float = 90) -> None:
+        if self.is_running():
+            return
+        libs = self.install()
+        self._write_config()
+        self._format_storage(libs)
+        start_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._spawn(
+            [*self._java(libs), "-Xms256m", "-Xmx768m", "kafka.Kafka", str(self._config)],
+            cwd=self._home,
+        )
+        self._wait_started(start_offset, timeout)
+
+    def _java(self, libs: Path) -> list[str]:
+        return [
+            "java",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self._log4j_config}",
+            "-cp",
+            f"{libs}/*",
+        ]
+
+    def _write_config(self) -> None:
+        self._home.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self._data_dir),
+            # One node: every internal topic has a single replica. One partition for the
+            # internal topics, since creating the default 50 is slow on two cores.
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # After a crash, the restarted broker cannot register until the controller has
+            # expired its previous registration: 9 s by default, made shorter for restarts
+            # in fault tests. Broker and controller share the JVM, so a pause stops both.
+            "broker.session.timeout.ms": "4000",
+            "broker.heartbeat.interval.ms": "1000",
+            # Topics are created explicitly, with their partition counts (shared.topics).
+            "auto.create.topics.enable": "false",
+        }
+        self._config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        self._log4j_config.write_text(LOG4J2_PROPERTIES)
+
+    def _format_storage(self, libs: Path) -> None:
+        """Format the KRaft storage once, with a new random cluster id."""
+        if (self._data_dir / "meta.properties").exists():
+            return
+        shutil.rmtree(self._data_dir, ignore_errors=True)
+        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        run(
+            [
+                *self._java(libs),
+                "kafka.tools.StorageTool", "format",
+                # One argument, so an id that starts with "-" is not read as an option.
+                f"--cluster-id={cluster_id}",
+                "-c", str(self._config),
+            ],
+            "formatting the Kafka storage",
+            timeout=120,
+        )  # fmt: skip
+
+    def _wait_started(self, start_offset: int, timeout: float) -> None:
+        def started() -> bool:
+            with self.log_path.open("rb") as log:
+                log.seek(start_offset)
+                return KAFKA_STARTED_LINE.encode() in log.read()
+
+        if not wait_for(lambda: self._exited() or started(), timeout, interval=0.25):
+            self.stop()
+            raise failure(f"Kafka did not start within {timeout:.0f} s", self.log_path)
+        if self._exited():
+            raise failure(f"Kafka exited while starting on port {self.port}", self.log_path)
+
+    def stop(self, timeout: float = 30) -> None:
+        """Controlled shutdown (SIGTERM), SIGKILL after ``timeout`` seconds."""
+        super().stop(timeout)
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open but nothing answers."""
+        os.kill(self._running_pid(), signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self._running_pid(), signal.SIGCONT)
+
+    def _running_pid(self) -> int:
+        pid = self.pid()
+        if pid is None:
+            raise StackError("Kafka is not running")
+        return pid
+
+
+def _copy_kafka_libs(digest: str) -> None:
+    """Resolve the broker's jars with Maven into a fresh folder, then swap it in whole, so a
+    concurrent or interrupted install never leaves a half-filled classpath behind."""
+    staging = KAFKA_LIBS.with_name(f"{KAFKA_LIBS.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    print("resolving the Kafka broker's jars with Maven ...", file=sys.stderr)
+    run(
+        [
+            "mvn", "-B", "-q", "-f", str(KAFKA_POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
+        ],
+        "mvn dependency:copy-dependencies",
+    )  # fmt: skip
+    (staging / ".pom-sha256").write_text(digest)
+    shutil.rmtree(KAFKA_LIBS, ignore_errors=True)
+    try:
+        staging.rename(KAFKA_LIBS)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not _kafka_libs_current(digest):
+            raise

@@ -1,0 +1,256 @@
+"""The developer's stack: PostgreSQL, Kafka, the three services and the demo's webhook
+receiver, under ``<repo>/.runtime/`` (``python -m deploy.local``, behind ``deploy/stack``).
+
+Its ports can be changed with ``ACCORD_STACK_POSTGRES_PORT``, ``ACCORD_STACK_KAFKA_PORT``,
+``ACCORD_STACK_KAFKA_CONTROLLER_PORT``, ``ACCORD_STACK_<SERVICE>_PORT`` and
+``ACCORD_STACK_RECEIVER_PORT`` (the demo's webhook receiver; ``up`` also loads the demo, see
+``deploy/demo``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.local.kafka import Kafka
+from deploy.local.postgres import Postgres
+from deploy.local.processes import REPO_ROOT, ServiceProcess, StackError, run
+
+
+@dataclass(frozen=True)
+class ServiceLaunch:
+    """How the local stack runs one of Accord's services: its commands, port and database.
+
+    Not to be confused with ``shared.service.ServiceSpec``, which assembles a service's app.
+    """
+
+    name: str
+    default_port: int
+    # Arguments after the venv's python: migrate the service's database, then serve its API.
+    migrate: tuple[str, ...]
+    serve: tuple[str, ...]
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.upper()
+
+    @property
+    def database(self) -> str:
+        return f"accord_{self.name}"
+
+    @property
+    def port(self) -> int:
+        return _port(f"ACCORD_STACK_{self.env_prefix}_PORT", self.default_port)
+
+
+def _launch(name: str, default_port: int) -> ServiceLaunch:
+    module = f"services.{name}"
+    return ServiceLaunch(
+        name, default_port, migrate=("-m", module, "migrate"), serve=("-m", module, "serve")
+    )
+
+
+SERVICES = (_launch("plans", 8001), _launch("meetings", 8002), _launch("notifications", 8003))
+CREATE_TOPICS = ("-m", "shared.topics", "create")
+# The demo: its webhook receiver (a delegation's system) and the story loaded by ``up``.
+RECEIVER = "receiver"
+LOAD_DEMO = ("-m", "deploy.demo", "load")
+
+
+def _port(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "")
+    if not value:
+        return default
+    if not value.isdigit():
+        raise StackError(f"{variable} must be a port number, not {value!r}")
+    return int(value)
+
+
+def _venv_python() -> str:
+    venv_python = REPO_ROOT / ".venv" / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
+
+
+class LocalStack:
+    """PostgreSQL, Kafka and the three services, all under one runtime directory."""
+
+    def __init__(self, runtime_dir: Path = REPO_ROOT / ".runtime"):
+        self.runtime_dir = runtime_dir
+        self.postgres = Postgres(runtime_dir, _port("ACCORD_STACK_POSTGRES_PORT", 55432))
+        self.kafka = Kafka(
+            runtime_dir,
+            _port("ACCORD_STACK_KAFKA_PORT", 59092),
+            _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 59093),
+        )
+        self.python = _venv_python()
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.runtime_dir / "demo"
+
+    @property
+    def receiver_port(self) -> int:
+        return _port("ACCORD_STACK_RECEIVER_PORT", 8009)
+
+    def receiver(self) -> ServiceProcess:
+        """The demo's webhook receiver, verifying signatures with the secrets the demo keeps."""
+        argv = [
+            self.python, "-m", "deploy.demo.receiver",
+            "--port", str(self.receiver_port),
+            "--secrets", str(self.demo_dir / "secrets.json"),
+            "--log", str(self.demo_dir / "webhooks.jsonl"),
+        ]  # fmt: skip
+        return ServiceProcess(
+            RECEIVER,
+            self.runtime_dir,
+            argv,
+            {},
+            health_url=f"http://127.0.0.1:{self.receiver_port}/healthz",
+        )
+
+    def service(self, launch: ServiceLaunch, env: dict[str, str] | None = None) -> ServiceProcess:
+        return ServiceProcess(
+            launch.name,
+            self.runtime_dir,
+            [self.python, *launch.serve],
+            env or {},
+            health_url=f"http://127.0.0.1:{launch.port}/healthz",
+        )
+
+    def _jwt_secret(self) -> str:
+        """A signing secret generated on the first ``up`` and kept, so tokens survive restarts."""
+        path = self.runtime_dir / "jwt_secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    def common_env(self) -> dict[str, str]:
+        return {
+            "ACCORD_ENVIRONMENT": "development",
+            "ACCORD_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "ACCORD_JWT_SECRET": self._jwt_secret(),
+            "ACCORD_ALLOW_LOOPBACK_WEBHOOKS": "true",
+        }
+
+    def service_env(self, launch: ServiceLaunch) -> dict[str, str]:
+        # The demo receiver is plain http on loopback, which only a local stack allows.
+        http_hooks = (
+            {"NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true"} if launch.name == "notifications" else {}
+        )
+        return {
+            **self.common_env(),
+            f"{launch.env_prefix}_DATABASE_URL": self.postgres.url(launch.database),
+            f"{launch.env_prefix}_HTTP_PORT": str(launch.port),
+            # One process per service here: a stable name of its own (shared/config.py).
+            "ACCORD_INSTANCE_ID": launch.name,
+            **http_hooks,
+        }
+
+    def _run_python(self, args: Sequence[str], env: dict[str, str], what: str) -> None:
+        output = run(
+            [self.python, *args], what, env={**os.environ, **env}, cwd=REPO_ROOT, timeout=300
+        )
+        if output.strip():
+            print(output.rstrip())
+
+    def up(self, demo: bool = True) -> None:
+        Postgres.install()
+        self.postgres.start()
+        for launch in SERVICES:
+            self.postgres.create_database(launch.database)
+        print(f"postgres       running on 127.0.0.1:{self.postgres.port}")
+        started = time.monotonic()
+        self.kafka.start()
+        print(
+            f"kafka          running on {self.kafka.bootstrap_servers}"
+            f" ({time.monotonic() - started:.1f} s)"
+        )
+        self._run_python(CREATE_TOPICS, self.common_env(), "creating the Kafka topics")
+        for launch in SERVICES:
+            self._up_service(launch)
+        if demo:
+            self.receiver().start()
+            print(f"{RECEIVER:<14} running on http://127.0.0.1:{self.receiver_port}")
+            self.load_demo()
+        print("\nAPI docs:")
+        for launch in SERVICES:
+            print(f"  {launch.name:<14} http://127.0.0.1:{launch.port}/docs")
+        print(
+            "\nDemo: .venv/bin/python -m deploy.demo --help    Logs: deploy/stack logs [name] [-f]"
+            "\nStop: deploy/stack down"
+        )
+
+    def load_demo(self) -> None:
+        """Play the demo story if it is not there yet, and print its summary. Its output goes
+        straight to the terminal, so that progress shows while it runs."""
+        print()
+        argv = [self.python, *LOAD_DEMO]
+        env = {**os.environ, **self.common_env()}
+        try:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT)
+        except OSError as exc:
+            raise StackError(f"loading the demo: {exc}") from exc
+        if result.returncode != 0:
+            raise StackError(f"loading the demo failed (exit {result.returncode}), see above")
+
+    def _up_service(self, launch: ServiceLaunch) -> None:
+        env = self.service_env(launch)
+        process = self.service(launch, env)
+        if not process.is_running():
+            self._run_python(launch.migrate, env, f"migrating {launch.name}")
+            process.start()
+        print(f"{launch.name:<14} running on http://127.0.0.1:{launch.port}")
+
+    def down(self) -> None:
+        self.receiver().stop()
+        for launch in reversed(SERVICES):
+            self.service(launch).stop()
+        self.kafka.stop()
+        self.postgres.stop()
+        print("stopped: demo receiver, services, Kafka, PostgreSQL")
+
+    def components(self) -> list[tuple[str, int | None, str, Path]]:
+        """(name, pid or None, address, log) of every component, in start order."""
+        rows = [
+            (
+                "postgres",
+                self.postgres.pid(),
+                f"127.0.0.1:{self.postgres.port}",
+                self.postgres.log_path,
+            ),
+            ("kafka", self.kafka.pid(), self.kafka.bootstrap_servers, self.kafka.log_path),
+        ]
+        for launch in SERVICES:
+            process = self.service(launch)
+            rows.append((launch.name, process.pid(), f"127.0.0.1:{launch.port}", process.log_path))
+        receiver = self.receiver()
+        rows.append(
+            (RECEIVER, receiver.pid(), f"127.0.0.1:{self.receiver_port}", receiver.log_path)
+        )
+        return rows
+
+    def status(self) -> None:
+        for name, pid, address, _log in self.components():
+            state = f"running  pid {pid:<8}" if pid else f"stopped  {'':<12}"
+            print(f"{name:<14} {state} {address}")
+
+    def logs(self, name: str | None, lines: int, follow: bool) -> None:
+        paths = [
+            str(log)
+            for component, _pid, _address, log in self.components()
+            if name in (None, component) and log.exists()
+        ]
+        if not paths:
+            print(f"no log yet for {name or 'any component'}")
+            return
+        # tail(1) already prints several files with headers and follows them (-F) well.
+        os.execvp("tail", ["tail", "-n", str(lines), *(["-F"] if follow else []), *paths])

@@ -1,0 +1,57 @@
+"""Response models of a meeting's briefing."""
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import Field
+
+from shared.schemas import ResponseModel
+
+
+class FiguresRead(ResponseModel):
+    total: int = Field(examples=[103])
+    by_status: dict[str, int] = Field(examples=[{"completed": 97, "ongoing": 6}])
+    completed: int = Field(examples=[97])
+    completion_rate: float = Field(description="Percent, count rule", examples=[94.2])
+
+
+class PillarFiguresRead(FiguresRead):
+    pillar_id: uuid.UUID | None
+    pillar: str = Field(examples=["Political-Security Cooperation"])
+
+
+class PillarChangeRead(ResponseModel):
+    pillar_id: uuid.UUID | None
+    pillar: str
+    completed_since: int
+    reopened_since: int
+
+
+class ChangesRead(ResponseModel):
+    previous_meeting_id: uuid.UUID
+    since: date
+    completed_since: list[str] = Field(description="Codes of the lines completed since")
+    reopened_since: list[str] = Field(description="Codes of the lines reopened since")
+    per_pillar: list[PillarChangeRead]
+
+
+class PlanBriefingRead(ResponseModel):
+    plan_id: uuid.UUID
+    code: str | None
+    title: str | None
+    status: str | None
+    overall: FiguresRead
+    per_pillar: list[PillarFiguresRead]
+    changes_since_previous_meeting: ChangesRead | None
+
+
+class BriefingRead(ResponseModel):
+    meeting_id: uuid.UUID
+    as_of: date
+    frozen: bool = Field(description="True once the meeting concluded: the figures never change")
+    frozen_at: datetime | None
+    pending_reviews: int = Field(
+        description="Status reviews of this meeting plans has not answered yet; a concluded "
+        "meeting's briefing is frozen once this is 0"
+    )
+    plans: list[PlanBriefingRead]

@@ -1,0 +1,66 @@
+"""Writing inbox entries: one per (delegation, event), numbered per delegation for the stream.
+
+Every feature that tells a delegation something writes here: the intake's fan-out, the
+digests, and the webhooks' warnings about a failing endpoint."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications import orm, wakeup
+from services.notifications.domain import Channel
+
+
+@dataclass(frozen=True)
+class Notice:
+    event_type: str
+    title: str
+    body: str
+    critical: bool = False
+    event_row_id: int | None = None
+
+
+async def add_entries(
+    session: AsyncSession, notice: Notice, channels_by_delegation: Mapping[str, Sequence[str]]
+) -> None:
+    """Give each delegation the notice on its inbox/stream channels (webhooks go elsewhere)."""
+    wanted = {
+        code: sorted(set(channels) & {Channel.INBOX, Channel.STREAM})
+        for code, channels in channels_by_delegation.items()
+    }
+    codes = sorted(code for code, channels in wanted.items() if channels)
+    if not codes:
+        return
+    # Lock in code order (two consumers fanning out to overlapping delegations cannot
+    # deadlock), then take each delegation's next stream number.
+    await session.execute(
+        select(orm.Delegation.code)
+        .where(orm.Delegation.code.in_(codes))
+        .order_by(orm.Delegation.code)
+        .with_for_update()
+    )
+    numbered = await session.execute(
+        update(orm.Delegation)
+        .where(orm.Delegation.code.in_(codes))
+        .values(stream_seq=orm.Delegation.stream_seq + 1)
+        .returning(orm.Delegation.code, orm.Delegation.stream_seq)
+    )
+    rows = [
+        {
+            "delegation_code": code,
+            "seq": seq,
+            "event_row_id": notice.event_row_id,
+            "event_type": notice.event_type,
+            "title": notice.title,
+            "body": notice.body,
+            "channels": wanted[code],
+            "critical": notice.critical,
+        }
+        for code, seq in numbered.all()
+    ]
+    if rows:
+        await session.execute(insert(orm.InboxEntry).values(rows).on_conflict_do_nothing())
+        await wakeup.notify(session, wakeup.INBOX)

@@ -1,0 +1,111 @@
+"""Title and body of an inbox entry, rendered from an event's contract (no I/O).
+
+``names`` maps ids to human names from the read model (plan titles, line texts), so that an
+entry reads "ASEAN-UN Plan of Action 2016-2020" rather than a UUID; an unknown id falls back
+to what the event itself carries. Times read as they do in the event's JSON.
+"""
+
+import uuid
+from collections.abc import Mapping
+
+from pydantic_core import to_jsonable_python
+
+from shared.contracts import meetings, notifications, plans
+from shared.events import EventContract
+
+Names = Mapping[str, str]
+
+_PLAN_VERBS: dict[type[plans.PlanLifecycleChanged], str] = {
+    plans.PlanSubmitted: "submitted",
+    plans.PlanApproved: "approved",
+    plans.PlanActivated: "activated",
+    plans.PlanCompleted: "completed",
+    plans.PlanSuperseded: "superseded",
+}
+_MEETING_VERBS: dict[type[EventContract], str] = {
+    meetings.MeetingScheduled: "scheduled",
+    meetings.MeetingPostponed: "postponed",
+    meetings.MeetingStarted: "started",
+    meetings.MeetingConcluded: "concluded",
+    meetings.MeetingCancelled: "cancelled",
+}
+
+
+def render(event: EventContract, names: Names) -> tuple[str, str]:
+    title, body = _render(event, names)
+    return title[:300], body[:4000]
+
+
+def _render(event: EventContract, names: Names) -> tuple[str, str]:
+    match event:
+        case plans.ActionLineStatusChanged():
+            return _status_changed(event, names)
+        case plans.ActionLineCreated():
+            return f"New action line {event.code}", f"{_plan(event.plan_id, names)}: {event.text}"
+        case plans.ActionLineUpdated():
+            title = f"Action line {event.code} updated"
+            return title, f"{_plan(event.plan_id, names)}: {event.text}"
+        case plans.PlanCreated():
+            return f"New plan: {event.title}", f"The plan {event.code} was created as a draft."
+        case plans.PlanLifecycleChanged() if type(event) in _PLAN_VERBS:
+            title = f"Plan {_PLAN_VERBS[type(event)]}: {event.title or _plan(event.plan_id, names)}"
+            return title, f"The plan {event.code} is now {event.new_status}."
+        case plans.RollupChanged():
+            return _rollup(event, names)
+        case (
+            meetings.MeetingScheduled()
+            | meetings.MeetingPostponed()
+            | meetings.MeetingLifecycleChanged()
+        ) if type(event) in _MEETING_VERBS:
+            title = f"Meeting {_MEETING_VERBS[type(event)]}: {event.title}"
+            return title, f"{event.series}, starting {_json(event.starts_at)}."
+        case meetings.DecisionAdopted():
+            return (
+                f"Decision adopted: {event.title}",
+                f"At {event.meeting_title} on {event.meeting_date}: {event.body.kind}.",
+            )
+        case notifications.EndpointDisablingSoon():
+            return (
+                "A webhook endpoint will be disabled",
+                f"Deliveries to {event.url} have failed since {_json(event.failing_since)}; "
+                f"the endpoint will be disabled at {_json(event.disable_at)} unless one succeeds.",
+            )
+        case notifications.EndpointDisabled():
+            return (
+                "A webhook endpoint was disabled",
+                f"Deliveries to {event.url} stopped ({event.reason}). Re-enable it and recover "
+                f"what it missed with POST /endpoints/{event.endpoint_id}/recover.",
+            )
+    data = event.model_dump(mode="json")
+    return "Update", ", ".join(f"{k}: {v}" for k, v in list(data.items())[:8])
+
+
+def _plan(plan_id: uuid.UUID, names: Names) -> str:
+    return names.get(str(plan_id), str(plan_id))
+
+
+def _status_changed(event: plans.ActionLineStatusChanged, names: Names) -> tuple[str, str]:
+    old, new = (s.replace("_", " ") for s in (event.old_status, event.new_status))
+    title = f"Action line {event.code}: {old} -> {new}"
+    body = f"{_plan(event.plan_id, names)}: action line {event.code}"
+    if text := names.get(str(event.action_line_id)):
+        body += f" ({text})"
+    body += f" is now {new} (was {old}), effective {event.effective_date}."
+    if event.note:
+        body += f" Note: {event.note}"
+    return title, body
+
+
+def _rollup(event: plans.RollupChanged, names: Names) -> tuple[str, str]:
+    before, after = event.before, event.after
+    scope = f"{event.scope_kind} {names.get(event.scope_key, event.scope_key)}"
+    return (
+        f"Progress of {_plan(event.plan_id, names)}: {after.completion_rate:.1%} completed",
+        f"{scope}: {after.completed:g} of {after.counted:g} completed "
+        f"(was {before.completed:g} of {before.counted:g}).",
+    )
+
+
+def _json(value: object) -> object:
+    """A value as the event's JSON spells it (a time as ``2020-09-15T02:00:00Z``)."""
+    return to_jsonable_python(value)

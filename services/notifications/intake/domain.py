@@ -1,0 +1,149 @@
+"""Matching, free of I/O: what an event of plans or meetings concerns, and who is told how.
+
+Everything here works on the events' contracts: the fields a contract has are the ones it is
+matched on, so an event gains a way to be followed only by a change of its contract.
+"""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from services.notifications.domain import Cadence, TargetKind
+from shared.contracts import meetings, notifications, plans
+from shared.events import EventContract
+
+LineEvent = plans.ActionLineCreated | plans.ActionLineUpdated | plans.ActionLineStatusChanged
+PlanEvent = (
+    plans.PlanCreated
+    | plans.PlanLifecycleChanged
+    | plans.SectionCreated
+    | LineEvent
+    | plans.RollupChanged
+)
+MeetingEvent = (
+    meetings.MeetingScheduled
+    | meetings.MeetingPostponed
+    | meetings.MeetingLifecycleChanged
+    | meetings.DecisionAdopted
+)
+# Every event the intake takes in (``consumers.CONSUMED`` subscribes to each).
+Consumed = PlanEvent | MeetingEvent
+
+Target = tuple[TargetKind, str]
+
+
+def plan_of(event: Consumed) -> uuid.UUID | None:
+    """The plan an event is about: a plan event's own, or the plan a decision acts on."""
+    if isinstance(event, PlanEvent):
+        return event.plan_id
+    if isinstance(event, meetings.DecisionAdopted):
+        return decided_plan(event)
+    return None
+
+
+def decided_plan(decision: meetings.DecisionAdopted) -> uuid.UUID | None:
+    body = decision.body
+    if isinstance(body, meetings.StatusReview | meetings.PlanSubmission | meetings.PlanApproval):
+        return body.plan_id
+    return None
+
+
+def new_status(event: Consumed) -> str | None:
+    """The status an event moves a line or a plan to, if it is a status change."""
+    if isinstance(event, plans.ActionLineStatusChanged | plans.PlanLifecycleChanged):
+        return event.new_status
+    return None
+
+
+def targets(event: Consumed) -> list[Target]:
+    """Everything an event concerns, i.e. every subscription target it matches: a line event
+    matches its plan, each section on its path, the line and each of its tags."""
+    found: list[Target] = []
+    if isinstance(event, PlanEvent):
+        found.append((TargetKind.PLAN, str(event.plan_id)))
+    if isinstance(event, plans.SectionCreated):
+        found.extend((TargetKind.SECTION, str(s)) for s in event.path)
+    if isinstance(event, LineEvent):
+        found.extend((TargetKind.SECTION, str(s)) for s in event.section_path)
+        found.append((TargetKind.ACTION_LINE, str(event.action_line_id)))
+        found.extend((TargetKind.TAG, tag) for tag in event.tags)
+    if isinstance(event, plans.RollupChanged) and event.scope_kind in ("section", "tag"):
+        kind = TargetKind.SECTION if event.scope_kind == "section" else TargetKind.TAG
+        found.append((kind, event.scope_key))
+    if isinstance(event, MeetingEvent):
+        if event.series:
+            found.append((TargetKind.MEETING_SERIES, event.series))
+        if isinstance(event, meetings.MeetingScheduled):
+            found.extend((TargetKind.PLAN, str(p)) for p in event.plans_under_review)
+        if isinstance(event, meetings.DecisionAdopted) and (plan := decided_plan(event)):
+            found.append((TargetKind.PLAN, str(plan)))
+    return list(dict.fromkeys(found))
+
+
+def is_critical(event: EventContract) -> bool:
+    """Critical events are sent at once even to delegations that asked for digests: a plan's
+    approval (by the secretariat or a meeting's decision), and an endpoint's warning or
+    disabling."""
+    if isinstance(
+        event,
+        plans.PlanApproved | notifications.EndpointDisablingSoon | notifications.EndpointDisabled,
+    ):
+        return True
+    return isinstance(event, meetings.DecisionAdopted) and isinstance(
+        event.body, meetings.PlanApproval
+    )
+
+
+def type_matches(patterns: Sequence[str], event_type: str) -> bool:
+    """An empty filter takes everything; a pattern is a full type, a suffix of one
+    (``action_line.status_changed``) or a prefix ending in ``*`` (``org.accord.plans.*``)."""
+    if not patterns:
+        return True
+    for pattern in patterns:
+        if pattern.endswith("*"):
+            if event_type.startswith(pattern[:-1]):
+                return True
+        elif event_type == pattern or event_type.endswith("." + pattern):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class SubscriptionRule:
+    delegation: str
+    event_types: Sequence[str]
+    statuses: Sequence[str]
+    channels: Sequence[str]
+    cadence: str
+
+    def accepts(self, event: Consumed) -> bool:
+        if not type_matches(self.event_types, event.event_type):
+            return False
+        return not self.statuses or new_status(event) in self.statuses
+
+
+@dataclass
+class Recipient:
+    """How one delegation is told about one event, merged from all its matching rules."""
+
+    delegation: str
+    channels: set[str] = field(default_factory=set)
+    immediate_channels: set[str] = field(default_factory=set)
+    digests: set[str] = field(default_factory=set)
+
+
+def recipients(rules: Iterable[SubscriptionRule], event: Consumed) -> dict[str, Recipient]:
+    """One recipient per delegation however many of its subscriptions match: a delegation is
+    told once. A critical event turns every digest into an immediate notice."""
+    critical = is_critical(event)
+    found: dict[str, Recipient] = {}
+    for rule in rules:
+        if not rule.accepts(event):
+            continue
+        recipient = found.setdefault(rule.delegation, Recipient(rule.delegation))
+        recipient.channels.update(rule.channels)
+        if critical or rule.cadence == Cadence.IMMEDIATE:
+            recipient.immediate_channels.update(rule.channels)
+        else:
+            recipient.digests.add(rule.cadence)
+    return found

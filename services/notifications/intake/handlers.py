@@ -1,0 +1,153 @@
+"""The intake: take an event of plans or meetings in, then tell every delegation whose
+subscriptions match it, once each, in the same transaction as the consumer's dedupe row.
+
+Fan-out is set-based (one query for the matching subscriptions, one insert per kind of row),
+so its cost grows with the number of recipients, not with the number of subscriptions.
+"""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications import orm, wakeup
+from services.notifications.domain import Channel
+from services.notifications.inbox.entries import Notice, add_entries
+from services.notifications.inbox.render import render
+from services.notifications.intake import domain, readmodel
+from services.notifications.intake.domain import Consumed, Recipient
+from services.notifications.webhooks.domain import DeliveryStatus
+from shared.events import CloudEvent, EventContract, registered_contracts
+
+
+@dataclass(frozen=True)
+class TakeIn:
+    """An event as the consumer received it: its envelope (id, time, subject, and the data as
+    published, which the activity feed shows and webhooks forward byte for byte) and its
+    contract, which everything else works on."""
+
+    envelope: CloudEvent
+    event: Consumed
+
+
+async def take_in(session: AsyncSession, command: TakeIn) -> None:
+    envelope, event = command.envelope, command.event
+    row = orm.ReceivedEvent(
+        event_id=envelope.id,
+        event_type=envelope.type,
+        plan_id=domain.plan_of(event),
+        subject=envelope.subject,
+        data=envelope.data,
+        occurred_at=envelope.time,
+    )
+    session.add(row)
+    await session.flush()
+    await readmodel.apply(session, event)
+    await fan_out(session, row, event)
+
+
+async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed) -> None:
+    targets = domain.targets(event)
+    if not targets:
+        return
+    subscriptions = await session.scalars(
+        select(orm.Subscription).where(
+            tuple_(orm.Subscription.target_kind, orm.Subscription.target_key).in_(
+                [(kind.value, key) for kind, key in targets]
+            )
+        )
+    )
+    rules = [
+        domain.SubscriptionRule(
+            delegation=s.delegation_code,
+            event_types=s.event_types,
+            statuses=s.statuses,
+            channels=s.channels,
+            cadence=s.cadence,
+        )
+        for s in subscriptions
+    ]
+    recipients = domain.recipients(rules, event)
+    if not recipients:
+        return
+    title, body = render(event, await readmodel.names(session, event))
+    notice = Notice(
+        event_type=event.event_type,
+        title=title,
+        body=body,
+        critical=domain.is_critical(event),
+        event_row_id=row.id,
+    )
+    await add_entries(
+        session, notice, {r.delegation: sorted(r.immediate_channels) for r in recipients.values()}
+    )
+    await _add_deliveries(session, row, event, recipients.values())
+    await _hold_for_digests(session, row, recipients.values())
+
+
+async def _add_deliveries(
+    session: AsyncSession, row: orm.ReceivedEvent, event: Consumed, recipients: Iterable[Recipient]
+) -> None:
+    codes = [r.delegation for r in recipients if Channel.WEBHOOK in r.immediate_channels]
+    if not codes:
+        return
+    endpoints = await session.execute(
+        # Disabled endpoints get their rows too: they wait, and go out once it is re-enabled.
+        select(orm.Endpoint.id, orm.Endpoint.delegation_code, orm.Endpoint.event_types).where(
+            orm.Endpoint.delegation_code.in_(codes)
+        )
+    )
+    values = [
+        {
+            "webhook_id": new_webhook_id(),
+            "event_row_id": row.id,
+            "endpoint_id": endpoint_id,
+            "delegation_code": code,
+            "subject": row.subject,
+            "status": DeliveryStatus.PENDING.value,
+            "tries": 0,
+            "attempts_total": 0,
+            "next_attempt_at": row.received_at,
+        }
+        for endpoint_id, code, event_types in endpoints.all()
+        if domain.type_matches(event_types, event.event_type)
+    ]
+    if values:
+        await session.execute(insert(orm.Delivery).values(values).on_conflict_do_nothing())
+        await wakeup.notify(session, wakeup.DELIVERIES)
+
+
+async def _hold_for_digests(
+    session: AsyncSession, row: orm.ReceivedEvent, recipients: Iterable[Recipient]
+) -> None:
+    values = [
+        {
+            "delegation_code": r.delegation,
+            "event_row_id": row.id,
+            "cadence": cadence,
+            "channels": sorted(r.channels - r.immediate_channels) or [Channel.INBOX.value],
+        }
+        for r in recipients
+        for cadence in sorted(r.digests)
+    ]
+    if values:
+        await session.execute(insert(orm.DigestItem).values(values).on_conflict_do_nothing())
+
+
+def new_webhook_id() -> str:
+    """Fixed when the delivery row is made; every attempt and redelivery reuses it."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+# The newest version of each contract: what a received event's row is read back as.
+_CONTRACTS = {contract.event_type: contract for contract in registered_contracts()}
+
+
+def recorded(row: orm.ReceivedEvent) -> EventContract:
+    """An event taken in, as its contract again, from its row (for what is rendered later:
+    digests). The row keeps the data as published but not its contract version; every
+    contract the intake takes in has only its first version so far."""
+    return _CONTRACTS[row.event_type].model_validate(row.data)

@@ -1,0 +1,377 @@
+"""The webhook dispatcher: a background job that sends due deliveries and records each attempt.
+
+Claiming: due rows are taken with ``FOR UPDATE SKIP LOCKED`` (several instances never send the
+same row at once) and their ``next_attempt_at`` is pushed one lease ahead in the same statement.
+A dispatcher that dies mid-flight leaves its rows to come due again when the lease runs out:
+they are sent again with the same ``webhook-id``, which the receiver can dedupe.
+
+Order: one endpoint gets the deliveries of one subject (e.g. one action line) one at a time,
+in the order the events were taken in (delivery ids grow in consumption order, and Kafka keeps
+one plan's events in order). A delivery waits while an earlier one of its endpoint and subject
+is still pending (in flight, or waiting for its retry). Without this, a backlog (after a broker
+outage, say) went out up to ``dispatcher_concurrency`` at a time and a receiver saw a line's
+version 6 before its version 4. A delivery that fails for good stops holding the later ones.
+
+Sending and recording are pipelined: up to ``dispatcher_concurrency`` requests are in flight,
+and finished attempts are recorded in batches (one transaction for many), so the database is
+not the bottleneck of the HTTP work.
+"""
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.notifications import orm, wakeup
+from services.notifications.config import NotificationsSettings
+from services.notifications.webhooks import ssrf
+from services.notifications.webhooks.domain import (
+    AttemptResult,
+    DeliveryStatus,
+    after_attempt,
+    parse_retry_after,
+)
+from services.notifications.webhooks.endpoint_health import record_endpoint_health
+from services.notifications.webhooks.payloads import webhook_body
+from services.notifications.webhooks.signing import active_secrets, signature_headers
+from shared import failpoints
+from shared.backoff import Backoff
+
+log = structlog.get_logger(__name__)
+
+USER_AGENT = "Accord-Webhooks/1.0"
+
+# A pending delivery ``d`` that no earlier pending delivery of the same endpoint and subject
+# holds back. Served by ix_deliveries_pending_by_subject: one index probe per candidate, which
+# keeps the claim cheap with thousands pending even before the table's statistics catch up
+# (a join to the events here let the planner pick a nested loop that grew with the square of
+# the backlog).
+_NOT_HELD_BACK = """
+    NOT EXISTS (
+        SELECT 1 FROM deliveries p
+        WHERE p.endpoint_id = d.endpoint_id AND p.subject = d.subject
+            AND p.status = 'pending' AND p.id < d.id
+    )
+"""
+
+_CLAIM = text(
+    f"""
+    WITH due AS (
+        SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+        WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.enabled
+            AND {_NOT_HELD_BACK}
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT :limit
+        FOR UPDATE OF d SKIP LOCKED
+    )
+    UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => :lease),
+        leased_by = :owner, tries = tries + 1, attempts_total = attempts_total + 1
+    FROM due WHERE deliveries.id = due.id
+    RETURNING deliveries.id, deliveries.webhook_id, deliveries.tries, deliveries.endpoint_id,
+        deliveries.event_row_id, deliveries.delegation_code
+    """
+)
+
+
+# What this process's previous incarnation had in flight when it died: due again now.
+_TAKE_BACK = text(
+    """
+    UPDATE deliveries SET next_attempt_at = now(), leased_by = NULL
+    WHERE status = 'pending' AND leased_by = :owner AND next_attempt_at > now()
+    RETURNING id
+    """
+)
+
+_NEXT_DUE = text(
+    f"""
+    SELECT extract(epoch FROM min(d.next_attempt_at) - now())
+    FROM deliveries d
+    WHERE d.status = 'pending' AND {_NOT_HELD_BACK}
+    """
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    delivery_id: int
+    webhook_id: str
+    tries: int
+    endpoint_id: object
+    url: str
+    secrets: tuple[str, ...]
+    body: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    attempted_at: datetime
+    latency_ms: float
+    result: AttemptResult
+    error: str | None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: NotificationsSettings,
+        *,
+        allow_loopback: bool,
+        pulse: wakeup.Pulse,
+        instance_id: str | None = None,
+    ) -> None:
+        """``instance_id``: this process's stable name (``ACCORD_INSTANCE_ID``); without one,
+        leases carry a name of this run only and a dead run's leases just expire."""
+        self._sessions = sessions
+        self._instance_id = instance_id
+        self._owner = instance_id or f"run-{uuid.uuid4()}"
+        self._settings = settings
+        self._allow_loopback = allow_loopback
+        self._pulse = pulse
+        self._lease = settings.delivery_timeout + 30
+        self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        limits = httpx.Limits(
+            max_connections=self._settings.dispatcher_concurrency,
+            max_keepalive_connections=self._settings.dispatcher_concurrency,
+        )
+        async with httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=self._settings.delivery_timeout,
+            limits=limits,
+            headers={"user-agent": USER_AGENT},
+        ) as client:
+            recorder = asyncio.create_task(self._record_forever())
+            try:
+                await self._take_back_what_a_previous_run_left()
+                await self._dispatch_forever(client)
+            finally:
+                recorder.cancel()
+                for task in self._in_flight:
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.gather(recorder, *self._in_flight, return_exceptions=True)
+
+    async def _take_back_what_a_previous_run_left(self) -> None:
+        """A process with a stable name that finds leases in that name holds them from a
+        previous run that died (two live processes never share a name): sent again now,
+        with the same webhook-ids, rather than when the leases run out."""
+        if self._instance_id is None:
+            return
+        backoff = self._database_backoff()
+        while True:
+            try:
+                async with self._sessions() as session, session.begin():
+                    taken = len((await session.execute(_TAKE_BACK, {"owner": self._owner})).all())
+                break
+            except Exception as exc:  # the database is away: try again shortly
+                log.warning("dispatcher_take_back_failed", error=f"{type(exc).__name__}: {exc}")
+                await backoff.sleep()
+        if taken:
+            log.info("dispatcher_took_back_leases", deliveries=taken)
+
+    async def _dispatch_forever(self, client: httpx.AsyncClient) -> None:
+        backoff = self._database_backoff()
+        while True:
+            ticket = self._pulse.ticket()
+            free = self._settings.dispatcher_concurrency - len(self._in_flight)
+            jobs: list[Job] = []
+            if free > 0:
+                try:
+                    jobs = await self._claim(free)
+                    backoff.reset()
+                except Exception as exc:  # the database is away: try again shortly
+                    log.warning("dispatcher_claim_failed", error=f"{type(exc).__name__}: {exc}")
+                    await backoff.sleep()
+                    continue
+            for job in jobs:
+                task = asyncio.create_task(self._send(client, job))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+            if free > 0 and len(jobs) == free:
+                continue  # there may be more due right now
+            if free <= 0:
+                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            await wakeup.Pulse.wait(ticket, await self._seconds_until_next_due())
+
+    def _database_backoff(self) -> Backoff:
+        """The pause between tries while the database is away: jittered, and never longer than
+        the poll interval, so that the dispatcher is back within one poll of the database."""
+        return Backoff(self._settings.poll_interval, self._settings.poll_interval)
+
+    async def _claim(self, limit: int) -> list[Job]:
+        async with self._sessions() as session, session.begin():
+            claimed = (
+                await session.execute(
+                    _CLAIM, {"limit": limit, "lease": self._lease, "owner": self._owner}
+                )
+            ).all()
+            if not claimed:
+                return []
+            endpoints = {
+                e.id: e
+                for e in await session.scalars(
+                    select(orm.Endpoint).where(
+                        orm.Endpoint.id.in_({c.endpoint_id for c in claimed})
+                    )
+                )
+            }
+            events = {
+                e.id: e
+                for e in await session.scalars(
+                    select(orm.ReceivedEvent).where(
+                        orm.ReceivedEvent.id.in_({c.event_row_id for c in claimed})
+                    )
+                )
+            }
+        now = datetime.now(UTC)
+        return [
+            Job(
+                delivery_id=c.id,
+                webhook_id=c.webhook_id,
+                tries=c.tries,
+                endpoint_id=c.endpoint_id,
+                url=endpoints[c.endpoint_id].url,
+                secrets=active_secrets(endpoints[c.endpoint_id], now),
+                body=webhook_body(
+                    event_id=events[c.event_row_id].event_id,
+                    event_type=events[c.event_row_id].event_type,
+                    occurred_at=events[c.event_row_id].occurred_at,
+                    delegation=c.delegation_code,
+                    data=events[c.event_row_id].data,
+                ),
+            )
+            for c in claimed
+        ]
+
+    async def _seconds_until_next_due(self) -> float:
+        # Deliveries held back by an earlier one are not due, whatever their time says (or the
+        # loop would spin while the earlier one is in flight); recording the earlier one
+        # notifies DELIVERIES, which wakes this loop.
+        try:
+            async with self._sessions() as session:
+                wait = await session.scalar(_NEXT_DUE)
+        except Exception:
+            return self._settings.poll_interval
+        if wait is None:
+            return self._settings.poll_interval
+        return max(0.0, min(float(wait), self._settings.poll_interval))
+
+    async def _send(self, client: httpx.AsyncClient, job: Job) -> None:
+        attempted_at = datetime.now(UTC)
+        started = time.perf_counter()
+        status_code: int | None = None
+        retry_after: float | None = None
+        error: str | None = None
+        try:
+            target = await ssrf.check_url(
+                job.url,
+                allow_loopback=self._allow_loopback,
+                allow_http=self._settings.allow_http_webhooks,
+            )
+            headers = signature_headers(job.webhook_id, job.body, job.secrets, attempted_at)
+            headers["content-type"] = "application/json"
+            response = await client.send(_pinned_request(target, headers, job.body.encode()))
+            await response.aclose()
+            failpoints.reach(failpoints.DISPATCHER_AFTER_RESPONSE)
+            status_code = response.status_code
+            retry_after = parse_retry_after(response.headers.get("retry-after"), attempted_at)
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except ssrf.UnsafeURL as exc:
+            error = str(exc)
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        outcome = Outcome(
+            job=job,
+            attempted_at=attempted_at,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            result=AttemptResult(status_code=status_code, retry_after=retry_after),
+            error=error,
+        )
+        self._outcomes.put_nowait(outcome)
+
+    async def _record_forever(self) -> None:
+        while True:
+            batch = [await self._outcomes.get()]
+            while not self._outcomes.empty() and len(batch) < 500:
+                batch.append(self._outcomes.get_nowait())
+            backoff = self._database_backoff()
+            while True:
+                try:
+                    async with self._sessions() as session, session.begin():
+                        await self._record(session, batch)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Unrecorded attempts come due again when their lease ends; keep trying
+                    # meanwhile so that a short database outage costs no resend.
+                    log.warning("dispatcher_record_failed", error=f"{type(exc).__name__}: {exc}")
+                    await backoff.sleep()
+
+    async def _record(self, session: AsyncSession, batch: list[Outcome]) -> None:
+        now = datetime.now(UTC)
+        session.add_all(
+            orm.DeliveryAttempt(
+                delivery_id=o.job.delivery_id,
+                attempted_at=o.attempted_at,
+                status_code=o.result.status_code,
+                latency_ms=o.latency_ms,
+                error=o.error,
+            )
+            for o in batch
+        )
+        updates = []
+        for o in batch:
+            decision = after_attempt(
+                o.result,
+                o.job.tries,
+                self._settings.retry_schedule,
+                now,
+                self._settings.max_retry_after,
+            )
+            updates.append(
+                {
+                    "id": o.job.delivery_id,
+                    "status": decision.status.value,
+                    "next_attempt_at": decision.next_attempt_at,
+                    "leased_by": None,
+                    "last_status_code": o.result.status_code,
+                    "last_error": o.error,
+                    "succeeded_at": now if o.result.succeeded else None,
+                }
+            )
+        await session.flush()
+        await session.execute(update(orm.Delivery), updates)
+        if any(u["status"] != DeliveryStatus.PENDING.value for u in updates):
+            # Deliveries held back by these may go now (see _NOT_HELD_BACK).
+            await wakeup.notify(session, wakeup.DELIVERIES)
+        await record_endpoint_health(
+            session, self._settings, [(o.job.endpoint_id, o.result) for o in batch], now
+        )
+
+
+def _pinned_request(target: ssrf.Target, headers: dict[str, str], body: bytes) -> httpx.Request:
+    """Connect to the address that was checked, not to whatever the name resolves to by the
+    time the connection is made; the Host header and TLS name stay the original host's."""
+    url = httpx.URL(target.url)
+    address = target.addresses[0]
+    extensions = {}
+    if address != target.host:
+        headers = {**headers, "host": url.netloc.decode("ascii")}
+        if url.scheme == "https":
+            extensions["sni_hostname"] = target.host
+        url = url.copy_with(host=address)
+    return httpx.Request("POST", url, headers=headers, content=body, extensions=extensions)

@@ -1,0 +1,83 @@
+"""An endpoint's health after a batch of attempts: a success clears its failing streak; a 410
+disables it at once; a long streak warns its delegation, then disables it. Both the warning
+and the disabling reach the delegation's inbox and stream and are published as events."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications import events, orm
+from services.notifications.config import NotificationsSettings
+from services.notifications.domain import Channel
+from services.notifications.inbox.entries import Notice, add_entries
+from services.notifications.inbox.render import render
+from services.notifications.intake.domain import is_critical
+from services.notifications.webhooks import domain
+from services.notifications.webhooks.domain import AttemptResult, EndpointAction
+from shared.contracts import notifications as contracts
+
+ALERT_CHANNELS = (Channel.INBOX.value, Channel.STREAM.value)
+
+
+async def record_endpoint_health(
+    session: AsyncSession,
+    settings: NotificationsSettings,
+    results: Sequence[tuple[object, AttemptResult]],
+    now: datetime,
+) -> None:
+    succeeded = {e for e, r in results if r.succeeded}
+    if succeeded:
+        await session.execute(
+            update(orm.Endpoint)
+            .where(orm.Endpoint.id.in_(succeeded), orm.Endpoint.failing_since.is_not(None))
+            .values(failing_since=None, warned_at=None)
+        )
+    gone = {e for e, r in results if r.gone}
+    failed = {e for e, r in results if not r.succeeded} - succeeded
+    if not failed:
+        return
+    endpoints = await session.scalars(
+        select(orm.Endpoint)
+        .where(orm.Endpoint.id.in_(failed), orm.Endpoint.enabled.is_(True))
+        .order_by(orm.Endpoint.id)
+        .with_for_update()
+    )
+    for endpoint in endpoints:
+        endpoint.failing_since = endpoint.failing_since or now
+        action = domain.endpoint_health(
+            gone=endpoint.id in gone,
+            failing_since=endpoint.failing_since,
+            warned_at=endpoint.warned_at,
+            now=now,
+            disable_after=timedelta(seconds=settings.disable_after),
+            warn_before=timedelta(seconds=settings.warn_before_disable),
+        )
+        if action is EndpointAction.WARN:
+            endpoint.warned_at = now
+            disable_at = endpoint.failing_since + timedelta(seconds=settings.disable_after)
+            await _tell(session, events.endpoint_disabling_soon(endpoint, max(disable_at, now)))
+        elif action is EndpointAction.DISABLE:
+            await disable(session, endpoint, "gone" if endpoint.id in gone else "failing", now)
+
+
+async def disable(
+    session: AsyncSession, endpoint: orm.Endpoint, reason: str, now: datetime
+) -> None:
+    endpoint.enabled = False
+    endpoint.disabled_reason = reason
+    endpoint.disabled_at = now
+    await _tell(session, events.endpoint_disabled(endpoint))
+
+
+async def _tell(
+    session: AsyncSession,
+    event: contracts.EndpointDisablingSoon | contracts.EndpointDisabled,
+) -> None:
+    title, body = render(event, {})
+    notice = Notice(
+        event_type=event.event_type, title=title, body=body, critical=is_critical(event)
+    )
+    await add_entries(session, notice, {event.delegation: ALERT_CHANNELS})
+    await events.outbox.add(session, event, subject=events.subject(event.delegation))

@@ -1,0 +1,32 @@
+"""The body of a webhook, rendered from a received event: the same bytes on every attempt.
+
+``data`` is the event's data exactly as its publisher wrote it (kept in the received event's
+row), not this service's reading of it: a receiver gets every field, even one this service's
+copy of the contract does not know yet.
+"""
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+
+
+def webhook_body(
+    *,
+    event_id: str,
+    event_type: str,
+    occurred_at: datetime,
+    delegation: str,
+    data: Mapping[str, object],
+) -> str:
+    return json.dumps(
+        {
+            "type": event_type,
+            "timestamp": occurred_at.isoformat(),
+            "event_id": event_id,
+            "delegation": delegation,
+            "data": data,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )

@@ -1,0 +1,259 @@
+"""The rollup read model, kept current by consuming the plans service's own events.
+
+Each line event moves one line's facts out of its old buckets and into its new ones, in
+every scope the line belongs to (the plan, each section on its path, each tag, each lead):
+the cost of one change depends on the line's scopes, never on the size of the plan.
+
+The projection is idempotent by state as well as by the consumer's dedupe table: it applies
+a line event only if the event's version is newer than the one it last applied, so a
+replay racing the live consumer cannot count anything twice.
+"""
+
+import uuid
+from collections import defaultdict
+from datetime import date
+from typing import cast
+
+from sqlalchemy import Table, delete, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.plans import events, orm
+from services.plans.domain import LineStatus
+from services.plans.rollups.domain import (
+    Counters,
+    CountingMode,
+    CountingRule,
+    Figures,
+    LineFacts,
+    figures,
+)
+from shared.contracts import plans as contracts
+from shared.events import InvalidEvent
+
+PLAN_SCOPE = "plan"
+_BUCKETS = cast(Table, orm.RollupBucket.__table__)
+_OPEN_TARGETS = cast(Table, orm.RollupOpenTarget.__table__)
+
+
+def scopes_of(section_path: list[uuid.UUID], tags: list[str], leads: list[str]) -> list[str]:
+    return [
+        PLAN_SCOPE,
+        *(f"section:{s}" for s in section_path),
+        *(f"tag:{t}" for t in dict.fromkeys(tags)),
+        *(f"lead:{lead}" for lead in dict.fromkeys(leads)),
+    ]
+
+
+def facts_of(row: orm.RollupLine) -> LineFacts:
+    return LineFacts(LineStatus(row.status), row.weight, row.target_date, row.completed_on)
+
+
+class Projection:
+    """Applies line events to the read model. ``publish`` is off during a rebuild."""
+
+    def __init__(self, session: AsyncSession, *, publish: bool, cause_event_id: str = "") -> None:
+        self.session = session
+        self.publish = publish
+        self.cause_event_id = cause_event_id
+
+    async def line_created(self, data: contracts.ActionLineCreated) -> None:
+        if await self.session.get(orm.RollupLine, data.action_line_id) is not None:
+            return
+        row = orm.RollupLine(
+            action_line_id=data.action_line_id,
+            plan_id=data.plan_id,
+            scopes=scopes_of(data.section_path, data.tags, data.leads),
+            status=data.status,
+            weight=data.weight,
+            target_date=data.target_date,
+            completed_on=None,
+            version=data.version,
+        )
+        self.session.add(row)
+        # A new line only grows the totals, and subscribers learn of it from its own event;
+        # not publishing rollup changes for it keeps a bulk import from flooding the topic.
+        await self._move(data.plan_id, [], None, row.scopes, facts_of(row), publish=False)
+
+    async def status_changed(self, data: contracts.ActionLineStatusChanged) -> None:
+        row = await self._current(data.action_line_id, data.version)
+        if row is None:
+            return
+        before = facts_of(row)
+        row.status = data.new_status
+        row.completed_on = data.effective_date if data.new_status == LineStatus.COMPLETED else None
+        row.version = data.version
+        await self._move(row.plan_id, row.scopes, before, row.scopes, facts_of(row))
+
+    async def line_updated(self, data: contracts.ActionLineUpdated) -> None:
+        row = await self._current(data.action_line_id, data.version)
+        if row is None:
+            return
+        old_scopes, before = row.scopes, facts_of(row)
+        row.scopes = scopes_of(data.section_path, data.tags, data.leads)
+        row.weight = data.weight
+        row.target_date = data.target_date
+        row.version = data.version
+        await self._move(row.plan_id, old_scopes, before, row.scopes, facts_of(row))
+
+    async def _current(self, line_id: uuid.UUID, version: int) -> orm.RollupLine | None:
+        row = await self.session.get(orm.RollupLine, line_id, with_for_update=True)
+        if row is None:
+            # The creation event precedes every other event of a line (same key, same
+            # partition), so an event without one can never apply.
+            raise InvalidEvent(f"the rollup read model has no action line {line_id}")
+        return row if version > row.version else None
+
+    async def _move(
+        self,
+        plan_id: uuid.UUID,
+        old_scopes: list[str],
+        old: LineFacts | None,
+        new_scopes: list[str],
+        new: LineFacts,
+        *,
+        publish: bool = True,
+    ) -> None:
+        publish = publish and self.publish
+        deltas: dict[str, Counters] = defaultdict(Counters)
+        if old is not None:
+            for scope in old_scopes:
+                deltas[scope].add(old, -1)
+        for scope in new_scopes:
+            deltas[scope].add(new, +1)
+        touched = sorted(deltas)
+        before = await load_counters(self.session, plan_id, touched) if publish else {}
+        await self._apply(plan_id, deltas)
+        if publish:
+            after = await load_counters(self.session, plan_id, touched)
+            await self._publish_changes(plan_id, before, after)
+
+    async def _apply(self, plan_id: uuid.UUID, deltas: dict[str, Counters]) -> None:
+        buckets = [
+            {
+                "plan_id": plan_id,
+                "scope": scope,
+                "status": status,
+                "ahead": ahead,
+                "count": c,
+                "weight": w,
+            }
+            for scope, counters in deltas.items()
+            for (status, ahead), (c, w) in counters.buckets.items()
+            if c or w
+        ]
+        targets = [
+            {"plan_id": plan_id, "scope": scope, "target_date": target, "count": c, "weight": w}
+            for scope, counters in deltas.items()
+            for target, (c, w) in counters.open_targets.items()
+            if c or w
+        ]
+        for table, rows in (
+            (_BUCKETS, buckets),
+            (_OPEN_TARGETS, targets),
+        ):
+            if not rows:
+                continue
+            statement = insert(table).values(rows)
+            await self.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[column.name for column in table.primary_key],
+                    set_={
+                        "count": table.c.count + statement.excluded.count,
+                        "weight": table.c.weight + statement.excluded.weight,
+                    },
+                )
+            )
+
+    async def _publish_changes(
+        self, plan_id: uuid.UUID, before: dict[str, Counters], after: dict[str, Counters]
+    ) -> None:
+        rule = await default_rule(self.session)
+        today = date.today()
+        for scope, counters in after.items():
+            old = figures(before.get(scope, Counters()), rule, today=today)
+            new = figures(counters, rule, today=today)
+            if _contract_figures(old) == _contract_figures(new):
+                continue
+            kind, _, key = scope.partition(":")
+            changed = contracts.RollupChanged(
+                plan_id=plan_id,
+                scope_kind=kind,
+                scope_key=key or str(plan_id),
+                rule_version=rule.version,
+                before=_contract_figures(old),
+                after=_contract_figures(new),
+                cause_event_id=self.cause_event_id,
+            )
+            await events.outbox.add(
+                self.session, changed, subject=f"plans/{plan_id}/rollups/{scope}"
+            )
+
+
+def _contract_figures(f: Figures) -> contracts.RollupFigures:
+    return contracts.RollupFigures.model_validate(f, from_attributes=True)
+
+
+async def load_counters(
+    session: AsyncSession, plan_id: uuid.UUID, scopes: list[str] | None = None
+) -> dict[str, Counters]:
+    """The stored counters of a plan's scopes (all of them when ``scopes`` is None)."""
+    result: dict[str, Counters] = defaultdict(Counters)
+    bucket_query = select(orm.RollupBucket).where(orm.RollupBucket.plan_id == plan_id)
+    target_query = select(orm.RollupOpenTarget).where(orm.RollupOpenTarget.plan_id == plan_id)
+    if scopes is not None:
+        bucket_query = bucket_query.where(orm.RollupBucket.scope.in_(scopes))
+        target_query = target_query.where(orm.RollupOpenTarget.scope.in_(scopes))
+    for bucket in await session.scalars(bucket_query):
+        result[bucket.scope].buckets[(LineStatus(bucket.status), bucket.ahead)] = [
+            bucket.count,
+            bucket.weight,
+        ]
+    for target in await session.scalars(target_query):
+        result[target.scope].open_targets[target.target_date] = [target.count, target.weight]
+    return result
+
+
+async def default_rule(session: AsyncSession) -> CountingRule:
+    row = await session.scalar(
+        select(orm.CountingRule)
+        .where(orm.CountingRule.is_default)
+        .order_by(orm.CountingRule.version.desc())
+    )
+    return to_rule(row) if row is not None else CountingRule(version=1)
+
+
+def to_rule(row: orm.CountingRule) -> CountingRule:
+    return CountingRule(
+        version=row.version,
+        mode=CountingMode(row.mode),
+        excluded=frozenset(LineStatus(s) for s in row.excluded_statuses),
+    )
+
+
+async def clear(session: AsyncSession) -> None:
+    """Empty the read model, holding its tables so the live projection waits meanwhile."""
+    await session.execute(
+        text("LOCK TABLE rollup_lines, rollup_buckets, rollup_open_targets IN EXCLUSIVE MODE")
+    )
+    for table in (orm.RollupLine, orm.RollupBucket, orm.RollupOpenTarget):
+        await session.execute(delete(table))
+
+
+LineEvent = (
+    contracts.ActionLineCreated | contracts.ActionLineStatusChanged | contracts.ActionLineUpdated
+)
+LINE_EVENTS = (
+    contracts.ActionLineCreated,
+    contracts.ActionLineStatusChanged,
+    contracts.ActionLineUpdated,
+)
+
+
+async def apply(projection: Projection, data: LineEvent) -> None:
+    if isinstance(data, contracts.ActionLineCreated):
+        await projection.line_created(data)
+    elif isinstance(data, contracts.ActionLineStatusChanged):
+        await projection.status_changed(data)
+    else:
+        await projection.line_updated(data)

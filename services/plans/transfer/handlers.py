@@ -1,0 +1,193 @@
+"""The import commands: write a plan document whose every item is valid.
+
+Sections go first (parents before children), then every line in bulk, with its creation
+event and, for a line imported with a status, a journal entry and a status event, so that
+the rollups and subscribers see what an API client's calls would have produced.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.plans import events, handlers, orm
+from services.plans.domain import LineStatus, Source
+from services.plans.transfer.documents import (
+    Fault,
+    LineDocument,
+    Problems,
+    SectionDocument,
+    check_structure,
+)
+from shared.events import EventContract
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """A new plan with its sections and lines, from a document already checked whole (it
+    refers to nothing that exists, so nothing but the plan itself can still be refused)."""
+
+    plan: handlers.CreatePlan
+    sections: Sequence[SectionDocument]
+    lines: Sequence[LineDocument]
+    actor: str
+
+
+@dataclass(frozen=True)
+class ImportLines:
+    """Lines added to an existing plan. Each comes with where it is in the document (e.g.
+    ``csv.line 3``); ``faults`` are the problems the document was already found to have, so
+    that every problem is reported at once."""
+
+    plan_id: uuid.UUID
+    lines: Sequence[tuple[str, LineDocument]]
+    actor: str
+    faults: Sequence[Fault] = ()
+
+
+@dataclass(frozen=True)
+class Imported:
+    plan: orm.Plan
+    sections: int
+    lines: int
+    # Every problem of the document, in document order; when there is any, nothing was written.
+    faults: list[Fault] = field(default_factory=list)
+
+
+async def import_plan(session: AsyncSession, command: ImportPlan) -> Imported:
+    plan = await handlers.create_plan(session, command.plan)
+    count = await _write(session, plan, command.sections, command.lines, actor=command.actor)
+    return Imported(plan=plan, sections=len(command.sections), lines=count)
+
+
+async def import_lines(session: AsyncSession, command: ImportLines) -> Imported:
+    """Check the lines against the plan's sections and lines, then write them, or nothing."""
+    # The plan's lock makes concurrent imports into one plan take turns, so each checks its
+    # codes against what the other wrote.
+    plan = await handlers.get_plan(session, command.plan_id, lock=True)
+    known_sections = set(
+        await session.scalars(select(orm.Section.code).where(orm.Section.plan_id == plan.id))
+    )
+    known_lines = set(
+        await session.scalars(select(orm.ActionLine.code).where(orm.ActionLine.plan_id == plan.id))
+    )
+    problems = Problems(list(command.faults))
+    check_structure(
+        [], command.lines, problems, known_sections=known_sections, known_lines=known_lines
+    )
+    if problems.items:
+        return Imported(plan=plan, sections=0, lines=0, faults=problems.items)
+    lines = [line for _, line in command.lines]
+    count = await _write(session, plan, [], lines, actor=command.actor)
+    return Imported(plan=plan, sections=0, lines=count)
+
+
+async def _write(
+    session: AsyncSession,
+    plan: orm.Plan,
+    sections: Sequence[SectionDocument],
+    lines: Sequence[LineDocument],
+    *,
+    actor: str,
+) -> int:
+    section_ids = {
+        s.code: s.id
+        for s in await session.scalars(select(orm.Section).where(orm.Section.plan_id == plan.id))
+    }
+    for section in _parents_first(sections):
+        created = await handlers.add_section(
+            session,
+            handlers.AddSection(
+                plan_id=plan.id,
+                code=section.code,
+                title=section.title,
+                parent_id=section_ids.get(section.parent_code) if section.parent_code else None,
+                ordering_key=section.ordering_key,
+            ),
+        )
+        section_ids[section.code] = created.id
+    paths = {
+        s.id: list(s.path)
+        for s in await session.scalars(select(orm.Section).where(orm.Section.plan_id == plan.id))
+    }
+    rows = [_line_row(plan.id, line, section_ids) for line in lines]
+    session.add_all(rows)
+    await session.flush()
+    today = datetime.now(UTC).date()
+    outgoing: list[tuple[EventContract, str]] = []
+    entries: list[tuple[orm.ActionLine, orm.JournalEntry]] = []
+    for row, line in zip(rows, lines, strict=True):
+        path = paths.get(row.section_id, []) if row.section_id else []
+        outgoing.append((events.action_line_created(row, path), f"action-lines/{row.id}"))
+        if line.status is not LineStatus.NOT_STARTED:
+            entries.append((row, _journal(row, line, actor, line.status_date or today)))
+    if entries:
+        for row, entry in entries:
+            row.status, row.version = entry.to_status, entry.version
+        session.add_all([entry for _, entry in entries])
+        await session.flush()
+        for row, entry in entries:
+            path = paths.get(row.section_id, []) if row.section_id else []
+            outgoing.append((events.status_changed(row, entry, path), f"action-lines/{row.id}"))
+    await events.outbox.add_many(session, outgoing)
+    return len(rows)
+
+
+def _parents_first(sections: Sequence[SectionDocument]) -> list[SectionDocument]:
+    by_code = {s.code: s for s in sections}
+    ordered: list[SectionDocument] = []
+    placed: set[str] = set()
+
+    def place(section: SectionDocument) -> None:
+        if section.code in placed:
+            return
+        if section.parent_code in by_code:
+            place(by_code[section.parent_code])
+        placed.add(section.code)
+        ordered.append(section)
+
+    for section in sections:
+        place(section)
+    return ordered
+
+
+def _line_row(
+    plan_id: uuid.UUID, line: LineDocument, section_ids: dict[str, uuid.UUID]
+) -> orm.ActionLine:
+    return orm.ActionLine(
+        id=uuid.uuid4(),
+        plan_id=plan_id,
+        section_id=section_ids[line.section_code] if line.section_code else None,
+        code=line.code,
+        ordering_key=line.ordering_key or line.code,
+        text=line.text,
+        leads=line.leads,
+        tags=line.tags,
+        target_date=line.target_date,
+        weight=line.weight,
+        status=LineStatus.NOT_STARTED.value,
+        version=1,
+    )
+
+
+_IMPORTED = Source.api()
+
+
+def _journal(
+    row: orm.ActionLine, line: LineDocument, actor: str, effective: date
+) -> orm.JournalEntry:
+    return orm.JournalEntry(
+        plan_id=row.plan_id,
+        action_line_id=row.id,
+        from_status=LineStatus.NOT_STARTED.value,
+        to_status=line.status.value,
+        version=2,
+        effective_date=effective,
+        actor=actor,
+        note="imported",
+        source_kind=_IMPORTED.kind.value,
+        source_id=_IMPORTED.id,
+    )
