@@ -28,23 +28,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.consumer import processed_events_table
 from shared.db import new_metadata
 from shared.errors import NotFound
-from shared.outbox import outbox_table
+from shared.orm import ServiceBase, messaging_tables
 
 
-class Base(DeclarativeBase):
+class Base(ServiceBase, DeclarativeBase):
     metadata = new_metadata()
-    # Fetch server-side defaults with RETURNING at flush, so objects stay readable after
-    # the commit without another round trip.
-    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
     # How a NotFound names a missing row of the table ("meeting 1234... does not exist").
     what: ClassVar[str] = "row"
 
 
-outbox = outbox_table(Base.metadata)
-processed_events = processed_events_table(Base.metadata)
+outbox, processed_events = messaging_tables(Base.metadata)
 
 Row = TypeVar("Row", bound=Base)
 

@@ -25,18 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.consumer import processed_events_table
 from shared.db import new_metadata
-from shared.outbox import outbox_table
+from shared.orm import ServiceBase, messaging_tables
 
 
-class Base(DeclarativeBase):
+class Base(ServiceBase, DeclarativeBase):
     metadata = new_metadata()
-    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
 
 
-outbox = outbox_table(Base.metadata)
-processed_events = processed_events_table(Base.metadata)
+outbox, processed_events = messaging_tables(Base.metadata)
 
 
 def _created_at() -> Mapped[datetime]:
