@@ -31,12 +31,10 @@ from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.events import CloudEvent, EventContract
 from shared.outbox import (
     NOTIFY_TRIGGER_DDL,
+    Outbox,
     OutboxRelay,
-    Outgoing,
     make_producer,
     outbox_table,
-    stage_event,
-    stage_events,
 )
 from tests.benchmarks.measure import latency_ms, per_second, ratio
 from tests.support.kafka import status_changed_event
@@ -81,9 +79,14 @@ async def _database(infra: Infrastructure) -> tuple[async_sessionmaker[AsyncSess
     return make_session_factory(engine), (outbox, processed, engine), url
 
 
-def _payload() -> plan_events.ActionLineStatusChanged:
-    data = status_changed_event(PLANS[0]).data
+def _payload(plan_id: uuid.UUID = PLANS[0]) -> plan_events.ActionLineStatusChanged:
+    data = status_changed_event(plan_id).data
     return plan_events.ActionLineStatusChanged.model_validate(data)
+
+
+def _outbox(table: Any, topic: str) -> Outbox:
+    """Keyed by plan id like the plans service's, over the bench's 100 plans."""
+    return Outbox(table=table, topic=topic, source="/bench", key="plan_id")
 
 
 async def raw_throughput(bootstrap: str, topic: str, count: int) -> float:
@@ -130,11 +133,10 @@ async def ours_throughput(
     topic: str,
     count: int,
 ) -> float:
-    outbox = tables[0]
-    payload = _payload()
+    outbox = _outbox(tables[0], topic)
+    payloads = [_payload(plan_id) for plan_id in PLANS]
     async with sessions() as session, session.begin():
-        items = [Outgoing(payload, key=str(PLANS[i % 100]), subject="bench") for i in range(count)]
-        await stage_events(session, outbox, items, topic=topic, source="/bench")
+        await outbox.add_many(session, [(payloads[i % 100], "bench") for i in range(count)])
     return await _relay_and_consume(sessions, tables, url, bootstrap, topic, count)
 
 
@@ -220,7 +222,7 @@ async def ours_latency(
     count: int,
     rate: float,
 ) -> dict[str, float]:
-    outbox, _, _ = tables
+    outbox = _outbox(tables[0], topic)
     committed: dict[str, float] = {}
     latencies: list[float] = []
 
@@ -231,15 +233,7 @@ async def ours_latency(
         await asyncio.sleep(2)  # the consumer joins its group first
         for i in range(count):
             async with sessions() as session, session.begin():
-                event_id = await stage_event(
-                    session,
-                    outbox,
-                    _payload(),
-                    topic=topic,
-                    key=str(PLANS[i % 100]),
-                    source="/bench",
-                    subject="b",
-                )
+                event_id = await outbox.add(session, _payload(PLANS[i % 100]), subject="b")
             committed[str(event_id)] = time.perf_counter()
             await asyncio.sleep(1 / rate)
 
