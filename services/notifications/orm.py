@@ -153,6 +153,9 @@ class Endpoint(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # While it fails: when the dispatcher may next try it early with its oldest waiting
+    # delivery (a probe); never sooner than a Retry-After it gave asks.
+    probe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -189,6 +192,9 @@ class Delivery(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     attempts_total: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The receiver's Retry-After on the last failed attempt: released early or not, the
+    # delivery is not sent again before then (unless its delegation asks).
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     leased_by: Mapped[str | None] = mapped_column(String(200))
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))

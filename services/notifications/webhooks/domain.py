@@ -1,5 +1,5 @@
-"""Webhook delivery rules, free of I/O: when a failed delivery is retried, and when an
-endpoint is given up on.
+"""Webhook delivery rules, free of I/O: when a failed delivery is retried, when a failing
+endpoint is probed, and when an endpoint is given up on.
 
 The dispatcher and ``endpoint_health`` load rows, pass plain values here and store what comes
 back.
@@ -48,8 +48,12 @@ class AttemptResult:
 
 @dataclass(frozen=True)
 class RetryDecision:
+    """``not_before``: what the receiver's Retry-After asked for, if it asked; a release
+    (``webhooks/release.py``) does not send the delivery before then."""
+
     status: DeliveryStatus
     next_attempt_at: datetime | None
+    not_before: datetime | None = None
 
 
 def after_attempt(
@@ -65,16 +69,50 @@ def after_attempt(
     A 410 gives nothing up: it disables the endpoint (``endpoint_health``) in the same
     transaction, and the delivery waits with the others until the delegation re-enables it.
     Failing it would leave a hole in what its subject's receiver sees once back."""
-    if result.succeeded:
-        return RetryDecision(DeliveryStatus.SUCCEEDED, None)
-    if result.gone:
-        return RetryDecision(DeliveryStatus.PENDING, now)
+    if result.succeeded or result.gone:
+        return _answered(result, now)
     if tries >= len(schedule):
         return RetryDecision(DeliveryStatus.FAILED, None)
-    delay = schedule[tries]
-    if result.retry_after is not None:
-        delay = max(delay, min(result.retry_after, max_retry_after))
-    return RetryDecision(DeliveryStatus.PENDING, now + timedelta(seconds=delay))
+    not_before = _asked_for(result, now, max_retry_after)
+    due = now + timedelta(seconds=schedule[tries])
+    return RetryDecision(DeliveryStatus.PENDING, max(due, not_before or due), not_before)
+
+
+def after_probe(
+    result: AttemptResult, resume_at: datetime, now: datetime, max_retry_after: float
+) -> RetryDecision:
+    """What follows a probe: an early try of a delivery that waited on the schedule, made to
+    see whether its endpoint answers again. A failed probe costs the delivery nothing: it
+    keeps its place in the schedule (due at ``resume_at``, or later if the receiver asks)."""
+    if result.succeeded or result.gone:
+        return _answered(result, now)
+    not_before = _asked_for(result, now, max_retry_after)
+    return RetryDecision(
+        DeliveryStatus.PENDING, max(resume_at, not_before or resume_at), not_before
+    )
+
+
+def next_probe(
+    result: AttemptResult, now: datetime, probe_interval: float, max_retry_after: float
+) -> datetime:
+    """After a failure, when the endpoint may be probed: one probe interval on, or when its
+    receiver asked, if later."""
+    asked = _asked_for(result, now, max_retry_after)
+    due = now + timedelta(seconds=probe_interval)
+    return max(due, asked or due)
+
+
+def _answered(result: AttemptResult, now: datetime) -> RetryDecision:
+    """A success is done; a 410 waits with the others (see ``after_attempt``)."""
+    if result.succeeded:
+        return RetryDecision(DeliveryStatus.SUCCEEDED, None)
+    return RetryDecision(DeliveryStatus.PENDING, now)
+
+
+def _asked_for(result: AttemptResult, now: datetime, max_retry_after: float) -> datetime | None:
+    if result.retry_after is None:
+        return None
+    return now + timedelta(seconds=min(result.retry_after, max_retry_after))
 
 
 class EndpointAction(StrEnum):

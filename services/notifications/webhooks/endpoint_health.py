@@ -1,6 +1,7 @@
 """An endpoint's health after a batch of attempts: a success clears its failing streak; a 410
 disables it at once; a long streak warns its delegation, then disables it. Both the warning
-and the disabling reach the delegation's inbox and stream and are published as events."""
+and the disabling reach the delegation's inbox and stream and are published as events. While
+it fails, each failure also sets when the dispatcher may probe it next (``probe_at``)."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -26,18 +27,30 @@ async def record_endpoint_health(
     settings: NotificationsSettings,
     results: Sequence[tuple[object, AttemptResult]],
     now: datetime,
-) -> None:
+) -> set[object]:
+    """Returns the endpoints that were failing and answered again."""
     succeeded = {e for e, r in results if r.succeeded}
+    answered_again: set[object] = set()
     if succeeded:
-        await session.execute(
-            update(orm.Endpoint)
-            .where(orm.Endpoint.id.in_(succeeded), orm.Endpoint.failing_since.is_not(None))
-            .values(failing_since=None, warned_at=None)
+        answered_again = set(
+            (
+                await session.execute(
+                    update(orm.Endpoint)
+                    .where(orm.Endpoint.id.in_(succeeded), orm.Endpoint.failing_since.is_not(None))
+                    .values(failing_since=None, warned_at=None, probe_at=None)
+                    .returning(orm.Endpoint.id)
+                )
+            ).scalars()
         )
     gone = {e for e, r in results if r.gone}
     failed = {e for e, r in results if not r.succeeded} - succeeded
     if not failed:
-        return
+        return answered_again
+    probe_at: dict[object, datetime] = {}
+    for e, r in results:
+        if e in failed:
+            at = domain.next_probe(r, now, settings.probe_interval, settings.max_retry_after)
+            probe_at[e] = max(at, probe_at.get(e, at))
     endpoints = await session.scalars(
         select(orm.Endpoint)
         .where(orm.Endpoint.id.in_(failed), orm.Endpoint.enabled.is_(True))
@@ -46,6 +59,8 @@ async def record_endpoint_health(
     )
     for endpoint in endpoints:
         endpoint.failing_since = endpoint.failing_since or now
+        # Never sooner than an earlier Retry-After asked.
+        endpoint.probe_at = max(probe_at[endpoint.id], endpoint.probe_at or now)
         action = domain.endpoint_health(
             gone=endpoint.id in gone,
             failing_since=endpoint.failing_since,
@@ -60,6 +75,7 @@ async def record_endpoint_health(
             await _tell(session, events.endpoint_disabling_soon(endpoint, max(disable_at, now)))
         elif action is EndpointAction.DISABLE:
             await disable(session, endpoint, "gone" if endpoint.id in gone else "failing", now)
+    return answered_again
 
 
 async def disable(
