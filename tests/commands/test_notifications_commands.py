@@ -29,6 +29,7 @@ from services.notifications.intake.handlers import TakeIn, take_in
 from services.notifications.webhooks import handlers as webhooks
 from services.notifications.webhooks.domain import AttemptResult, DeliveryStatus
 from services.notifications.webhooks.endpoint_health import record_endpoint_health
+from services.notifications.webhooks.release import release_after_answer
 from shared.contracts import notifications as notification_events
 from shared.contracts import plans as plan_events
 from shared.errors import Conflict, Invalid, NotFound
@@ -337,6 +338,97 @@ async def test_recovery_and_redelivery_send_again_within_the_scope_only(
     delivery.status = DeliveryStatus.SUCCEEDED.value
     again = await webhooks.redeliver(notifications_db, webhooks.Redeliver(delivery.id, code))
     assert (again.status, again.tries, again.webhook_id) == ("pending", 0, delivery.webhook_id)
+
+
+async def waiting_deliveries(session: AsyncSession, count: int) -> tuple[str, orm.Endpoint, list]:
+    """A delegation's endpoint with ``count`` deliveries, each waiting on the schedule."""
+    code, tag = await follower(session)
+    endpoint = await registered_endpoint(session, code)
+    for _ in range(count):
+        await take(session, line_created(tags=[tag]))
+    deliveries = await deliveries_to(session, endpoint)
+    for delivery in deliveries:
+        delivery.tries, delivery.next_attempt_at = 2, NOW + timedelta(minutes=5)
+    await session.flush()
+    return code, endpoint, deliveries
+
+
+async def test_retry_now_releases_what_waits_with_a_fresh_round_and_nothing_in_flight(
+    notifications_db: AsyncSession,
+) -> None:
+    code, endpoint, (waiting, asked_to_wait, in_flight, failed) = await waiting_deliveries(
+        notifications_db, 4
+    )
+    asked_to_wait.not_before = asked_to_wait.next_attempt_at
+    in_flight.leased_by = "dispatcher"
+    failed.status = DeliveryStatus.FAILED.value
+    await notifications_db.flush()
+    other = await new_delegation(notifications_db)
+
+    with pytest.raises(NotFound):
+        await webhooks.retry_now(notifications_db, webhooks.RetryNow(endpoint.id, other))
+    released = await webhooks.retry_now(notifications_db, webhooks.RetryNow(endpoint.id, code))
+
+    assert released == 2
+    now = await notifications_db.scalar(select(func.now()))
+    for delivery in (waiting, asked_to_wait, in_flight, failed):
+        await notifications_db.refresh(delivery)
+    assert [(d.next_attempt_at == now, d.tries) for d in (waiting, asked_to_wait)] == [
+        (True, 0),
+        (True, 0),
+    ]
+    assert (in_flight.next_attempt_at, in_flight.tries) == (NOW + timedelta(minutes=5), 2)
+    assert failed.status == DeliveryStatus.FAILED.value
+
+    await webhooks.change_endpoint(
+        notifications_db, webhooks.ChangeEndpoint(endpoint.id, code, enabled=False), urls=URLS
+    )
+    with pytest.raises(Conflict):
+        await webhooks.retry_now(notifications_db, webhooks.RetryNow(endpoint.id, code))
+
+
+async def test_an_endpoint_answering_again_releases_what_waits_but_not_before_a_retry_after(
+    notifications_db: AsyncSession,
+) -> None:
+    _, endpoint, (waiting, asked_to_wait) = await waiting_deliveries(notifications_db, 2)
+    asked_to_wait.not_before = NOW + timedelta(seconds=30)
+    endpoint.failing_since = NOW - timedelta(minutes=1)
+    await notifications_db.flush()
+
+    answered_again = await record_endpoint_health(
+        notifications_db, SETTINGS, [(endpoint.id, AttemptResult(200))], NOW
+    )
+    assert answered_again == {endpoint.id}
+    assert await release_after_answer(notifications_db, answered_again) == 2
+
+    now = await notifications_db.scalar(select(func.now()))
+    for delivery in (waiting, asked_to_wait):
+        await notifications_db.refresh(delivery)
+    assert (waiting.next_attempt_at, waiting.tries) == (now, 2)
+    assert (asked_to_wait.next_attempt_at, asked_to_wait.tries) == (asked_to_wait.not_before, 2)
+    # An endpoint that was not failing has answered nothing "again".
+    assert (
+        await record_endpoint_health(
+            notifications_db, SETTINGS, [(endpoint.id, AttemptResult(200))], NOW
+        )
+        == set()
+    )
+
+
+async def test_a_failing_endpoint_is_probed_after_the_interval_or_its_retry_after(
+    notifications_db: AsyncSession,
+) -> None:
+    code = await new_delegation(notifications_db)
+    endpoint = await registered_endpoint(notifications_db, code)
+    asked = [(endpoint.id, AttemptResult(503, retry_after=120)), (endpoint.id, AttemptResult(None))]
+    await record_endpoint_health(notifications_db, SETTINGS, asked, NOW)
+    assert endpoint.probe_at == NOW + timedelta(seconds=120)
+    # A later failure without one does not bring the probe forward.
+    later = NOW + timedelta(seconds=1)
+    await record_endpoint_health(
+        notifications_db, SETTINGS, [(endpoint.id, AttemptResult(500))], later
+    )
+    assert endpoint.probe_at == NOW + timedelta(seconds=120)
 
 
 async def test_a_rotated_secret_still_signs_for_the_overlap(notifications_db: AsyncSession) -> None:

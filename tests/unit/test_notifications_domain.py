@@ -135,6 +135,42 @@ def test_the_retry_schedule(
     assert decision.next_attempt_at == expected
 
 
+def test_a_retry_after_is_kept_as_the_time_before_which_nothing_is_sent_again() -> None:
+    asked = webhooks.after_attempt(AttemptResult(503, 60), 1, SCHEDULE, NOW, 36000)
+    assert asked.not_before == NOW + timedelta(seconds=60)
+    assert webhooks.after_attempt(AttemptResult(503), 1, SCHEDULE, NOW, 36000).not_before is None
+
+
+RESUME_AT = NOW + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "next_attempt_at"),
+    [
+        (AttemptResult(200), DeliveryStatus.SUCCEEDED, None),
+        (AttemptResult(None), DeliveryStatus.PENDING, RESUME_AT),
+        (AttemptResult(503, retry_after=60), DeliveryStatus.PENDING, RESUME_AT),
+        (AttemptResult(503, retry_after=3600), DeliveryStatus.PENDING, NOW + timedelta(hours=1)),
+        (AttemptResult(410), DeliveryStatus.PENDING, NOW),
+    ],
+)
+def test_a_failed_probe_keeps_the_deliverys_place_in_the_schedule(
+    result: AttemptResult, status: DeliveryStatus, next_attempt_at: datetime | None
+) -> None:
+    decision = webhooks.after_probe(result, RESUME_AT, NOW, max_retry_after=36000)
+    assert (decision.status, decision.next_attempt_at) == (status, next_attempt_at)
+
+
+@pytest.mark.parametrize(
+    ("result", "seconds"),
+    [(AttemptResult(None), 5), (AttemptResult(503, 2), 5), (AttemptResult(503, 90), 90)],
+)
+def test_a_failing_endpoint_is_probed_again_after_the_interval_or_its_retry_after(
+    result: AttemptResult, seconds: float
+) -> None:
+    assert webhooks.next_probe(result, NOW, 5, 36000) == NOW + timedelta(seconds=seconds)
+
+
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [("120", 120.0), ("Tue, 15 Sep 2020 09:01:00 GMT", 60.0), ("soon", None), (None, None)],
