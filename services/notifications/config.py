@@ -30,8 +30,10 @@ class NotificationsSettings(ServiceSettings):
     # While an endpoint fails and its deliveries wait on a long step of the schedule, its
     # oldest waiting delivery is tried this often (never sooner than a Retry-After asks): the
     # first success releases everything that waits, so an outage costs about this much, not
-    # the step it fell into.
+    # the step it fell into. The pause grows with the outage (a tenth of it so far) up to
+    # probe_interval_max, so that a receiver away for days is not asked every few seconds.
     probe_interval: float = Field(default=5.0, gt=0)
+    probe_interval_max: float = Field(default=300.0, gt=0)
     dispatcher_concurrency: int = Field(default=64, ge=1, le=1000)
     # Fallback poll of the dispatcher and the stream when no NOTIFY arrives.
     poll_interval: float = Field(default=1.0, gt=0)

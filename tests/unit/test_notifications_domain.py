@@ -162,13 +162,22 @@ def test_a_failed_probe_keeps_the_deliverys_place_in_the_schedule(
 
 
 @pytest.mark.parametrize(
-    ("result", "seconds"),
-    [(AttemptResult(None), 5), (AttemptResult(503, 2), 5), (AttemptResult(503, 90), 90)],
+    ("result", "failing_for", "seconds"),
+    [
+        (AttemptResult(None), 0, 5),
+        (AttemptResult(None), 30, 5),
+        (AttemptResult(None), 600, 60),
+        (AttemptResult(None), 86_400, 300),
+        (AttemptResult(503, 2), 0, 5),
+        (AttemptResult(503, 90), 0, 90),
+    ],
 )
-def test_a_failing_endpoint_is_probed_again_after_the_interval_or_its_retry_after(
-    result: AttemptResult, seconds: float
+def test_a_failing_endpoint_is_probed_more_rarely_the_longer_it_fails(
+    result: AttemptResult, failing_for: float, seconds: float
 ) -> None:
-    assert webhooks.next_probe(result, NOW, 5, 36000) == NOW + timedelta(seconds=seconds)
+    since = NOW - timedelta(seconds=failing_for)
+    at = webhooks.next_probe(result, NOW, since, 5, 300, 36000)
+    assert at == NOW + timedelta(seconds=seconds)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ An outage costs about a probe interval, not a step of the schedule. With the sch
 5 min, a receiver down for 30 s had its deliveries waiting five minutes, and every later
 change of the same subject waited behind them. So: while an endpoint fails and its oldest
 pending delivery waits on the schedule, that delivery is sent early every
-``probe_interval`` (a probe; never sooner than a Retry-After asks, see ``endpoint_health``).
+``probe_interval``, more rarely as the outage goes on (a probe; never sooner than a
+Retry-After asks; ``next_probe`` in ``domain.py``, stored by ``endpoint_health``).
 A failed probe costs the delivery nothing: it keeps its place in the schedule. When an
 endpoint that was failing answers again (a probe's success or any other), everything that
 waits for it becomes due at once (``release.py``), and goes out in the order above. A probe

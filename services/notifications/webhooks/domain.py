@@ -56,6 +56,11 @@ class RetryDecision:
     not_before: datetime | None = None
 
 
+# The pause between probes as a share of the outage so far: a receiver back after an outage of
+# T waits at most about T/10 (and at least the probe interval) for what waited.
+PROBE_BACKOFF = 0.1
+
+
 def after_attempt(
     result: AttemptResult,
     tries: int,
@@ -93,12 +98,21 @@ def after_probe(
 
 
 def next_probe(
-    result: AttemptResult, now: datetime, probe_interval: float, max_retry_after: float
+    result: AttemptResult,
+    now: datetime,
+    failing_since: datetime,
+    interval: float,
+    max_interval: float,
+    max_retry_after: float,
 ) -> datetime:
-    """After a failure, when the endpoint may be probed: one probe interval on, or when its
-    receiver asked, if later."""
+    """After a failure, when the endpoint may be probed: ``interval`` on, growing with the
+    outage (a tenth of it so far, up to ``max_interval``) so that a receiver that stays away
+    is not asked every few seconds for days, while one back soon waits about ``interval``;
+    never sooner than its receiver asked."""
+    failing_for = (now - failing_since).total_seconds()
+    wait = max(interval, min(failing_for * PROBE_BACKOFF, max_interval))
     asked = _asked_for(result, now, max_retry_after)
-    due = now + timedelta(seconds=probe_interval)
+    due = now + timedelta(seconds=wait)
     return max(due, asked or due)
 
 

@@ -46,11 +46,6 @@ async def record_endpoint_health(
     failed = {e for e, r in results if not r.succeeded} - succeeded
     if not failed:
         return answered_again
-    probe_at: dict[object, datetime] = {}
-    for e, r in results:
-        if e in failed:
-            at = domain.next_probe(r, now, settings.probe_interval, settings.max_retry_after)
-            probe_at[e] = max(at, probe_at.get(e, at))
     endpoints = await session.scalars(
         select(orm.Endpoint)
         .where(orm.Endpoint.id.in_(failed), orm.Endpoint.enabled.is_(True))
@@ -58,9 +53,13 @@ async def record_endpoint_health(
         .with_for_update()
     )
     for endpoint in endpoints:
-        endpoint.failing_since = endpoint.failing_since or now
-        # Never sooner than an earlier Retry-After asked.
-        endpoint.probe_at = max(probe_at[endpoint.id], endpoint.probe_at or now)
+        since = endpoint.failing_since = endpoint.failing_since or now
+        # The latest any of this batch's answers allows, and never sooner than an earlier
+        # Retry-After asked.
+        endpoint.probe_at = max(
+            [endpoint.probe_at or now]
+            + [_next_probe(settings, since, r, now) for e, r in results if e == endpoint.id]
+        )
         action = domain.endpoint_health(
             gone=endpoint.id in gone,
             failing_since=endpoint.failing_since,
@@ -76,6 +75,19 @@ async def record_endpoint_health(
         elif action is EndpointAction.DISABLE:
             await disable(session, endpoint, "gone" if endpoint.id in gone else "failing", now)
     return answered_again
+
+
+def _next_probe(
+    settings: NotificationsSettings, failing_since: datetime, result: AttemptResult, now: datetime
+) -> datetime:
+    return domain.next_probe(
+        result,
+        now,
+        failing_since,
+        settings.probe_interval,
+        settings.probe_interval_max,
+        settings.max_retry_after,
+    )
 
 
 async def disable(
