@@ -97,7 +97,8 @@ _CLAIM = text(
 # Probes: of each failing endpoint whose probe time has come, the oldest pending delivery if
 # it waits on the schedule (one due now is sent anyway, one in flight probes already). Leased
 # like any claim, but ``tries`` is left alone and its due time kept in ``resume_at`` for the
-# recorder (``after_probe``). Failing endpoints are few; the oldest of one is an index probe.
+# recorder (``after_probe``). It reads the pending rows of failing endpoints whose probe time
+# has come, and runs once per poll interval at most.
 _CLAIM_PROBES = text(
     """
     WITH probe AS (
