@@ -163,8 +163,9 @@ class Delivery(Base):
     """One event to one endpoint, whatever happens: unique per (event, endpoint), written in
     the consumer's transaction. ``webhook_id`` is fixed at creation, so every attempt and
     every redelivery carries the same ``webhook-id``. ``tries`` counts the current round
-    (a redelivery starts a new one); ``next_attempt_at`` doubles as the dispatcher's lease,
-    held by the process named in ``leased_by`` until the attempt is recorded."""
+    (a redelivery or a retry-now starts a new one; a probe, an early try while its endpoint
+    fails, counts only in ``attempts_total``); ``next_attempt_at`` doubles as the dispatcher's
+    lease, held by the process named in ``leased_by`` until the attempt is recorded."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
