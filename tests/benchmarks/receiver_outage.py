@@ -18,11 +18,14 @@ schedule's five-minute step on code that waits it out).
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
@@ -38,6 +41,7 @@ LINES = 12
 BEFORE = 10.0  # seconds of changes before the outage
 AFTER = 20.0  # seconds of changes after the return
 WAIT = 420.0  # the longest to wait for everything after the return
+T = TypeVar("T")
 ONLY_STATUS_CHANGES = {"event_types": ["action_line.status_changed"]}
 
 
@@ -80,6 +84,17 @@ async def change_lines(
         line["version"], line["status"] = response.json()["version"], status
         run.acknowledged[(line["id"], line["version"])] = time.monotonic()
         await asyncio.sleep(1 / RATE)
+
+
+def out_of_order(receiver: Receiver, path: str) -> int:
+    """How many changes arrived (first) after a later version of their line."""
+    latest: dict[str, int] = {}
+    late = 0
+    for key in first_arrivals(receiver, path):
+        line, version = key
+        late += version < latest.get(line, 0)
+        latest[line] = max(version, latest.get(line, 0))
+    return late
 
 
 def first_arrivals(receiver: Receiver, path: str) -> dict[tuple[str, int], float]:
@@ -154,8 +169,16 @@ async def _scenario(
             "after_return_max_s": round(max(after), 2),
             "changes": len(run.acknowledged),
             "missing": len(missing),
+            "out_of_order": out_of_order(receiver, path),
         }
     return figures
+
+
+async def _stoppable(run: Coroutine[Any, Any, T]) -> T:
+    """``run``, cancelled by SIGTERM like by Ctrl-C, so that its stack is stopped either way."""
+    task = asyncio.ensure_future(run)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await task
 
 
 def main() -> None:
@@ -163,15 +186,15 @@ def main() -> None:
     parser.add_argument("--outage", type=float, default=30.0, help="seconds the receiver is away")
     parser.add_argument("--delegations", type=int, default=3)
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.outage, args.delegations))
+    figures = asyncio.run(_stoppable(measure(args.outage, args.delegations)))
     print(f"receiver away {args.outage:g} s; production schedule; {RATE:g} changes/s")
     for code, f in figures.items():
         print(
             f"{code}: caught up {f['caught_up_s']:.1f} s after the return; changes made after it"
             f" arrived within {f['after_return_max_s']:.1f} s; {f['changes']} changes,"
-            f" {f['missing']} missing"
+            f" {f['missing']} missing, {f['out_of_order']} out of order"
         )
-    sys.exit(1 if any(f["missing"] for f in figures.values()) else 0)
+    sys.exit(1 if any(f["missing"] or f["out_of_order"] for f in figures.values()) else 0)
 
 
 if __name__ == "__main__":

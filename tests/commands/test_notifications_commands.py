@@ -340,6 +340,9 @@ async def test_recovery_and_redelivery_send_again_within_the_scope_only(
     assert (again.status, again.tries, again.webhook_id) == ("pending", 0, delivery.webhook_id)
 
 
+LATER = timedelta(minutes=5)
+
+
 async def waiting_deliveries(session: AsyncSession, count: int) -> tuple[str, orm.Endpoint, list]:
     """A delegation's endpoint with ``count`` deliveries, each waiting on the schedule."""
     code, tag = await follower(session)
@@ -348,9 +351,16 @@ async def waiting_deliveries(session: AsyncSession, count: int) -> tuple[str, or
         await take(session, line_created(tags=[tag]))
     deliveries = await deliveries_to(session, endpoint)
     for delivery in deliveries:
-        delivery.tries, delivery.next_attempt_at = 2, NOW + timedelta(minutes=5)
+        delivery.tries, delivery.next_attempt_at = 2, await now_in(session) + LATER
     await session.flush()
     return code, endpoint, deliveries
+
+
+async def now_in(session: AsyncSession) -> datetime:
+    """The database's now(): the start of the test's transaction, the same all through it."""
+    now = await session.scalar(select(func.now()))
+    assert isinstance(now, datetime)
+    return now
 
 
 async def test_retry_now_releases_what_waits_with_a_fresh_round_and_nothing_in_flight(
@@ -370,14 +380,14 @@ async def test_retry_now_releases_what_waits_with_a_fresh_round_and_nothing_in_f
     released = await webhooks.retry_now(notifications_db, webhooks.RetryNow(endpoint.id, code))
 
     assert released == 2
-    now = await notifications_db.scalar(select(func.now()))
+    now = await now_in(notifications_db)
     for delivery in (waiting, asked_to_wait, in_flight, failed):
         await notifications_db.refresh(delivery)
     assert [(d.next_attempt_at == now, d.tries) for d in (waiting, asked_to_wait)] == [
         (True, 0),
         (True, 0),
     ]
-    assert (in_flight.next_attempt_at, in_flight.tries) == (NOW + timedelta(minutes=5), 2)
+    assert (in_flight.next_attempt_at, in_flight.tries) == (now + LATER, 2)
     assert failed.status == DeliveryStatus.FAILED.value
 
     await webhooks.change_endpoint(
@@ -390,8 +400,10 @@ async def test_retry_now_releases_what_waits_with_a_fresh_round_and_nothing_in_f
 async def test_an_endpoint_answering_again_releases_what_waits_but_not_before_a_retry_after(
     notifications_db: AsyncSession,
 ) -> None:
-    _, endpoint, (waiting, asked_to_wait) = await waiting_deliveries(notifications_db, 2)
-    asked_to_wait.not_before = NOW + timedelta(seconds=30)
+    _, endpoint, deliveries = await waiting_deliveries(notifications_db, 4)
+    waiting, asked_to_wait, unavailable, refused = deliveries
+    asked_to_wait.not_before = await now_in(notifications_db) + timedelta(seconds=30)
+    unavailable.last_status_code, refused.last_status_code = 503, 500
     endpoint.failing_since = NOW - timedelta(minutes=1)
     await notifications_db.flush()
 
@@ -399,20 +411,25 @@ async def test_an_endpoint_answering_again_releases_what_waits_but_not_before_a_
         notifications_db, SETTINGS, [(endpoint.id, AttemptResult(200))], NOW
     )
     assert answered_again == {endpoint.id}
-    assert await release_after_answer(notifications_db, answered_again) == 2
+    assert await release_after_answer(notifications_db, answered_again) == 3
 
-    now = await notifications_db.scalar(select(func.now()))
-    for delivery in (waiting, asked_to_wait):
+    now = await now_in(notifications_db)
+    for delivery in deliveries:
         await notifications_db.refresh(delivery)
     assert (waiting.next_attempt_at, waiting.tries) == (now, 2)
+    assert (unavailable.next_attempt_at, unavailable.tries) == (now, 2)
     assert (asked_to_wait.next_attempt_at, asked_to_wait.tries) == (asked_to_wait.not_before, 2)
-    # An endpoint that was not failing has answered nothing "again".
-    assert (
-        await record_endpoint_health(
-            notifications_db, SETTINGS, [(endpoint.id, AttemptResult(200))], NOW
-        )
-        == set()
-    )
+    # An answer with an error may be about the delivery: it keeps to the schedule.
+    assert refused.next_attempt_at == now + LATER
+
+    # An endpoint that was not failing has answered nothing "again"...
+    fine = [(endpoint.id, AttemptResult(200))]
+    assert await record_endpoint_health(notifications_db, SETTINGS, fine, NOW) == set()
+    # ...unless another delivery of the same batch could not reach it.
+    dropped = [*fine, (endpoint.id, AttemptResult(None))]
+    assert await record_endpoint_health(notifications_db, SETTINGS, dropped, NOW) == {endpoint.id}
+    refused_too = [*fine, (endpoint.id, AttemptResult(500))]
+    assert await record_endpoint_health(notifications_db, SETTINGS, refused_too, NOW) == set()
 
 
 async def test_a_failing_endpoint_is_probed_after_the_interval_or_its_retry_after(
@@ -425,10 +442,13 @@ async def test_a_failing_endpoint_is_probed_after_the_interval_or_its_retry_afte
     assert endpoint.probe_at == NOW + timedelta(seconds=120)
     # A later failure without one does not bring the probe forward.
     later = NOW + timedelta(seconds=1)
-    await record_endpoint_health(
-        notifications_db, SETTINGS, [(endpoint.id, AttemptResult(500))], later
-    )
+    unreachable = [(endpoint.id, AttemptResult(None))]
+    await record_endpoint_health(notifications_db, SETTINGS, unreachable, later)
     assert endpoint.probe_at == NOW + timedelta(seconds=120)
+    # An endpoint that answers, if with an error, is reachable: it is not probed.
+    answered = [(endpoint.id, AttemptResult(500))]
+    await record_endpoint_health(notifications_db, SETTINGS, answered, later)
+    assert endpoint.probe_at is None and endpoint.failing_since == NOW
 
 
 async def test_a_rotated_secret_still_signs_for_the_overlap(notifications_db: AsyncSession) -> None:

@@ -141,6 +141,16 @@ def test_a_retry_after_is_kept_as_the_time_before_which_nothing_is_sent_again() 
     assert webhooks.after_attempt(AttemptResult(503), 1, SCHEDULE, NOW, 36000).not_before is None
 
 
+@pytest.mark.parametrize(
+    ("status", "unreachable"),
+    [(None, True), (429, True), (502, True), (503, True), (504, True), (500, False), (400, False)],
+)
+def test_only_no_answer_or_not_now_counts_as_the_endpoint_unreachable(
+    status: int | None, unreachable: bool
+) -> None:
+    assert AttemptResult(status).unreachable is unreachable
+
+
 RESUME_AT = NOW + timedelta(minutes=5)
 
 

@@ -14,13 +14,13 @@ version 6 before its version 4. A delivery that fails for good stops holding the
 
 An outage costs about a probe interval, not a step of the schedule. With the schedule 0, 5 s,
 5 min, a receiver down for 30 s had its deliveries waiting five minutes, and every later
-change of the same subject waited behind them. So: while an endpoint fails and its oldest
-pending delivery waits on the schedule, that delivery is sent early every
-``probe_interval``, more rarely as the outage goes on (a probe; never sooner than a
-Retry-After asks; ``next_probe`` in ``domain.py``, stored by ``endpoint_health``).
-A failed probe costs the delivery nothing: it keeps its place in the schedule. When an
-endpoint that was failing answers again (a probe's success or any other), everything that
-waits for it becomes due at once (``release.py``), and goes out in the order above. A probe
+change of the same subject waited behind them. So: while an endpoint cannot be reached
+(``AttemptResult.unreachable``) and its oldest pending delivery waits on the schedule, that
+delivery is sent early every ``probe_interval``, more rarely as the outage goes on (a probe;
+never sooner than a Retry-After asks; ``next_probe`` in ``domain.py``, stored by
+``endpoint_health``). A failed probe costs the delivery nothing: it keeps its place in the
+schedule. When the endpoint answers again (a probe's success or any other), what waited for
+it to be reachable becomes due at once (``release.py``), and goes out in the order above. A probe
 is an ordinary claim in all else (lease, same ``webhook-id``); sending the oldest pending
 delivery early cannot break the order, since nothing of its endpoint is older.
 
@@ -94,7 +94,8 @@ _CLAIM = text(
     """
 )
 
-# Probes: of each failing endpoint whose probe time has come, the oldest pending delivery if
+# Probes: of each unreachable endpoint whose probe time has come (``probe_at`` is set only
+# then), the oldest pending delivery if
 # it waits on the schedule (one due now is sent anyway, one in flight probes already). Leased
 # like any claim, but ``tries`` is left alone and its due time kept in ``resume_at`` for the
 # recorder (``after_probe``). It reads the pending rows of failing endpoints whose probe time
@@ -111,7 +112,7 @@ _CLAIM_PROBES = text(
         ) oldest
         JOIN deliveries d ON d.id = oldest.id
         WHERE e.enabled AND e.failing_since IS NOT NULL
-            AND coalesce(e.probe_at, now()) <= now()
+            AND e.probe_at <= now()
             AND d.status = 'pending' AND d.leased_by IS NULL AND d.next_attempt_at > now()
         LIMIT :limit
         FOR UPDATE OF d SKIP LOCKED

@@ -32,6 +32,13 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+# Answers that say the receiver is not available now, whatever is sent: too many requests,
+# a gateway's error or timeout, service unavailable. Any other error answer (a 400, a 500) may
+# be about the delivery itself: it follows the schedule, so that a delivery its receiver
+# refuses is not sent again each time the endpoint accepts another.
+UNAVAILABLE = (429, 502, 503, 504)
+
+
 @dataclass(frozen=True)
 class AttemptResult:
     status_code: int | None
@@ -44,6 +51,12 @@ class AttemptResult:
     @property
     def gone(self) -> bool:
         return self.status_code == 410
+
+    @property
+    def unreachable(self) -> bool:
+        """A failure of the endpoint as a whole, not of this delivery: no answer at all, or
+        "not now" (see ``UNAVAILABLE``). Only these are probed for and released early."""
+        return self.status_code is None or self.status_code in UNAVAILABLE
 
 
 @dataclass(frozen=True)

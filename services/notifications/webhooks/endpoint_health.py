@@ -1,7 +1,8 @@
 """An endpoint's health after a batch of attempts: a success clears its failing streak; a 410
 disables it at once; a long streak warns its delegation, then disables it. Both the warning
 and the disabling reach the delegation's inbox and stream and are published as events. While
-it fails, each failure also sets when the dispatcher may probe it next (``probe_at``)."""
+it cannot be reached, each such failure also sets when the dispatcher may probe it next
+(``probe_at``)."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -28,7 +29,9 @@ async def record_endpoint_health(
     results: Sequence[tuple[object, AttemptResult]],
     now: datetime,
 ) -> set[object]:
-    """Returns the endpoints that were failing and answered again."""
+    """Returns the endpoints that answered again: a success after failing, or a success in
+    the same batch as a failure to reach it (a receiver back from an outage, overwhelmed for a
+    moment by what waited); what waits for them can go now."""
     succeeded = {e for e, r in results if r.succeeded}
     answered_again: set[object] = set()
     if succeeded:
@@ -42,6 +45,7 @@ async def record_endpoint_health(
                 )
             ).scalars()
         )
+    answered_again |= succeeded & {e for e, r in results if r.unreachable}
     gone = {e for e, r in results if r.gone}
     failed = {e for e, r in results if not r.succeeded} - succeeded
     if not failed:
@@ -54,12 +58,17 @@ async def record_endpoint_health(
     )
     for endpoint in endpoints:
         since = endpoint.failing_since = endpoint.failing_since or now
-        # The latest any of this batch's answers allows, and never sooner than an earlier
-        # Retry-After asked.
-        endpoint.probe_at = max(
-            [endpoint.probe_at or now]
-            + [_next_probe(settings, since, r, now) for e, r in results if e == endpoint.id]
-        )
+        unreachable = [r for e, r in results if e == endpoint.id and r.unreachable]
+        if unreachable:
+            # The latest any of this batch's answers allows, and never sooner than an earlier
+            # Retry-After asked.
+            endpoint.probe_at = max(
+                [endpoint.probe_at or now]
+                + [_next_probe(settings, since, r, now) for r in unreachable]
+            )
+        else:
+            # It answers, if with errors: its deliveries follow the schedule, unprobed.
+            endpoint.probe_at = None
         action = domain.endpoint_health(
             gone=endpoint.id in gone,
             failing_since=endpoint.failing_since,
