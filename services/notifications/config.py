@@ -27,6 +27,13 @@ class NotificationsSettings(ServiceSettings):
     delivery_timeout: float = Field(default=15.0, gt=0)
     # A Retry-After longer than this is capped, so a receiver cannot park a delivery forever.
     max_retry_after: float = Field(default=36_000.0, ge=0)
+    # While an endpoint fails and its deliveries wait on a long step of the schedule, its
+    # oldest waiting delivery is tried this often (never sooner than a Retry-After asks): the
+    # first success releases everything that waits, so an outage costs about this much, not
+    # the step it fell into. The pause grows with the outage (a tenth of it so far) up to
+    # probe_interval_max, so that a receiver away for days is not asked every few seconds.
+    probe_interval: float = Field(default=5.0, gt=0)
+    probe_interval_max: float = Field(default=300.0, gt=0)
     dispatcher_concurrency: int = Field(default=64, ge=1, le=1000)
     # Fallback poll of the dispatcher and the stream when no NOTIFY arrives.
     poll_interval: float = Field(default=1.0, gt=0)

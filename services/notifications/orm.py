@@ -150,6 +150,9 @@ class Endpoint(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # While it fails: when the dispatcher may next try it early with its oldest waiting
+    # delivery (a probe); never sooner than a Retry-After it gave asks.
+    probe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -157,8 +160,9 @@ class Delivery(Base):
     """One event to one endpoint, whatever happens: unique per (event, endpoint), written in
     the consumer's transaction. ``webhook_id`` is fixed at creation, so every attempt and
     every redelivery carries the same ``webhook-id``. ``tries`` counts the current round
-    (a redelivery starts a new one); ``next_attempt_at`` doubles as the dispatcher's lease,
-    held by the process named in ``leased_by`` until the attempt is recorded."""
+    (a redelivery or a retry-now starts a new one; a probe, an early try while its endpoint
+    fails, counts only in ``attempts_total``); ``next_attempt_at`` doubles as the dispatcher's
+    lease, held by the process named in ``leased_by`` until the attempt is recorded."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -186,6 +190,9 @@ class Delivery(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     attempts_total: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The receiver's Retry-After on the last failed attempt: released early or not, the
+    # delivery is not sent again before then (unless its delegation asks).
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     leased_by: Mapped[str | None] = mapped_column(String(200))
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))

@@ -29,6 +29,7 @@ from services.notifications.intake.handlers import TakeIn, take_in
 from services.notifications.webhooks import handlers as webhooks
 from services.notifications.webhooks.domain import AttemptResult, DeliveryStatus
 from services.notifications.webhooks.endpoint_health import record_endpoint_health
+from services.notifications.webhooks.release import release_after_answer
 from shared.contracts import notifications as notification_events
 from shared.contracts import plans as plan_events
 from shared.errors import Conflict, Invalid, NotFound
@@ -337,6 +338,117 @@ async def test_recovery_and_redelivery_send_again_within_the_scope_only(
     delivery.status = DeliveryStatus.SUCCEEDED.value
     again = await webhooks.redeliver(notifications_db, webhooks.Redeliver(delivery.id, code))
     assert (again.status, again.tries, again.webhook_id) == ("pending", 0, delivery.webhook_id)
+
+
+LATER = timedelta(minutes=5)
+
+
+async def waiting_deliveries(session: AsyncSession, count: int) -> tuple[str, orm.Endpoint, list]:
+    """A delegation's endpoint with ``count`` deliveries, each waiting on the schedule."""
+    code, tag = await follower(session)
+    endpoint = await registered_endpoint(session, code)
+    for _ in range(count):
+        await take(session, line_created(tags=[tag]))
+    deliveries = await deliveries_to(session, endpoint)
+    for delivery in deliveries:
+        delivery.tries, delivery.next_attempt_at = 2, await now_in(session) + LATER
+    await session.flush()
+    return code, endpoint, deliveries
+
+
+async def now_in(session: AsyncSession) -> datetime:
+    """The database's now(): the start of the test's transaction, the same all through it."""
+    now = await session.scalar(select(func.now()))
+    assert isinstance(now, datetime)
+    return now
+
+
+async def test_retry_now_releases_what_waits_with_a_fresh_round_and_nothing_in_flight(
+    notifications_db: AsyncSession,
+) -> None:
+    code, endpoint, (waiting, asked_to_wait, in_flight, failed) = await waiting_deliveries(
+        notifications_db, 4
+    )
+    asked_to_wait.not_before = asked_to_wait.next_attempt_at
+    in_flight.leased_by = "dispatcher"
+    failed.status = DeliveryStatus.FAILED.value
+    await notifications_db.flush()
+    other = await new_delegation(notifications_db)
+
+    with pytest.raises(NotFound):
+        await webhooks.retry_now(notifications_db, webhooks.RetryNow(endpoint.id, other))
+    released = await webhooks.retry_now(notifications_db, webhooks.RetryNow(endpoint.id, code))
+
+    assert released == 2
+    now = await now_in(notifications_db)
+    for delivery in (waiting, asked_to_wait, in_flight, failed):
+        await notifications_db.refresh(delivery)
+    assert [(d.next_attempt_at == now, d.tries) for d in (waiting, asked_to_wait)] == [
+        (True, 0),
+        (True, 0),
+    ]
+    assert (in_flight.next_attempt_at, in_flight.tries) == (now + LATER, 2)
+    assert failed.status == DeliveryStatus.FAILED.value
+
+    await webhooks.change_endpoint(
+        notifications_db, webhooks.ChangeEndpoint(endpoint.id, code, enabled=False), urls=URLS
+    )
+    with pytest.raises(Conflict):
+        await webhooks.retry_now(notifications_db, webhooks.RetryNow(endpoint.id, code))
+
+
+async def test_an_endpoint_answering_again_releases_what_waits_but_not_before_a_retry_after(
+    notifications_db: AsyncSession,
+) -> None:
+    _, endpoint, deliveries = await waiting_deliveries(notifications_db, 4)
+    waiting, asked_to_wait, unavailable, refused = deliveries
+    asked_to_wait.not_before = await now_in(notifications_db) + timedelta(seconds=30)
+    unavailable.last_status_code, refused.last_status_code = 503, 500
+    endpoint.failing_since = NOW - timedelta(minutes=1)
+    await notifications_db.flush()
+
+    answered_again = await record_endpoint_health(
+        notifications_db, SETTINGS, [(endpoint.id, AttemptResult(200))], NOW
+    )
+    assert answered_again == {endpoint.id}
+    assert await release_after_answer(notifications_db, answered_again) == 3
+
+    now = await now_in(notifications_db)
+    for delivery in deliveries:
+        await notifications_db.refresh(delivery)
+    assert (waiting.next_attempt_at, waiting.tries) == (now, 2)
+    assert (unavailable.next_attempt_at, unavailable.tries) == (now, 2)
+    assert (asked_to_wait.next_attempt_at, asked_to_wait.tries) == (asked_to_wait.not_before, 2)
+    # An answer with an error may be about the delivery: it keeps to the schedule.
+    assert refused.next_attempt_at == now + LATER
+
+    # An endpoint that was not failing has answered nothing "again"...
+    fine = [(endpoint.id, AttemptResult(200))]
+    assert await record_endpoint_health(notifications_db, SETTINGS, fine, NOW) == set()
+    # ...unless another delivery of the same batch could not reach it.
+    dropped = [*fine, (endpoint.id, AttemptResult(None))]
+    assert await record_endpoint_health(notifications_db, SETTINGS, dropped, NOW) == {endpoint.id}
+    refused_too = [*fine, (endpoint.id, AttemptResult(500))]
+    assert await record_endpoint_health(notifications_db, SETTINGS, refused_too, NOW) == set()
+
+
+async def test_a_failing_endpoint_is_probed_after_the_interval_or_its_retry_after(
+    notifications_db: AsyncSession,
+) -> None:
+    code = await new_delegation(notifications_db)
+    endpoint = await registered_endpoint(notifications_db, code)
+    asked = [(endpoint.id, AttemptResult(503, retry_after=120)), (endpoint.id, AttemptResult(None))]
+    await record_endpoint_health(notifications_db, SETTINGS, asked, NOW)
+    assert endpoint.probe_at == NOW + timedelta(seconds=120)
+    # A later failure without one does not bring the probe forward.
+    later = NOW + timedelta(seconds=1)
+    unreachable = [(endpoint.id, AttemptResult(None))]
+    await record_endpoint_health(notifications_db, SETTINGS, unreachable, later)
+    assert endpoint.probe_at == NOW + timedelta(seconds=120)
+    # An endpoint that answers, if with an error, is reachable: it is not probed.
+    answered = [(endpoint.id, AttemptResult(500))]
+    await record_endpoint_health(notifications_db, SETTINGS, answered, later)
+    assert endpoint.probe_at is None and endpoint.failing_since == NOW
 
 
 async def test_a_rotated_secret_still_signs_for_the_overlap(notifications_db: AsyncSession) -> None:

@@ -168,6 +168,7 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
         "a_owned",
         {"json": {"since": "2020-01-01T00:00:00Z"}},
     ),
+    ("notifications", "POST", "/endpoints/{endpoint_id}/retry-now"): ("a_owned", {}),
     ("notifications", "GET", "/deliveries"): ("own_list", {"params": {"delegation": "{a}"}}),
     ("notifications", "GET", "/deliveries/{delivery_id}"): ("a_owned", {}),
     ("notifications", "POST", "/deliveries/{delivery_id}/redeliver"): ("a_owned", {}),

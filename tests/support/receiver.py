@@ -3,6 +3,8 @@ every request with the reference ``standardwebhooks`` library, like a delegation
 
 Each path is one endpoint with its secret and, optionally, a script of answers to give first
 (e.g. two 503s, then the default 200). Every request is recorded with whether it verified.
+``go_down`` and ``come_back`` stop and restart the server on the same port: meanwhile every
+connection is refused, like a receiver that is away.
 """
 
 import threading
@@ -58,7 +60,8 @@ class Receiver:
         self.routes: dict[str, Route] = {}
         self.received: list[Received] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -123,13 +126,25 @@ class Receiver:
 
         return Handler
 
+    def come_back(self) -> None:
+        """Listen (again) on the receiver's port."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def go_down(self) -> None:
+        """Stop listening: connections are refused until ``come_back``."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+        self._server = self._thread = None
+
     @contextmanager
     def running(self) -> Iterator["Receiver"]:
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        thread.start()
+        self.come_back()
         try:
             yield self
         finally:
-            self._server.shutdown()
-            self._server.server_close()
-            thread.join(5)
+            self.go_down()

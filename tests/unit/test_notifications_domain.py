@@ -135,6 +135,61 @@ def test_the_retry_schedule(
     assert decision.next_attempt_at == expected
 
 
+def test_a_retry_after_is_kept_as_the_time_before_which_nothing_is_sent_again() -> None:
+    asked = webhooks.after_attempt(AttemptResult(503, 60), 1, SCHEDULE, NOW, 36000)
+    assert asked.not_before == NOW + timedelta(seconds=60)
+    assert webhooks.after_attempt(AttemptResult(503), 1, SCHEDULE, NOW, 36000).not_before is None
+
+
+@pytest.mark.parametrize(
+    ("status", "unreachable"),
+    [(None, True), (429, True), (502, True), (503, True), (504, True), (500, False), (400, False)],
+)
+def test_only_no_answer_or_not_now_counts_as_the_endpoint_unreachable(
+    status: int | None, unreachable: bool
+) -> None:
+    assert AttemptResult(status).unreachable is unreachable
+
+
+RESUME_AT = NOW + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "next_attempt_at"),
+    [
+        (AttemptResult(200), DeliveryStatus.SUCCEEDED, None),
+        (AttemptResult(None), DeliveryStatus.PENDING, RESUME_AT),
+        (AttemptResult(503, retry_after=60), DeliveryStatus.PENDING, RESUME_AT),
+        (AttemptResult(503, retry_after=3600), DeliveryStatus.PENDING, NOW + timedelta(hours=1)),
+        (AttemptResult(410), DeliveryStatus.PENDING, NOW),
+    ],
+)
+def test_a_failed_probe_keeps_the_deliverys_place_in_the_schedule(
+    result: AttemptResult, status: DeliveryStatus, next_attempt_at: datetime | None
+) -> None:
+    decision = webhooks.after_probe(result, RESUME_AT, NOW, max_retry_after=36000)
+    assert (decision.status, decision.next_attempt_at) == (status, next_attempt_at)
+
+
+@pytest.mark.parametrize(
+    ("result", "failing_for", "seconds"),
+    [
+        (AttemptResult(None), 0, 5),
+        (AttemptResult(None), 30, 5),
+        (AttemptResult(None), 600, 60),
+        (AttemptResult(None), 86_400, 300),
+        (AttemptResult(503, 2), 0, 5),
+        (AttemptResult(503, 90), 0, 90),
+    ],
+)
+def test_a_failing_endpoint_is_probed_more_rarely_the_longer_it_fails(
+    result: AttemptResult, failing_for: float, seconds: float
+) -> None:
+    since = NOW - timedelta(seconds=failing_for)
+    at = webhooks.next_probe(result, NOW, since, 5, 300, 36000)
+    assert at == NOW + timedelta(seconds=seconds)
+
+
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [("120", 120.0), ("Tue, 15 Sep 2020 09:01:00 GMT", 60.0), ("soon", None), (None, None)],

@@ -20,6 +20,7 @@ from services.notifications.webhooks.schemas import (
     EndpointUpdate,
     RecoverRequest,
     RecoverResult,
+    RetryNowResult,
     SecretRotated,
 )
 from shared.auth import AnyPrincipal
@@ -152,6 +153,28 @@ async def recover(
     async with unit_of_work(request) as session:
         scheduled = await handlers.recover(session, command)
     return RecoverResult(scheduled=scheduled)
+
+
+@router.post(
+    "/endpoints/{endpoint_id}/retry-now",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RetryNowResult,
+    responses=NOT_FOUND | CONFLICT,
+)
+async def retry_now(
+    endpoint_id: uuid.UUID, request: Request, principal: AnyPrincipal
+) -> RetryNowResult:
+    """Send now every delivery to this endpoint that waits on the retry schedule, e.g. once
+    the receiver is back from an outage, instead of when each one's next attempt comes. They
+    go in the usual order (one subject's deliveries one at a time, oldest first), each with
+    its original `webhook-id` and a fresh round of the schedule; deliveries in flight are left
+    alone. The dispatcher does this by itself when the endpoint answers again (it probes a
+    failing endpoint every few seconds), so this is rarely needed. 409 if the endpoint is
+    disabled: enabling it sends what waits."""
+    command = handlers.RetryNow(endpoint_id, scope_of(principal))
+    async with unit_of_work(request) as session:
+        released = await handlers.retry_now(session, command)
+    return RetryNowResult(released=released)
 
 
 @router.get("/deliveries", response_model=Page[DeliveryRead])

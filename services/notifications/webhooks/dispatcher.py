@@ -12,6 +12,18 @@ is still pending (in flight, or waiting for its retry). Without this, a backlog 
 outage, say) went out up to ``dispatcher_concurrency`` at a time and a receiver saw a line's
 version 6 before its version 4. A delivery that fails for good stops holding the later ones.
 
+An outage costs about a probe interval, not a step of the schedule. With the schedule 0, 5 s,
+5 min, a receiver down for 30 s had its deliveries waiting five minutes, and every later
+change of the same subject waited behind them. So: while an endpoint cannot be reached
+(``AttemptResult.unreachable``) and its oldest pending delivery waits on the schedule, that
+delivery is sent early every ``probe_interval``, more rarely as the outage goes on (a probe;
+never sooner than a Retry-After asks; ``next_probe`` in ``domain.py``, stored by
+``endpoint_health``). A failed probe costs the delivery nothing: it keeps its place in the
+schedule. When the endpoint answers again (a probe's success or any other), what waited for
+it to be reachable becomes due at once (``release.py``), and goes out in the order above. A probe
+is an ordinary claim in all else (lease, same ``webhook-id``); sending the oldest pending
+delivery early cannot break the order, since nothing of its endpoint is older.
+
 Sending and recording are pipelined: up to ``dispatcher_concurrency`` requests are in flight,
 and finished attempts are recorded in batches (one transaction for many), so the database is
 not the bottleneck of the HTTP work.
@@ -35,11 +47,14 @@ from services.notifications.webhooks import ssrf
 from services.notifications.webhooks.domain import (
     AttemptResult,
     DeliveryStatus,
+    RetryDecision,
     after_attempt,
+    after_probe,
     parse_retry_after,
 )
 from services.notifications.webhooks.endpoint_health import record_endpoint_health
 from services.notifications.webhooks.payloads import webhook_body
+from services.notifications.webhooks.release import release_after_answer
 from services.notifications.webhooks.signing import active_secrets, signature_headers
 from shared import failpoints
 from shared.backoff import Backoff
@@ -75,7 +90,38 @@ _CLAIM = text(
         leased_by = :owner, tries = tries + 1, attempts_total = attempts_total + 1
     FROM due WHERE deliveries.id = due.id
     RETURNING deliveries.id, deliveries.webhook_id, deliveries.tries, deliveries.endpoint_id,
-        deliveries.event_row_id, deliveries.delegation_code
+        deliveries.event_row_id, deliveries.delegation_code, NULL::timestamptz AS resume_at
+    """
+)
+
+# Probes: of each unreachable endpoint whose probe time has come (``probe_at`` is set only
+# then), the oldest pending delivery if
+# it waits on the schedule (one due now is sent anyway, one in flight probes already). Leased
+# like any claim, but ``tries`` is left alone and its due time kept in ``resume_at`` for the
+# recorder (``after_probe``). It reads the pending rows of failing endpoints whose probe time
+# has come, and runs once per poll interval at most.
+_CLAIM_PROBES = text(
+    """
+    WITH probe AS (
+        SELECT d.id, d.next_attempt_at AS resume_at
+        FROM endpoints e
+        CROSS JOIN LATERAL (
+            SELECT p.id FROM deliveries p
+            WHERE p.endpoint_id = e.id AND p.status = 'pending'
+            ORDER BY p.id LIMIT 1
+        ) oldest
+        JOIN deliveries d ON d.id = oldest.id
+        WHERE e.enabled AND e.failing_since IS NOT NULL
+            AND e.probe_at <= now()
+            AND d.status = 'pending' AND d.leased_by IS NULL AND d.next_attempt_at > now()
+        LIMIT :limit
+        FOR UPDATE OF d SKIP LOCKED
+    )
+    UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => :lease),
+        leased_by = :owner, attempts_total = attempts_total + 1
+    FROM probe WHERE deliveries.id = probe.id
+    RETURNING deliveries.id, deliveries.webhook_id, deliveries.tries, deliveries.endpoint_id,
+        deliveries.event_row_id, deliveries.delegation_code, probe.resume_at
     """
 )
 
@@ -107,6 +153,8 @@ class Job:
     url: str
     secrets: tuple[str, ...]
     body: str
+    # A probe's: when the delivery was due before it was sent early (None: not a probe).
+    resume_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +187,8 @@ class Dispatcher:
         self._lease = settings.delivery_timeout + 30
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Probes are looked for once per poll interval, not on every wake-up.
+        self._next_probe_look = 0.0
 
     async def run(self) -> None:
         limits = httpx.Limits(
@@ -211,12 +261,13 @@ class Dispatcher:
         return Backoff(self._settings.poll_interval, self._settings.poll_interval)
 
     async def _claim(self, limit: int) -> list[Job]:
+        params = {"limit": limit, "lease": self._lease, "owner": self._owner}
         async with self._sessions() as session, session.begin():
-            claimed = (
-                await session.execute(
-                    _CLAIM, {"limit": limit, "lease": self._lease, "owner": self._owner}
-                )
-            ).all()
+            claimed = list((await session.execute(_CLAIM, params)).all())
+            if len(claimed) < limit and time.monotonic() >= self._next_probe_look:
+                self._next_probe_look = time.monotonic() + self._settings.poll_interval
+                params["limit"] = limit - len(claimed)
+                claimed += (await session.execute(_CLAIM_PROBES, params)).all()
             if not claimed:
                 return []
             endpoints = {
@@ -251,6 +302,7 @@ class Dispatcher:
                     delegation=c.delegation_code,
                     data=events[c.event_row_id].data,
                 ),
+                resume_at=c.resume_at,
             )
             for c in claimed
         ]
@@ -335,18 +387,13 @@ class Dispatcher:
         )
         updates = []
         for o in batch:
-            decision = after_attempt(
-                o.result,
-                o.job.tries,
-                self._settings.retry_schedule,
-                now,
-                self._settings.max_retry_after,
-            )
+            decision = self._decide(o, now)
             updates.append(
                 {
                     "id": o.job.delivery_id,
                     "status": decision.status.value,
                     "next_attempt_at": decision.next_attempt_at,
+                    "not_before": decision.not_before,
                     "leased_by": None,
                     "last_status_code": o.result.status_code,
                     "last_error": o.error,
@@ -358,8 +405,26 @@ class Dispatcher:
         if any(u["status"] != DeliveryStatus.PENDING.value for u in updates):
             # Deliveries held back by these may go now (see _NOT_HELD_BACK).
             await wakeup.notify(session, wakeup.DELIVERIES)
-        await record_endpoint_health(
+        answered_again = await record_endpoint_health(
             session, self._settings, [(o.job.endpoint_id, o.result) for o in batch], now
+        )
+        # After the updates above, so that this batch's own failures to an endpoint that
+        # answered again are released with the rest.
+        released = await release_after_answer(session, answered_again)
+        if released:
+            log.info("deliveries_released", endpoints=len(answered_again), deliveries=released)
+
+    def _decide(self, outcome: Outcome, now: datetime) -> RetryDecision:
+        if outcome.job.resume_at is not None:
+            return after_probe(
+                outcome.result, outcome.job.resume_at, now, self._settings.max_retry_after
+            )
+        return after_attempt(
+            outcome.result,
+            outcome.job.tries,
+            self._settings.retry_schedule,
+            now,
+            self._settings.max_retry_after,
         )
 
 

@@ -1,5 +1,5 @@
-"""Webhook delivery rules, free of I/O: when a failed delivery is retried, and when an
-endpoint is given up on.
+"""Webhook delivery rules, free of I/O: when a failed delivery is retried, when a failing
+endpoint is probed, and when an endpoint is given up on.
 
 The dispatcher and ``endpoint_health`` load rows, pass plain values here and store what comes
 back.
@@ -32,6 +32,13 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+# Answers that say the receiver is not available now, whatever is sent: too many requests,
+# a gateway's error or timeout, service unavailable. Any other error answer (a 400, a 500) may
+# be about the delivery itself: it follows the schedule, so that a delivery its receiver
+# refuses is not sent again each time the endpoint accepts another.
+UNAVAILABLE = (429, 502, 503, 504)
+
+
 @dataclass(frozen=True)
 class AttemptResult:
     status_code: int | None
@@ -45,11 +52,26 @@ class AttemptResult:
     def gone(self) -> bool:
         return self.status_code == 410
 
+    @property
+    def unreachable(self) -> bool:
+        """A failure of the endpoint as a whole, not of this delivery: no answer at all, or
+        "not now" (see ``UNAVAILABLE``). Only these are probed for and released early."""
+        return self.status_code is None or self.status_code in UNAVAILABLE
+
 
 @dataclass(frozen=True)
 class RetryDecision:
+    """``not_before``: what the receiver's Retry-After asked for, if it asked; a release
+    (``webhooks/release.py``) does not send the delivery before then."""
+
     status: DeliveryStatus
     next_attempt_at: datetime | None
+    not_before: datetime | None = None
+
+
+# The pause between probes as a share of the outage so far: a receiver back after an outage of
+# T waits at most about T/10 (and at least the probe interval) for what waited.
+PROBE_BACKOFF = 0.1
 
 
 def after_attempt(
@@ -65,16 +87,59 @@ def after_attempt(
     A 410 gives nothing up: it disables the endpoint (``endpoint_health``) in the same
     transaction, and the delivery waits with the others until the delegation re-enables it.
     Failing it would leave a hole in what its subject's receiver sees once back."""
-    if result.succeeded:
-        return RetryDecision(DeliveryStatus.SUCCEEDED, None)
-    if result.gone:
-        return RetryDecision(DeliveryStatus.PENDING, now)
+    if result.succeeded or result.gone:
+        return _answered(result, now)
     if tries >= len(schedule):
         return RetryDecision(DeliveryStatus.FAILED, None)
-    delay = schedule[tries]
-    if result.retry_after is not None:
-        delay = max(delay, min(result.retry_after, max_retry_after))
-    return RetryDecision(DeliveryStatus.PENDING, now + timedelta(seconds=delay))
+    not_before = _asked_for(result, now, max_retry_after)
+    due = now + timedelta(seconds=schedule[tries])
+    return RetryDecision(DeliveryStatus.PENDING, max(due, not_before or due), not_before)
+
+
+def after_probe(
+    result: AttemptResult, resume_at: datetime, now: datetime, max_retry_after: float
+) -> RetryDecision:
+    """What follows a probe: an early try of a delivery that waited on the schedule, made to
+    see whether its endpoint answers again. A failed probe costs the delivery nothing: it
+    keeps its place in the schedule (due at ``resume_at``, or later if the receiver asks)."""
+    if result.succeeded or result.gone:
+        return _answered(result, now)
+    not_before = _asked_for(result, now, max_retry_after)
+    return RetryDecision(
+        DeliveryStatus.PENDING, max(resume_at, not_before or resume_at), not_before
+    )
+
+
+def next_probe(
+    result: AttemptResult,
+    now: datetime,
+    failing_since: datetime,
+    interval: float,
+    max_interval: float,
+    max_retry_after: float,
+) -> datetime:
+    """After a failure, when the endpoint may be probed: ``interval`` on, growing with the
+    outage (a tenth of it so far, up to ``max_interval``) so that a receiver that stays away
+    is not asked every few seconds for days, while one back soon waits about ``interval``;
+    never sooner than its receiver asked."""
+    failing_for = (now - failing_since).total_seconds()
+    wait = max(interval, min(failing_for * PROBE_BACKOFF, max_interval))
+    asked = _asked_for(result, now, max_retry_after)
+    due = now + timedelta(seconds=wait)
+    return max(due, asked or due)
+
+
+def _answered(result: AttemptResult, now: datetime) -> RetryDecision:
+    """A success is done; a 410 waits with the others (see ``after_attempt``)."""
+    if result.succeeded:
+        return RetryDecision(DeliveryStatus.SUCCEEDED, None)
+    return RetryDecision(DeliveryStatus.PENDING, now)
+
+
+def _asked_for(result: AttemptResult, now: datetime, max_retry_after: float) -> datetime | None:
+    if result.retry_after is None:
+        return None
+    return now + timedelta(seconds=min(result.retry_after, max_retry_after))
 
 
 class EndpointAction(StrEnum):

@@ -1,6 +1,8 @@
 """An endpoint's health after a batch of attempts: a success clears its failing streak; a 410
 disables it at once; a long streak warns its delegation, then disables it. Both the warning
-and the disabling reach the delegation's inbox and stream and are published as events."""
+and the disabling reach the delegation's inbox and stream and are published as events. While
+it cannot be reached, each such failure also sets when the dispatcher may probe it next
+(``probe_at``)."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -26,18 +28,28 @@ async def record_endpoint_health(
     settings: NotificationsSettings,
     results: Sequence[tuple[object, AttemptResult]],
     now: datetime,
-) -> None:
+) -> set[object]:
+    """Returns the endpoints that answered again: a success after failing, or a success in
+    the same batch as a failure to reach it (a receiver back from an outage, overwhelmed for a
+    moment by what waited); what waits for them can go now."""
     succeeded = {e for e, r in results if r.succeeded}
+    answered_again: set[object] = set()
     if succeeded:
-        await session.execute(
-            update(orm.Endpoint)
-            .where(orm.Endpoint.id.in_(succeeded), orm.Endpoint.failing_since.is_not(None))
-            .values(failing_since=None, warned_at=None)
+        answered_again = set(
+            (
+                await session.execute(
+                    update(orm.Endpoint)
+                    .where(orm.Endpoint.id.in_(succeeded), orm.Endpoint.failing_since.is_not(None))
+                    .values(failing_since=None, warned_at=None, probe_at=None)
+                    .returning(orm.Endpoint.id)
+                )
+            ).scalars()
         )
+    answered_again |= succeeded & {e for e, r in results if r.unreachable}
     gone = {e for e, r in results if r.gone}
     failed = {e for e, r in results if not r.succeeded} - succeeded
     if not failed:
-        return
+        return answered_again
     endpoints = await session.scalars(
         select(orm.Endpoint)
         .where(orm.Endpoint.id.in_(failed), orm.Endpoint.enabled.is_(True))
@@ -45,7 +57,18 @@ async def record_endpoint_health(
         .with_for_update()
     )
     for endpoint in endpoints:
-        endpoint.failing_since = endpoint.failing_since or now
+        since = endpoint.failing_since = endpoint.failing_since or now
+        unreachable = [r for e, r in results if e == endpoint.id and r.unreachable]
+        if unreachable:
+            # The latest any of this batch's answers allows, and never sooner than an earlier
+            # Retry-After asked.
+            endpoint.probe_at = max(
+                [endpoint.probe_at or now]
+                + [_next_probe(settings, since, r, now) for r in unreachable]
+            )
+        else:
+            # It answers, if with errors: its deliveries follow the schedule, unprobed.
+            endpoint.probe_at = None
         action = domain.endpoint_health(
             gone=endpoint.id in gone,
             failing_since=endpoint.failing_since,
@@ -60,6 +83,20 @@ async def record_endpoint_health(
             await _tell(session, events.endpoint_disabling_soon(endpoint, max(disable_at, now)))
         elif action is EndpointAction.DISABLE:
             await disable(session, endpoint, "gone" if endpoint.id in gone else "failing", now)
+    return answered_again
+
+
+def _next_probe(
+    settings: NotificationsSettings, failing_since: datetime, result: AttemptResult, now: datetime
+) -> datetime:
+    return domain.next_probe(
+        result,
+        now,
+        failing_since,
+        settings.probe_interval,
+        settings.probe_interval_max,
+        settings.max_retry_after,
+    )
 
 
 async def disable(

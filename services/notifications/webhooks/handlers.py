@@ -18,6 +18,7 @@ from services.notifications import orm, wakeup
 from services.notifications.ownership import Scope, get_owned, owner_of_new
 from services.notifications.webhooks import ssrf
 from services.notifications.webhooks.domain import DeliveryStatus
+from services.notifications.webhooks.release import release_on_request
 from services.notifications.webhooks.signing import new_secret
 from shared import errors
 
@@ -183,6 +184,26 @@ async def recover(session: AsyncSession, command: Recover) -> int:
     if scheduled:
         await wakeup.notify(session, wakeup.DELIVERIES)
     return scheduled
+
+
+@dataclass(frozen=True)
+class RetryNow:
+    """Send now what waits for the endpoint on the retry schedule (its receiver is back)."""
+
+    endpoint_id: uuid.UUID
+    scope: Scope
+
+
+async def retry_now(session: AsyncSession, command: RetryNow) -> int:
+    """Returns how many waiting deliveries were released: each is due now with a fresh
+    round of the schedule, in the usual order. A disabled endpoint sends nothing: re-enabling
+    it is what releases its deliveries."""
+    endpoint = await get_owned(
+        session, orm.Endpoint, command.endpoint_id, command.scope, "endpoint"
+    )
+    if not endpoint.enabled:
+        raise errors.Conflict("the endpoint is disabled: enabling it sends what waits for it")
+    return await release_on_request(session, endpoint.id)
 
 
 async def _owned_endpoint(

@@ -68,6 +68,12 @@ class RecoverResult(ResponseModel):
     scheduled: int = Field(description="Failed deliveries scheduled to be sent again")
 
 
+class RetryNowResult(ResponseModel):
+    released: int = Field(
+        description="Deliveries that waited on the retry schedule and are now due, in order"
+    )
+
+
 class AttemptRead(ResponseModel):
     attempted_at: datetime
     status_code: int | None
