@@ -96,3 +96,17 @@ def test_csv_export_writes_no_cell_a_spreadsheet_would_run_as_a_formula() -> Non
     problems = Problems([])
     assert [line for _, line in parse_csv(exported, problems)] == lines
     assert problems.items == []
+
+
+def test_csv_the_csv_module_cannot_read_is_a_problem_not_an_error() -> None:
+    """Found by the stateful fuzzing: a carriage return alone in an unquoted field, and a
+    field over the csv module's size limit, raised csv.Error: a 500."""
+    problems = Problems([])
+    parsed = parse_csv("code,text\r\n1.1,Work\rshop\r\n", problems)  # a CR ends a line
+    assert [line.code for _, line in parsed] == ["1.1"]
+    assert [p.field for p in problems.items] == ["csv.line 3.text"]
+
+    problems = Problems([])
+    assert parse_csv("code,text\n1.1," + "x" * 200_000 + "\n", problems) == []
+    assert [p.field for p in problems.items] == ["csv.line 2"]
+    assert "not readable as CSV" in problems.items[0].message

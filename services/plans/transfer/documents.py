@@ -129,7 +129,20 @@ def _in_cycle(code: str, parents: dict[str, str | None]) -> bool:
 
 def parse_csv(text: str, problems: Problems) -> list[tuple[int, LineDocument]]:
     """Lines of a CSV document with their line numbers (the header is line 1)."""
-    reader = csv.DictReader(io.StringIO(text))
+    # newline="": the csv module reads line ends itself (a lone CR too), as its docs ask.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _parse_rows(reader, problems)
+    except csv.Error as exc:
+        # What the csv module cannot read at all (a field over its size limit): the
+        # document is refused, naming the line after the last one read.
+        problems.add(f"csv.line {reader.line_num + 1}", f"not readable as CSV: {exc}")
+        return []
+
+
+def _parse_rows(
+    reader: "csv.DictReader[str]", problems: Problems
+) -> list[tuple[int, LineDocument]]:
     missing = {"code", "text"} - set(reader.fieldnames or ())
     unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
     if missing or unknown:
