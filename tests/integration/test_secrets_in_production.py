@@ -27,8 +27,9 @@ CASES = [(name, None, None, "ACCORD_JWT_SECRET") for name in SERVICE_NAMES] + [
 
 async def _serve(name: str, secret: str | None, database_url: str | None) -> tuple[int, str]:
     """Start ``python -m services.<name> serve`` in production mode; its exit status and output."""
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
-    env |= {"ACCORD_ENVIRONMENT": "production", f"{name.upper()}_HTTP_PORT": str(free_port())}
+    env |= {"ACCORD_ENVIRONMENT": "production", f"{name.upper()}_HTTP_PORT": str(port)}
     if secret is not None:
         env["ACCORD_JWT_SECRET"] = secret
     if database_url is not None:
@@ -43,14 +44,28 @@ async def _serve(name: str, secret: str | None, database_url: str | None) -> tup
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    output = asyncio.ensure_future(process.communicate())
+    # It either exits or starts listening, however slow the machine: no time limit decides
+    # (only a generous guard against a hang).
+    for _ in range(3000):
+        if output.done():
+            assert process.returncode is not None
+            return process.returncode, output.result()[0].decode(errors="replace")
+        if await _listening(port):
+            break
+        await asyncio.sleep(0.1)
+    process.kill()
+    await output
+    return -1, f"it started: port {port} answers"
+
+
+async def _listening(port: int) -> bool:
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), 60)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        return -1, "still running after 60 s: it started"
-    assert process.returncode is not None
-    return process.returncode, output.decode(errors="replace")
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True
 
 
 async def test_production_refuses_to_start_without_secrets_of_its_own() -> None:
