@@ -117,9 +117,11 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_a_real_password(self) -> "ServiceSettings":
+        if self.environment is not Environment.PRODUCTION:
+            return self
         # A URL without a password (peer or certificate authentication) has none to check.
         password = make_url(self.database_url).password
-        if self.environment is Environment.PRODUCTION and password is not None:
+        if password is not None:
             variable = f"{self.model_config.get('env_prefix', '')}DATABASE_URL"
             refuse_weak_secret(f"the password in {variable}", str(password))
         return self

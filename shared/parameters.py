@@ -37,11 +37,8 @@ def _decoded(raw: bytes) -> str:
 def _query_faults(query_string: bytes) -> list[FieldError]:
     faults = []
     for pair in query_string.split(b"&"):
-        raw_name, _, raw_value = pair.partition(b"=")
-        name, value = (
-            _decoded(raw_name.replace(b"+", b" ")),
-            _decoded(raw_value.replace(b"+", b" ")),
-        )
+        raw_name, _, raw_value = pair.replace(b"+", b" ").partition(b"=")
+        name, value = _decoded(raw_name), _decoded(raw_value)
         if unstorable(name):
             faults.append(FieldError(field="query", message=_MESSAGE + " (in a parameter name)"))
         elif unstorable(value):
