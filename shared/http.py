@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Request
+from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.problems import BadRequest, FieldError
@@ -30,3 +30,9 @@ def parse_if_match(value: str) -> int:
         message = 'If-Match must be the ETag of the version being changed, e.g. "3"'
         raise BadRequest(message, errors=[FieldError(field="header.if-match", message=message)])
     return int(text)
+
+
+async def no_store(response: Response) -> None:
+    """A route dependency for answers that carry a secret: no cache (the browser's, a proxy's)
+    may keep a copy."""
+    response.headers["Cache-Control"] = "no-store"

@@ -1,27 +1,53 @@
-"""ASGI middleware shared by the services: request ids with an access log."""
+"""ASGI middleware shared by the services: request ids with an access log, the headers
+every response carries, and the body size limit answered with a problem document."""
 
 import time
 import uuid
 
 import structlog
+from fastapi import FastAPI, Request
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.problems import NOSNIFF, PROBLEM_MEDIA_TYPE, problem_response
 
 log = structlog.get_logger("accord.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
+# Browsers must not guess a type other than the one declared (e.g. run a CSV export as HTML).
+# (A 500 is sent from outside every middleware: ``problem_response`` sets it there too.)
+EVERY_RESPONSE_HEADERS = [(NOSNIFF[0].lower().encode(), NOSNIFF[1].encode())]
 
 
-class RequestContextMiddleware:
-    """Give every request an id (the caller's ``X-Request-ID`` if sane), bind it to the logs,
-    echo it in the response and write one access-log line per request."""
+def install_middleware(app: FastAPI, max_body_bytes: int) -> None:
+    """The shared middleware, outermost first: request context, the 413 as a problem, the
+    body limit (a route may raise it with its own ``max_body_size``)."""
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)
+    app.add_middleware(TooLargeAsProblemMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+
+
+class _HttpMiddleware:
+    """Middleware that acts on HTTP requests only and passes anything else (lifespan) on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestContextMiddleware(_HttpMiddleware):
+    """Give every request an id (the caller's ``X-Request-ID`` if sane), bind it to the logs,
+    echo it in the response and write one access-log line per request."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _caller_request_id(scope) or uuid.uuid4().hex
         started = time.perf_counter()
         status = 500
@@ -30,8 +56,11 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                headers.extend(h for h in EVERY_RESPONSE_HEADERS if h[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -45,6 +74,35 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
+
+
+class TooLargeAsProblemMiddleware(_HttpMiddleware):
+    """Starlette's body limit answers a body whose announced ``Content-Length`` is over the
+    limit with a plain-text 413 of its own, sent in place of whatever the app answered (a
+    body that only turns out too large as it streams in reaches the problem handlers).
+    Replace that plain-text 413 with the problem document every other error is."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        replaced = False
+
+        async def send_problem(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and _plain_too_large(message):
+                replaced = True
+                detail = "the request body is over the size limit"
+                problem = problem_response(
+                    413, slug="request-entity-too-large", detail=detail, request=Request(scope)
+                )
+                await problem(scope, receive, send)
+            elif not replaced:
+                await send(message)
+
+        await self.app(scope, receive, send_problem)
+
+
+def _plain_too_large(start: Message) -> bool:
+    content_type = dict(start.get("headers", ())).get(b"content-type", b"")
+    return start["status"] == 413 and not content_type.startswith(PROBLEM_MEDIA_TYPE.encode())
 
 
 def _caller_request_id(scope: Scope) -> str | None:

@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://accord.example/problems/"
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
 
 
 class FieldError(BaseModel):
@@ -123,7 +124,7 @@ def problem_response(
         body.model_dump(exclude_none=True),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
+        headers={NOSNIFF[0]: NOSNIFF[1], **(headers or {})},
     )
 
 

@@ -1,8 +1,9 @@
 """Base classes and types for HTTP models shared by the services."""
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
 
 # The largest value of a PostgreSQL bigint / integer: ids and numbers a client sends are bounded
 # by the column they are compared with, so that a too-large one is a 422, not a database error.
@@ -28,6 +29,23 @@ def refuse_unstorable_text(value: Any) -> Any:
             refuse_unstorable_text(key)
             refuse_unstorable_text(item)
     return value
+
+
+def representable_in_utc(value: datetime) -> datetime:
+    """PostgreSQL and asyncpg store times in UTC: a time whose UTC instant falls outside
+    years 1 to 9999 (0001-01-01T00:00:00+14:00, 9999-12-31T23:59:59-14:00) cannot be
+    converted, and would fail in the driver with a 500. (A time without an offset is taken
+    as the server's local time, as the driver does.)"""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time in UTC falls outside years 1 to 9999") from None
+    return value
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(representable_in_utc)]
+"""A time with its UTC offset (one without is refused) whose UTC instant can be stored: the
+type of every time a client sends, in a body or a query."""
 
 
 class RequestModel(BaseModel):

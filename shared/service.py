@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
 from shared import failpoints
@@ -24,8 +24,9 @@ from shared.consumer import ConsumerRunner
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.health import health_router
 from shared.logging import configure_logging
-from shared.middleware import RequestContextMiddleware
+from shared.middleware import install_middleware
 from shared.outbox import OutboxRelay
+from shared.parameters import refuse_unstorable_parameters
 from shared.problems import COMMON_RESPONSES, document_problems, install_problem_handlers
 from shared.subscriptions import Subscriptions
 from shared.topics import create_topics
@@ -112,8 +113,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         lifespan=lifespan,
         responses=COMMON_RESPONSES,
         openapi_tags=spec.openapi_tags or None,
-        # Starlette counts the body as it arrives, announced or chunked, and answers 413.
-        max_body_size=spec.common.max_body_bytes,
+        # Path and query parameters that are not storable text are refused before any route.
+        dependencies=[Depends(refuse_unstorable_parameters)],
     )
     app.state.jwt_secret = spec.common.jwt_secret
     app.state.spec = spec
@@ -126,7 +127,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(RequestContextMiddleware)
+    # Starlette counts the body as it arrives, announced or chunked, and answers 413.
+    install_middleware(app, spec.common.max_body_bytes)
     app.include_router(health_router)
     for router in spec.routers:
         app.include_router(router)

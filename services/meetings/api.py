@@ -33,7 +33,7 @@ from services.meetings.schemas import (
 from shared.auth import AnyPrincipal, Secretariat
 from shared.http import read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
-from shared.problems import FieldError, Unprocessable
+from shared.schemas import UtcDatetime
 
 router = APIRouter(tags=["meetings"])
 
@@ -62,10 +62,10 @@ async def list_meetings(
     principal: AnyPrincipal,
     series: Annotated[str | None, Query(max_length=500, examples=["ASEAN-UN CPR meeting"])] = None,
     starts_from: Annotated[
-        datetime | None, Query(description="Meetings starting at or after this time")
+        UtcDatetime | None, Query(description="Meetings starting at or after this time")
     ] = None,
     starts_before: Annotated[
-        datetime | None, Query(description="Meetings starting before this time")
+        UtcDatetime | None, Query(description="Meetings starting before this time")
     ] = None,
     participant: Annotated[
         str | None, Query(max_length=10, description="A participating delegation, e.g. VNM")
@@ -79,8 +79,6 @@ async def list_meetings(
 ) -> Page[MeetingRead]:
     """Meetings in chronological order, filtered by series, date range, participant, plan
     under review and status."""
-    for name, value in (("starts_from", starts_from), ("starts_before", starts_before)):
-        _require_aware(name, value)
     where = views.MeetingFilter(
         series=series,
         starts_from=starts_from,
@@ -325,12 +323,6 @@ async def fulfil_commitment(
     async with unit_of_work(request) as session:
         decision = await handlers.fulfil_commitment(session, command)
     return views.decision_read(decision)
-
-
-def _require_aware(name: str, value: datetime | None) -> None:
-    if value is not None and value.tzinfo is None:
-        message = "a time needs its UTC offset, e.g. 2020-09-15T00:00:00+07:00"
-        raise Unprocessable(message, errors=[FieldError(field=f"query.{name}", message=message)])
 
 
 # --- request -> command ----------------------------------------------------------------------

@@ -7,14 +7,14 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import Path
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints
 
 from services.meetings.domain import Attendance, FollowUp, MeetingStatus, Outcome, zone
 from shared.auth import DELEGATION_CODE
 from shared.contracts.meetings import CoChair, DecisionBody, MeetingFormat
 from shared.contracts.plans import ActionLineStatus, ReviewLineResult
 from shared.problems import documented
-from shared.schemas import RequestModel, ResponseModel
+from shared.schemas import RequestModel, ResponseModel, UtcDatetime
 
 Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
@@ -38,13 +38,13 @@ TimeZoneName = Annotated[
     Field(description="IANA time zone of the meeting's place", examples=["Asia/Jakarta"]),
 ]
 StartsAt = Annotated[
-    AwareDatetime,
+    UtcDatetime,
     Field(
         description="With its UTC offset; a time without one is refused",
         examples=["2020-09-15T09:00:00+07:00"],
     ),
 ]
-EndsAt = Annotated[AwareDatetime, Field(examples=["2020-09-15T12:00:00+07:00"])]
+EndsAt = Annotated[UtcDatetime, Field(examples=["2020-09-15T12:00:00+07:00"])]
 
 
 class CoChairIn(RequestModel):
@@ -131,8 +131,8 @@ class PlanSubmissionIn(RequestModel):
 class PlanApprovalIn(RequestModel):
     kind: Literal["plan_approval"]
     plan_id: uuid.UUID
-    carry_over_unfinished: bool = True
-    activate: bool = False
+    carry_over_unfinished: StrictBool = True
+    activate: StrictBool = False
 
 
 class CommitmentIn(RequestModel):

@@ -8,7 +8,7 @@ import zoneinfo
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StrictInt, StringConstraints, field_validator, model_validator
 
 from services.notifications.domain import Cadence, Channel, TargetKind
 from shared.contracts.plans import ActionLineStatus
@@ -40,7 +40,9 @@ class DelegationCreate(RequestModel):
     contact: Annotated[str, StringConstraints(max_length=320)] | None = Field(
         default=None, examples=["mission.asean@example.vn"]
     )
-    digest_hour: int = Field(default=9, ge=0, le=23, description="Local hour of daily digests")
+    digest_hour: StrictInt = Field(
+        default=9, ge=0, le=23, description="Local hour of daily digests"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, computed_field, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
 
 from services.plans.domain import IATI_ACTIVITY_STATUS, LineStatus, PlanStatus
 from shared.pagination import Cursor, Limit
@@ -88,7 +97,7 @@ class ActionLineCreate(RequestModel):
     leads: list[Label] = Field(default_factory=list, max_length=20, examples=[["UN DPO", "ASEAN"]])
     tags: list[Label] = Field(default_factory=list, max_length=20, examples=[["peacekeeping"]])
     target_date: date | None = Field(default=None, examples=["2019-12-31"])
-    weight: float = Field(default=1.0, gt=0, le=1000)
+    weight: StrictFloat = Field(default=1.0, gt=0, le=1000)
 
 
 class ActionLineRead(ResponseModel):
@@ -122,7 +131,7 @@ class ActionLineRead(ResponseModel):
 
 class StatusChangeRequest(RequestModel):
     status: LineStatus = Field(examples=["completed"])
-    expected_version: int | None = Field(
+    expected_version: StrictInt | None = Field(
         default=None,
         ge=1,
         description='The version the change is based on; or send it as `If-Match: "<version>"`',
@@ -143,8 +152,8 @@ class ActionLineUpdate(RequestModel):
     leads: list[Label] | None = Field(default=None, max_length=20)
     tags: list[Label] | None = Field(default=None, max_length=20)
     target_date: date | None = None
-    weight: float | None = Field(default=None, gt=0, le=1000)
-    expected_version: int | None = Field(default=None, ge=1, description="Or send `If-Match`")
+    weight: StrictFloat | None = Field(default=None, gt=0, le=1000)
+    expected_version: StrictInt | None = Field(default=None, ge=1, description="Or send `If-Match`")
 
 
 class PlanSubmit(RequestModel):
@@ -154,7 +163,7 @@ class PlanSubmit(RequestModel):
 
 
 class PlanApprove(RequestModel):
-    carry_over_unfinished: bool = Field(
+    carry_over_unfinished: StrictBool = Field(
         default=True,
         description="Copy the predecessor's unfinished lines here, keeping lineage both ways",
     )
@@ -196,7 +205,7 @@ class CountingRuleCreate(RequestModel):
     excluded_statuses: list[LineStatus] = Field(
         default_factory=list, max_length=5, examples=[["discontinued"]]
     )
-    is_default: bool = False
+    is_default: StrictBool = False
 
 
 class CountingRuleRead(ResponseModel):

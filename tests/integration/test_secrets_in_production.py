@@ -1,4 +1,6 @@
-"""Production mode refuses to start without a real signing secret."""
+"""Production mode refuses to start without secrets of its own: no signing secret, the
+development default, the placeholders of .env.example, a short or patterned one, or a
+published database password; each time it names the variable."""
 
 import asyncio
 import os
@@ -12,15 +14,26 @@ from tests.support.stack import REPO, SERVICE_NAMES
 
 pytestmark = pytest.mark.integration
 
-CASES = [(name, None) for name in SERVICE_NAMES] + [("plans", DEVELOPMENT_JWT_SECRET)]
+STRONG = "a-real-secret-from-the-vault-0123"
+EXAMPLE_PASSWORD = "postgresql+asyncpg://accord:replace-me-with-a-database-password@db/x"
+# (service, ACCORD_JWT_SECRET, <SERVICE>_DATABASE_URL, the variable the refusal must name)
+CASES = [(name, None, None, "ACCORD_JWT_SECRET") for name in SERVICE_NAMES] + [
+    ("plans", DEVELOPMENT_JWT_SECRET, None, "ACCORD_JWT_SECRET"),
+    ("meetings", "replace-me-with-a-long-random-secret", None, "ACCORD_JWT_SECRET"),
+    ("notifications", "abc" * 20, None, "ACCORD_JWT_SECRET"),
+    ("plans", STRONG, EXAMPLE_PASSWORD, "PLANS_DATABASE_URL"),
+]
 
 
-async def _serve(name: str, secret: str | None) -> tuple[int, str]:
+async def _serve(name: str, secret: str | None, database_url: str | None) -> tuple[int, str]:
     """Start ``python -m services.<name> serve`` in production mode; its exit status and output."""
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
-    env |= {"ACCORD_ENVIRONMENT": "production", f"{name.upper()}_HTTP_PORT": str(free_port())}
+    env |= {"ACCORD_ENVIRONMENT": "production", f"{name.upper()}_HTTP_PORT": str(port)}
     if secret is not None:
         env["ACCORD_JWT_SECRET"] = secret
+    if database_url is not None:
+        env[f"{name.upper()}_DATABASE_URL"] = database_url
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -31,21 +44,36 @@ async def _serve(name: str, secret: str | None) -> tuple[int, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    output = asyncio.ensure_future(process.communicate())
+    # It either exits or starts listening, however slow the machine: no time limit decides
+    # (only a generous guard against a hang).
+    for _ in range(3000):
+        if output.done():
+            assert process.returncode is not None
+            return process.returncode, output.result()[0].decode(errors="replace")
+        if await _listening(port):
+            break
+        await asyncio.sleep(0.1)
+    process.kill()
+    await output
+    return -1, f"it started: port {port} answers"
+
+
+async def _listening(port: int) -> bool:
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), 60)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        return -1, "still running after 60 s: it started"
-    assert process.returncode is not None
-    return process.returncode, output.decode(errors="replace")
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True
 
 
-async def test_production_refuses_to_start_without_a_real_signing_secret() -> None:
-    """Every service with no ACCORD_JWT_SECRET, and one with the development default, in
-    production mode: each exits non-zero and says which variable to set."""
-    results = await asyncio.gather(*(_serve(name, secret) for name, secret in CASES))
-    for (name, secret), (status, output) in zip(CASES, results, strict=True):
-        case = f"{name} with {'the development secret' if secret else 'no secret'}"
+async def test_production_refuses_to_start_without_secrets_of_its_own() -> None:
+    """Every service with no ACCORD_JWT_SECRET; one each with the development default, the
+    .env.example placeholder and a patterned secret; one with .env.example's database
+    password: each exits non-zero and says which variable to set."""
+    results = await asyncio.gather(*(_serve(name, s, url) for name, s, url, _ in CASES))
+    for (name, secret, url, variable), (status, output) in zip(CASES, results, strict=True):
+        case = f"{name} with secret {secret!r} and database URL {url!r}"
         assert status not in (0, -1), f"{case}: exit status {status}\n{output[-2000:]}"
-        assert "ACCORD_JWT_SECRET" in output, f"{case} does not name ACCORD_JWT_SECRET\n{output}"
+        assert variable in output, f"{case} does not name {variable}\n{output}"

@@ -34,7 +34,11 @@ def test_a_typo_is_refused_rather_than_testing_nothing(spec: str, message: str) 
 
 def test_production_refuses_failpoints() -> None:
     with pytest.raises(ValidationError, match="refused in production"):
-        CommonSettings(environment="production", jwt_secret="s" * 40, failpoints="outbox.after_ack")
+        CommonSettings(
+            environment="production",
+            jwt_secret="a-real-secret-from-the-vault-0123",
+            failpoints="outbox.after_ack",
+        )
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from shared.auth import AnyPrincipal, Role, Secretariat, issue_token
-from shared.middleware import RequestContextMiddleware
+from shared.middleware import install_middleware
 from shared.pagination import MAX_PAGE_SIZE, Cursor, Limit, decode_cursor, encode_cursor
 from shared.problems import Conflict, install_problem_handlers
 from shared.schemas import RequestModel
@@ -21,10 +21,10 @@ class Thing(RequestModel):
 
 
 def _app() -> FastAPI:
-    app = FastAPI(max_body_size=100)
+    app = FastAPI()
     app.state.jwt_secret = SECRET
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    install_middleware(app, max_body_bytes=100)
 
     @app.post("/things")
     async def create(thing: Thing, principal: Secretariat) -> Thing:
@@ -112,6 +112,8 @@ async def test_a_body_over_the_limit_is_refused_with_413_announced_or_not(
         "/things", content=big, headers={**_auth(), "content-type": "application/json"}
     )
     assert announced.status_code == 413
+    assert announced.headers["content-type"] == "application/problem+json"
+    assert announced.json()["status"] == 413
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(big), 50):
@@ -122,6 +124,11 @@ async def test_a_body_over_the_limit_is_refused_with_413_announced_or_not(
     )
     assert streamed.status_code == 413
     assert streamed.headers["content-type"] == "application/problem+json"
+
+
+async def test_every_response_forbids_content_type_sniffing(client: httpx.AsyncClient) -> None:
+    for response in (await client.get("/nowhere"), await client.get("/boom")):
+        assert response.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:

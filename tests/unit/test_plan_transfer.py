@@ -1,4 +1,8 @@
+import csv
+import io
+
 from services.plans.transfer.documents import (
+    FORMULA_STARTS,
     LineDocument,
     Problems,
     SectionDocument,
@@ -73,3 +77,36 @@ def test_csv_export_round_trips_through_the_import_parser() -> None:
     parsed = parse_csv(to_csv(lines), problems)
     assert problems.items == []
     assert [line for _, line in parsed] == lines
+
+
+def test_csv_export_writes_no_cell_a_spreadsheet_would_run_as_a_formula() -> None:
+    """Found by the probe: a line's text `=HYPERLINK(...)` was exported as is, and a
+    spreadsheet opening the export runs it. Such cells start with a single quote; the import
+    reads them back as they were."""
+    dangerous = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rReturn"]
+    lines = [
+        LineDocument(code=f"L{i}", text=text, leads=[text], tags=["ok", text])
+        for i, text in enumerate(dangerous)
+    ]
+    lines.append(LineDocument(code="=1", ordering_key="-1", text="fine"))
+    exported = to_csv(lines)
+    cells = [cell for row in csv.reader(io.StringIO(exported)) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
+    assert '\'=HYPERLINK("http://x")' in cells
+    problems = Problems([])
+    assert [line for _, line in parse_csv(exported, problems)] == lines
+    assert problems.items == []
+
+
+def test_csv_the_csv_module_cannot_read_is_a_problem_not_an_error() -> None:
+    """Found by the stateful fuzzing: a carriage return alone in an unquoted field, and a
+    field over the csv module's size limit, raised csv.Error: a 500."""
+    problems = Problems([])
+    parsed = parse_csv("code,text\r\n1.1,Work\rshop\r\n", problems)  # a CR ends a line
+    assert [line.code for _, line in parsed] == ["1.1"]
+    assert [p.field for p in problems.items] == ["csv.line 3.text"]
+
+    problems = Problems([])
+    assert parse_csv("code,text\n1.1," + "x" * 200_000 + "\n", problems) == []
+    assert [p.field for p in problems.items] == ["csv.line 2"]
+    assert "not readable as CSV" in problems.items[0].message

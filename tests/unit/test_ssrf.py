@@ -95,8 +95,23 @@ async def test_a_public_target_is_accepted(url: str) -> None:
 )
 async def test_loopback_is_accepted_only_when_the_operator_allows_it(url: str) -> None:
     assert (await check(url, allow_loopback=True)).addresses
-    with pytest.raises(ssrf.UnsafeURL, match="loopback"):
+    with pytest.raises(ssrf.UnsafeURL) as refused:
         await check(url)
+    assert "loopback" in refused.value.detail
+
+
+async def test_a_refused_name_tells_the_caller_nothing_of_what_it_resolves_to() -> None:
+    """Found by the probe: the refusal named the internal address a name resolves to, and
+    "does not resolve" set apart the names that exist; an oracle for the internal DNS. Every
+    refused name gets the same message; the log gets the reason."""
+    told, logged = set(), []
+    for host in ("rebinding.example", "localhost", "unknown.invalid"):
+        with pytest.raises(ssrf.UnsafeURL) as refused:
+            await check(f"http://{host}/")
+        told.add(str(refused.value).replace(repr(host), "HOST"))
+        logged.append(refused.value.detail)
+    assert told == {"the URL's host HOST is not an allowed webhook target"}
+    assert "10.0.0.5" in logged[0] and "loopback" in logged[1] and "resolve" in logged[2]
 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.1/", "http://[::ffff:100.64.0.1]/"])
@@ -114,7 +129,7 @@ async def test_allowing_loopback_allows_nothing_else(url: str) -> None:
         ("https://user:pw@8.8.8.8/", "credentials"),
         ("https:///nohost", "no host"),
         ("https://8.8.8.8:99999/", "not a valid URL"),
-        ("https://unknown.invalid/", "does not resolve"),
+        ("https://unknown.invalid/", "not an allowed webhook target"),
     ],
 )
 async def test_a_malformed_url_is_refused_with_the_reason(url: str, reason: str) -> None:

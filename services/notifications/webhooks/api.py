@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from services.notifications.ownership import acting_for, filter_delegation, scope_of
 from services.notifications.schemas import CONFLICT, NOT_FOUND
@@ -24,7 +24,7 @@ from services.notifications.webhooks.schemas import (
     SecretRotated,
 )
 from shared.auth import AnyPrincipal
-from shared.http import read_only, unit_of_work
+from shared.http import no_store, read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
 from shared.schemas import MAX_BIGINT
 
@@ -45,6 +45,7 @@ def _urls(request: Request) -> UrlPolicy:
     "/endpoints",
     status_code=status.HTTP_201_CREATED,
     response_model=EndpointCreated,
+    dependencies=[Depends(no_store)],
     openapi_extra={
         "requestBody": {
             "content": {
@@ -128,7 +129,10 @@ async def remove_endpoint(
 
 
 @router.post(
-    "/endpoints/{endpoint_id}/rotate-secret", response_model=SecretRotated, responses=NOT_FOUND
+    "/endpoints/{endpoint_id}/rotate-secret",
+    response_model=SecretRotated,
+    responses=NOT_FOUND,
+    dependencies=[Depends(no_store)],
 )
 async def rotate_secret(
     endpoint_id: uuid.UUID, request: Request, principal: AnyPrincipal

@@ -342,6 +342,8 @@ class Dispatcher:
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except ssrf.UnsafeURL as exc:
+            # The delivery log is the delegation's to read: it gets the refusal, the log why.
+            log.info("webhook_target_refused", delivery_id=job.delivery_id, reason=exc.detail)
             error = str(exc)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,8 @@ from services.notifications.webhooks.domain import DeliveryStatus
 from services.notifications.webhooks.release import release_on_request
 from services.notifications.webhooks.signing import new_secret
 from shared import errors
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class UrlPolicy:
                 url, allow_loopback=self.allow_loopback, allow_http=self.allow_http
             )
         except ssrf.UnsafeURL as exc:
+            log.info("webhook_url_refused", reason=exc.detail)
             raise errors.Invalid("url", str(exc)) from exc
         return url
 

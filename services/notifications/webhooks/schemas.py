@@ -4,11 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints
 
 from services.notifications.schemas import EVENT_TYPES_DOC, DelegationCode, EventTypePattern
 from services.notifications.webhooks.domain import DeliveryStatus
-from shared.schemas import RequestModel, ResponseModel
+from shared.schemas import RequestModel, ResponseModel, representable_in_utc
 
 
 class EndpointCreate(RequestModel):
@@ -28,7 +28,7 @@ class EndpointUpdate(RequestModel):
     url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
     event_types: list[EventTypePattern] | None = Field(default=None, max_length=30)
-    enabled: bool | None = Field(
+    enabled: StrictBool | None = Field(
         default=None, description="Re-enabling resumes the deliveries that were waiting"
     )
 
@@ -61,7 +61,9 @@ class SecretRotated(ResponseModel):
 
 
 class RecoverRequest(RequestModel):
-    since: datetime = Field(examples=["2020-09-15T00:00:00Z"])
+    since: Annotated[datetime, AfterValidator(representable_in_utc)] = Field(
+        examples=["2020-09-15T00:00:00Z"]
+    )
 
 
 class RecoverResult(ResponseModel):

@@ -43,7 +43,14 @@ _IPV4_EMBEDDING = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network(":
 
 
 class UnsafeURL(ValueError):
-    """The URL may not be used as a webhook target; the message says why."""
+    """The URL may not be used as a webhook target. The message is what the caller is told;
+    ``detail`` says why in full, for the log. They differ for a host name: what a name
+    resolves to from inside our network (or whether it resolves at all) is not the caller's
+    to learn, or the refusal would be an oracle for the internal DNS."""
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 @dataclass(frozen=True)
@@ -167,16 +174,20 @@ async def check_url(
     _, host, port = check_syntax(url, allow_http=allow_http)
     numeric = parse_numeric_host(host)
     if numeric is not None:
-        addresses: Sequence[str] = [str(numeric)]
-    else:
-        try:
-            addresses = await resolver(host, port)
-        except OSError as exc:
-            raise UnsafeURL(f"the host {host!r} does not resolve") from exc
-        if not addresses:
-            raise UnsafeURL(f"the host {host!r} does not resolve")
+        # The caller wrote the address: saying what is wrong with it tells them nothing new.
+        reason = refusal(numeric, allow_loopback=allow_loopback)
+        if reason is not None:
+            raise UnsafeURL(f"the URL's host {host!r} is not allowed: {reason}")
+        return Target(url=url, host=host, port=port, addresses=(str(numeric),))
+    not_allowed = f"the URL's host {host!r} is not an allowed webhook target"
+    try:
+        addresses = await resolver(host, port)
+    except OSError as exc:
+        raise UnsafeURL(not_allowed, detail=f"{host!r} does not resolve: {exc}") from exc
+    if not addresses:
+        raise UnsafeURL(not_allowed, detail=f"{host!r} does not resolve")
     for text in addresses:
         reason = refusal(ipaddress.ip_address(text.split("%", 1)[0]), allow_loopback=allow_loopback)
         if reason is not None:
-            raise UnsafeURL(f"the URL's host {host!r} is not allowed: {reason}")
+            raise UnsafeURL(not_allowed, detail=f"{host!r} resolves to {reason}")
     return Target(url=url, host=host, port=port, addresses=tuple(dict.fromkeys(addresses)))

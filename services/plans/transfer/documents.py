@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import Field, StrictFloat, StringConstraints, ValidationError
 
 from services.plans.domain import LineStatus
 from services.plans.schemas import Code, Label, PlanCreate
@@ -30,6 +30,10 @@ CSV_COLUMNS = (
     "status_date",
 )
 LIST_SEPARATOR = ";"
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection:
+# =HYPERLINK(...), =cmd|...). The export writes such a cell with a leading single quote,
+# which spreadsheets show as text; the import takes that quote off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_LINES = 100_000
 
 
@@ -47,7 +51,7 @@ class LineDocument(RequestModel):
     leads: list[Label] = Field(default_factory=list, max_length=20)
     tags: list[Label] = Field(default_factory=list, max_length=20)
     target_date: date | None = None
-    weight: float = Field(default=1.0, gt=0, le=1000)
+    weight: StrictFloat = Field(default=1.0, gt=0, le=1000)
     ordering_key: Label | None = None
     status: LineStatus = LineStatus.NOT_STARTED
     status_date: date | None = Field(default=None, description="When the status took effect")
@@ -125,7 +129,20 @@ def _in_cycle(code: str, parents: dict[str, str | None]) -> bool:
 
 def parse_csv(text: str, problems: Problems) -> list[tuple[int, LineDocument]]:
     """Lines of a CSV document with their line numbers (the header is line 1)."""
-    reader = csv.DictReader(io.StringIO(text))
+    # newline="": the csv module reads line ends itself (a lone CR too), as its docs ask.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _parse_rows(reader, problems)
+    except csv.Error as exc:
+        # What the csv module cannot read at all (a field over its size limit): the
+        # document is refused, naming the line after the last one read.
+        problems.add(f"csv.line {reader.line_num + 1}", f"not readable as CSV: {exc}")
+        return []
+
+
+def _parse_rows(
+    reader: "csv.DictReader[str]", problems: Problems
+) -> list[tuple[int, LineDocument]]:
     missing = {"code", "text"} - set(reader.fieldnames or ())
     unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
     if missing or unknown:
@@ -143,7 +160,9 @@ def parse_csv(text: str, problems: Problems) -> list[tuple[int, LineDocument]]:
             problems.add(f"csv.line {number}", "more values than columns")
             continue
         try:
-            parsed.append((number, LineDocument.model_validate(_csv_values(row))))
+            # CSV has only text: numbers and dates are read from it (lax), unlike JSON bodies.
+            line = LineDocument.model_validate(_csv_values(row), strict=False)
+            parsed.append((number, line))
         except ValidationError as exc:
             for error in exc.errors():
                 field = ".".join(str(p) for p in error["loc"])
@@ -152,7 +171,7 @@ def parse_csv(text: str, problems: Problems) -> list[tuple[int, LineDocument]]:
 
 
 def _csv_values(row: dict[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {k: v for k, v in row.items() if v not in ("", None)}
+    values: dict[str, Any] = {k: _as_written(v) for k, v in row.items() if v not in ("", None)}
     for name in ("leads", "tags"):
         if name in values:
             values[name] = [
@@ -169,5 +188,18 @@ def to_csv(lines: Iterable[LineDocument]) -> str:
         row = line.model_dump(mode="json")
         row["leads"] = LIST_SEPARATOR.join(line.leads)
         row["tags"] = LIST_SEPARATOR.join(line.tags)
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: "" if v is None else _spreadsheet_safe(v) for k, v in row.items()})
     return out.getvalue()
+
+
+def _spreadsheet_safe(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _as_written(cell: str) -> str:
+    """A cell as it was before ``_spreadsheet_safe``."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS):
+        return cell[1:]
+    return cell
