@@ -494,17 +494,34 @@ def _deadlocks_logged(stack: FaultStack) -> int:
     )
 
 
+# Every failing streak of an endpoint warns its delegation at once (and a success ends the
+# streak): the dispatcher's recorder then locks the endpoint, then its delegation.
+WARN_AT_ONCE = {
+    "NOTIFICATIONS_DISABLE_AFTER": "86400",
+    "NOTIFICATIONS_WARN_BEFORE_DISABLE": "86400",
+}
+
+
+@pytest.fixture
+def warning_at_once(fault_stack: FaultStack) -> Iterator[FaultStack]:
+    with fault_stack.reconfigured("notifications", **WARN_AT_ONCE):
+        yield fault_stack
+
+
 @pytest.mark.parametrize("round_", range(1, DEADLOCK_ROUNDS + 1))
 async def test_the_fan_out_and_the_dispatcher_contend_on_the_same_endpoints(
-    fault_stack: FaultStack, client: httpx.AsyncClient, round_: int
+    warning_at_once: FaultStack, client: httpx.AsyncClient, round_: int
 ) -> None:
-    """Every change fans out to the same CONTENDED_ENDPOINTS endpoints: the consumer inserts
-    their deliveries (each insert share-locks the endpoint's row through the foreign key)
-    while the dispatcher records attempts to them and updates their health rows, since every
-    delivery's first attempt fails and its retry succeeds. Those locks once deadlocked, and
-    a valid event whose transaction lost the deadlock five times went to the dead-letter
-    topic. Nothing may reach a dead-letter topic, nothing may be lost, and no deadlock may
-    happen at all."""
+    """Every change fans out to the same CONTENDED_ENDPOINTS endpoints and their delegations:
+    the consumer numbers each delegation's inbox entry (locking the delegation's row), then
+    inserts the deliveries (each insert share-locks the endpoint's row through the foreign
+    key). Meanwhile every delivery's first attempt fails and its retry succeeds, so the
+    dispatcher keeps recording failures and successes of the same endpoints: it locks the
+    failing endpoints' rows, and warns their delegations (locking those rows) as each new
+    failing streak begins. With FOR UPDATE on the endpoints this deadlocked with the fan-out,
+    and a valid event whose transaction lost five times went to the dead-letter topic. Nothing
+    may reach a dead-letter topic, nothing may be lost, and no deadlock may happen at all."""
+    fault_stack = warning_at_once
     parked = await _dead_letters(fault_stack)
     deadlocks = _deadlocks_logged(fault_stack)
 
@@ -523,5 +540,11 @@ async def test_the_fan_out_and_the_dispatcher_contend_on_the_same_endpoints(
         delegations=CONTENDED_ENDPOINTS,
     )
     assert figures.webhooks_received > figures.webhooks_accepted, "no attempt ever failed"
+    warnings = await fault_stack.scalar(
+        "notifications",
+        "SELECT count(*) FROM inbox_entries WHERE event_type = $1",
+        "org.accord.notifications.endpoint.disabling_soon",
+    )
+    assert warnings > 0, "no delegation was warned about its failing endpoint"
     assert await _dead_letters(fault_stack) == parked, "an event went to a dead-letter topic"
     assert _deadlocks_logged(fault_stack) == deadlocks, "the notifications database deadlocked"
