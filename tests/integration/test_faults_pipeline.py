@@ -22,6 +22,7 @@ import pytest
 from deploy.local.processes import StackError
 from shared import failpoints
 from shared.topics import EVENT_TOPICS, MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
+from tests.support.api import create_plan
 from tests.support.faults import (
     CHANGES,
     Driver,
@@ -29,6 +30,7 @@ from tests.support.faults import (
     Figures,
     Workload,
     check,
+    secretariat,
     time_until_ready,
     write_figures,
 )
@@ -548,3 +550,113 @@ async def test_the_fan_out_and_the_dispatcher_contend_on_the_same_endpoints(
     assert warnings > 0, "no delegation was warned about its failing endpoint"
     assert await _dead_letters(fault_stack) == parked, "an event went to a dead-letter topic"
     assert _deadlocks_logged(fault_stack) == deadlocks, "the notifications database deadlocked"
+
+
+def _log_lines(stack: FaultStack, service: str) -> int:
+    return stack.log_count(service, "")
+
+
+async def test_the_api_answers_503_with_retry_after_while_the_database_is_down(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """Reads and writes of every service answer 503 problem+json with ``Retry-After`` while
+    PostgreSQL is stopped, not a 500 with a traceback. Each service logs one line when it
+    finds its database gone and one when it is back, however many requests failed between."""
+    headers = secretariat()
+    plans = fault_stack.url("plans")
+    plan = await create_plan(client, plans, headers)
+    requests = [
+        ("plans", "GET", f"/plans/{plan['id']}", None),
+        ("plans", "POST", "/plans", {**PLAN, "code": f"DOWN-{uuid.uuid4().hex[:8]}"}),
+        ("meetings", "GET", "/meetings", None),
+        ("notifications", "GET", "/activity", None),
+    ]
+    went = {name: fault_stack.log_count(name, WENT_DOWN) for name in SERVICE_NAMES}
+    back = {name: fault_stack.log_count(name, CAME_BACK) for name in SERVICE_NAMES}
+    tracebacks = {name: fault_stack.log_count(name, "Traceback") for name in SERVICE_NAMES}
+
+    await asyncio.to_thread(fault_stack.infra.postgres.stop)
+    answers = []
+    try:
+        for _ in range(3):
+            for service, method, path, body in requests:
+                url = fault_stack.url(service) + path
+                response = await client.request(method, url, json=body, headers=headers)
+                answers.append((service, method, path, response))
+    finally:
+        await asyncio.to_thread(fault_stack.infra.postgres.start)
+
+    for service, method, path, response in answers:
+        what = f"{service} {method} {path}: {response.status_code} {response.text}"
+        assert response.status_code == 503, what
+        assert response.headers["content-type"] == "application/problem+json", what
+        assert int(response.headers["retry-after"]) > 0, what
+        assert response.json()["status"] == 503, what
+    await time_until_ready(client, fault_stack)
+    for service, method, path, body in requests:
+        url = fault_stack.url(service) + path
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code < 300, response.text
+    for name in SERVICE_NAMES:
+        assert fault_stack.log_count(name, WENT_DOWN) == went[name] + 1, name
+
+        async def logged_back(name: str = name) -> bool:
+            return fault_stack.log_count(name, CAME_BACK) == back[name] + 1
+
+        await eventually(logged_back, what=f"{name} logging its database back, once")
+        assert fault_stack.log_count(name, "Traceback") == tracebacks[name], name
+
+
+PLAN = {
+    "title": "A plan made while the database is down",
+    "partners": ["ASEAN", "UN"],
+    "period_start": "2016-01-01",
+    "period_end": "2020-12-31",
+}
+# The API's log lines when it finds its database gone, and when it is back.
+WENT_DOWN = '"event": "database_unavailable"'
+CAME_BACK = '"event": "database_back"'
+# The consumers' stall limit in the next scenario: shorter than the broker outage in it.
+SHORT_STALL = "2"
+BROKER_OUTAGE = 10.0
+
+
+async def test_a_broker_outage_longer_than_the_stall_limit_makes_services_not_ready_not_dead(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """With ``ACCORD_CONSUMER_STALL_SECONDS`` at 2 s, the broker is killed for 10 s: every
+    service's /readyz says not ready (``kafka: false``), and its /healthz (liveness) stays 200
+    throughout, since restarting a service cannot bring a broker back. Afterwards they are
+    ready again without a restart."""
+    seen: dict[str, Counter[tuple[int, int]]] = {name: Counter() for name in SERVICE_NAMES}
+    with contextlib.ExitStack() as settings:
+        for name in SERVICE_NAMES:
+            settings.enter_context(
+                fault_stack.reconfigured(name, ACCORD_CONSUMER_STALL_SECONDS=SHORT_STALL)
+            )
+        await time_until_ready(client, fault_stack)
+        before = fault_stack.pids()
+        lines = {name: _log_lines(fault_stack, name) for name in SERVICE_NAMES}
+        await asyncio.to_thread(fault_stack.infra.kafka.kill)
+        try:
+            deadline = time.monotonic() + BROKER_OUTAGE
+            while time.monotonic() < deadline:
+                for name in SERVICE_NAMES:
+                    url = fault_stack.url(name)
+                    live = (await client.get(f"{url}/healthz")).status_code
+                    ready = (await client.get(f"{url}/readyz")).status_code
+                    seen[name][(live, ready)] += 1
+                await asyncio.sleep(0.5)
+        finally:
+            await asyncio.to_thread(fault_stack.infra.kafka.start)
+        written = {name: _log_lines(fault_stack, name) - lines[name] for name in SERVICE_NAMES}
+        await time_until_ready(client, fault_stack)
+        assert fault_stack.pids() == before, "a service was restarted"
+    write_figures(
+        fault_stack.infra.runtime_dir,
+        f"[faults] broker killed {BROKER_OUTAGE:.0f} s, stall limit {SHORT_STALL} s:"
+        f" (healthz, readyz) seen {dict(seen)}; log lines written meanwhile {written}",
+    )
+    for name, answers in seen.items():
+        assert all(live == 200 for live, _ in answers), f"{name} said it was dead: {answers}"
+        assert (200, 503) in answers, f"{name} never said it was not ready: {answers}"
