@@ -21,6 +21,8 @@ import pytest
 
 from deploy.local.processes import StackError
 from shared import failpoints
+from shared.contracts import plans as plan_events
+from shared.events import envelope
 from shared.topics import EVENT_TOPICS, MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
 from tests.support.api import create_plan
 from tests.support.faults import (
@@ -553,7 +555,8 @@ async def test_the_fan_out_and_the_dispatcher_contend_on_the_same_endpoints(
 
 
 def _log_lines(stack: FaultStack, service: str) -> int:
-    return stack.log_count(service, "")
+    """Lines of the service's log, leaving out the access log's."""
+    return stack.log_count(service, "") - stack.log_count(service, '"event": "request"')
 
 
 async def test_the_api_answers_503_with_retry_after_while_the_database_is_down(
@@ -619,15 +622,48 @@ CAME_BACK = '"event": "database_back"'
 # The consumers' stall limit in the next scenario: shorter than the broker outage in it.
 SHORT_STALL = "2"
 BROKER_OUTAGE = 10.0
+# A backlog for notifications that outlasts what its consumer has fetched ahead (about 1 MB per
+# partition) when the broker goes: lag the consumer knows of and cannot fetch.
+BACKLOG_EVENTS = 200
+BACKLOG_EVENT_BYTES = 100_000
+
+
+def _bulky_rollup_event(plan_id: uuid.UUID) -> bytes:
+    """A valid event that only notifications consumes (plans and meetings pass it over)."""
+    figures = plan_events.RollupFigures(
+        total=1,
+        counted=1,
+        by_status={},
+        completed=0,
+        addressed=0,
+        completion_rate=0,
+        completed_ahead_of_schedule=0,
+    )
+    payload = plan_events.RollupChanged(
+        plan_id=plan_id,
+        scope_kind="tag",
+        scope_key="x" * BACKLOG_EVENT_BYTES,
+        rule_version=1,
+        before=figures,
+        after=figures,
+        cause_event_id="faults-backlog",
+    )
+    return envelope(payload, source=plan_events.SOURCE, subject=f"plans/{plan_id}").to_bytes()
+
+
+async def _notifications_lag(http: httpx.AsyncClient, stack: FaultStack) -> int:
+    body = (await http.get(f"{stack.url('notifications')}/healthz")).json()
+    return int(body["consumer"]["lag"] or 0)
 
 
 async def test_a_broker_outage_longer_than_the_stall_limit_makes_services_not_ready_not_dead(
     fault_stack: FaultStack, client: httpx.AsyncClient
 ) -> None:
-    """With ``ACCORD_CONSUMER_STALL_SECONDS`` at 2 s, the broker is killed for 10 s: every
-    service's /readyz says not ready (``kafka: false``), and its /healthz (liveness) stays 200
-    throughout, since restarting a service cannot bring a broker back. Afterwards they are
-    ready again without a restart."""
+    """With ``ACCORD_CONSUMER_STALL_SECONDS`` at 2 s, the broker is killed for 10 s while
+    notifications' consumer has a backlog it knows of (lag) and cannot fetch. Every service's
+    /readyz says not ready (``kafka: false``), and its /healthz (liveness) stays 200
+    throughout: no progress with lag is what a stalled consumer looks like, but restarting a
+    service cannot bring a broker back. Afterwards they are ready again without a restart."""
     seen: dict[str, Counter[tuple[int, int]]] = {name: Counter() for name in SERVICE_NAMES}
     with contextlib.ExitStack() as settings:
         for name in SERVICE_NAMES:
@@ -635,6 +671,17 @@ async def test_a_broker_outage_longer_than_the_stall_limit_makes_services_not_re
                 fault_stack.reconfigured(name, ACCORD_CONSUMER_STALL_SECONDS=SHORT_STALL)
             )
         await time_until_ready(client, fault_stack)
+        notifications = fault_stack.process("notifications")
+        await asyncio.to_thread(notifications.stop)
+        key = uuid.uuid4()
+        backlog = [(str(key).encode(), _bulky_rollup_event(key)) for _ in range(BACKLOG_EVENTS)]
+        await produce(fault_stack.infra.bootstrap_servers, PLANS_EVENTS, backlog)
+        await asyncio.to_thread(notifications.start, 60)
+        await eventually(
+            lambda: _notifications_lag(client, fault_stack),
+            interval=0.05,
+            what="notifications' consumer measuring its lag on the backlog",
+        )
         before = fault_stack.pids()
         lines = {name: _log_lines(fault_stack, name) for name in SERVICE_NAMES}
         await asyncio.to_thread(fault_stack.infra.kafka.kill)
@@ -646,7 +693,8 @@ async def test_a_broker_outage_longer_than_the_stall_limit_makes_services_not_re
                     live = (await client.get(f"{url}/healthz")).status_code
                     ready = (await client.get(f"{url}/readyz")).status_code
                     seen[name][(live, ready)] += 1
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.1)
+            lag_at_the_end = await _notifications_lag(client, fault_stack)
         finally:
             await asyncio.to_thread(fault_stack.infra.kafka.start)
         written = {name: _log_lines(fault_stack, name) - lines[name] for name in SERVICE_NAMES}
@@ -654,9 +702,11 @@ async def test_a_broker_outage_longer_than_the_stall_limit_makes_services_not_re
         assert fault_stack.pids() == before, "a service was restarted"
     write_figures(
         fault_stack.infra.runtime_dir,
-        f"[faults] broker killed {BROKER_OUTAGE:.0f} s, stall limit {SHORT_STALL} s:"
-        f" (healthz, readyz) seen {dict(seen)}; log lines written meanwhile {written}",
+        f"[faults] broker killed {BROKER_OUTAGE:.0f} s, stall limit {SHORT_STALL} s,"
+        f" notifications lag at the end {lag_at_the_end}: (healthz, readyz) seen {dict(seen)};"
+        f" log lines written meanwhile (access log aside) {written}",
     )
     for name, answers in seen.items():
         assert all(live == 200 for live, _ in answers), f"{name} said it was dead: {answers}"
         assert (200, 503) in answers, f"{name} never said it was not ready: {answers}"
+    assert lag_at_the_end > 0, "the backlog was consumed: the outage did not meet any lag"
