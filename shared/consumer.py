@@ -105,10 +105,6 @@ class ConsumerState:
         return time.monotonic() - self.last_progress_at > self.stall_seconds
 
 
-def _is_transient_database_error(exc: BaseException) -> bool:
-    return is_database_unavailable(exc) or is_lost_race(exc)
-
-
 class ConsumerRunner:
     def __init__(
         self,
