@@ -11,9 +11,11 @@ table absorbs.
 
 Failures: a handler error is retried a bounded number of times, then the message goes to
 the dead-letter topic and the consumer goes on; a handler raising ``InvalidEvent`` sends it
-there at once. A lost database connection is not the message's fault, so it is retried
-until the database is back (the consumer stalls and its liveness turns unhealthy
-meanwhile). Broker trouble recreates the consumer.
+there at once. Transient database errors are not the message's fault and are retried without
+limit, never dead-lettered: a lost connection or a server going away (retried until the
+database is back; liveness stays good meanwhile, since a restart cannot bring a database
+back) and a transaction that lost a race (a deadlock, a serialization failure, a lock not
+available), which succeeds when tried again. Broker trouble recreates the consumer.
 """
 
 import asyncio
@@ -28,11 +30,11 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import failpoints
 from shared.backoff import Backoff
+from shared.db import is_database_unavailable, is_lost_race, sqlstate
 from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
 from shared.outbox import make_producer
 from shared.subscriptions import Handler
@@ -84,6 +86,8 @@ class ConsumerState:
     processed_total: int = 0
     duplicates_skipped: int = 0
     dead_lettered_total: int = 0
+    # True while the consumer waits for its database to come back.
+    waiting_for_database: bool = False
     last_progress_at: float = field(default_factory=time.monotonic)
     last_error: str | None = None
 
@@ -92,21 +96,13 @@ class ConsumerState:
 
     @property
     def stalled(self) -> bool:
-        return bool(self.lag) and time.monotonic() - self.last_progress_at > self.stall_seconds
-
-
-# SQLSTATE classes that say the server, not the statement, is the trouble: 08 connection
-# exception, 57P operator intervention (shutting down, restarting, not accepting connections).
-_SERVER_TROUBLE = ("08", "57P")
-
-
-def _is_transient_database_error(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError, OSError)):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-    return exc.connection_invalidated or sqlstate.startswith(_SERVER_TROUBLE)
+        """Lag, and no progress for ``stall_seconds`` although the broker answers and the
+        database is there: something in this process is stuck, and a restart would help. An
+        unreachable broker or database is not that (the consumer is not ready, not dead); the
+        stall clock starts again when they are back (see ``touch``)."""
+        if not self.lag or not self.broker_answering or self.waiting_for_database:
+            return False
+        return time.monotonic() - self.last_progress_at > self.stall_seconds
 
 
 class ConsumerRunner:
@@ -176,13 +172,17 @@ class ConsumerRunner:
         while True:
             try:
                 await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT)
-                self.state.broker_answering = True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if self.state.broker_answering:
                     log.warning("consumer_broker_not_answering", error=f"{type(exc).__name__}")
                 self.state.broker_answering = False
+            else:
+                if not self.state.broker_answering:
+                    # Back: the stall clock starts again now, not when the broker went away.
+                    self.state.touch()
+                self.state.broker_answering = True
             await asyncio.sleep(PROBE_INTERVAL)
 
     def _make_consumer(self) -> AIOKafkaConsumer:
@@ -310,9 +310,11 @@ class ConsumerRunner:
         handler: Handler,
         dead_letters: AIOKafkaProducer,
     ) -> None:
+        # Only the handler's own failures count against the message; transient database
+        # errors are waited out, however many, and never lead to the dead-letter topic.
         attempt = 0
+        waits = Backoff(0.1, 5.0)
         while True:
-            attempt += 1
             try:
                 async with self._sessions() as session, session.begin():
                     first_time = await self._mark_processed(session, event)
@@ -322,6 +324,7 @@ class ConsumerRunner:
                     self.state.processed_total += 1
                 else:
                     self.state.duplicates_skipped += 1
+                self._database_back()
                 return
             except asyncio.CancelledError:
                 raise
@@ -331,17 +334,31 @@ class ConsumerRunner:
                 await self._dead_letter(record, dead_letters, str(exc))
                 return
             except Exception as exc:
-                if _is_transient_database_error(exc):
-                    # Not the message's fault: wait for the database, however long it takes.
-                    log.warning("consumer_database_unavailable", error=str(exc)[:300])
-                    await asyncio.sleep(min(0.2 * attempt, 5.0))
+                if is_lost_race(exc):
+                    log.info("consumer_transaction_retried", sqlstate=sqlstate(exc))
+                    await waits.sleep()
                     continue
+                if is_database_unavailable(exc):
+                    # Not the message's fault: wait for the database, however long it takes.
+                    if not self.state.waiting_for_database:
+                        log.warning("consumer_database_unavailable", error=str(exc)[:300])
+                    self.state.waiting_for_database = True
+                    await waits.sleep()
+                    continue
+                self._database_back()
+                attempt += 1
                 if attempt >= self._max_attempts:
                     reason = f"handler failed {attempt} times: {type(exc).__name__}: {exc}"
                     await self._dead_letter(record, dead_letters, reason)
                     return
                 log.warning("consumer_handler_retry", attempt=attempt, error=str(exc)[:300])
                 await asyncio.sleep(0.1 * 2**attempt)
+
+    def _database_back(self) -> None:
+        if self.state.waiting_for_database:
+            log.info("consumer_database_back")
+            self.state.waiting_for_database = False
+            self.state.touch()  # the stall clock starts again now
 
     async def _mark_processed(self, session: AsyncSession, event: CloudEvent) -> bool:
         inserted = await session.execute(

@@ -4,13 +4,19 @@ The engine is made in the application's lifespan, never at import time. Sessions
 expire objects on commit, so a handler can return what it just committed.
 """
 
-from sqlalchemy import MetaData
+from typing import Any
+
+import structlog
+from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+log = structlog.get_logger(__name__)
 
 # Constraint names follow one convention so that migrations are predictable.
 NAMING_CONVENTION = {
@@ -20,6 +26,17 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# How to lock a row that is about to change but keeps its key: ``FOR NO KEY UPDATE`` (SQLAlchemy
+# spells it ``key_share=True``). Inserting a row that references it takes ``FOR KEY SHARE`` on
+# it, which ``FOR UPDATE`` waits for and ``FOR NO KEY UPDATE`` does not: with ``FOR UPDATE``, a
+# transaction locking rows that another one is referencing, in another order, deadlocked with
+# it (a consumer's fan-out inserting deliveries while the dispatcher locked their endpoints).
+# ``FOR UPDATE`` stays for rows about to be deleted or to get a new key (none are, today).
+# Use as ``select(...).with_for_update(**NO_KEY_UPDATE)`` or
+# ``session.get(Model, id, with_for_update=NO_KEY_UPDATE)``.
+NO_KEY_UPDATE: dict[str, Any] = {"key_share": True}
 
 
 def new_metadata() -> MetaData:
@@ -44,3 +61,60 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 def asyncpg_dsn(database_url: str) -> str:
     """The plain libpq URL asyncpg accepts, from a SQLAlchemy ``postgresql+asyncpg`` URL."""
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+# SQLSTATE classes that say the server, not the statement, is the trouble: 08 connection
+# exception, 57P operator intervention (shutting down, restarting, not accepting connections).
+_SERVER_TROUBLE = ("08", "57P")
+# SQLSTATEs that say the transaction lost a race with another one, and would succeed if tried
+# again: 40001 serialization failure, 40P01 deadlock detected, 55P03 lock not available.
+_LOST_RACE = ("40001", "40P01", "55P03")
+
+
+def sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE PostgreSQL answered with, or "" for an error that is not the server's.
+    SQLAlchemy wraps asyncpg's errors (the code is on ``orig``), except some raised while
+    connecting, which arrive bare."""
+    for error in (exc, getattr(exc, "orig", None)):
+        code = getattr(error, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return ""
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached or is going away (asyncpg raises a refused connection
+    as a bare OSError): not the statement's fault; wait for it."""
+    if isinstance(exc, (OperationalError, InterfaceError, OSError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return sqlstate(exc).startswith(_SERVER_TROUBLE)
+
+
+def is_lost_race(exc: BaseException) -> bool:
+    """PostgreSQL failed the transaction so that another could go on: trying it again works."""
+    return sqlstate(exc) in _LOST_RACE
+
+
+class DatabaseOutage:
+    """Whether the database is away as the API sees it, logged once when it goes (a request
+    failed to reach it) and once when it is back (a new connection was made), however many
+    requests fail meanwhile."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def went_down(self, exc: BaseException) -> None:
+        if not self.down:
+            self.down = True
+            log.warning("database_unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def back(self) -> None:
+        if self.down:
+            self.down = False
+            log.info("database_back")
+
+    def watch(self, engine: AsyncEngine) -> None:
+        """Say the database is back when the engine next makes a connection."""
+        event.listen(engine.sync_engine, "connect", lambda *_: self.back())

@@ -4,10 +4,18 @@ structlog renders every line as one JSON object; the standard library's loggers 
 aiokafka, sqlalchemy) go through the same renderer. Ids are bound with structlog's context
 variables, so every line logged while handling a request or an event carries them. Secrets
 (bearer tokens, webhook secrets) and payloads are never passed to a logger.
+
+The Kafka client logs every failed reconnect, dozens of times a second while a broker is
+away: ``RepeatFilter`` lets one line per (logger, message template) through per window and
+then says how many it held back, so an outage does not bury everything else.
 """
 
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -16,6 +24,86 @@ _SHARED_PROCESSORS: list[structlog.types.Processor] = [
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+
+
+# The loggers whose repeats are summarised: the Kafka client's.
+REPEATING_LOGGERS = ("aiokafka", "kafka")
+REPEAT_WINDOW = 30.0
+
+
+@dataclass
+class _Held:
+    until: float
+    level: int
+    template: str
+    count: int = 0
+
+
+class RepeatFilter(logging.Filter):
+    """At most one line per (logger, message template) per ``window`` seconds from the
+    ``loggers`` named (and their children); the others are counted, and once the window is
+    over one summary line says how many were held back (``flush``, called by a timer thread
+    that ``start`` starts, or by the next line of the same kind)."""
+
+    def __init__(
+        self,
+        loggers: tuple[str, ...] = REPEATING_LOGGERS,
+        window: float = REPEAT_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._prefixes = tuple(loggers) + tuple(f"{name}." for name in loggers)
+        self._window = window
+        self._clock = clock
+        self._held: dict[tuple[str, str], _Held] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "repeat_summary", False) or not record.name.startswith(self._prefixes):
+            return True
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        with self._lock:
+            held = self._held.get(key)
+            if held is not None and now < held.until:
+                held.count += 1
+                return False
+        self.flush()  # the window of this kind is over: its summary goes first
+        with self._lock:
+            self._held[key] = _Held(until=now + self._window, level=record.levelno, template=key[1])
+        return True
+
+    def flush(self) -> None:
+        """Log a summary for every kind whose window is over and that held lines back."""
+        now = self._clock()
+        with self._lock:
+            over = {k: h for k, h in self._held.items() if now >= h.until}
+            for key in over:
+                del self._held[key]
+        for (name, template), held in over.items():
+            if held.count:
+                logging.getLogger(name).log(
+                    held.level,
+                    "%d more like this in the last %.0f s, not shown: %s",
+                    held.count,
+                    self._window,
+                    template,
+                    extra={"repeat_summary": True},
+                )
+
+    def start(self) -> None:
+        """Flush in the background, so the last summary of an outage is not held back until
+        the next line of its kind."""
+
+        def run() -> None:
+            while True:
+                time.sleep(min(self._window, 5.0))
+                self.flush()
+
+        threading.Thread(target=run, name="log-repeat-summaries", daemon=True).start()
+
+
+_repeat_filter: RepeatFilter | None = None
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -41,6 +129,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             ],
         )
     )
+    global _repeat_filter
+    if _repeat_filter is None:  # one per process, however many apps it makes
+        _repeat_filter = RepeatFilter()
+        _repeat_filter.start()
+    handler.addFilter(_repeat_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

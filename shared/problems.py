@@ -7,27 +7,35 @@ a missing token, a bad header, a forged cursor). One table of exception handlers
 FastAPI's own validation and HTTP errors, into ``application/problem+json`` responses; the
 mapping from domain errors to statuses is ``problem_for`` below and nowhere else. Nothing a
 client sends may produce a 500: an unexpected exception is logged with its request id and
-answered with a generic 500 problem that leaks no detail.
+answered with a generic 500 problem that leaks no detail. The database being away is not
+unexpected: it is answered 503 with ``Retry-After``, and logged once when it goes and once
+when it is back (``shared.db.DatabaseOutage``), not once per request; a transaction that
+PostgreSQL failed to break a deadlock is answered 503 too, to be tried again at once.
 """
 
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import errors
+from shared.db import DatabaseOutage, is_database_unavailable, is_lost_race
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://accord.example/problems/"
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
+# How long a client is asked to wait while the database is away.
+DATABASE_RETRY_AFTER = 5
 
 
 class FieldError(BaseModel):
@@ -211,7 +219,38 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_lost_race(exc):
+        log.info("request_lost_a_race", path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            503,
+            slug="try-again",
+            detail="the change collided with a concurrent one; send it again",
+            request=request,
+            headers={"Retry-After": "1"},
+        )
+    if not is_database_unavailable(exc):
+        return await _on_unexpected(request, exc)
+    outage: DatabaseOutage = request.app.state.database_outage
+    outage.went_down(exc)
+    return problem_response(
+        503,
+        slug="database-unavailable",
+        detail="the service's database is unavailable; try again later",
+        request=request,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
+# What reaches a route when its database is away: SQLAlchemy's errors, and asyncpg's own
+# while connecting (a refused connection is a bare ConnectionRefusedError).
+DATABASE_ERRORS = (DBAPIError, asyncpg.PostgresError, ConnectionError, TimeoutError)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.state.database_outage = DatabaseOutage()
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, _on_database_error)
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(errors.DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
@@ -236,6 +275,8 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "The token's role may not do this",
         413: "The body is over the size limit",
         422: "The request is not valid; `errors` names each field at fault",
+        503: "The database is unavailable (or the change collided with a concurrent one): "
+        "try again after `Retry-After` seconds",
     }.items()
 }
 

@@ -70,6 +70,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         engine = make_engine(spec.settings.database_url, spec.settings.db_pool_size)
         sessions = make_session_factory(engine)
         app.state.engine = engine
+        app.state.database_outage.watch(engine)
         app.state.sessions = sessions
         relay = OutboxRelay(
             sessions=sessions,

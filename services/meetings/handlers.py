@@ -24,6 +24,7 @@ from shared import errors
 from shared.contracts import meetings as contracts
 from shared.contracts.meetings import MeetingFormat
 from shared.contracts.plans import ActionLineStatus, ReviewLineResult
+from shared.db import NO_KEY_UPDATE
 
 # --- meetings --------------------------------------------------------------------------------
 
@@ -424,7 +425,7 @@ class RecordPlanDecision:
 
 
 async def record_review_results(session: AsyncSession, command: RecordReviewResults) -> None:
-    decision = await session.get(orm.Decision, command.decision_id, with_for_update=True)
+    decision = await session.get(orm.Decision, command.decision_id, with_for_update=NO_KEY_UPDATE)
     if decision is None:
         return  # not one of ours (another deployment's meeting)
     results = [r.model_dump(mode="json") for r in command.results]
@@ -437,7 +438,7 @@ async def record_review_results(session: AsyncSession, command: RecordReviewResu
 
 
 async def record_plan_decision(session: AsyncSession, command: RecordPlanDecision) -> None:
-    decision = await session.get(orm.Decision, command.decision_id, with_for_update=True)
+    decision = await session.get(orm.Decision, command.decision_id, with_for_update=NO_KEY_UPDATE)
     if decision is None or decision.kind not in (
         DecisionKind.PLAN_SUBMISSION,
         DecisionKind.PLAN_APPROVAL,

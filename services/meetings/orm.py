@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.db import new_metadata
+from shared.db import NO_KEY_UPDATE, new_metadata
 from shared.errors import NotFound
 from shared.orm import ServiceBase, messaging_tables
 
@@ -49,7 +49,7 @@ async def load(
 ) -> Row:
     """The row with that id, or NotFound (named by the table's ``what``). Locked for changes
     when asked: two concurrent changes of one meeting or decision serialise."""
-    row = await session.get(model, row_id, with_for_update=lock)
+    row = await session.get(model, row_id, with_for_update=NO_KEY_UPDATE if lock else None)
     if row is None:
         raise NotFound(model.what, row_id)
     return row

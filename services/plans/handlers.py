@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.plans import domain, events, orm
 from services.plans.domain import LineStatus, PlanStatus, Source
 from shared.contracts import plans as contracts
+from shared.db import NO_KEY_UPDATE
 from shared.errors import Conflict, NotFound
 
 
@@ -432,7 +433,11 @@ async def apply_status_review(session: AsyncSession, command: ApplyStatusReview)
 async def _reviewed_line(
     session: AsyncSession, plan_id: uuid.UUID, reviewed: ReviewedLine
 ) -> orm.ActionLine | None:
-    query = select(orm.ActionLine).where(orm.ActionLine.plan_id == plan_id).with_for_update()
+    query = (
+        select(orm.ActionLine)
+        .where(orm.ActionLine.plan_id == plan_id)
+        .with_for_update(**NO_KEY_UPDATE)
+    )
     if reviewed.action_line_id is not None:
         query = query.where(orm.ActionLine.id == reviewed.action_line_id)
     elif reviewed.code is not None:
@@ -459,14 +464,16 @@ async def get_plan(
 ) -> orm.Plan:
     """The plan a command acts on (locked with ``lock``) or refers to (``field`` names the
     command's field the id came from)."""
-    plan = await session.get(orm.Plan, plan_id, with_for_update=lock)
+    plan = await session.get(orm.Plan, plan_id, with_for_update=NO_KEY_UPDATE if lock else None)
     if plan is None:
         raise NotFound("plan", plan_id, field=field)
     return plan
 
 
 async def _line(session: AsyncSession, line_id: uuid.UUID, *, lock: bool) -> orm.ActionLine:
-    line = await session.get(orm.ActionLine, line_id, with_for_update=lock)
+    line = await session.get(
+        orm.ActionLine, line_id, with_for_update=NO_KEY_UPDATE if lock else None
+    )
     if line is None:
         raise NotFound("action line", line_id)
     return line

@@ -10,6 +10,7 @@ is started with one armed and kills itself there, mid-stream; the test restarts 
 import asyncio
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -20,7 +21,10 @@ import pytest
 
 from deploy.local.processes import StackError
 from shared import failpoints
+from shared.contracts import plans as plan_events
+from shared.events import envelope
 from shared.topics import EVENT_TOPICS, MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
+from tests.support.api import create_plan
 from tests.support.faults import (
     CHANGES,
     Driver,
@@ -28,6 +32,7 @@ from tests.support.faults import (
     Figures,
     Workload,
     check,
+    secretariat,
     time_until_ready,
     write_figures,
 )
@@ -97,10 +102,11 @@ async def _run(
     duplicates_allowed: bool = False,
     armed: Armed | None = None,
     changes: int = CHANGES,
+    delegations: int = 2,
 ) -> Figures:
     # Bounded: a scenario that failed half-way may have left a service restarting.
     await time_until_ready(http, stack, timeout=90)
-    workload = await Workload.create(http, stack)
+    workload = await Workload.create(http, stack, delegations=delegations)
     if armed is not None:
         await asyncio.to_thread(stack.arm, *armed)
         await time_until_ready(http, stack)
@@ -467,3 +473,240 @@ async def test_malformed_messages_on_every_topic_mid_stream(
             if marker.encode() in (r.value or b"")
         ]
         assert sorted(parked) == sorted((p, g) for p in poisons for g in groups), topic
+
+
+# The contention scenario below runs this many rounds (ACCORD_FAULTS_DEADLOCK_ROUNDS=5 for the
+# five rounds issue 22 asks for; about half a minute each).
+DEADLOCK_ROUNDS = int(os.environ.get("ACCORD_FAULTS_DEADLOCK_ROUNDS", "2"))
+# Endpoints (one per delegation) that every change fans out to.
+CONTENDED_ENDPOINTS = 8
+
+
+async def _dead_letters(stack: FaultStack) -> int:
+    """How many messages all the dead-letter topics hold."""
+    total = 0
+    for topic in EVENT_TOPICS:
+        total += len(await read_all(stack.infra.bootstrap_servers, dead_letter_topic(topic)))
+    return total
+
+
+def _deadlocks_logged(stack: FaultStack) -> int:
+    """Deadlocks the notifications process met: PostgreSQL's message in the error a consumer
+    or the dispatcher logged, or the consumer's retry of a transaction failed with 40P01."""
+    return stack.log_count("notifications", "deadlock detected") + stack.log_count(
+        "notifications", "40P01"
+    )
+
+
+# Every failing streak of an endpoint warns its delegation at once (and a success ends the
+# streak): the dispatcher's recorder then locks the endpoint, then its delegation.
+WARN_AT_ONCE = {
+    "NOTIFICATIONS_DISABLE_AFTER": "86400",
+    "NOTIFICATIONS_WARN_BEFORE_DISABLE": "86400",
+}
+
+
+@pytest.fixture
+def warning_at_once(fault_stack: FaultStack) -> Iterator[FaultStack]:
+    with fault_stack.reconfigured("notifications", **WARN_AT_ONCE):
+        yield fault_stack
+
+
+@pytest.mark.parametrize("round_", range(1, DEADLOCK_ROUNDS + 1))
+async def test_the_fan_out_and_the_dispatcher_contend_on_the_same_endpoints(
+    warning_at_once: FaultStack, client: httpx.AsyncClient, round_: int
+) -> None:
+    """Every change fans out to the same CONTENDED_ENDPOINTS endpoints and their delegations:
+    the consumer numbers each delegation's inbox entry (locking the delegation's row), then
+    inserts the deliveries (each insert share-locks the endpoint's row through the foreign
+    key). Meanwhile every delivery's first attempt fails and its retry succeeds, so the
+    dispatcher keeps recording failures and successes of the same endpoints: it locks the
+    failing endpoints' rows, and warns their delegations (locking those rows) as each new
+    failing streak begins. With FOR UPDATE on the endpoints this deadlocked with the fan-out,
+    and a valid event whose transaction lost five times went to the dead-letter topic. Nothing
+    may reach a dead-letter topic, nothing may be lost, and no deadlock may happen at all."""
+    fault_stack = warning_at_once
+    parked = await _dead_letters(fault_stack)
+    deadlocks = _deadlocks_logged(fault_stack)
+
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, workload: Workload
+    ) -> float:
+        for path in workload.paths.values():
+            stack.receiver.fail_first_attempts(path, Answer(500))
+        return await time_until_ready(http, stack)
+
+    figures = await _run(
+        fault_stack,
+        client,
+        f"fan-out and dispatcher on {CONTENDED_ENDPOINTS} shared endpoints, round {round_}",
+        fault,
+        delegations=CONTENDED_ENDPOINTS,
+    )
+    assert figures.webhooks_received > figures.webhooks_accepted, "no attempt ever failed"
+    warnings = await fault_stack.scalar(
+        "notifications",
+        "SELECT count(*) FROM inbox_entries WHERE event_type = $1",
+        "org.accord.notifications.endpoint.disabling_soon",
+    )
+    assert warnings > 0, "no delegation was warned about its failing endpoint"
+    assert await _dead_letters(fault_stack) == parked, "an event went to a dead-letter topic"
+    assert _deadlocks_logged(fault_stack) == deadlocks, "the notifications database deadlocked"
+
+
+def _log_lines(stack: FaultStack, service: str) -> int:
+    """Lines of the service's log, leaving out the access log's."""
+    return stack.log_count(service, "") - stack.log_count(service, '"event": "request"')
+
+
+async def test_the_api_answers_503_with_retry_after_while_the_database_is_down(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """Reads and writes of every service answer 503 problem+json with ``Retry-After`` while
+    PostgreSQL is stopped, not a 500 with a traceback. Each service logs one line when it
+    finds its database gone and one when it is back, however many requests failed between."""
+    headers = secretariat()
+    plans = fault_stack.url("plans")
+    plan = await create_plan(client, plans, headers)
+    requests = [
+        ("plans", "GET", f"/plans/{plan['id']}", None),
+        ("plans", "POST", "/plans", {**PLAN, "code": f"DOWN-{uuid.uuid4().hex[:8]}"}),
+        ("meetings", "GET", "/meetings", None),
+        ("notifications", "GET", "/activity", None),
+    ]
+    went = {name: fault_stack.log_count(name, WENT_DOWN) for name in SERVICE_NAMES}
+    back = {name: fault_stack.log_count(name, CAME_BACK) for name in SERVICE_NAMES}
+    tracebacks = {name: fault_stack.log_count(name, "Traceback") for name in SERVICE_NAMES}
+
+    await asyncio.to_thread(fault_stack.infra.postgres.stop)
+    answers = []
+    try:
+        for _ in range(3):
+            for service, method, path, body in requests:
+                url = fault_stack.url(service) + path
+                response = await client.request(method, url, json=body, headers=headers)
+                answers.append((service, method, path, response))
+    finally:
+        await asyncio.to_thread(fault_stack.infra.postgres.start)
+
+    for service, method, path, response in answers:
+        what = f"{service} {method} {path}: {response.status_code} {response.text}"
+        assert response.status_code == 503, what
+        assert response.headers["content-type"] == "application/problem+json", what
+        assert int(response.headers["retry-after"]) > 0, what
+        assert response.json()["status"] == 503, what
+    await time_until_ready(client, fault_stack)
+    for service, method, path, body in requests:
+        url = fault_stack.url(service) + path
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code < 300, response.text
+    for name in SERVICE_NAMES:
+        assert fault_stack.log_count(name, WENT_DOWN) == went[name] + 1, name
+
+        async def logged_back(name: str = name) -> bool:
+            return fault_stack.log_count(name, CAME_BACK) == back[name] + 1
+
+        await eventually(logged_back, what=f"{name} logging its database back, once")
+        assert fault_stack.log_count(name, "Traceback") == tracebacks[name], name
+
+
+PLAN = {
+    "title": "A plan made while the database is down",
+    "partners": ["ASEAN", "UN"],
+    "period_start": "2016-01-01",
+    "period_end": "2020-12-31",
+}
+# The API's log lines when it finds its database gone, and when it is back.
+WENT_DOWN = '"event": "database_unavailable"'
+CAME_BACK = '"event": "database_back"'
+# The consumers' stall limit in the next scenario: shorter than the broker outage in it.
+SHORT_STALL = "2"
+BROKER_OUTAGE = 10.0
+# A backlog for notifications that outlasts what its consumer has fetched ahead (about 1 MB per
+# partition) when the broker goes: lag the consumer knows of and cannot fetch.
+BACKLOG_EVENTS = 200
+BACKLOG_EVENT_BYTES = 100_000
+
+
+def _bulky_rollup_event(plan_id: uuid.UUID) -> bytes:
+    """A valid event that only notifications consumes (plans and meetings pass it over)."""
+    figures = plan_events.RollupFigures(
+        total=1,
+        counted=1,
+        by_status={},
+        completed=0,
+        addressed=0,
+        completion_rate=0,
+        completed_ahead_of_schedule=0,
+    )
+    payload = plan_events.RollupChanged(
+        plan_id=plan_id,
+        scope_kind="tag",
+        scope_key="x" * BACKLOG_EVENT_BYTES,
+        rule_version=1,
+        before=figures,
+        after=figures,
+        cause_event_id="faults-backlog",
+    )
+    return envelope(payload, source=plan_events.SOURCE, subject=f"plans/{plan_id}").to_bytes()
+
+
+async def _notifications_lag(http: httpx.AsyncClient, stack: FaultStack) -> int:
+    body = (await http.get(f"{stack.url('notifications')}/healthz")).json()
+    return int(body["consumer"]["lag"] or 0)
+
+
+async def test_a_broker_outage_longer_than_the_stall_limit_makes_services_not_ready_not_dead(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """With ``ACCORD_CONSUMER_STALL_SECONDS`` at 2 s, the broker is killed for 10 s while
+    notifications' consumer has a backlog it knows of (lag) and cannot fetch. Every service's
+    /readyz says not ready (``kafka: false``), and its /healthz (liveness) stays 200
+    throughout: no progress with lag is what a stalled consumer looks like, but restarting a
+    service cannot bring a broker back. Afterwards they are ready again without a restart."""
+    seen: dict[str, Counter[tuple[int, int]]] = {name: Counter() for name in SERVICE_NAMES}
+    with contextlib.ExitStack() as settings:
+        for name in SERVICE_NAMES:
+            settings.enter_context(
+                fault_stack.reconfigured(name, ACCORD_CONSUMER_STALL_SECONDS=SHORT_STALL)
+            )
+        await time_until_ready(client, fault_stack)
+        notifications = fault_stack.process("notifications")
+        await asyncio.to_thread(notifications.stop)
+        key = uuid.uuid4()
+        backlog = [(str(key).encode(), _bulky_rollup_event(key)) for _ in range(BACKLOG_EVENTS)]
+        await produce(fault_stack.infra.bootstrap_servers, PLANS_EVENTS, backlog)
+        await asyncio.to_thread(notifications.start, 60)
+        await eventually(
+            lambda: _notifications_lag(client, fault_stack),
+            interval=0.05,
+            what="notifications' consumer measuring its lag on the backlog",
+        )
+        before = fault_stack.pids()
+        lines = {name: _log_lines(fault_stack, name) for name in SERVICE_NAMES}
+        await asyncio.to_thread(fault_stack.infra.kafka.kill)
+        try:
+            deadline = time.monotonic() + BROKER_OUTAGE
+            while time.monotonic() < deadline:
+                for name in SERVICE_NAMES:
+                    url = fault_stack.url(name)
+                    live = (await client.get(f"{url}/healthz")).status_code
+                    ready = (await client.get(f"{url}/readyz")).status_code
+                    seen[name][(live, ready)] += 1
+                await asyncio.sleep(0.1)
+            lag_at_the_end = await _notifications_lag(client, fault_stack)
+        finally:
+            await asyncio.to_thread(fault_stack.infra.kafka.start)
+        written = {name: _log_lines(fault_stack, name) - lines[name] for name in SERVICE_NAMES}
+        await time_until_ready(client, fault_stack)
+        assert fault_stack.pids() == before, "a service was restarted"
+    write_figures(
+        fault_stack.infra.runtime_dir,
+        f"[faults] broker killed {BROKER_OUTAGE:.0f} s, stall limit {SHORT_STALL} s,"
+        f" notifications lag at the end {lag_at_the_end}: (healthz, readyz) seen {dict(seen)};"
+        f" log lines written meanwhile (access log aside) {written}",
+    )
+    for name, answers in seen.items():
+        assert all(live == 200 for live, _ in answers), f"{name} said it was dead: {answers}"
+        assert (200, 503) in answers, f"{name} never said it was not ready: {answers}"
+    assert lag_at_the_end > 0, "the backlog was consumed: the outage did not meet any lag"

@@ -17,10 +17,12 @@ the outbox is empty, every consumer group has committed the end of every partiti
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,22 @@ class FaultStack:
             self.armed.add(service)
         finally:
             del process.env["ACCORD_FAILPOINTS"]
+
+    @contextlib.contextmanager
+    def reconfigured(self, service: str, **settings: str) -> Iterator[None]:
+        """``service`` restarted with ``settings`` in its environment, and restarted without
+        them afterwards."""
+        process = self.process(service)
+        process.stop()
+        process.env.update(settings)
+        try:
+            process.start(wait_healthy=60)
+            yield
+        finally:
+            process.stop()
+            for name in settings:
+                del process.env[name]
+            process.start(wait_healthy=60)
 
     def disarm(self) -> None:
         """Restart without failpoints whatever still runs with one, so that a scenario that

@@ -44,6 +44,9 @@ class Route:
     secret: str
     script: list[Answer] = field(default_factory=list)
     default: Answer = field(default_factory=lambda: Answer(200))
+    # Given to the first request of each webhook-id (then the script or the default).
+    first_attempt: Answer | None = None
+    seen: set[str] = field(default_factory=set)
 
 
 def verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
@@ -75,6 +78,12 @@ class Receiver:
         with self._lock:
             self.routes[path].default = answer
 
+    def fail_first_attempts(self, path: str, answer: Answer) -> None:
+        """From now on answer ``answer`` to the first request of every webhook-id at ``path``:
+        every delivery fails once, then succeeds when it is retried."""
+        with self._lock:
+            self.routes[path].first_attempt = answer
+
     def at(self, path: str) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.path == path]
@@ -89,8 +98,12 @@ class Receiver:
                 answer, verified = Answer(404), False
             else:
                 verified = verifies(route.secret, body, headers)
+                webhook_id = headers.get("webhook-id", "")
                 if not verified:
                     answer = Answer(400)
+                elif route.first_attempt is not None and webhook_id not in route.seen:
+                    route.seen.add(webhook_id)
+                    answer = route.first_attempt
                 elif route.script:
                     answer = route.script.pop(0)
                 else:

@@ -18,6 +18,7 @@ from services.notifications.domain import Cadence, TargetKind
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.inbox.render import render
 from services.notifications.intake.handlers import recorded
+from shared.db import NO_KEY_UPDATE
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +60,9 @@ async def send_due_digests(session: AsyncSession, now: datetime) -> None:
     held: dict[tuple[str, str], list[tuple[orm.DigestItem, orm.ReceivedEvent]]] = defaultdict(list)
     for item, event in pending:
         held[(item.delegation_code, item.cadence)].append((item, event))
-    for (code, cadence), items in held.items():
-        delegation = await session.get(orm.Delegation, code, with_for_update=True)
+    # Delegations in code order, the order every transaction locks them in (inbox/entries.py).
+    for (code, cadence), items in sorted(held.items()):
+        delegation = await session.get(orm.Delegation, code, with_for_update=NO_KEY_UPDATE)
         assert delegation is not None
         zone = zoneinfo.ZoneInfo(delegation.timezone)
         title = await _due_title(session, delegation, cadence, zone, now)

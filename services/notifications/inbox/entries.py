@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
 from services.notifications.domain import Channel
+from shared.db import NO_KEY_UPDATE
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,13 @@ async def add_entries(
     if not codes:
         return
     # Lock in code order (two consumers fanning out to overlapping delegations cannot
-    # deadlock), then take each delegation's next stream number.
+    # deadlock), then take each delegation's next stream number. Not FOR UPDATE: rows that
+    # reference a delegation (digest items, entries) are inserted meanwhile (shared/db.py).
     await session.execute(
         select(orm.Delegation.code)
         .where(orm.Delegation.code.in_(codes))
         .order_by(orm.Delegation.code)
-        .with_for_update()
+        .with_for_update(**NO_KEY_UPDATE)
     )
     numbered = await session.execute(
         update(orm.Delegation)

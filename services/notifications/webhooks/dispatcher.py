@@ -1,7 +1,8 @@
 """The webhook dispatcher: a background job that sends due deliveries and records each attempt.
 
-Claiming: due rows are taken with ``FOR UPDATE SKIP LOCKED`` (several instances never send the
-same row at once) and their ``next_attempt_at`` is pushed one lease ahead in the same statement.
+Claiming: due rows are taken with ``FOR NO KEY UPDATE SKIP LOCKED`` (several instances never
+send the same row at once; see shared/db.py for the lock mode) and their ``next_attempt_at`` is
+pushed one lease ahead in the same statement.
 A dispatcher that dies mid-flight leaves its rows to come due again when the lease runs out:
 they are sent again with the same ``webhook-id``, which the receiver can dedupe.
 
@@ -84,7 +85,7 @@ _CLAIM = text(
             AND {_NOT_HELD_BACK}
         ORDER BY d.next_attempt_at, d.id
         LIMIT :limit
-        FOR UPDATE OF d SKIP LOCKED
+        FOR NO KEY UPDATE OF d SKIP LOCKED
     )
     UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => :lease),
         leased_by = :owner, tries = tries + 1, attempts_total = attempts_total + 1

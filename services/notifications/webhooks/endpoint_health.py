@@ -19,6 +19,7 @@ from services.notifications.intake.domain import is_critical
 from services.notifications.webhooks import domain
 from services.notifications.webhooks.domain import AttemptResult, EndpointAction
 from shared.contracts import notifications as contracts
+from shared.db import NO_KEY_UPDATE
 
 ALERT_CHANNELS = (Channel.INBOX.value, Channel.STREAM.value)
 
@@ -53,8 +54,11 @@ async def record_endpoint_health(
     endpoints = await session.scalars(
         select(orm.Endpoint)
         .where(orm.Endpoint.id.in_(failed), orm.Endpoint.enabled.is_(True))
-        .order_by(orm.Endpoint.id)
-        .with_for_update()
+        # Delegation by delegation: warning or disabling locks the delegation's row to number
+        # its inbox entry (inbox/entries.py), and every transaction takes those in code order.
+        .order_by(orm.Endpoint.delegation_code, orm.Endpoint.id)
+        # The consumer's fan-out inserts deliveries to these endpoints meanwhile (shared/db.py).
+        .with_for_update(**NO_KEY_UPDATE)
     )
     for endpoint in endpoints:
         since = endpoint.failing_since = endpoint.failing_since or now
