@@ -36,6 +36,8 @@ async def healthz(request: Request) -> JSONResponse:
             "processed": consumer.state.processed_total,
             "duplicates_skipped": consumer.state.duplicates_skipped,
             "dead_lettered": consumer.state.dead_lettered_total,
+            # Not processed and refused by the dead-letter topic: in the dead_letters table.
+            "dead_letters_recorded": consumer.state.dead_letters_recorded,
         }
     return JSONResponse(body, status_code=503 if stalled else 200)
 

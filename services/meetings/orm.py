@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.consumer import processed_events_table
 from shared.db import new_metadata
+from shared.dead_letters import dead_letters_table
 from shared.errors import NotFound
 from shared.outbox import outbox_table
 
@@ -45,6 +46,7 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 processed_events = processed_events_table(Base.metadata)
+dead_letters = dead_letters_table(Base.metadata)
 
 Row = TypeVar("Row", bound=Base)
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.consumer import processed_events_table
 from shared.db import new_metadata
+from shared.dead_letters import dead_letters_table
 from shared.outbox import outbox_table
 
 
@@ -37,6 +38,7 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 processed_events = processed_events_table(Base.metadata)
+dead_letters = dead_letters_table(Base.metadata)
 
 
 class Plan(Base):

@@ -1,29 +1,61 @@
-"""The consumer runner applies a partition's batch in one transaction; when one event of the
-batch fails, the others are still applied once each and only the culprit is dead-lettered."""
+"""The consumer runner on a topic and a database of each test's own: a partition's batch
+applies in one transaction, and when one event of it fails, the others are still applied once
+each and only the culprit is dead-lettered; a message the dead-letter topic refuses is
+recorded in the database and the runner goes on."""
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import Column, MetaData, String, Table, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.consumer import ConsumerRunner, processed_events_table
 from shared.contracts import plans as plan_events
 from shared.db import make_engine, make_session_factory
+from shared.dead_letters import VALUE_PREFIX_BYTES, dead_letters_table
 from shared.events import CloudEvent, EventContract
 from shared.topics import dead_letter_topic
-from tests.support.kafka import produce, read_all, status_changed_event
+from tests.support.background import in_background
+from tests.support.kafka import (
+    just_under_the_size_limit,
+    produce,
+    read_all,
+    status_changed_event,
+)
 from tests.support.stack import Infrastructure
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
+Handler = Callable[[AsyncSession, CloudEvent, EventContract], Awaitable[None]]
 
-async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_apply_once(
-    infra: Infrastructure,
-) -> None:
+
+@dataclass
+class Harness:
+    topic: str
+    runner: ConsumerRunner
+    engine: AsyncEngine
+    # The handler's effect lives in the database, like every real handler's, so a batch that
+    # is rolled back leaves no trace of it.
+    effects: Table
+    dead_letters: Table
+
+    async def applied(self) -> list[str]:
+        async with self.engine.connect() as connection:
+            return sorted((await connection.execute(select(self.effects.c.event_id))).scalars())
+
+
+@asynccontextmanager
+async def harness(
+    infra: Infrastructure, *, fails: frozenset[str] = frozenset()
+) -> AsyncIterator[Harness]:
+    """A runner reading a new one-partition topic into a new database; its handler records
+    each event in ``effects`` and raises for the event ids in ``fails``. Started by ``run``."""
     topic = f"test.batches.{uuid.uuid4().hex[:6]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
     await admin.start()
@@ -32,19 +64,15 @@ async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_appl
     database = f"batches_{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(infra.postgres.create_database, database)
     metadata = MetaData()
-    processed = processed_events_table(metadata)
-    # The handler's effect lives in the database, like every real handler's, so a batch that
-    # is rolled back leaves no trace of it.
     effects = Table("effects", metadata, Column("event_id", String(200), nullable=False))
+    dead_letters = dead_letters_table(metadata)
+    processed = processed_events_table(metadata)
     engine = make_engine(infra.postgres.url(database), pool_size=2)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
 
-    plan_id = uuid.uuid4()
-    first, poison, last = (status_changed_event(plan_id) for _ in range(3))
-
     async def handler(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
-        if event.id == poison.id:
+        if event.id in fails:
             raise RuntimeError("this one never applies")
         await session.execute(insert(effects).values(event_id=event.id))
 
@@ -54,34 +82,79 @@ async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_appl
         handlers={plan_events.ActionLineStatusChanged.event_type: handler},
         sessions=make_session_factory(engine),
         processed_table=processed,
+        dead_letters_table=dead_letters,
         bootstrap_servers=infra.bootstrap_servers,
         max_attempts=2,
     )
-    key = str(plan_id).encode()
-    # Produced before the runner starts, so they arrive together in one fetched batch.
-    await produce(
-        infra.bootstrap_servers,
-        topic,
-        [(key, e.to_bytes()) for e in (first, poison, first, last)],
-    )
-    task = asyncio.create_task(runner.run())
     try:
-
-        async def done() -> bool:
-            return runner.state.dead_lettered_total == 1 and runner.state.processed_total == 2
-
-        await eventually(done, what="two applied and one dead-lettered")
-        async with engine.connect() as connection:
-            rows = sorted((await connection.execute(select(effects.c.event_id))).scalars())
-        assert rows == sorted([first.id, last.id])
-        assert runner.state.duplicates_skipped == 1
-        [parked] = await read_all(infra.bootstrap_servers, dead_letter_topic(topic), settle=1)
-        headers = {k: v.decode() for k, v in parked.headers}
-        assert parked.value == poison.to_bytes()
-        assert (
-            "handler failed 2 times: RuntimeError: this one never applies" in headers["dlt.reason"]
-        )
+        yield Harness(topic, runner, engine, effects, dead_letters)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await engine.dispose()
+
+
+async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_apply_once(
+    infra: Infrastructure,
+) -> None:
+    plan_id = uuid.uuid4()
+    first, poison, last = (status_changed_event(plan_id) for _ in range(3))
+    async with harness(infra, fails=frozenset({poison.id})) as h:
+        key = str(plan_id).encode()
+        # Produced before the runner starts, so they arrive together in one fetched batch.
+        await produce(
+            infra.bootstrap_servers,
+            h.topic,
+            [(key, e.to_bytes()) for e in (first, poison, first, last)],
+        )
+        async with in_background(h.runner.run()):
+
+            async def done() -> bool:
+                state = h.runner.state
+                return state.dead_lettered_total == 1 and state.processed_total == 2
+
+            await eventually(done, what="two applied and one dead-lettered")
+            assert await h.applied() == sorted([first.id, last.id])
+            assert h.runner.state.duplicates_skipped == 1
+            [parked] = await read_all(infra.bootstrap_servers, dead_letter_topic(h.topic), settle=1)
+            headers = {k: v.decode() for k, v in parked.headers}
+            assert parked.value == poison.to_bytes()
+            assert (
+                "handler failed 2 times: RuntimeError: this one never applies"
+                in headers["dlt.reason"]
+            )
+
+
+async def test_a_message_too_large_for_the_dead_letter_topic_is_recorded_and_the_runner_goes_on(
+    infra: Infrastructure,
+) -> None:
+    """Just under the broker's limit, not an event: it cannot go to the dead-letter topic once
+    the dlt.* headers are added. Before the fix the runner recreated its consumer and read
+    it again forever, and the event behind it was never applied."""
+    plan_id = uuid.uuid4()
+    key = str(plan_id).encode()
+    marker = uuid.uuid4().hex
+    oversized = just_under_the_size_limit(key, marker)
+    behind = status_changed_event(plan_id)
+    async with harness(infra) as h:
+        await produce(
+            infra.bootstrap_servers, h.topic, [(key, oversized), (key, behind.to_bytes())]
+        )
+        async with in_background(h.runner.run()):
+
+            async def applied() -> bool:
+                return await h.applied() == [behind.id]
+
+            await eventually(applied, timeout=60, what="the event behind the oversized one")
+            async with h.engine.connect() as connection:
+                [row] = (await connection.execute(select(h.dead_letters))).mappings().all()
+            assert (row["topic"], row["partition"], row["offset"]) == (h.topic, 0, 0)
+            assert row["group_id"] == h.runner.state.group_id
+            assert row["reason"].startswith("malformed envelope")
+            assert row["publish_error"].startswith("MessageSizeTooLargeError")
+            assert row["key"] == key
+            assert row["value_size"] == len(oversized)
+            assert row["value_prefix"] == oversized[:VALUE_PREFIX_BYTES]
+            assert h.runner.state.dead_letters_recorded == 1
+            assert h.runner.state.dead_lettered_total == 0
+            assert (
+                await read_all(infra.bootstrap_servers, dead_letter_topic(h.topic), settle=1) == []
+            )

@@ -20,6 +20,7 @@ import pytest
 
 from deploy.local.processes import StackError
 from shared import failpoints
+from shared.dead_letters import VALUE_PREFIX_BYTES
 from shared.topics import EVENT_TOPICS, MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
 from tests.support.faults import (
     CHANGES,
@@ -31,7 +32,12 @@ from tests.support.faults import (
     time_until_ready,
     write_figures,
 )
-from tests.support.kafka import produce, read_all, status_changed_event
+from tests.support.kafka import (
+    just_under_the_size_limit,
+    produce,
+    read_all,
+    status_changed_event,
+)
 from tests.support.notifications import headers_of
 from tests.support.receiver import Answer, Receiver
 from tests.support.stack import SERVICE_NAMES, new_infrastructure
@@ -467,3 +473,41 @@ async def test_malformed_messages_on_every_topic_mid_stream(
             if marker.encode() in (r.value or b"")
         ]
         assert sorted(parked) == sorted((p, g) for p in poisons for g in groups), topic
+
+
+async def test_a_message_just_under_the_size_limit_on_every_topic_mid_stream(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """A message the broker accepts but no dead-letter topic can take once the dlt.* headers
+    are added, on each topic read inside Accord: every group reading it records it in its
+    service's dead_letters table, goes past it and processes everything behind it (the
+    oracle waits until every group is caught up and every change has arrived). Before the fix
+    each group re-read it forever and nothing behind it on its partition was processed."""
+    marker = uuid.uuid4().hex
+    oversized = just_under_the_size_limit(b"faults", marker)
+
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
+        await _when_acknowledged(driver, 0.25)
+        for topic in READERS:
+            await produce(stack.infra.bootstrap_servers, topic, [(b"faults", oversized)])
+        return await time_until_ready(http, stack)
+
+    await _run(fault_stack, client, "message just under the size limit on every topic", fault)
+    recorded = set()
+    for service in SERVICE_NAMES:
+        for row in await fault_stack.fetch(
+            service,
+            "SELECT topic, group_id, value_size, length(value_prefix) AS kept, publish_error"
+            " FROM dead_letters WHERE position($1::bytea in value_prefix) > 0",
+            marker.encode(),
+        ):
+            assert row["value_size"] == len(oversized)
+            assert row["kept"] == VALUE_PREFIX_BYTES
+            assert row["publish_error"].startswith("MessageSizeTooLargeError")
+            assert row["group_id"] == f"accord-{service}"
+            recorded.add((row["topic"], row["group_id"]))
+        health = (await client.get(f"{fault_stack.url(service)}/healthz")).json()
+        assert health["consumer"]["dead_letters_recorded"] >= 1, service  # the alert
+    assert recorded == {(topic, group) for topic, groups in READERS.items() for group in groups}
