@@ -51,6 +51,8 @@ PROBE_TIMEOUT = 3.0
 # before the message is recorded in the database instead (see shared/dead_letters.py).
 DEAD_LETTER_ATTEMPTS = 3
 DEAD_LETTER_SEND_TIMEOUT = 30.0
+# The pause after the first failed try; it doubles after each.
+DEAD_LETTER_RETRY_PAUSE = 1.0
 
 
 def processed_events_table(metadata: MetaData) -> Table:
@@ -397,7 +399,7 @@ class ConsumerRunner:
                 log.warning(
                     "dead_letter_send_retry", attempt=attempt, error=f"{type(exc).__name__}: {exc}"
                 )
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(DEAD_LETTER_RETRY_PAUSE * 2 ** (attempt - 1))
                 continue
             self.state.dead_lettered_total += 1
             log.warning(

@@ -115,16 +115,27 @@ def dead_letter_row(
         "partition": record.partition,
         "offset": record.offset,
         "group_id": group_id,
-        "reason": reason,
-        "publish_error": f"{type(publish_error).__name__}: {publish_error}"[:2000],
+        "reason": _storable(reason),
+        "publish_error": _storable(f"{type(publish_error).__name__}: {publish_error}"[:2000]),
         "key": record.key[:KEY_PREFIX_BYTES] if record.key is not None else None,
         "headers": [
-            [name[:200], (raw or b"")[:HEADER_VALUE_PREFIX_BYTES].decode(errors="backslashreplace")]
+            [
+                _storable(name[:200]),
+                _storable(
+                    (raw or b"")[:HEADER_VALUE_PREFIX_BYTES].decode(errors="backslashreplace")
+                ),
+            ]
             for name, raw in list(record.headers or ())[:MAX_HEADERS]
         ],
         "value_prefix": value[:VALUE_PREFIX_BYTES],
         "value_size": len(value),
     }
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL's text and JSONB refuse NUL, and a message (or an error quoting it) may carry
+    one: a row that cannot be written would stop the consumer like the message did."""
+    return text.replace("\x00", "\\x00")
 
 
 async def publish(

@@ -134,9 +134,14 @@ async def test_a_message_too_large_for_the_dead_letter_topic_is_recorded_and_the
     marker = uuid.uuid4().hex
     oversized = just_under_the_size_limit(key, marker)
     behind = status_changed_event(plan_id)
+    # PostgreSQL refuses NUL in text: the row must be writable whatever the message carries.
+    headers = [("nul\x00name", b"nul\x00value \xff")]
     async with harness(infra) as h:
         await produce(
-            infra.bootstrap_servers, h.topic, [(key, oversized), (key, behind.to_bytes())]
+            infra.bootstrap_servers,
+            h.topic,
+            [(key, oversized), (key, behind.to_bytes())],
+            headers=headers,
         )
         async with in_background(h.runner.run()):
 
@@ -151,6 +156,7 @@ async def test_a_message_too_large_for_the_dead_letter_topic_is_recorded_and_the
             assert row["reason"].startswith("malformed envelope")
             assert row["publish_error"].startswith("MessageSizeTooLargeError")
             assert row["key"] == key
+            assert row["headers"] == [["nul\\x00name", "nul\\x00value \\xff"]]
             assert row["value_size"] == len(oversized)
             assert row["value_prefix"] == oversized[:VALUE_PREFIX_BYTES]
             assert h.runner.state.dead_letters_recorded == 1

@@ -17,9 +17,16 @@ from shared.events import CloudEvent, envelope
 UNDER_THE_LIMIT = 64
 
 
-async def produce(bootstrap_servers: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    """Send (key, value) pairs in order and wait for every acknowledgement. The producer takes
-    anything up to the broker's limit: the broker decides what it accepts."""
+async def produce(
+    bootstrap_servers: str,
+    topic: str,
+    messages: list[tuple[bytes, bytes]],
+    *,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Send (key, value) pairs in order, each with ``headers``, and wait for every
+    acknowledgement. The producer takes anything up to the broker's limit: the broker decides
+    what it accepts."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
@@ -29,7 +36,7 @@ async def produce(bootstrap_servers: str, topic: str, messages: list[tuple[bytes
     await producer.start()
     try:
         for key, value in messages:
-            await producer.send_and_wait(topic, value=value, key=key)
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
     finally:
         await producer.stop()
 
