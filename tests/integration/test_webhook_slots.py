@@ -72,20 +72,20 @@ class Endpoint:
     delegation: str
 
 
-async def endpoint_of_a_new_delegation(
-    sessions: async_sessionmaker[AsyncSession], url: str
-) -> Endpoint:
+async def new_delegation(sessions: async_sessionmaker[AsyncSession], *urls: str) -> list[Endpoint]:
+    """A delegation of its own with one endpoint at each of ``urls``."""
     code = "T" + "".join(secrets.choice(string.ascii_uppercase) for _ in range(7))
-    endpoint = Endpoint(uuid.uuid4(), code)
+    endpoints = [Endpoint(uuid.uuid4(), code) for _ in urls]
     async with sessions() as session, session.begin():
         session.add(orm.Delegation(code=code, name="Test mission", timezone="UTC"))
         await session.flush()
-        session.add(
+        session.add_all(
             orm.Endpoint(
-                id=endpoint.id, delegation_code=code, url=url, secret=new_secret(), event_types=[]
+                id=e.id, delegation_code=code, url=url, secret=new_secret(), event_types=[]
             )
+            for e, url in zip(endpoints, urls, strict=True)
         )
-    return endpoint
+    return endpoints
 
 
 async def pending_deliveries(
@@ -128,24 +128,25 @@ def dispatching(sessions: async_sessionmaker[AsyncSession]) -> AbstractAsyncCont
 
 
 async def attempts_of(
-    sessions: async_sessionmaker[AsyncSession], endpoint: Endpoint
+    sessions: async_sessionmaker[AsyncSession], *endpoints: Endpoint
 ) -> list[orm.DeliveryAttempt]:
     async with sessions() as session:
         return list(
             await session.scalars(
                 select(orm.DeliveryAttempt)
                 .join(orm.Delivery, orm.Delivery.id == orm.DeliveryAttempt.delivery_id)
-                .where(orm.Delivery.endpoint_id == endpoint.id)
+                .where(orm.Delivery.endpoint_id.in_([e.id for e in endpoints]))
                 .order_by(orm.DeliveryAttempt.id)
             )
         )
 
 
-async def succeeded(sessions: async_sessionmaker[AsyncSession], endpoint: Endpoint) -> int:
+async def succeeded(sessions: async_sessionmaker[AsyncSession], *endpoints: Endpoint) -> int:
     async with sessions() as session:
         rows = await session.scalars(
             select(orm.Delivery.id).where(
-                orm.Delivery.endpoint_id == endpoint.id, orm.Delivery.status == "succeeded"
+                orm.Delivery.endpoint_id.in_([e.id for e in endpoints]),
+                orm.Delivery.status == "succeeded",
             )
         )
         return len(rows.all())
@@ -154,17 +155,20 @@ async def succeeded(sessions: async_sessionmaker[AsyncSession], endpoint: Endpoi
 async def test_a_trickling_receiver_holds_its_slots_only_until_the_deadline_and_starves_no_one(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """More trickling deliveries than the dispatcher has slots, made before the healthy
-    endpoint's: before the fix they took every slot for good (the timeout applied to each
-    read, and a byte came every second), the healthy endpoint got nothing, and when a lease
-    ran out the same webhook-id was sent again while its first attempt was still open."""
+    """A delegation with three trickling endpoints, and more of their deliveries than the
+    dispatcher has slots, made before a healthy endpoint's: before the fix they took every
+    slot for good (the timeout applied to each read, and a byte came every second), the
+    healthy endpoint got nothing, and when a lease ran out the same webhook-id was sent again
+    while its first attempt was still open. Now each trickling attempt ends at its deadline,
+    one endpoint holds at most 2 slots and the delegation at most 4 of the 6."""
     async with (
         MisbehavingReceiver(Behaviour.TRICKLE).running() as slow,
         MisbehavingReceiver(Behaviour.HEALTHY).running() as healthy,
     ):
-        trickling = await endpoint_of_a_new_delegation(sessions, slow.url())
-        fine = await endpoint_of_a_new_delegation(sessions, healthy.url())
-        await pending_deliveries(sessions, trickling, 3 * SETTINGS.dispatcher_concurrency)
+        trickling = await new_delegation(sessions, *(slow.url(f"/hook/{n}") for n in range(3)))
+        [fine] = await new_delegation(sessions, healthy.url())
+        for endpoint in trickling:
+            await pending_deliveries(sessions, endpoint, SETTINGS.dispatcher_concurrency)
         await pending_deliveries(sessions, fine, 10)
         async with dispatching(sessions):
 
@@ -176,7 +180,7 @@ async def test_a_trickling_receiver_holds_its_slots_only_until_the_deadline_and_
             async def cut_at_the_deadline() -> list[orm.DeliveryAttempt]:
                 return [
                     a
-                    for a in await attempts_of(sessions, trickling)
+                    for a in await attempts_of(sessions, *trickling)
                     if a.error and "no complete answer" in a.error
                 ]
 
@@ -186,9 +190,10 @@ async def test_a_trickling_receiver_holds_its_slots_only_until_the_deadline_and_
                 lambda: asyncio.sleep(0, slow.cut_short >= len(ended)),
                 what="the trickling receiver seeing its connections closed",
             )
-        assert slow.most_open <= SETTINGS.max_in_flight_per_endpoint
+        assert slow.most_open_per_path <= SETTINGS.max_in_flight_per_endpoint
+        assert slow.most_open <= SETTINGS.max_in_flight_per_delegation
         assert slow.most_open_per_id == 1
-        assert await succeeded(sessions, trickling) == 0
+        assert await succeeded(sessions, *trickling) == 0
 
 
 async def test_a_huge_answer_is_read_only_as_far_as_its_prefix(
@@ -197,7 +202,7 @@ async def test_a_huge_answer_is_read_only_as_far_as_its_prefix(
     """Before the fix the whole 50 MB body was read into memory and the receiver wrote all of
     it; now the dispatcher keeps the first 4 KiB, closes, and the receiver's writes fail."""
     async with MisbehavingReceiver(Behaviour.HUGE).running() as receiver:
-        endpoint = await endpoint_of_a_new_delegation(sessions, receiver.url())
+        [endpoint] = await new_delegation(sessions, receiver.url())
         await pending_deliveries(sessions, endpoint, 1)
         async with dispatching(sessions):
             [attempt] = await eventually(lambda: attempts_of(sessions, endpoint), what="an attempt")

@@ -37,17 +37,20 @@ class MisbehavingReceiver:
     behaviour: Behaviour
     port: int = field(default_factory=free_port)
     requests: list[str] = field(default_factory=list)  # webhook-ids, in arrival order
+    # Connections open now, per webhook-id and per path (one path is one endpoint).
     open_now: Counter[str] = field(default_factory=Counter)
-    # The most connections open at once with the same webhook-id, and in all.
+    open_per_path: Counter[str] = field(default_factory=Counter)
+    # The most connections open at once with the same webhook-id, to one path, and in all.
     most_open_per_id: int = 0
+    most_open_per_path: int = 0
     most_open: int = 0
     bytes_written: int = 0
     # Connections the client closed before the whole body was written.
     cut_short: int = 0
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["MisbehavingReceiver"]:
@@ -61,13 +64,15 @@ class MisbehavingReceiver:
             await server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        webhook_id = ""
+        webhook_id = path = ""
         self._writers.add(writer)
         try:
-            webhook_id = await _read_request(reader)
+            path, webhook_id = await _read_request(reader)
             self.requests.append(webhook_id)
             self.open_now[webhook_id] += 1
+            self.open_per_path[path] += 1
             self.most_open_per_id = max(self.most_open_per_id, self.open_now[webhook_id])
+            self.most_open_per_path = max(self.most_open_per_path, self.open_per_path[path])
             self.most_open = max(self.most_open, sum(self.open_now.values()))
             await self._answer(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -76,6 +81,7 @@ class MisbehavingReceiver:
             self._writers.discard(writer)
             if webhook_id:
                 self.open_now[webhook_id] -= 1
+                self.open_per_path[path] -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -106,13 +112,13 @@ class MisbehavingReceiver:
             self.bytes_written += CHUNK
 
 
-async def _read_request(reader: asyncio.StreamReader) -> str:
-    """Read one request's head and body; return its webhook-id."""
-    head = await reader.readuntil(b"\r\n\r\n")
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str]:
+    """Read one request's head and body; return its path and webhook-id."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
     headers = {}
-    for line in head.decode("latin-1").split("\r\n")[1:]:
+    for line in head[1:]:
         if ":" in line:
             name, value = line.split(":", 1)
             headers[name.strip().lower()] = value.strip()
     await reader.readexactly(int(headers.get("content-length", "0")))
-    return headers.get("webhook-id", "")
+    return head[0].split(" ")[1], headers.get("webhook-id", "")
