@@ -32,8 +32,8 @@ class NotificationsSettings(ServiceSettings):
     dispatcher_concurrency: int = Field(default=64, ge=1, le=1000)
     # Attempts in flight at once to one endpoint, and to all the endpoints of one delegation:
     # a slow receiver holds at most these many of the dispatcher's slots.
-    max_in_flight_per_endpoint: int = Field(default=8, ge=1)
-    max_in_flight_per_delegation: int = Field(default=16, ge=1)
+    max_in_flight_per_endpoint: int = Field(default=32, ge=1)
+    max_in_flight_per_delegation: int = Field(default=48, ge=1)
     # How much of a receiver's answer is read (and kept in the attempt's record).
     response_prefix_bytes: int = Field(default=4096, ge=0, le=65_536)
     # Fallback poll of the dispatcher and the stream when no NOTIFY arrives.
