@@ -11,11 +11,15 @@ table absorbs.
 
 Failures: a handler error is retried a bounded number of times, then the message goes to
 the dead-letter topic and the consumer goes on; a handler raising ``InvalidEvent`` sends it
-there at once. Transient database errors are not the message's fault and are retried without
-limit, never dead-lettered: a lost connection or a server going away (retried until the
-database is back; liveness stays good meanwhile, since a restart cannot bring a database
-back) and a transaction that lost a race (a deadlock, a serialization failure, a lock not
-available), which succeeds when tried again. Broker trouble recreates the consumer.
+there at once. A message the dead-letter topic refuses (e.g. too large once the ``dlt.*``
+headers are added) is recorded in the service's ``dead_letters`` table instead
+(``shared/dead_letters.py``): no single message can stop the consumer. Transient database
+errors are not the message's fault and are retried without limit, never dead-lettered: a lost
+connection or a server going away (retried until the database is back; liveness stays good
+meanwhile, since a restart cannot bring a database back) and a transaction that lost a race
+(a deadlock, a serialization failure, a lock not available), which succeeds when tried again.
+Broker trouble recreates the consumer, and a dead-letter send that fails while the broker
+does not answer is waited out the same way.
 """
 
 import asyncio
@@ -35,16 +39,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import failpoints
 from shared.backoff import Backoff
 from shared.db import is_database_unavailable, is_lost_race, sqlstate
+from shared.dead_letters import dead_letter_row, publish, refused_by_broker
 from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
 from shared.outbox import make_producer
 from shared.subscriptions import Handler
-from shared.topics import dead_letter_topic
 
 log = structlog.get_logger(__name__)
 
 # How often a consumer asks the broker whether it answers, and how long it waits for that.
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 3.0
+# A dead-letter send that fails while the broker answers is tried this many times in all
+# before the message is recorded in the database instead (see shared/dead_letters.py).
+DEAD_LETTER_ATTEMPTS = 3
+DEAD_LETTER_SEND_TIMEOUT = 30.0
+# The pause after the first failed try; it doubles after each.
+DEAD_LETTER_RETRY_PAUSE = 1.0
 
 
 def processed_events_table(metadata: MetaData) -> Table:
@@ -88,6 +98,9 @@ class ConsumerState:
     dead_lettered_total: int = 0
     # True while the consumer waits for its database to come back.
     waiting_for_database: bool = False
+    # Messages the dead-letter topic refused, recorded in the service's dead_letters table:
+    # each is an alert for an operator.
+    dead_letters_recorded: int = 0
     last_progress_at: float = field(default_factory=time.monotonic)
     last_error: str | None = None
 
@@ -114,6 +127,7 @@ class ConsumerRunner:
         handlers: Mapping[str, Handler],
         sessions: async_sessionmaker[AsyncSession],
         processed_table: Table,
+        dead_letters_table: Table,
         bootstrap_servers: str,
         max_attempts: int = 5,
         commit_interval: float = 0.5,
@@ -124,6 +138,7 @@ class ConsumerRunner:
         self._handlers = handlers
         self._sessions = sessions
         self._processed = processed_table
+        self._dead_letters = dead_letters_table
         self._bootstrap_servers = bootstrap_servers
         self._max_attempts = max_attempts
         self._commit_interval = commit_interval
@@ -372,26 +387,76 @@ class ConsumerRunner:
     async def _dead_letter(
         self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str
     ) -> None:
-        headers = [
-            *list(record.headers or ()),
-            ("dlt.reason", reason.encode()),
-            ("dlt.group", self._group_id.encode()),
-            ("dlt.topic", record.topic.encode()),
-            ("dlt.partition", str(record.partition).encode()),
-            ("dlt.offset", str(record.offset).encode()),
-        ]
-        # Awaited before the offset moves on: a parked message is never lost.
-        await asyncio.wait_for(
-            dead_letters.send_and_wait(
-                dead_letter_topic(record.topic),
-                value=record.value or b"",
-                key=record.key,
-                headers=headers,
-            ),
-            30,
+        """Park the message on its dead-letter topic, awaited before the offset moves on (a
+        parked message is never lost). If the broker refuses it, or sending keeps failing
+        while the broker answers, record it in the database instead and go on: one message
+        must never stop the consumer. If the broker does not answer, raise: the runner
+        recreates its clients and waits for the broker, and the message is read again."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await publish(
+                    dead_letters,
+                    record,
+                    group_id=self._group_id,
+                    reason=reason,
+                    timeout=DEAD_LETTER_SEND_TIMEOUT,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if refused_by_broker(exc) or (
+                    attempt >= DEAD_LETTER_ATTEMPTS and self.state.broker_answering
+                ):
+                    await self._record_dead_letter(record, reason, exc)
+                    return
+                if not self.state.broker_answering:
+                    raise
+                log.warning(
+                    "dead_letter_send_retry", attempt=attempt, error=f"{type(exc).__name__}: {exc}"
+                )
+                await asyncio.sleep(DEAD_LETTER_RETRY_PAUSE * 2 ** (attempt - 1))
+                continue
+            self.state.dead_lettered_total += 1
+            log.warning(
+                "event_dead_lettered", topic=record.topic, offset=record.offset, reason=reason
+            )
+            return
+
+    async def _record_dead_letter(
+        self, record: ConsumerRecord, reason: str, publish_error: Exception
+    ) -> None:
+        row = dead_letter_row(
+            record, group_id=self._group_id, reason=reason, publish_error=publish_error
         )
-        self.state.dead_lettered_total += 1
-        log.warning("event_dead_lettered", topic=record.topic, offset=record.offset, reason=reason)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._sessions() as session, session.begin():
+                    await session.execute(
+                        pg_insert(self._dead_letters).values(**row).on_conflict_do_nothing()
+                    )
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not (is_database_unavailable(exc) or is_lost_race(exc)):
+                    raise
+                log.warning("consumer_database_unavailable", error=str(exc)[:300])
+                await asyncio.sleep(min(0.2 * attempt, 5.0))
+        self.state.dead_letters_recorded += 1
+        # The alert: the message is neither processed nor on the dead-letter topic.
+        log.error(
+            "event_dead_letter_recorded_in_database",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            size=row["value_size"],
+            reason=reason,
+            publish_error=row["publish_error"],
+        )
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):

@@ -23,7 +23,9 @@ async def healthz(request: Request) -> JSONResponse:
     """200 while the process is worth keeping; 503 when its consumer has lag and has made no
     progress for `ACCORD_CONSUMER_STALL_SECONDS` (a restart would help). No token needed.
     `consumer.lag` is null while the consumer is (re)joining its group and has not measured
-    its lag on assigned partitions yet."""
+    its lag on assigned partitions yet. `consumer.dead_letters_recorded` counts the messages
+    this process could neither process nor park on the dead-letter topic and recorded in the
+    service's `dead_letters` table instead: each one is for an operator to look at."""
     runtime = _runtime(request)
     consumer = runtime.consumer if runtime is not None else None
     stalled = consumer is not None and consumer.state.stalled
@@ -36,6 +38,8 @@ async def healthz(request: Request) -> JSONResponse:
             "processed": consumer.state.processed_total,
             "duplicates_skipped": consumer.state.duplicates_skipped,
             "dead_lettered": consumer.state.dead_lettered_total,
+            # Not processed and refused by the dead-letter topic: in the dead_letters table.
+            "dead_letters_recorded": consumer.state.dead_letters_recorded,
         }
     return JSONResponse(body, status_code=503 if stalled else 200)
 

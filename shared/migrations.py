@@ -97,3 +97,42 @@ def drop_messaging_tables() -> None:
     op.drop_table("processed_events")
     op.drop_table("outbox")
     op.execute("DROP FUNCTION IF EXISTS accord_outbox_notify()")
+
+
+def create_dead_letters_table() -> None:
+    """The consumer's dead_letters table (shared/dead_letters.py), as of its first version;
+    called from one migration of every service."""
+    import sqlalchemy as sa
+    from alembic import op
+    from sqlalchemy.dialects import postgresql
+
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("topic", sa.String(length=249), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column("group_id", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("publish_error", sa.Text(), nullable=False),
+        sa.Column("key", sa.LargeBinary(), nullable=True),
+        sa.Column("headers", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("value_prefix", sa.LargeBinary(), nullable=False),
+        sa.Column("value_size", sa.Integer(), nullable=False),
+        sa.Column(
+            "recorded_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_dead_letters"),
+        sa.UniqueConstraint(
+            "group_id", "topic", "partition", "offset", name="uq_dead_letters_group_id"
+        ),
+    )
+
+
+def drop_dead_letters_table() -> None:
+    from alembic import op
+
+    op.drop_table("dead_letters")

@@ -1,9 +1,10 @@
 """What every service's ORM starts from.
 
 Each service declares ``class Base(ServiceBase, DeclarativeBase)`` with a metadata of its own
-(``shared.db.new_metadata``) and takes the two messaging tables every service database has
-from ``messaging_tables``: the outbox its relay publishes from and the processed events its
-consumer deduplicates with.
+(``shared.db.new_metadata``) and takes the messaging tables every service database has from
+``messaging_tables``: the outbox its relay publishes from, the processed events its consumer
+deduplicates with, and the dead letters it records when even the dead-letter topic refuses a
+message.
 """
 
 from typing import Any, ClassVar
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import MetaData, Table
 
 from shared.consumer import processed_events_table
+from shared.dead_letters import dead_letters_table
 from shared.outbox import outbox_table
 
 
@@ -20,6 +22,6 @@ class ServiceBase:
     __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
 
 
-def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
-    """The outbox and processed_events tables, in that order."""
-    return outbox_table(metadata), processed_events_table(metadata)
+def messaging_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
+    """The outbox, processed_events and dead_letters tables, in that order."""
+    return outbox_table(metadata), processed_events_table(metadata), dead_letters_table(metadata)

@@ -44,6 +44,8 @@ class ServiceSpec:
     metadata: MetaData
     outbox: Table
     processed_events: Table
+    # Messages the dead-letter topic refused (shared/dead_letters.py).
+    dead_letters: Table
     routers: list[APIRouter]
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
@@ -86,6 +88,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                 handlers=spec.subscriptions.handlers,
                 sessions=sessions,
                 processed_table=spec.processed_events,
+                dead_letters_table=spec.dead_letters,
                 bootstrap_servers=spec.common.kafka_bootstrap_servers,
                 stall_seconds=spec.common.consumer_stall_seconds,
             )

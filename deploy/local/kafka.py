@@ -26,6 +26,9 @@ KAFKA_POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 # Shared by every runtime directory: the jars are tens of MB and identical for all brokers.
 KAFKA_LIBS = REPO_ROOT / ".runtime" / "kafka-libs"
 KAFKA_STARTED_LINE = "Kafka Server started"
+# The largest record batch the broker accepts (Kafka's default, set explicitly so that tests
+# can produce a message just under it).
+MESSAGE_MAX_BYTES = 1_048_588
 
 
 def _kafka_libs_current(digest: str) -> bool:
@@ -140,6 +143,7 @@ class Kafka(DetachedProcess):
             "broker.heartbeat.interval.ms": "1000",
             # Topics are created explicitly, with their partition counts (shared.topics).
             "auto.create.topics.enable": "false",
+            "message.max.bytes": str(MESSAGE_MAX_BYTES),
         }
         self._config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         self._log4j_config.write_text(LOG4J2_PROPERTIES)

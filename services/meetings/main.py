@@ -23,6 +23,7 @@ def create() -> FastAPI:
             metadata=orm.Base.metadata,
             outbox=orm.outbox,
             processed_events=orm.processed_events,
+            dead_letters=orm.dead_letters,
             routers=[api.router, briefings_api.router],
             subscriptions=consumers.subscriptions,
             openapi_tags=[

@@ -39,7 +39,7 @@ class Base(ServiceBase, DeclarativeBase):
     what: ClassVar[str] = "row"
 
 
-outbox, processed_events = messaging_tables(Base.metadata)
+outbox, processed_events, dead_letters = messaging_tables(Base.metadata)
 
 Row = TypeVar("Row", bound=Base)
 

@@ -23,7 +23,9 @@ class NotificationsSettings(ServiceSettings):
     retry_schedule: list[float] = Field(
         default=[0, 5, 300, 1_800, 7_200, 18_000, 36_000, 36_000], min_length=1
     )
-    # A 2xx within this time is a success; anything else, a failed attempt.
+    # A 2xx within this time is a success; anything else, a failed attempt. It is the whole
+    # attempt's deadline (connect, send, the answer and the part of its body that is read),
+    # and the lease on the delivery is this plus 30 s, so it never runs out mid-attempt.
     delivery_timeout: float = Field(default=15.0, gt=0)
     # A Retry-After longer than this is capped, so a receiver cannot park a delivery forever.
     max_retry_after: float = Field(default=36_000.0, ge=0)
@@ -35,6 +37,12 @@ class NotificationsSettings(ServiceSettings):
     probe_interval: float = Field(default=5.0, gt=0)
     probe_interval_max: float = Field(default=300.0, gt=0)
     dispatcher_concurrency: int = Field(default=64, ge=1, le=1000)
+    # Attempts in flight at once to one endpoint, and to all the endpoints of one delegation:
+    # a slow receiver holds at most these many of the dispatcher's slots.
+    max_in_flight_per_endpoint: int = Field(default=32, ge=1)
+    max_in_flight_per_delegation: int = Field(default=48, ge=1)
+    # How much of a receiver's answer is read (and kept in the attempt's record).
+    response_prefix_bytes: int = Field(default=4096, ge=0, le=65_536)
     # Fallback poll of the dispatcher and the stream when no NOTIFY arrives.
     poll_interval: float = Field(default=1.0, gt=0)
     # An endpoint failing without a single success for this long is disabled...

@@ -87,6 +87,7 @@ def create() -> FastAPI:
             metadata=orm.Base.metadata,
             outbox=orm.outbox,
             processed_events=orm.processed_events,
+            dead_letters=orm.dead_letters,
             routers=[api.router, webhooks_api.router, inbox_api.router],
             subscriptions=consumers.subscriptions,
             openapi_tags=TAGS,

@@ -33,7 +33,7 @@ class Base(ServiceBase, DeclarativeBase):
     metadata = new_metadata()
 
 
-outbox, processed_events = messaging_tables(Base.metadata)
+outbox, processed_events, dead_letters = messaging_tables(Base.metadata)
 
 
 def _created_at() -> Mapped[datetime]:
@@ -156,6 +156,9 @@ class Endpoint(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+LEASED = text("status = 'pending' AND leased_by IS NOT NULL")
+
+
 class Delivery(Base):
     """One event to one endpoint, whatever happens: unique per (event, endpoint), written in
     the consumer's transaction. ``webhook_id`` is fixed at creation, so every attempt and
@@ -177,6 +180,9 @@ class Delivery(Base):
             "id",
             postgresql_where=text("status = 'pending'"),
         ),
+        # The dispatcher's caps: the attempts in flight per endpoint and per delegation.
+        Index("ix_deliveries_leased_by_endpoint", "endpoint_id", postgresql_where=LEASED),
+        Index("ix_deliveries_leased_by_delegation", "delegation_code", postgresql_where=LEASED),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -209,6 +215,8 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(String(500))
+    # The first bytes of the receiver's answer (NOTIFICATIONS_RESPONSE_PREFIX_BYTES).
+    response_body: Mapped[str | None] = mapped_column(Text)
 
 
 class InboxEntry(Base):

@@ -23,6 +23,7 @@ def create() -> FastAPI:
             metadata=orm.Base.metadata,
             outbox=orm.outbox,
             processed_events=orm.processed_events,
+            dead_letters=orm.dead_letters,
             routers=[api.router, api.journal_router, rollups_api.router, transfer_api.router],
             # Its own line events feed the rollups; meetings' decisions change statuses and plans.
             subscriptions=consumers.subscriptions,

@@ -31,7 +31,7 @@ class Base(ServiceBase, DeclarativeBase):
     metadata = new_metadata()
 
 
-outbox, processed_events = messaging_tables(Base.metadata)
+outbox, processed_events, dead_letters = messaging_tables(Base.metadata)
 
 
 class Plan(Base):

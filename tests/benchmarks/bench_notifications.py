@@ -227,6 +227,10 @@ async def measure(database_url: str, receiver_url: str, deliveries: int, concurr
     settings = NotificationsSettings(
         database_url=database_url,
         dispatcher_concurrency=concurrency,
+        # Every delivery goes to one endpoint here: let it use every slot, like the raw loop
+        # (the caps are a policy against slow receivers, not part of what is measured).
+        max_in_flight_per_endpoint=concurrency,
+        max_in_flight_per_delegation=concurrency,
         poll_interval=0.05,
         allow_http_webhooks=True,
     )

@@ -1,12 +1,14 @@
-"""The consumer runner against the real broker and PostgreSQL: a partition's batch is applied
-in one transaction; when one event of the batch fails, the others are still applied once each
-and only the culprit is dead-lettered; a transaction that loses a race (a deadlock, a
-serialization failure) is tried again until it applies, and is never dead-lettered."""
+"""The consumer runner on a topic and a database of each test's own: a partition's batch
+applies in one transaction, and when one event of it fails, the others are still applied once
+each and only the culprit is dead-lettered; a transaction that loses a race (a deadlock, a
+serialization failure) is tried again until it applies, and is never dead-lettered; a message
+the dead-letter topic refuses is recorded in the database and the runner goes on."""
 
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -17,46 +19,47 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.consumer import ConsumerRunner, processed_events_table
 from shared.contracts import plans as plan_events
 from shared.db import make_engine, make_session_factory
+from shared.dead_letters import VALUE_PREFIX_BYTES, dead_letters_table
 from shared.events import CloudEvent, EventContract
-from shared.subscriptions import Handler
 from shared.topics import dead_letter_topic
-from tests.support.kafka import produce, read_all, status_changed_event
+from tests.support.background import in_background
+from tests.support.kafka import (
+    just_under_the_size_limit,
+    produce,
+    read_all,
+    status_changed_event,
+)
 from tests.support.stack import Infrastructure
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
+Handler = Callable[[AsyncSession, CloudEvent, EventContract], Awaitable[None]]
+Trouble = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
 
 @dataclass
-class Bench:
-    """A topic (and its dead-letter topic) and a database of one test's own, with a table
-    where the handler writes its effect, like every real handler does, so that a batch
-    rolled back leaves no trace of it."""
-
-    infra: Infrastructure
+class Harness:
     topic: str
+    runner: ConsumerRunner
     engine: AsyncEngine
-    processed: Table
+    # The handler's effect lives in the database, like every real handler's, so a batch that
+    # is rolled back leaves no trace of it.
     effects: Table
-
-    def runner(self, handler: Handler, *, max_attempts: int) -> ConsumerRunner:
-        return ConsumerRunner(
-            group_id=f"test-{uuid.uuid4().hex[:6]}",
-            topics=[self.topic],
-            handlers={plan_events.ActionLineStatusChanged.event_type: handler},
-            sessions=make_session_factory(self.engine),
-            processed_table=self.processed,
-            bootstrap_servers=self.infra.bootstrap_servers,
-            max_attempts=max_attempts,
-        )
+    dead_letters: Table
 
     async def applied(self) -> list[str]:
         async with self.engine.connect() as connection:
             return sorted((await connection.execute(select(self.effects.c.event_id))).scalars())
 
 
-@pytest.fixture
-async def bench(infra: Infrastructure) -> AsyncIterator[Bench]:
+@asynccontextmanager
+async def harness(
+    infra: Infrastructure, *, fails: frozenset[str] = frozenset(), trouble: Trouble | None = None
+) -> AsyncIterator[Harness]:
+    """A runner reading a new one-partition topic into a new database; its handler records
+    each event in ``effects``, raises for the event ids in ``fails``, and first runs
+    ``trouble`` (which may fail the transaction) if given. Started by ``run``."""
     topic = f"test.batches.{uuid.uuid4().hex[:6]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
     await admin.start()
@@ -65,60 +68,65 @@ async def bench(infra: Infrastructure) -> AsyncIterator[Bench]:
     database = f"batches_{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(infra.postgres.create_database, database)
     metadata = MetaData()
-    processed = processed_events_table(metadata)
     effects = Table("effects", metadata, Column("event_id", String(200), nullable=False))
+    dead_letters = dead_letters_table(metadata)
+    processed = processed_events_table(metadata)
     engine = make_engine(infra.postgres.url(database), pool_size=2)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
+
+    async def handler(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
+        if event.id in fails:
+            raise RuntimeError("this one never applies")
+        if trouble is not None:
+            await trouble(session, event)
+        await session.execute(insert(effects).values(event_id=event.id))
+
+    runner = ConsumerRunner(
+        group_id=f"test-{uuid.uuid4().hex[:6]}",
+        topics=[topic],
+        handlers={plan_events.ActionLineStatusChanged.event_type: handler},
+        sessions=make_session_factory(engine),
+        processed_table=processed,
+        dead_letters_table=dead_letters,
+        bootstrap_servers=infra.bootstrap_servers,
+        max_attempts=2,
+    )
     try:
-        yield Bench(infra, topic, engine, processed, effects)
+        yield Harness(topic, runner, engine, effects, dead_letters)
     finally:
         await engine.dispose()
 
 
-async def _run_until_settled(runner: ConsumerRunner, events: int) -> None:
-    """Run the consumer until every one of ``events`` events was applied or dead-lettered."""
-    task = asyncio.create_task(runner.run())
-
-    async def done() -> bool:
-        state = runner.state
-        return state.processed_total + state.dead_lettered_total == events
-
-    try:
-        await eventually(done, what=f"{events} events applied or dead-lettered")
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
 async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_apply_once(
-    bench: Bench,
+    infra: Infrastructure,
 ) -> None:
     plan_id = uuid.uuid4()
     first, poison, last = (status_changed_event(plan_id) for _ in range(3))
+    async with harness(infra, fails=frozenset({poison.id})) as h:
+        key = str(plan_id).encode()
+        # Produced before the runner starts, so they arrive together in one fetched batch.
+        await produce(
+            infra.bootstrap_servers,
+            h.topic,
+            [(key, e.to_bytes()) for e in (first, poison, first, last)],
+        )
+        async with in_background(h.runner.run()):
 
-    async def handler(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
-        if event.id == poison.id:
-            raise RuntimeError("this one never applies")
-        await session.execute(insert(bench.effects).values(event_id=event.id))
+            async def done() -> bool:
+                state = h.runner.state
+                return state.dead_lettered_total == 1 and state.processed_total == 2
 
-    runner = bench.runner(handler, max_attempts=2)
-    key = str(plan_id).encode()
-    # Produced before the runner starts, so they arrive together in one fetched batch.
-    await produce(
-        bench.infra.bootstrap_servers,
-        bench.topic,
-        [(key, e.to_bytes()) for e in (first, poison, first, last)],
-    )
-    await _run_until_settled(runner, 3)
-
-    assert (runner.state.processed_total, runner.state.dead_lettered_total) == (2, 1)
-    assert await bench.applied() == sorted([first.id, last.id])
-    assert runner.state.duplicates_skipped == 1
-    [parked] = await read_all(bench.infra.bootstrap_servers, dead_letter_topic(bench.topic))
-    headers = {k: v.decode() for k, v in parked.headers}
-    assert parked.value == poison.to_bytes()
-    assert "handler failed 2 times: RuntimeError: this one never applies" in headers["dlt.reason"]
+            await eventually(done, what="two applied and one dead-lettered")
+            assert await h.applied() == sorted([first.id, last.id])
+            assert h.runner.state.duplicates_skipped == 1
+            [parked] = await read_all(infra.bootstrap_servers, dead_letter_topic(h.topic), settle=1)
+            headers = {k: v.decode() for k, v in parked.headers}
+            assert parked.value == poison.to_bytes()
+            assert (
+                "handler failed 2 times: RuntimeError: this one never applies"
+                in headers["dlt.reason"]
+            )
 
 
 # More times than the attempts a failing handler gets (the batch's try included).
@@ -129,7 +137,7 @@ LOST_RACES = 4
     "sqlstate", ["40P01", "40001"], ids=["deadlock_detected", "serialization_failure"]
 )
 async def test_a_transaction_that_loses_a_race_is_tried_again_until_it_applies(
-    bench: Bench, sqlstate: str
+    infra: Infrastructure, sqlstate: str
 ) -> None:
     """PostgreSQL fails one event's transaction with ``sqlstate`` more times than a failing
     handler may fail: the error comes from the server through asyncpg and SQLAlchemy as a real
@@ -139,7 +147,7 @@ async def test_a_transaction_that_loses_a_race_is_tried_again_until_it_applies(
     first, raced, last = (status_changed_event(plan_id) for _ in range(3))
     tries: Counter[str] = Counter()
 
-    async def handler(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
+    async def lose_races(session: AsyncSession, event: CloudEvent) -> None:
         tries[event.id] += 1
         if event.id == raced.id and tries[event.id] <= LOST_RACES:
             await session.execute(
@@ -149,17 +157,65 @@ async def test_a_transaction_that_loses_a_race_is_tried_again_until_it_applies(
                     + "'; END $$"
                 )
             )
-        await session.execute(insert(bench.effects).values(event_id=event.id))
 
-    runner = bench.runner(handler, max_attempts=2)
-    await produce(
-        bench.infra.bootstrap_servers,
-        bench.topic,
-        [(str(plan_id).encode(), e.to_bytes()) for e in (first, raced, last)],
-    )
-    await _run_until_settled(runner, 3)
+    async with harness(infra, trouble=lose_races) as h:
+        await produce(
+            infra.bootstrap_servers,
+            h.topic,
+            [(str(plan_id).encode(), e.to_bytes()) for e in (first, raced, last)],
+        )
+        async with in_background(h.runner.run()):
 
-    assert runner.state.dead_lettered_total == 0
-    assert await bench.applied() == sorted(e.id for e in (first, raced, last))
-    assert tries[raced.id] == LOST_RACES + 1
-    assert await read_all(bench.infra.bootstrap_servers, dead_letter_topic(bench.topic)) == []
+            async def done() -> bool:
+                return h.runner.state.processed_total == 3
+
+            await eventually(done, what="three events applied")
+            assert h.runner.state.dead_lettered_total == 0
+            assert await h.applied() == sorted(e.id for e in (first, raced, last))
+            assert tries[raced.id] == LOST_RACES + 1
+            assert (
+                await read_all(infra.bootstrap_servers, dead_letter_topic(h.topic), settle=1) == []
+            )
+
+
+async def test_a_message_too_large_for_the_dead_letter_topic_is_recorded_and_the_runner_goes_on(
+    infra: Infrastructure,
+) -> None:
+    """Just under the broker's limit, not an event: it cannot go to the dead-letter topic once
+    the dlt.* headers are added. Before the fix the runner recreated its consumer and read
+    it again forever, and the event behind it was never applied."""
+    plan_id = uuid.uuid4()
+    key = str(plan_id).encode()
+    marker = uuid.uuid4().hex
+    oversized = just_under_the_size_limit(key, marker)
+    behind = status_changed_event(plan_id)
+    # PostgreSQL refuses NUL in text: the row must be writable whatever the message carries.
+    headers = [("nul\x00name", b"nul\x00value \xff")]
+    async with harness(infra) as h:
+        await produce(
+            infra.bootstrap_servers,
+            h.topic,
+            [(key, oversized), (key, behind.to_bytes())],
+            headers=headers,
+        )
+        async with in_background(h.runner.run()):
+
+            async def applied() -> bool:
+                return await h.applied() == [behind.id]
+
+            await eventually(applied, timeout=60, what="the event behind the oversized one")
+            async with h.engine.connect() as connection:
+                [row] = (await connection.execute(select(h.dead_letters))).mappings().all()
+            assert (row["topic"], row["partition"], row["offset"]) == (h.topic, 0, 0)
+            assert row["group_id"] == h.runner.state.group_id
+            assert row["reason"].startswith("malformed envelope")
+            assert row["publish_error"].startswith("MessageSizeTooLargeError")
+            assert row["key"] == key
+            assert row["headers"] == [["nul\\x00name", "nul\\x00value \\xff"]]
+            assert row["value_size"] == len(oversized)
+            assert row["value_prefix"] == oversized[:VALUE_PREFIX_BYTES]
+            assert h.runner.state.dead_letters_recorded == 1
+            assert h.runner.state.dead_lettered_total == 0
+            assert (
+                await read_all(infra.bootstrap_servers, dead_letter_topic(h.topic), settle=1) == []
+            )

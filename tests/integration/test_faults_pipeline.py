@@ -22,6 +22,7 @@ import pytest
 from deploy.local.processes import StackError
 from shared import failpoints
 from shared.contracts import plans as plan_events
+from shared.dead_letters import VALUE_PREFIX_BYTES
 from shared.events import envelope
 from shared.topics import EVENT_TOPICS, MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
 from tests.support.api import create_plan
@@ -36,7 +37,12 @@ from tests.support.faults import (
     time_until_ready,
     write_figures,
 )
-from tests.support.kafka import produce, read_all, status_changed_event
+from tests.support.kafka import (
+    just_under_the_size_limit,
+    produce,
+    read_all,
+    status_changed_event,
+)
 from tests.support.notifications import headers_of
 from tests.support.receiver import Answer, Receiver
 from tests.support.stack import SERVICE_NAMES, new_infrastructure
@@ -710,3 +716,41 @@ async def test_a_broker_outage_longer_than_the_stall_limit_makes_services_not_re
         assert all(live == 200 for live, _ in answers), f"{name} said it was dead: {answers}"
         assert (200, 503) in answers, f"{name} never said it was not ready: {answers}"
     assert lag_at_the_end > 0, "the backlog was consumed: the outage did not meet any lag"
+
+
+async def test_a_message_just_under_the_size_limit_on_every_topic_mid_stream(
+    fault_stack: FaultStack, client: httpx.AsyncClient
+) -> None:
+    """A message the broker accepts but no dead-letter topic can take once the dlt.* headers
+    are added, on each topic read inside Accord: every group reading it records it in its
+    service's dead_letters table, goes past it and processes everything behind it (the
+    oracle waits until every group is caught up and every change has arrived). Before the fix
+    each group re-read it forever and nothing behind it on its partition was processed."""
+    marker = uuid.uuid4().hex
+    oversized = just_under_the_size_limit(b"faults", marker)
+
+    async def fault(
+        stack: FaultStack, http: httpx.AsyncClient, driver: Driver, _: Workload
+    ) -> float:
+        await _when_acknowledged(driver, 0.25)
+        for topic in READERS:
+            await produce(stack.infra.bootstrap_servers, topic, [(b"faults", oversized)])
+        return await time_until_ready(http, stack)
+
+    await _run(fault_stack, client, "message just under the size limit on every topic", fault)
+    recorded = set()
+    for service in SERVICE_NAMES:
+        for row in await fault_stack.fetch(
+            service,
+            "SELECT topic, group_id, value_size, length(value_prefix) AS kept, publish_error"
+            " FROM dead_letters WHERE position($1::bytea in value_prefix) > 0",
+            marker.encode(),
+        ):
+            assert row["value_size"] == len(oversized)
+            assert row["kept"] == VALUE_PREFIX_BYTES
+            assert row["publish_error"].startswith("MessageSizeTooLargeError")
+            assert row["group_id"] == f"accord-{service}"
+            recorded.add((row["topic"], row["group_id"]))
+        health = (await client.get(f"{fault_stack.url(service)}/healthz")).json()
+        assert health["consumer"]["dead_letters_recorded"] >= 1, service  # the alert
+    assert recorded == {(topic, group) for topic, groups in READERS.items() for group in groups}

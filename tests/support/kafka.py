@@ -6,20 +6,37 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from deploy.local.kafka import MESSAGE_MAX_BYTES
 from shared.contracts import plans as plan_events
 from shared.events import CloudEvent, envelope
 
+# How far under the broker's limit ``just_under_the_size_limit`` stays: less than the dlt.*
+# headers a consumer adds (well over 100 bytes).
+UNDER_THE_LIMIT = 64
 
-async def produce(bootstrap_servers: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    """Send (key, value) pairs in order and wait for every acknowledgement."""
+
+async def produce(
+    bootstrap_servers: str,
+    topic: str,
+    messages: list[tuple[bytes, bytes]],
+    *,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Send (key, value) pairs in order, each with ``headers``, and wait for every
+    acknowledgement. The producer takes anything up to the broker's limit: the broker decides
+    what it accepts."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=2 * MESSAGE_MAX_BYTES,
     )
     await producer.start()
     try:
         for key, value in messages:
-            await producer.send_and_wait(topic, value=value, key=key)
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
     finally:
         await producer.stop()
 
@@ -42,6 +59,19 @@ async def read_all(bootstrap_servers: str, topic: str, *, settle: float = 2.0) -
                 records.extend(part)
     finally:
         await consumer.stop()
+
+
+def just_under_the_size_limit(key: bytes, marker: str) -> bytes:
+    """A value (not an event: it starts with ``marker``) whose message, alone in its record
+    batch, is ``UNDER_THE_LIMIT`` bytes under the broker's limit: the broker accepts it, and it
+    no longer fits once a consumer adds the ``dlt.*`` headers to park it."""
+    target = MESSAGE_MAX_BYTES - UNDER_THE_LIMIT
+    length = target - DefaultRecordBatchBuilder.estimate_size_in_bytes(key, b"", [])
+    # The value's length prefix is a varint: settle on the length that hits the target.
+    while DefaultRecordBatchBuilder.estimate_size_in_bytes(key, b"x" * length, []) > target:
+        length -= 1
+    head = f"oversized {marker} ".encode()
+    return head + b"x" * (length - len(head))
 
 
 def status_changed_event(plan_id: uuid.UUID, *, version: int = 2) -> CloudEvent:

@@ -28,6 +28,20 @@ delivery early cannot break the order, since nothing of its endpoint is older.
 Sending and recording are pipelined: up to ``dispatcher_concurrency`` requests are in flight,
 and finished attempts are recorded in batches (one transaction for many), so the database is
 not the bottleneck of the HTTP work.
+
+Slots: one receiver must not hold every slot. An attempt has a total deadline
+(``delivery_timeout``, counted from before its claim: connecting, sending, the answer's head
+and the prefix of its body that is read); httpx's own timeouts apply to each read, so a
+receiver trickling its answer a byte a second would otherwise hold the slot for ever. The
+lease is the deadline plus ``LEASE_MARGIN``, so it never runs out under a live attempt (which
+would send the same ``webhook-id`` a second time while the first is still open). And the
+claim leaves alone the due deliveries of an endpoint, or of a delegation, that already has
+``max_in_flight_per_endpoint`` (``max_in_flight_per_delegation``) attempts in flight: a slow
+endpoint waits for its own slots while the others' deliveries keep flowing. The caps count
+the leases in the database, so they hold across processes up to two claims racing.
+
+Answers: only the first ``response_prefix_bytes`` of a body are read (kept in the attempt's
+record), then the connection is closed; a huge answer costs neither memory nor time.
 """
 
 import asyncio
@@ -77,15 +91,46 @@ _NOT_HELD_BACK = """
     )
 """
 
+
+def _in_flight(column: str, row: str) -> str:
+    """How many deliveries with the same ``column`` as ``row`` have an attempt in flight
+    (claimed, lease running, not recorded yet). Served by the partial indexes on leased rows
+    (migration 0008): they hold only what is in flight, so the count stays cheap."""
+    return f"""(
+        SELECT count(*) FROM deliveries f
+        WHERE f.{column} = {row}.{column} AND f.status = 'pending'
+            AND f.leased_by IS NOT NULL AND f.next_attempt_at > now()
+    )"""
+
+
+# A delivery whose endpoint and delegation both have a slot left.
+_HAS_ROOM = f"""
+    {_in_flight("endpoint_id", "d")} < :per_endpoint
+    AND {_in_flight("delegation_code", "d")} < :per_delegation
+"""
+
+# Candidates are taken only where there is room, so that a capped endpoint's backlog does not
+# fill the LIMIT; then one claim takes no more than the room left per endpoint and delegation.
 _CLAIM = text(
     f"""
-    WITH due AS (
-        SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+    WITH candidate AS (
+        SELECT d.id, d.endpoint_id, d.delegation_code, d.next_attempt_at
+        FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
         WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.enabled
-            AND {_NOT_HELD_BACK}
+            AND {_NOT_HELD_BACK} AND {_HAS_ROOM}
         ORDER BY d.next_attempt_at, d.id
         LIMIT :limit
         FOR NO KEY UPDATE OF d SKIP LOCKED
+    ), ranked AS (
+        SELECT c.id,
+            row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id)
+                + {_in_flight("endpoint_id", "c")} AS endpoint_slot,
+            row_number() OVER (PARTITION BY c.delegation_code ORDER BY c.next_attempt_at, c.id)
+                + {_in_flight("delegation_code", "c")} AS delegation_slot
+        FROM candidate c
+    ), due AS (
+        SELECT id FROM ranked
+        WHERE endpoint_slot <= :per_endpoint AND delegation_slot <= :per_delegation
     )
     UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => :lease),
         leased_by = :owner, tries = tries + 1, attempts_total = attempts_total + 1
@@ -116,7 +161,7 @@ _CLAIM_PROBES = text(
             AND e.probe_at <= now()
             AND d.status = 'pending' AND d.leased_by IS NULL AND d.next_attempt_at > now()
         LIMIT :limit
-        FOR UPDATE OF d SKIP LOCKED
+        FOR NO KEY UPDATE OF d SKIP LOCKED
     )
     UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => :lease),
         leased_by = :owner, attempts_total = attempts_total + 1
@@ -140,9 +185,13 @@ _NEXT_DUE = text(
     f"""
     SELECT extract(epoch FROM min(d.next_attempt_at) - now())
     FROM deliveries d
-    WHERE d.status = 'pending' AND {_NOT_HELD_BACK}
+    WHERE d.status = 'pending' AND {_NOT_HELD_BACK} AND {_HAS_ROOM}
     """
 )
+
+# Between the lease and the attempt's deadline: time to record the attempt before the
+# delivery could be claimed again.
+LEASE_MARGIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -165,6 +214,8 @@ class Outcome:
     latency_ms: float
     result: AttemptResult
     error: str | None
+    # The first bytes of the receiver's answer (see _read_prefix).
+    response_body: str | None = None
 
 
 class Dispatcher:
@@ -185,7 +236,11 @@ class Dispatcher:
         self._settings = settings
         self._allow_loopback = allow_loopback
         self._pulse = pulse
-        self._lease = settings.delivery_timeout + 30
+        self._lease = settings.delivery_timeout + LEASE_MARGIN
+        self._caps = {
+            "per_endpoint": settings.max_in_flight_per_endpoint,
+            "per_delegation": settings.max_in_flight_per_delegation,
+        }
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._in_flight: set[asyncio.Task[None]] = set()
         # Probes are looked for once per poll interval, not on every wake-up.
@@ -200,7 +255,8 @@ class Dispatcher:
             follow_redirects=False,
             timeout=self._settings.delivery_timeout,
             limits=limits,
-            headers={"user-agent": USER_AGENT},
+            # Bodies are read raw and only in part (see _read_prefix): ask for no compression.
+            headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
         ) as client:
             recorder = asyncio.create_task(self._record_forever())
             try:
@@ -238,6 +294,8 @@ class Dispatcher:
             free = self._settings.dispatcher_concurrency - len(self._in_flight)
             jobs: list[Job] = []
             if free > 0:
+                # Taken before the claim, which starts the lease: the attempt ends before it.
+                deadline = asyncio.get_running_loop().time() + self._settings.delivery_timeout
                 try:
                     jobs = await self._claim(free)
                     backoff.reset()
@@ -246,7 +304,7 @@ class Dispatcher:
                     await backoff.sleep()
                     continue
             for job in jobs:
-                task = asyncio.create_task(self._send(client, job))
+                task = asyncio.create_task(self._send(client, job, deadline))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
             if free > 0 and len(jobs) == free:
@@ -262,7 +320,8 @@ class Dispatcher:
         return Backoff(self._settings.poll_interval, self._settings.poll_interval)
 
     async def _claim(self, limit: int) -> list[Job]:
-        params = {"limit": limit, "lease": self._lease, "owner": self._owner}
+        # The probes' statement takes no caps: it claims one delivery per failing endpoint.
+        params = {"limit": limit, "lease": self._lease, "owner": self._owner, **self._caps}
         async with self._sessions() as session, session.begin():
             claimed = list((await session.execute(_CLAIM, params)).all())
             if len(claimed) < limit and time.monotonic() >= self._next_probe_look:
@@ -314,34 +373,42 @@ class Dispatcher:
         # notifies DELIVERIES, which wakes this loop.
         try:
             async with self._sessions() as session:
-                wait = await session.scalar(_NEXT_DUE)
+                wait = await session.scalar(_NEXT_DUE, self._caps)
         except Exception:
             return self._settings.poll_interval
         if wait is None:
             return self._settings.poll_interval
         return max(0.0, min(float(wait), self._settings.poll_interval))
 
-    async def _send(self, client: httpx.AsyncClient, job: Job) -> None:
+    async def _send(self, client: httpx.AsyncClient, job: Job, deadline: float) -> None:
         attempted_at = datetime.now(UTC)
         started = time.perf_counter()
         status_code: int | None = None
         retry_after: float | None = None
         error: str | None = None
+        body: str | None = None
         try:
-            target = await ssrf.check_url(
-                job.url,
-                allow_loopback=self._allow_loopback,
-                allow_http=self._settings.allow_http_webhooks,
-            )
-            headers = signature_headers(job.webhook_id, job.body, job.secrets, attempted_at)
-            headers["content-type"] = "application/json"
-            response = await client.send(_pinned_request(target, headers, job.body.encode()))
-            await response.aclose()
+            async with asyncio.timeout_at(deadline):
+                target = await ssrf.check_url(
+                    job.url,
+                    allow_loopback=self._allow_loopback,
+                    allow_http=self._settings.allow_http_webhooks,
+                )
+                headers = signature_headers(job.webhook_id, job.body, job.secrets, attempted_at)
+                headers["content-type"] = "application/json"
+                request = _pinned_request(target, headers, job.body.encode())
+                response = await client.send(request, stream=True)
+                try:
+                    body = await _read_prefix(response, self._settings.response_prefix_bytes)
+                finally:
+                    await response.aclose()  # closes the connection if the body was not all read
             failpoints.reach(failpoints.DISPATCHER_AFTER_RESPONSE)
             status_code = response.status_code
             retry_after = parse_retry_after(response.headers.get("retry-after"), attempted_at)
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
+        except TimeoutError:
+            error = f"no complete answer within the attempt's {self._settings.delivery_timeout:g} s"
         except ssrf.UnsafeURL as exc:
             # The delivery log is the delegation's to read: it gets the refusal, the log why.
             log.info("webhook_target_refused", delivery_id=job.delivery_id, reason=exc.detail)
@@ -354,6 +421,7 @@ class Dispatcher:
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
             result=AttemptResult(status_code=status_code, retry_after=retry_after),
             error=error,
+            response_body=body,
         )
         self._outcomes.put_nowait(outcome)
 
@@ -385,6 +453,7 @@ class Dispatcher:
                 status_code=o.result.status_code,
                 latency_ms=o.latency_ms,
                 error=o.error,
+                response_body=o.response_body,
             )
             for o in batch
         )
@@ -429,6 +498,18 @@ class Dispatcher:
             now,
             self._settings.max_retry_after,
         )
+
+
+async def _read_prefix(response: httpx.Response, budget: int) -> str:
+    """At most ``budget`` bytes of the body, as text for the delivery log. Raw bytes (the
+    request asks for no compression), so a small compressed answer cannot inflate either."""
+    prefix = bytearray()
+    async for chunk in response.aiter_raw():
+        prefix += chunk[: budget - len(prefix)]
+        if len(prefix) >= budget:
+            break
+    # PostgreSQL text holds no NUL.
+    return prefix.decode(errors="replace").replace("\x00", "\ufffd")
 
 
 def _pinned_request(target: ssrf.Target, headers: dict[str, str], body: bytes) -> httpx.Request:

@@ -81,6 +81,10 @@ class AttemptRead(ResponseModel):
     status_code: int | None
     latency_ms: float
     error: str | None
+    response_body: str | None = Field(
+        description="The first 4 KiB (NOTIFICATIONS_RESPONSE_PREFIX_BYTES) of the receiver's "
+        "answer; the rest is never read"
+    )
 
 
 class DeliveryRead(ResponseModel):
