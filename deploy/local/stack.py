@@ -4,11 +4,14 @@ receiver, under ``<repo>/.runtime/`` (``python -m deploy.local``, behind ``deplo
 Its ports can be changed with ``ACCORD_STACK_POSTGRES_PORT``, ``ACCORD_STACK_KAFKA_PORT``,
 ``ACCORD_STACK_KAFKA_CONTROLLER_PORT``, ``ACCORD_STACK_<SERVICE>_PORT`` and
 ``ACCORD_STACK_RECEIVER_PORT`` (the demo's webhook receiver; ``up`` also loads the demo, see
-``deploy/demo``).
+``deploy/demo``). The defaults lie below Linux's ephemeral port range (32768-60999 unless
+``/proc/sys/net/ipv4/ip_local_port_range`` says otherwise), where no outgoing connection can
+take them while a server is down (see ``deploy.local.processes``).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import subprocess
@@ -20,7 +23,14 @@ from pathlib import Path
 
 from deploy.local.kafka import Kafka
 from deploy.local.postgres import Postgres
-from deploy.local.processes import REPO_ROOT, ServiceProcess, StackError, run
+from deploy.local.processes import (
+    REPO_ROOT,
+    ServiceProcess,
+    StackError,
+    ephemeral_port_range,
+    is_ephemeral,
+    run,
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,20 @@ def _port(variable: str, default: int) -> int:
         return default
     if not value.isdigit():
         raise StackError(f"{variable} must be a port number, not {value!r}")
-    return int(value)
+    port = int(value)
+    if is_ephemeral(port):
+        _warn_ephemeral(variable, port)
+    return port
+
+
+@functools.cache
+def _warn_ephemeral(variable: str, port: int) -> None:
+    print(
+        f"warning: {variable}={port} lies in the kernel's ephemeral port range"
+        f" {ephemeral_port_range()}: an outgoing connection may take it while the server is"
+        " down, and the server then cannot start again",
+        file=sys.stderr,
+    )
 
 
 def _venv_python() -> str:
@@ -82,11 +105,11 @@ class LocalStack:
 
     def __init__(self, runtime_dir: Path = REPO_ROOT / ".runtime"):
         self.runtime_dir = runtime_dir
-        self.postgres = Postgres(runtime_dir, _port("ACCORD_STACK_POSTGRES_PORT", 55432))
+        self.postgres = Postgres(runtime_dir, _port("ACCORD_STACK_POSTGRES_PORT", 25432))
         self.kafka = Kafka(
             runtime_dir,
-            _port("ACCORD_STACK_KAFKA_PORT", 59092),
-            _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 59093),
+            _port("ACCORD_STACK_KAFKA_PORT", 29092),
+            _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 29093),
         )
         self.python = _venv_python()
 
