@@ -7,6 +7,7 @@ Debian packages, logs that mark each run, and the error all of it raises (``Stac
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import re
@@ -19,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -342,14 +344,33 @@ class DetachedProcess:
             self._process = None
 
 
-def _http_ok(url: str) -> bool:
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: dict[str, object]
+
+
+def http_get(url: str, timeout: float = 2.0) -> HttpAnswer | None:
+    """The status and JSON body (empty if none) of a GET, or None if nothing answered."""
     # No proxy: the URL is local, and a proxy from the environment would answer for it.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=2) as response:
-            return bool(response.status == 200)
+        with opener.open(url, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:  # 4xx/5xx: an answer all the same
+        status, raw = error.code, error.read()
     except (urllib.error.URLError, OSError):
-        return False
+        return None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = {}
+    return HttpAnswer(status, body if isinstance(body, dict) else {})
+
+
+def _http_ok(url: str) -> bool:
+    answer = http_get(url)
+    return answer is not None and answer.status == 200
 
 
 class ServiceProcess(DetachedProcess):
