@@ -74,9 +74,9 @@ def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
     return checks
 
 
-def dead_letter_lines(stack: LocalStack, kafka_answers: bool) -> list[str]:
-    if not kafka_answers:
-        return [f"{'dead letters':<14} unknown: Kafka is not answering"]
+def dead_letter_lines(stack: LocalStack, kafka: ComponentState) -> list[str]:
+    if kafka.state != "running":
+        return [f"{'dead letters':<14} unknown: kafka is {kafka.state}"]
     counts = probes.dead_letters(stack.kafka.bootstrap_servers)
     if counts is None:
         return [f"{'dead letters':<14} unknown: Kafka did not tell"]
@@ -145,11 +145,10 @@ def report(stack: LocalStack) -> list[str]:
     states = component_states(stack)
     by_name = {state.name: state for state in states}
     lines = [state.line() for state in states]
-    kafka = by_name["kafka"]
-    lines += dead_letter_lines(stack, kafka.pid is not None and kafka.trouble is None)
+    lines += dead_letter_lines(stack, by_name["kafka"])
     postgres = by_name["postgres"]
-    if postgres.pid is not None and postgres.trouble is None:
+    if postgres.state == "running":
         lines += receiver_lines(stack)
     else:
-        lines.append(f"{'receivers':<14} unknown: PostgreSQL is not answering")
+        lines.append(f"{'receivers':<14} unknown: postgres is {postgres.state}")
     return lines
