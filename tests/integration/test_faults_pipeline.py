@@ -159,6 +159,9 @@ LONG_OUTAGE_ROUNDS = int(os.environ.get("ACCORD_FAULTS_LONG_OUTAGE_ROUNDS", "1")
 LONG_OUTAGE_SECONDS = 60.0 if "ACCORD_FAULTS_LONG_OUTAGE_ROUNDS" in os.environ else 15.0
 
 
+# A round takes the outage and about a minute more (driving, recovery, drain); the suite's
+# 300 s per test would cut the rounds short.
+@pytest.mark.timeout(max(300, LONG_OUTAGE_ROUNDS * (LONG_OUTAGE_SECONDS + 240)))
 async def test_broker_down_long_then_restarted_on_its_own_port_every_round(
     fault_stack: FaultStack, client: httpx.AsyncClient
 ) -> None:
