@@ -39,12 +39,17 @@ def test_free_port_follows_the_kernel_range(
     assert all(processes.PORT_BAND[0] <= free_port() < 25000 for _ in range(50))
 
 
-def test_free_port_skips_a_port_something_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_free_port_never_hands_out_a_port_something_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with socket.socket() as held:
-        held.bind(("127.0.0.1", free_port()))
+        held.bind(("127.0.0.1", 0))
         port = held.getsockname()[1]
-        monkeypatch.setattr(processes, "PORT_BAND", (port, port + 1))
-        assert free_port() == port + 1
+        monkeypatch.setattr(processes, "PORT_BAND", (port, port))
+        monkeypatch.setattr(processes, "EPHEMERAL_PORT_RANGE_FILE", Path("/nonexistent"))
+        monkeypatch.setattr(processes, "LINUX_DEFAULT_EPHEMERAL_RANGE", (0, 0))
+        with pytest.raises(processes.StackError):
+            free_port()
 
 
 def test_the_local_stack_listens_outside_the_ephemeral_range(
