@@ -10,8 +10,8 @@ when it comes back (the stack's ports lie outside the ephemeral range too, see
 
 ``install()`` wraps ``aiokafka.client.create_conn``, through which aiokafka makes every
 connection (bootstrap and per node): per broker address, one process-wide ``AddressGate``
-spaces the attempts by a doubling, jittered pause (``shared.backoff.Backoff``) until one
-succeeds, which opens the gate again at once.
+holds new attempts back after a failure for a doubling, jittered pause
+(``shared.backoff.Backoff``), until one succeeds.
 """
 
 import asyncio
@@ -32,10 +32,10 @@ ConnectionFactory = Callable[..., Awaitable[Any]]
 
 
 class AddressGate:
-    """When the next connection attempt to one broker address may start: each attempt holds
-    the next one back for a pause that doubles, with jitter, up to a ceiling, until one
-    succeeds. An attempt that hangs (a frozen broker) does not hold back the next one longer
-    than its pause, and a success lets every waiting one through at once."""
+    """When connection attempts to one broker address may start again after a failure: not
+    before a pause that doubles, with jitter, up to a ceiling; a success ends the pauses. A
+    broker that answers costs no wait at all, and an attempt that hangs (a frozen broker)
+    holds back no other."""
 
     def __init__(
         self,
@@ -47,13 +47,15 @@ class AddressGate:
         self._clock = clock
         self._not_before = 0.0
 
-    def claim(self) -> float:
-        """0 when an attempt may start now; else the seconds to wait before asking again."""
+    def wait(self) -> float:
+        """The seconds until an attempt may start (0: now)."""
+        return max(0.0, self._not_before - self._clock())
+
+    def failed(self) -> None:
+        # Attempts that started together and fail together count as one failure.
         now = self._clock()
-        if now < self._not_before:
-            return self._not_before - now
-        self._not_before = now + self._backoff.next_delay()
-        return 0.0
+        if now >= self._not_before:
+            self._not_before = now + self._backoff.next_delay()
 
     def succeeded(self) -> None:
         self._backoff.reset()
@@ -68,13 +70,17 @@ def gate_for(host: str, port: int) -> AddressGate:
 
 
 def with_backoff(create_conn: ConnectionFactory) -> ConnectionFactory:
-    """``create_conn`` that waits for its address's gate first and tells it of a success."""
+    """``create_conn`` that waits for its address's gate and tells it how the attempt went."""
 
     async def create_conn_with_backoff(host: str, port: int, **options: Any) -> Any:
         gate = gate_for(host, port)
-        while (wait := gate.claim()) > 0:
-            await asyncio.sleep(wait)
-        connection = await create_conn(host, port, **options)
+        while (pause := gate.wait()) > 0:
+            await asyncio.sleep(pause)
+        try:
+            connection = await create_conn(host, port, **options)
+        except Exception:  # refused, timed out, broken: the next attempts wait
+            gate.failed()
+            raise
         gate.succeeded()
         return connection
 
