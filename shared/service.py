@@ -17,7 +17,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
-from shared import failpoints
+from shared import failpoints, kafka_reconnect
 from shared.backoff import Backoff
 from shared.config import CommonSettings, ServiceSettings
 from shared.consumer import ConsumerRunner
@@ -66,6 +66,7 @@ class Runtime:
 def create_app(spec: ServiceSpec) -> FastAPI:
     configure_logging(spec.name, spec.common.log_level)
     failpoints.arm(spec.common.failpoints)
+    kafka_reconnect.install()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,4 +1,5 @@
-"""Run Accord's local stack as real processes, without Docker: a small stdlib-only library.
+"""Run Accord's local stack as real processes, without Docker: a small library of the
+standard library only (but for the dead-letter count of ``status``, which uses aiokafka).
 
 PostgreSQL comes from Debian's packages, the Kafka broker (KRaft, one combined
 broker+controller) from its jars on Maven Central, and the three services run as child
@@ -9,8 +10,12 @@ runtime directory, so a test can run a stack of its own next to the developer's.
   ``free_port``, pid files, health checks, logs), and ``StackError``.
 - ``postgres``: a PostgreSQL server of our own (``Postgres``).
 - ``kafka``: a single-node Kafka broker (``Kafka``, its jars under ``KAFKA_LIBS``).
-- ``stack``: the developer's stack composed of them (``LocalStack``, ``SERVICES``).
-- ``__main__``: ``python -m deploy.local up|down|status|logs`` (behind ``deploy/stack``).
+- ``stack``: the developer's stack composed of them (``LocalStack``, ``SERVICES``), and
+  ``restart`` of one part without installs or migrations.
+- ``probes``: whether a part answers (HTTP, Kafka ApiVersions, ``pg_isready``), each within a
+  short timeout, and the dead-letter count; ``status``: what ``deploy/stack status`` says.
+- ``__main__``: ``python -m deploy.local up|down|status|restart|logs`` (behind
+  ``deploy/stack``).
 
 Tests import ``Postgres``, ``Kafka`` and ``ServiceProcess`` from their modules.
 """

@@ -1,4 +1,4 @@
-"""``python -m deploy.local up|down|status|logs`` (behind ``deploy/stack``): the developer's
+"""``python -m deploy.local up|down|status|restart|logs`` (behind ``deploy/stack``): the developer's
 local stack under ``<repo>/.runtime/``; see ``deploy.local.stack`` for the ports' variables."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from deploy.local.processes import LOG_TAIL_LINES, StackError
-from deploy.local.stack import RECEIVER, SERVICES, LocalStack
+from deploy.local.stack import PARTS, LocalStack
 
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -21,10 +21,17 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     up.add_argument("--no-demo", action="store_true", help="no demo receiver, no demo data")
     commands.add_parser("down", help="stop everything")
-    commands.add_parser("status", help="one line per component")
+    commands.add_parser(
+        "status",
+        help="one line per component, probed (a frozen one shows as not answering),"
+        " dead-lettered events, failing webhook receivers",
+    )
+    restart = commands.add_parser(
+        "restart", help="stop one component and start it again (no installs, no migrations)"
+    )
+    restart.add_argument("name", choices=PARTS)
     logs = commands.add_parser("logs", help="the end of the logs")
-    names = ["postgres", "kafka", *(launch.name for launch in SERVICES), RECEIVER]
-    logs.add_argument("name", nargs="?", choices=names, help="one component (default: all)")
+    logs.add_argument("name", nargs="?", choices=PARTS, help="one component (default: all)")
     logs.add_argument("-n", "--lines", type=int, default=LOG_TAIL_LINES)
     logs.add_argument("-f", "--follow", action="store_true")
     return parser.parse_args(argv)
@@ -40,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.down()
         elif args.command == "status":
             stack.status()
+        elif args.command == "restart":
+            stack.restart(args.name)
         else:
             stack.logs(args.name, args.lines, args.follow)
     except StackError as exc:

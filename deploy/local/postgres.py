@@ -196,16 +196,25 @@ class Postgres:
         self.stop()
         shutil.rmtree(self._base_dir, ignore_errors=True)
 
-    def _psql(self, sql: str) -> str:
+    @property
+    def bin_dir(self) -> Path:
+        return _postgres_bin_dir()
+
+    def query(self, sql: str, database: str = "postgres", timeout: float = 60) -> list[list[str]]:
+        """The rows of one SQL statement run with psql, each a list of column texts."""
         psql = [
             str(_postgres_bin_dir() / "psql"),
-            "-X", "-q", "-t", "-A",
+            "-X", "-q", "-t", "-A", "-F", "\t",
             "-v", "ON_ERROR_STOP=1",
-            "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+            "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database,
             "-c", sql,
         ]  # fmt: skip
-        env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
-        return run(psql, f"psql {sql!r}", timeout=60, env=env).strip()
+        env = {**os.environ, "PGCONNECT_TIMEOUT": str(max(2, min(10, round(timeout / 2))))}
+        output = run(psql, f"psql {sql!r}", timeout=timeout, env=env)
+        return [line.split("\t") for line in output.splitlines() if line]
+
+    def _psql(self, sql: str) -> str:
+        return "\n".join("\t".join(row) for row in self.query(sql))
 
     def create_database(self, name: str) -> None:
         _check_identifier(name)

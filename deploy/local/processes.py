@@ -7,7 +7,9 @@ Debian packages, logs that mark each run, and the error all of it raises (``Stac
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import random
 import re
 import shlex
 import signal
@@ -18,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,12 +34,63 @@ class StackError(RuntimeError):
     """A component could not be installed, started or stopped; the message says why."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+# --- ports ---------------------------------------------------------------------------------
+
+# The kernel picks the source port of every outgoing connection from this range. A server
+# listening on a port inside it can lose that port while it is down: a client reconnecting to
+# it over loopback may be given the very port as its source and connect to itself (TCP
+# simultaneous open), and the server cannot bind when it comes back. So our servers listen
+# below the range.
+EPHEMERAL_PORT_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LINUX_DEFAULT_EPHEMERAL_RANGE = (32768, 60999)
+# Where ``free_port`` looks: above the ports of well-known and commonly configured servers,
+# below Linux's default ephemeral range.
+PORT_BAND = (20000, 32000)
+_handed_out: set[int] = set()
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range of ephemeral (source) ports, both ends included."""
+    try:
+        low, high = (int(part) for part in EPHEMERAL_PORT_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return LINUX_DEFAULT_EPHEMERAL_RANGE
+    return low, high
+
+
+def is_ephemeral(port: int) -> bool:
+    low, high = ephemeral_port_range()
+    return low <= port <= high
+
+
+def _bindable(port: int) -> bool:
+    # No SO_REUSEADDR: a port that any socket holds, even one in TIME_WAIT, counts as taken.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing holds right now, outside the kernel's ephemeral
+    range (see ``EPHEMERAL_PORT_RANGE_FILE``) and never handed out before by this process."""
+    low, high = PORT_BAND
+    ephemeral_low, ephemeral_high = ephemeral_port_range()
+    candidates = [
+        port
+        for port in range(low, high + 1)
+        if not ephemeral_low <= port <= ephemeral_high and port not in _handed_out
+    ]
+    random.shuffle(candidates)
+    for port in candidates[:500]:
+        if _bindable(port):
+            _handed_out.add(port)
+            return port
+    raise StackError(
+        f"no free port in {low}-{high} outside the ephemeral range {ephemeral_port_range()}"
+    )
 
 
 # --- pids and process groups ---------------------------------------------------------------
@@ -290,14 +344,33 @@ class DetachedProcess:
             self._process = None
 
 
-def _http_ok(url: str) -> bool:
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: dict[str, object]
+
+
+def http_get(url: str, timeout: float = 2.0) -> HttpAnswer | None:
+    """The status and JSON body (empty if none) of a GET, or None if nothing answered."""
     # No proxy: the URL is local, and a proxy from the environment would answer for it.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=2) as response:
-            return bool(response.status == 200)
+        with opener.open(url, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:  # 4xx/5xx: an answer all the same
+        status, raw = error.code, error.read()
     except (urllib.error.URLError, OSError):
-        return False
+        return None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = {}
+    return HttpAnswer(status, body if isinstance(body, dict) else {})
+
+
+def _http_ok(url: str) -> bool:
+    answer = http_get(url)
+    return answer is not None and answer.status == 200
 
 
 class ServiceProcess(DetachedProcess):

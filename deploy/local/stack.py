@@ -4,11 +4,14 @@ receiver, under ``<repo>/.runtime/`` (``python -m deploy.local``, behind ``deplo
 Its ports can be changed with ``ACCORD_STACK_POSTGRES_PORT``, ``ACCORD_STACK_KAFKA_PORT``,
 ``ACCORD_STACK_KAFKA_CONTROLLER_PORT``, ``ACCORD_STACK_<SERVICE>_PORT`` and
 ``ACCORD_STACK_RECEIVER_PORT`` (the demo's webhook receiver; ``up`` also loads the demo, see
-``deploy/demo``).
+``deploy/demo``). The defaults lie below Linux's ephemeral port range (32768-60999 unless
+``/proc/sys/net/ipv4/ip_local_port_range`` says otherwise), where no outgoing connection can
+take them while a server is down (see ``deploy.local.processes``).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import subprocess
@@ -18,9 +21,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.local import probes, status
 from deploy.local.kafka import Kafka
 from deploy.local.postgres import Postgres
-from deploy.local.processes import REPO_ROOT, ServiceProcess, StackError, run
+from deploy.local.processes import (
+    REPO_ROOT,
+    ServiceProcess,
+    StackError,
+    ephemeral_port_range,
+    is_ephemeral,
+    run,
+    wait_for,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,8 @@ CREATE_TOPICS = ("-m", "shared.topics", "create")
 # The demo: its webhook receiver (a delegation's system) and the story loaded by ``up``.
 RECEIVER = "receiver"
 LOAD_DEMO = ("-m", "deploy.demo", "load")
+# Every part of the stack, in start order, by the names the commands take.
+PARTS = ("postgres", "kafka", *(launch.name for launch in SERVICES), RECEIVER)
 
 
 def _port(variable: str, default: int) -> int:
@@ -69,7 +83,20 @@ def _port(variable: str, default: int) -> int:
         return default
     if not value.isdigit():
         raise StackError(f"{variable} must be a port number, not {value!r}")
-    return int(value)
+    port = int(value)
+    if is_ephemeral(port):
+        _warn_ephemeral(variable, port)
+    return port
+
+
+@functools.cache
+def _warn_ephemeral(variable: str, port: int) -> None:
+    print(
+        f"warning: {variable}={port} lies in the kernel's ephemeral port range"
+        f" {ephemeral_port_range()}: an outgoing connection may take it while the server is"
+        " down, and the server then cannot start again",
+        file=sys.stderr,
+    )
 
 
 def _venv_python() -> str:
@@ -82,11 +109,11 @@ class LocalStack:
 
     def __init__(self, runtime_dir: Path = REPO_ROOT / ".runtime"):
         self.runtime_dir = runtime_dir
-        self.postgres = Postgres(runtime_dir, _port("ACCORD_STACK_POSTGRES_PORT", 55432))
+        self.postgres = Postgres(runtime_dir, _port("ACCORD_STACK_POSTGRES_PORT", 25432))
         self.kafka = Kafka(
             runtime_dir,
-            _port("ACCORD_STACK_KAFKA_PORT", 59092),
-            _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 59093),
+            _port("ACCORD_STACK_KAFKA_PORT", 29092),
+            _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 29093),
         )
         self.python = _venv_python()
 
@@ -239,9 +266,42 @@ class LocalStack:
         return rows
 
     def status(self) -> None:
-        for name, pid, address, _log in self.components():
-            state = f"running  pid {pid:<8}" if pid else f"stopped  {'':<12}"
-            print(f"{name:<14} {state} {address}")
+        print("\n".join(status.report(self)))
+
+    def restart(self, name: str) -> None:
+        """Stop one part and start it again, with no installs, migrations or topic creation:
+        those were done by ``up`` and the restarted part finds them in place."""
+        started = time.monotonic()
+        if name == "postgres":
+            self.postgres.stop()
+            self.postgres.start()
+        elif name == "kafka":
+            self.kafka.stop()
+            self.kafka.start()
+        elif name == RECEIVER:
+            receiver = self.receiver()
+            receiver.stop()
+            receiver.start()
+        else:
+            launch = next((launch for launch in SERVICES if launch.name == name), None)
+            if launch is None:
+                raise StackError(f"no part named {name!r}: one of {', '.join(PARTS)}")
+            process = self.service(launch, self.service_env(launch))
+            process.stop()
+            process.start()
+            self._wait_ready(launch, started)
+            return
+        print(f"{name:<14} restarted in {time.monotonic() - started:.1f} s")
+
+    def _wait_ready(self, launch: ServiceLaunch, started: float, timeout: float = 60) -> None:
+        """Wait (bounded) until a restarted service is ready: it answers as soon as it runs,
+        but its consumer needs a few seconds to rejoin its group."""
+        url = f"http://127.0.0.1:{launch.port}"
+        if wait_for(lambda: probes.service_trouble(url) is None, timeout, interval=0.5):
+            state = "ready"
+        else:
+            state = probes.service_trouble(url) or "ready"
+        print(f"{launch.name:<14} restarted, {state} after {time.monotonic() - started:.1f} s")
 
     def logs(self, name: str | None, lines: int, follow: bool) -> None:
         paths = [

@@ -490,6 +490,20 @@ async def time_until_ready(
     return time.monotonic() - started
 
 
+def self_connected(port: int) -> bool:
+    """Whether a TCP socket on this machine is connected to itself on ``port``: a client that
+    got the port as its source port while no server held it (TCP simultaneous open), which
+    keeps a server from binding the port again."""
+    suffix = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as sockets:
+            for line in list(sockets)[1:]:
+                local, remote = line.split()[1:3]
+                if local == remote and local.endswith(suffix):
+                    return True
+    return False
+
+
 def write_figures(runtime_dir: Path, figures: Figures | str) -> None:
     """Print the figures (shown with -s) and append them to the stack's folder."""
     line = figures if isinstance(figures, str) else figures.report()

@@ -1,0 +1,136 @@
+"""Whether the local stack's parts answer, not only whether their processes exist: a frozen
+(SIGSTOPped) process keeps its pid and its listening socket, and the kernel even completes
+TCP handshakes for it, but it answers nothing. Each probe asks for an answer within a short
+timeout; ``deploy/stack status`` shows what they say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import subprocess
+from pathlib import Path
+
+from deploy.local.processes import http_get
+
+PROBE_TIMEOUT = 2.0
+# A service's /readyz asks its database with a timeout of 2 s: wait a little longer for it.
+READYZ_TIMEOUT = 4.0
+NOT_ANSWERING = "not answering"
+
+
+def service_trouble(base_url: str) -> str | None:
+    """None when a service is live and ready; else what is wrong, e.g. "not ready: kafka"."""
+    ready = http_get(f"{base_url}/readyz", READYZ_TIMEOUT)
+    if ready is None:
+        return NOT_ANSWERING
+    alive = http_get(f"{base_url}/healthz")
+    if alive is None:
+        return NOT_ANSWERING
+    if alive.status != 200:
+        return f"unhealthy: /healthz answers {alive.status}"
+    if ready.status != 200:
+        checks = ready.body.get("checks")
+        checks = checks if isinstance(checks, dict) else {}
+        failing = [name for name, ok in checks.items() if not ok]
+        return f"not ready: {', '.join(failing) or ready.status}"
+    return None
+
+
+def receiver_trouble(base_url: str) -> str | None:
+    answer = http_get(f"{base_url}/healthz")
+    if answer is None:
+        return NOT_ANSWERING
+    return None if answer.status == 200 else f"answers {answer.status}"
+
+
+# ApiVersions (API key 18) version 0: every broker version answers it, before anything else.
+_API_VERSIONS = 18
+_CORRELATION_ID = 0x0ACC0D
+
+
+def _api_versions_request(client_id: bytes = b"accord-status") -> bytes:
+    header = struct.pack(">hhih", _API_VERSIONS, 0, _CORRELATION_ID, len(client_id)) + client_id
+    return struct.pack(">i", len(header)) + header
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("closed by the broker")
+        data += chunk
+    return data
+
+
+def kafka_answers(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
+    """Whether a Kafka broker answers an ApiVersions request within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(_api_versions_request())
+            (size,) = struct.unpack(">i", _read_exactly(sock, 4))
+            (correlation_id,) = struct.unpack(">i", _read_exactly(sock, min(size, 4)))
+    except (OSError, struct.error):
+        return False
+    return bool(correlation_id == _CORRELATION_ID)
+
+
+def postgres_trouble(bin_dir: Path, port: int, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None when PostgreSQL accepts connections; else what ``pg_isready`` says."""
+    argv = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+    try:
+        result = subprocess.run(
+            [*argv, "-t", str(max(1, round(timeout)))],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout + 3,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return NOT_ANSWERING
+    # pg_isready: 0 accepting, 1 rejecting (starting up or shutting down), 2 no response.
+    return {0: None, 1: "rejecting connections"}.get(result.returncode, NOT_ANSWERING)
+
+
+async def _dead_letters(bootstrap_servers: str) -> dict[str, int]:
+    # Imported here: the rest of deploy.local needs nothing but the standard library.
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from shared.topics import EVENT_TOPICS, PARTITIONS, dead_letter_topic
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=5_000)
+    await consumer.start()
+    try:
+        existing = await consumer.topics()
+        # Every topic is created with PARTITIONS partitions (shared/topics.py).
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in map(dead_letter_topic, EVENT_TOPICS)
+            if topic in existing
+            for partition in range(PARTITIONS)
+        ]
+        first = await consumer.beginning_offsets(partitions)
+        end = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    counts: dict[str, int] = {}
+    for tp in partitions:
+        counts[tp.topic] = counts.get(tp.topic, 0) + end[tp] - first[tp]
+    return counts
+
+
+def dead_letters(bootstrap_servers: str, timeout: float = 15) -> dict[str, int] | None:
+    """Messages on each dead-letter topic (from the offsets: nothing is read), or None when
+    the broker did not tell within ``timeout`` seconds."""
+
+    async def bounded() -> dict[str, int]:
+        async with asyncio.timeout(timeout):
+            return await _dead_letters(bootstrap_servers)
+
+    try:
+        return asyncio.run(bounded())
+    except Exception:  # any client error means the same here: no figure
+        return None

@@ -1,0 +1,154 @@
+"""What ``deploy/stack status`` says: each part's process and whether it answers (probed,
+see ``deploy.local.probes``), events parked on dead-letter topics, and webhook receivers
+that are failing, as the notifications database records them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from deploy.local import probes
+from deploy.local.processes import StackError
+
+if TYPE_CHECKING:
+    from deploy.local.stack import LocalStack
+
+NOTIFICATIONS_DATABASE = "accord_notifications"
+# Endpoints listed one by one at most; the rest are counted.
+LISTED_ENDPOINTS = 10
+INDENT = " " * 17
+
+
+@dataclass(frozen=True)
+class ComponentState:
+    name: str
+    pid: int | None
+    address: str
+    # None when it runs and answers; else what is wrong ("not answering", "not ready: kafka").
+    trouble: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.pid is None:
+            return "stopped"
+        return f"running ({self.trouble})" if self.trouble else "running"
+
+    def line(self) -> str:
+        pid = f"pid {self.pid}" if self.pid else ""
+        return f"{self.name:<14} {self.state:<40} {pid:<10} {self.address}"
+
+
+def component_states(stack: LocalStack) -> list[ComponentState]:
+    """Every part in start order, the running ones probed at the same time."""
+    probes_by_name = _probes(stack)
+    rows = stack.components()
+    with ThreadPoolExecutor(max_workers=len(rows)) as pool:
+        troubles = list(
+            pool.map(
+                lambda row: probes_by_name[row[0]]() if row[1] is not None else None,
+                rows,
+            )
+        )
+    return [
+        ComponentState(name, pid, address, trouble)
+        for (name, pid, address, _log), trouble in zip(rows, troubles, strict=True)
+    ]
+
+
+def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
+    from deploy.local.stack import RECEIVER, SERVICES
+
+    kafka = stack.kafka
+    checks: dict[str, Callable[[], str | None]] = {
+        "postgres": lambda: probes.postgres_trouble(stack.postgres.bin_dir, stack.postgres.port),
+        "kafka": lambda: (
+            None if probes.kafka_answers("127.0.0.1", kafka.port) else probes.NOT_ANSWERING
+        ),
+        RECEIVER: lambda: probes.receiver_trouble(f"http://127.0.0.1:{stack.receiver_port}"),
+    }
+    for launch in SERVICES:
+        url = f"http://127.0.0.1:{launch.port}"
+        checks[launch.name] = lambda url=url: probes.service_trouble(url)  # type: ignore[misc]
+    return checks
+
+
+def dead_letter_lines(stack: LocalStack, kafka: ComponentState) -> list[str]:
+    if kafka.state != "running":
+        return [f"{'dead letters':<14} unknown: kafka is {kafka.state}"]
+    counts = probes.dead_letters(stack.kafka.bootstrap_servers)
+    if counts is None:
+        return [f"{'dead letters':<14} unknown: Kafka did not tell"]
+    parked = {topic: n for topic, n in counts.items() if n}
+    if not parked:
+        return [f"{'dead letters':<14} none"]
+    total = sum(parked.values())
+    return [
+        f"{'dead letters':<14} {total} event(s) parked: nothing replays them by itself",
+        *(f"{INDENT}{topic}: {n}" for topic, n in sorted(parked.items())),
+    ]
+
+
+_ENDPOINTS_IN_TROUBLE = f"""
+WITH per_endpoint AS (
+    SELECT e.id, e.number, e.delegation_code, e.url, e.enabled, e.disabled_reason,
+           e.failing_since,
+           count(d.id) FILTER (WHERE d.status = 'pending') AS waiting,
+           count(d.id) FILTER (WHERE d.status = 'failed') AS failed
+    FROM endpoints e LEFT JOIN deliveries d ON d.endpoint_id = e.id
+    GROUP BY e.id
+)
+SELECT delegation_code, url, enabled, coalesce(disabled_reason, ''),
+       coalesce(to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''),
+       waiting, failed, count(*) OVER ()
+FROM per_endpoint
+WHERE failing_since IS NOT NULL OR NOT enabled OR failed > 0
+ORDER BY delegation_code, number
+LIMIT {LISTED_ENDPOINTS}
+"""
+
+
+def _notifications_query(stack: LocalStack, sql: str) -> list[list[str]]:
+    return stack.postgres.query(sql, NOTIFICATIONS_DATABASE, timeout=6)
+
+
+def receiver_lines(stack: LocalStack) -> list[str]:
+    """Webhook endpoints whose receivers fail: failing now (no success since the first failure
+    of a streak), disabled, or with deliveries that failed for good."""
+    label = f"{'receivers':<14}"
+    try:
+        total = int(_notifications_query(stack, "SELECT count(*) FROM endpoints")[0][0])
+        rows = _notifications_query(stack, _ENDPOINTS_IN_TROUBLE)
+    except StackError:
+        return [f"{label} unknown: the notifications database did not answer"]
+    if not rows:
+        return [f"{label} no webhook endpoint failing ({total} registered)"]
+    in_trouble = int(rows[0][7])
+    lines = [f"{label} {in_trouble} of {total} webhook endpoints failing:"]
+    for code, url, enabled, reason, failing_since, waiting, failed, _ in rows:
+        what = []
+        if enabled != "t":
+            what.append(f"disabled ({reason})")
+        if failing_since:
+            what.append(f"failing since {failing_since} UTC")
+        what.append(f"{waiting} waiting")
+        if failed != "0":
+            what.append(f"{failed} failed for good")
+        lines.append(f"{INDENT}{code} {url}: {', '.join(what)}")
+    if in_trouble > len(rows):
+        lines.append(f"{INDENT}... and {in_trouble - len(rows)} more")
+    return lines
+
+
+def report(stack: LocalStack) -> list[str]:
+    states = component_states(stack)
+    by_name = {state.name: state for state in states}
+    lines = [state.line() for state in states]
+    lines += dead_letter_lines(stack, by_name["kafka"])
+    postgres = by_name["postgres"]
+    if postgres.state == "running":
+        lines += receiver_lines(stack)
+    else:
+        lines.append(f"{'receivers':<14} unknown: postgres is {postgres.state}")
+    return lines
