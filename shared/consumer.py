@@ -102,6 +102,8 @@ class ConsumerState:
     # each is an alert for an operator.
     dead_letters_recorded: int = 0
     last_progress_at: float = field(default_factory=time.monotonic)
+    # When the broker last answered a probe (monotonic; 0: never).
+    broker_answered_at: float = 0.0
     last_error: str | None = None
 
     def touch(self) -> None:
@@ -112,10 +114,15 @@ class ConsumerState:
         """Lag, and no progress for ``stall_seconds`` although the broker answers and the
         database is there: something in this process is stuck, and a restart would help. An
         unreachable broker or database is not that (the consumer is not ready, not dead); the
-        stall clock starts again when they are back (see ``touch``)."""
+        stall clock starts again when they are back (see ``touch``).
+
+        "The broker answers" means it answered a probe after the stall limit ran out, not just
+        that the last probe before then succeeded: a broker that has just died is only noticed
+        by the next probe (up to ``PROBE_INTERVAL + PROBE_TIMEOUT`` later), and a stall limit
+        shorter than that must not call the consumer dead meanwhile."""
         if not self.lag or not self.broker_answering or self.waiting_for_database:
             return False
-        return time.monotonic() - self.last_progress_at > self.stall_seconds
+        return self.broker_answered_at - self.last_progress_at > self.stall_seconds
 
 
 class ConsumerRunner:
@@ -198,6 +205,7 @@ class ConsumerRunner:
                     # Back: the stall clock starts again now, not when the broker went away.
                     self.state.touch()
                 self.state.broker_answering = True
+                self.state.broker_answered_at = time.monotonic()
             await asyncio.sleep(PROBE_INTERVAL)
 
     def _make_consumer(self) -> AIOKafkaConsumer:

@@ -57,6 +57,7 @@ def _state(*, lag: int | None, broker_answering: bool, waiting_for_database: boo
         waiting_for_database=waiting_for_database,
     )
     state.last_progress_at = time.monotonic() - 60  # no progress for a minute
+    state.broker_answered_at = time.monotonic()  # the broker answered a probe just now
     return state
 
 
@@ -70,3 +71,15 @@ def test_a_consumer_with_lag_and_no_progress_is_stalled_only_when_broker_and_dat
     assert not _state(lag=10, broker_answering=True, waiting_for_database=True).stalled
     assert not _state(lag=0, broker_answering=True, waiting_for_database=False).stalled
     assert not _state(lag=None, broker_answering=True, waiting_for_database=False).stalled
+
+
+def test_a_broker_not_asked_since_the_stall_limit_ran_out_does_not_make_a_stall() -> None:
+    """The last probe succeeded, but before progress stopped plus the stall limit: the broker
+    may have died since, which only the next probe tells. Not stalled until it answers again
+    (the fault suite saw a 2 s stall limit call a consumer dead in the seconds between a
+    broker's death and the probe that noticed it)."""
+    state = _state(lag=10, broker_answering=True, waiting_for_database=False)
+    state.broker_answered_at = state.last_progress_at + state.stall_seconds - 1
+    assert not state.stalled
+    state.broker_answered_at = state.last_progress_at + state.stall_seconds + 1
+    assert state.stalled
