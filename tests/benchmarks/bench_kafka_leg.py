@@ -25,16 +25,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.consumer import ConsumerRunner, processed_events_table
+from shared.consumer import ConsumerRunner
 from shared.contracts import plans as plan_events
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.events import CloudEvent, EventContract
+from shared.orm import messaging_tables
 from shared.outbox import (
     NOTIFY_TRIGGER_DDL,
     Outbox,
     OutboxRelay,
     make_producer,
-    outbox_table,
 )
 from tests.benchmarks.measure import latency_ms, per_second, ratio
 from tests.support.kafka import status_changed_event
@@ -69,14 +69,13 @@ async def _database(infra: Infrastructure) -> tuple[async_sessionmaker[AsyncSess
     infra.postgres.create_database("accord_bench")
     url = infra.postgres.url("accord_bench")
     metadata = MetaData()
-    outbox = outbox_table(metadata)
-    processed = processed_events_table(metadata)
+    outbox, processed, dead_letters = messaging_tables(metadata)
     engine = make_engine(url, pool_size=5)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
         for statement in NOTIFY_TRIGGER_DDL:
             await connection.execute(text(statement))
-    return make_session_factory(engine), (outbox, processed, engine), url
+    return make_session_factory(engine), (outbox, processed, engine, dead_letters), url
 
 
 def _payload(plan_id: uuid.UUID = PLANS[0]) -> plan_events.ActionLineStatusChanged:
@@ -150,7 +149,7 @@ async def _relay_and_consume(
     on_event: Any = None,
     during: Any = None,
 ) -> float:
-    outbox, processed, _ = tables
+    outbox, processed, _, dead_letters = tables
 
     async def handled(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
         if on_event is not None:
@@ -162,6 +161,7 @@ async def _relay_and_consume(
         handlers={plan_events.ActionLineStatusChanged.event_type: handled},
         sessions=sessions,
         processed_table=processed,
+        dead_letters_table=dead_letters,
         bootstrap_servers=bootstrap,
     )
     relay = OutboxRelay(
