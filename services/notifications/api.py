@@ -20,6 +20,7 @@ from services.notifications.schemas import (
     MembershipRead,
     SubscriptionCreate,
     SubscriptionRead,
+    WhoseDelegation,
 )
 from shared.auth import AnyPrincipal, Role, Secretariat
 from shared.http import read_only, unit_of_work
@@ -126,7 +127,7 @@ async def subscribe(
 async def list_subscriptions(
     request: Request,
     principal: AnyPrincipal,
-    delegation: str | None = Query(default=None, description="Secretariat only: whose"),
+    delegation: WhoseDelegation = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SubscriptionRead]:

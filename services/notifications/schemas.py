@@ -8,6 +8,7 @@ import zoneinfo
 from datetime import date, datetime
 from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import Field, StrictInt, StringConstraints, field_validator, model_validator
 
 from services.notifications.domain import Cadence, Channel, TargetKind
@@ -22,6 +23,8 @@ CONFLICT = documented(409, "Already exists, or not possible in this state")
 DelegationCode = Annotated[
     str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,9}$"), Field(examples=["VNM"])
 ]
+# The delegation a list is about: only the secretariat may name one (otherwise the caller's own).
+WhoseDelegation = Annotated[str | None, Query(description="Secretariat only: whose")]
 EventTypePattern = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 EVENT_TYPES_DOC = (
     "Event types to receive; empty for all. A full type, a suffix such as "

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from services.notifications.ownership import acting_for, filter_delegation, scope_of
-from services.notifications.schemas import CONFLICT, NOT_FOUND
+from services.notifications.schemas import CONFLICT, NOT_FOUND, WhoseDelegation
 from services.notifications.webhooks import handlers, views
 from services.notifications.webhooks.domain import DeliveryStatus
 from services.notifications.webhooks.handlers import UrlPolicy
@@ -82,7 +82,7 @@ async def register_endpoint(
 async def list_endpoints(
     request: Request,
     principal: AnyPrincipal,
-    delegation: str | None = Query(default=None, description="Secretariat only: whose"),
+    delegation: WhoseDelegation = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[EndpointRead]:
@@ -187,7 +187,7 @@ async def list_deliveries(
     principal: AnyPrincipal,
     endpoint_id: uuid.UUID | None = None,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-    delegation: str | None = Query(default=None, description="Secretariat only: whose"),
+    delegation: WhoseDelegation = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[DeliveryRead]:
