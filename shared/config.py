@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared import failpoints
+from shared.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
 
 DEVELOPMENT_JWT_SECRET = "accord-development-secret-do-not-use-in-production"
 # Every secret this repository publishes: the development default, the placeholders of
@@ -24,6 +25,10 @@ PUBLISHED_SECRETS = frozenset(
         "replace-me-with-a-long-random-secret",
         "replace-me-with-a-database-password",
         "integration-tests-secret-0123456789",
+        "replace-me-with-the-kafka-admin-password",
+        "replace-me-with-the-kafka-plans-password",
+        "replace-me-with-the-kafka-meetings-password",
+        "replace-me-with-the-kafka-notifications-password",
     }
 )
 MIN_SECRET_BYTES = 32
@@ -68,6 +73,13 @@ class CommonSettings(BaseSettings):
 
     environment: Environment = Environment.DEVELOPMENT
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Who this process is on the broker (shared/kafka_access.py): SASL_PLAINTEXT or SASL_SSL
+    # with a username and password; PLAINTEXT only for a broker without users (refused in
+    # production). Each service has a principal of its own, named after it.
+    kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: SaslMechanism = SaslMechanism.SCRAM_SHA_512
+    kafka_username: str = ""
+    kafka_password: str = ""
     jwt_secret: str = DEVELOPMENT_JWT_SECRET
     log_level: str = "INFO"
     # Webhooks to loopback addresses are refused unless an operator allows them (local use, tests).
@@ -92,13 +104,39 @@ class CommonSettings(BaseSettings):
         return secret
 
     @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> "CommonSettings":
+        if self.kafka_security_protocol is not SecurityProtocol.PLAINTEXT and not (
+            self.kafka_username and self.kafka_password
+        ):
+            raise ValueError(
+                f"ACCORD_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol.value} needs"
+                " ACCORD_KAFKA_USERNAME and ACCORD_KAFKA_PASSWORD"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> "CommonSettings":
         if self.environment is Environment.PRODUCTION:
             refuse_weak_secret("ACCORD_JWT_SECRET", self.jwt_secret)
+            if self.kafka_security_protocol is SecurityProtocol.PLAINTEXT:
+                raise ValueError(
+                    "ACCORD_KAFKA_SECURITY_PROTOCOL=PLAINTEXT is refused in production: the"
+                    " broker must authenticate its clients (SASL_PLAINTEXT or SASL_SSL)"
+                )
+            refuse_weak_secret("ACCORD_KAFKA_PASSWORD", self.kafka_password)
         if self.environment is Environment.PRODUCTION and self.failpoints:
             raise ValueError("ACCORD_FAILPOINTS is for fault tests and refused in production")
         failpoints.parse(self.failpoints)
         return self
+
+    def kafka_access(self) -> KafkaAccess:
+        return KafkaAccess(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_username,
+            password=self.kafka_password,
+        )
 
 
 class ServiceSettings(BaseSettings):

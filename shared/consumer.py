@@ -1,13 +1,15 @@
 """The idempotent consumer runner: one consumer group per service.
 
-For each message: validate the envelope and its contract (or park it on the dead-letter
-topic with the reason), then, in ONE database transaction, record the event id in the
-service's ``processed_events`` table and apply the handler's effect. A redelivered event
-finds its id already there and is skipped. The events of one partition's fetched batch
-share that transaction (replayed one by one if any of them fails). Offsets are committed
-only after the database commit, in batches (every ``commit_interval`` seconds and when
-partitions are revoked): a crash in between re-reads a few messages, which the dedupe
-table absorbs.
+For each message: validate the envelope, its provenance (its ``source`` must be the owner of
+the topic it came from, and its type one that owner publishes: the broker lets only the
+owner's principal write a topic, but an operator's principal or a bug could write anything)
+and its contract, or park it on the dead-letter topic with the reason; then, in ONE database
+transaction, record the event id in the service's ``processed_events`` table and apply the
+handler's effect. A redelivered event finds its id already there and is skipped. The events
+of one partition's fetched batch share that transaction (replayed one by one if any of them
+fails). Offsets are committed only after the database commit, in batches (every
+``commit_interval`` seconds and when partitions are revoked): a crash in between re-reads a
+few messages, which the dedupe table absorbs.
 
 Failures: a handler error is retried a bounded number of times, then the message goes to
 the dead-letter topic and the consumer goes on; a handler raising ``InvalidEvent`` sends it
@@ -41,8 +43,10 @@ from shared.backoff import Backoff
 from shared.db import is_database_unavailable, is_lost_race, sqlstate
 from shared.dead_letters import dead_letter_row, publish, refused_by_broker
 from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
+from shared.kafka_access import KafkaAccess
 from shared.outbox import make_producer
 from shared.subscriptions import Handler
+from shared.topics import OWNER_SOURCES, topic_of
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +69,25 @@ def processed_events_table(metadata: MetaData) -> Table:
         Column("event_type", String(200), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
+
+
+def check_provenance(
+    topic: str, event: CloudEvent, owners: Mapping[str, str] = OWNER_SOURCES
+) -> None:
+    """Refuse (``InvalidEvent``) an event that the owner of ``topic`` did not emit: its source
+    must be the topic's owner, and its type one that source publishes. Checked before any
+    handler sees the event, since handlers trust the type to say whose fact it is."""
+    owner = owners.get(topic)
+    if event.source != owner:
+        raise InvalidEvent(
+            f"source {event.source!r} is not the owner of {topic} (owner: {owner!r}): refused"
+        )
+    try:
+        publisher = OWNER_SOURCES[topic_of(event.type)]
+    except ValueError:
+        return  # an unknown type: refused by its contract lookup, with that reason
+    if publisher != event.source:
+        raise InvalidEvent(f"{event.type} is not an event of {event.source!r}: refused")
 
 
 @dataclass(frozen=True)
@@ -135,18 +158,21 @@ class ConsumerRunner:
         sessions: async_sessionmaker[AsyncSession],
         processed_table: Table,
         dead_letters_table: Table,
-        bootstrap_servers: str,
+        kafka: KafkaAccess,
         max_attempts: int = 5,
         commit_interval: float = 0.5,
         stall_seconds: float = 60.0,
+        owners: Mapping[str, str] = OWNER_SOURCES,
     ) -> None:
         self._group_id = group_id
+        # The CloudEvents source of each topic's one writer.
+        self._owners = owners
         self._topics = topics
         self._handlers = handlers
         self._sessions = sessions
         self._processed = processed_table
         self._dead_letters = dead_letters_table
-        self._bootstrap_servers = bootstrap_servers
+        self._kafka = kafka
         self._max_attempts = max_attempts
         self._commit_interval = commit_interval
         self._pending: dict[TopicPartition, int] = {}
@@ -159,7 +185,7 @@ class ConsumerRunner:
         backoff = Backoff(0.5, 5.0)
         while True:
             consumer = self._make_consumer()
-            dead_letters = make_producer(self._bootstrap_servers)
+            dead_letters = make_producer(self._kafka)
             try:
                 await asyncio.wait_for(consumer.start(), 30)
                 await asyncio.wait_for(dead_letters.start(), 30)
@@ -210,7 +236,7 @@ class ConsumerRunner:
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap_servers,
+            **self._kafka.client_options(),
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -277,6 +303,7 @@ class ConsumerRunner:
         for record in records:
             try:
                 event = CloudEvent.from_bytes(record.value)
+                check_provenance(record.topic, event, self._owners)
                 data = parse_data(event)
             except InvalidEvent as exc:
                 await self._dead_letter(record, dead_letters, str(exc))

@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import failpoints
 from shared.backoff import Backoff
 from shared.events import EventContract, envelope
+from shared.kafka_access import KafkaAccess
 
 log = structlog.get_logger(__name__)
 
@@ -126,10 +127,10 @@ class Outbox:
         }
 
 
-def make_producer(bootstrap_servers: str, **overrides: object) -> AIOKafkaProducer:
+def make_producer(kafka: KafkaAccess, **overrides: object) -> AIOKafkaProducer:
     """A producer that does not lose acknowledged data: acks from all replicas, idempotent."""
     options: dict[str, object] = {
-        "bootstrap_servers": bootstrap_servers,
+        **kafka.client_options(),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 2,
@@ -158,7 +159,7 @@ class OutboxRelay:
         sessions: async_sessionmaker[AsyncSession],
         table: Table,
         listen_dsn: str,
-        bootstrap_servers: str,
+        kafka: KafkaAccess,
         batch_size: int = 500,
         send_timeout: float = 20.0,
         fallback_poll_seconds: float = 2.0,
@@ -166,7 +167,7 @@ class OutboxRelay:
         self._sessions = sessions
         self._table = table
         self._listen_dsn = listen_dsn
-        self._bootstrap_servers = bootstrap_servers
+        self._kafka = kafka
         self._batch_size = batch_size
         self._send_timeout = send_timeout
         self._fallback_poll = fallback_poll_seconds
@@ -218,7 +219,7 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = make_producer(self._bootstrap_servers)
+            producer = make_producer(self._kafka)
             try:
                 await asyncio.wait_for(producer.start(), self._send_timeout)
             except BaseException:

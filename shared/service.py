@@ -2,7 +2,9 @@
 
 A service describes itself with a ``ServiceSpec`` (its tables, routers and the contracts it
 subscribes to); ``create_app`` turns that into a FastAPI app whose lifespan makes the
-engine, runs the outbox relay, creates the Kafka topics and runs the consumer group.
+engine, runs the outbox relay and runs the consumer group, as the service's own principal on
+the broker (``shared/kafka_acls.py``). The topics are the admin's to create
+(``python -m shared.topics create``), not the service's: its principal may not.
 Kafka being down never stops the app from starting: the relay and the consumer retry in the
 background and ``/readyz`` says not ready meanwhile.
 """
@@ -18,18 +20,17 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
 from shared import failpoints, kafka_reconnect
-from shared.backoff import Backoff
 from shared.config import CommonSettings, ServiceSettings
 from shared.consumer import ConsumerRunner
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.health import health_router
+from shared.kafka_acls import consumer_group
 from shared.logging import configure_logging
 from shared.middleware import install_middleware
 from shared.outbox import OutboxRelay
 from shared.parameters import refuse_unstorable_parameters
 from shared.problems import COMMON_RESPONSES, document_problems, install_problem_handlers
 from shared.subscriptions import Subscriptions
-from shared.topics import create_topics
 
 log = structlog.get_logger(__name__)
 
@@ -79,23 +80,22 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             sessions=sessions,
             table=spec.outbox,
             listen_dsn=asyncpg_dsn(spec.settings.database_url),
-            bootstrap_servers=spec.common.kafka_bootstrap_servers,
+            kafka=spec.common.kafka_access(),
         )
         consumer = None
         if spec.subscriptions.topics:
             consumer = ConsumerRunner(
-                group_id=f"accord-{spec.name}",
+                group_id=consumer_group(spec.name),
                 topics=spec.subscriptions.topics,
                 handlers=spec.subscriptions.handlers,
                 sessions=sessions,
                 processed_table=spec.processed_events,
                 dead_letters_table=spec.dead_letters,
-                bootstrap_servers=spec.common.kafka_bootstrap_servers,
+                kafka=spec.common.kafka_access(),
                 stall_seconds=spec.common.consumer_stall_seconds,
             )
         runtime = Runtime(relay=relay, consumer=consumer, tasks=[])
         app.state.runtime = runtime
-        runtime.tasks.append(asyncio.create_task(_create_topics_when_possible(spec.common)))
         runtime.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         if consumer is not None:
             runtime.tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
@@ -138,19 +138,3 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     return app
-
-
-async def _create_topics_when_possible(common: CommonSettings) -> None:
-    """Topics are created explicitly; keep trying until the broker answers once."""
-    backoff = Backoff(0.5, 10.0)
-    while True:
-        try:
-            created = await create_topics(common.kafka_bootstrap_servers, timeout=15)
-            if created:
-                log.info("topics_created", topics=created)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.info("topics_not_created_yet", error=f"{type(exc).__name__}: {exc}")
-            await backoff.sleep()

@@ -3,7 +3,9 @@
 Every service publishes to one topic of its own; a consumer group parks what it cannot
 process on the dead-letter topic of the topic it read it from. Topics are created
 explicitly (the broker's auto-creation is off) with several partitions, keyed by aggregate
-id so that one aggregate's events stay in order.
+id so that one aggregate's events stay in order. ``python -m shared.topics create`` runs as
+the broker's admin: it creates the topics and, on an authenticated broker, the services'
+ACLs (``shared/kafka_acls.py``).
 """
 
 import asyncio
@@ -13,11 +15,21 @@ import sys
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.contracts import meetings, notifications, plans
+from shared.kafka_access import KafkaAccess
+
 PLANS_EVENTS = "accord.plans.events"
 MEETINGS_EVENTS = "accord.meetings.events"
 NOTIFICATIONS_EVENTS = "accord.notifications.events"
 EVENT_TOPICS = (PLANS_EVENTS, MEETINGS_EVENTS, NOTIFICATIONS_EVENTS)
 PARTITIONS = 6
+# The CloudEvents ``source`` of the one service that writes each topic: consumers refuse an
+# event on a topic whose owner did not emit it.
+OWNER_SOURCES = {
+    PLANS_EVENTS: plans.SOURCE,
+    MEETINGS_EVENTS: meetings.SOURCE,
+    NOTIFICATIONS_EVENTS: notifications.SOURCE,
+}
 
 
 def topic_of(event_type: str) -> str:
@@ -43,9 +55,9 @@ def _new_topic(name: str) -> NewTopic:
     return NewTopic(name, num_partitions=PARTITIONS, replication_factor=1, topic_configs=configs)
 
 
-async def create_topics(bootstrap_servers: str, timeout: float = 60.0) -> list[str]:
+async def create_topics(kafka: KafkaAccess, timeout: float = 60.0) -> list[str]:
     """Create every topic that does not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=10_000)
     await asyncio.wait_for(admin.start(), timeout)
     try:
         existing = set(await admin.list_topics())
@@ -59,13 +71,22 @@ async def create_topics(bootstrap_servers: str, timeout: float = 60.0) -> list[s
         await admin.close()
 
 
+async def set_up(kafka: KafkaAccess) -> None:
+    from shared.kafka_acls import grant_service_acls
+
+    created = await create_topics(kafka)
+    print(f"topics created: {', '.join(created) or 'none (all present)'}")
+    if kafka.authenticated:
+        granted = await grant_service_acls(kafka)
+        print(f"ACLs granted to the services: {granted}")
+
+
 def main() -> None:
     from shared.config import CommonSettings
 
     if sys.argv[1:] != ["create"]:
         sys.exit("usage: python -m shared.topics create")
-    created = asyncio.run(create_topics(CommonSettings().kafka_bootstrap_servers))
-    print(f"topics created: {', '.join(created) or 'none (all present)'}")
+    asyncio.run(set_up(CommonSettings().kafka_access()))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from deploy.demo.client import Api, DemoError, Target
 from deploy.local.processes import StackError
 from deploy.local.stack import SERVICES, LocalStack
 from shared.auth import Role
+from shared.kafka_access import KafkaAccess
 from shared.topics import ALL_TOPICS
 
 
@@ -110,17 +111,17 @@ def cmd_reset(stack: LocalStack, args: argparse.Namespace) -> int:
         stack.postgres.drop_database(spec.database)
         stack.postgres.create_database(spec.database)
     stack.kafka.start()
-    deleted = asyncio.run(_delete_topics(stack.kafka.bootstrap_servers))
+    deleted = asyncio.run(_delete_topics(stack.kafka.access()))
     shutil.rmtree(stack.demo_dir, ignore_errors=True)
     print(f"reset: databases emptied, {deleted} topics deleted, demo receiver state removed")
     print("run `deploy/stack up` to start the services again and load the demo afresh")
     return 0
 
 
-async def _delete_topics(bootstrap_servers: str) -> int:
+async def _delete_topics(kafka: KafkaAccess) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30_000)
+    admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=30_000)
     await admin.start()
     try:
         present = [t for t in await admin.list_topics() if t in ALL_TOPICS]

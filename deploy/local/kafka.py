@@ -1,16 +1,26 @@
 """A single-node Kafka broker in KRaft mode, run from its jars on Maven Central (resolved by
-Maven from ``deploy/kafka/pom.xml`` into ``KAFKA_LIBS``, once for every runtime directory)."""
+Maven from ``deploy/kafka/pom.xml`` into ``KAFKA_LIBS``, once for every runtime directory).
+
+It authenticates every client with SASL/SCRAM and authorises with ACLs, like a production
+broker: an ``admin`` super user (also the broker's identity towards its own controller, over
+SASL/PLAIN, since SCRAM users live in the metadata the controller serves) and one user per
+service (``shared/kafka_acls.py``). Their random passwords are made when the storage is
+formatted (``--add-scram``) and kept in ``<runtime>/kafka/credentials.json``; the ACLs are
+created with the topics, by ``python -m shared.topics create`` run as the admin.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import secrets
 import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy.local.processes import (
     REPO_ROOT,
@@ -22,6 +32,9 @@ from deploy.local.processes import (
     wait_for,
 )
 
+if TYPE_CHECKING:
+    from shared.kafka_access import KafkaAccess
+
 KAFKA_POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 # Shared by every runtime directory: the jars are tens of MB and identical for all brokers.
 KAFKA_LIBS = REPO_ROOT / ".runtime" / "kafka-libs"
@@ -29,6 +42,10 @@ KAFKA_STARTED_LINE = "Kafka Server started"
 # The largest record batch the broker accepts (Kafka's default, set explicitly so that tests
 # can produce a message just under it).
 MESSAGE_MAX_BYTES = 1_048_588
+ADMIN_USER = "admin"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+# Clients connect to this listener; the controller has its own.
+CLIENT_LISTENER = "CLIENT"
 
 
 def _kafka_libs_current(digest: str) -> bool:
@@ -73,6 +90,7 @@ class Kafka(DetachedProcess):
         self._data_dir = self._home / "data"
         self._config = self._home / "server.properties"
         self._log4j_config = self._home / "log4j2.properties"
+        self._credentials_path = self._home / "credentials.json"
 
     @staticmethod
     def install() -> Path:
@@ -86,6 +104,48 @@ class Kafka(DetachedProcess):
         if not libs_current:
             _copy_kafka_libs(digest)
         return KAFKA_LIBS
+
+    def credentials(self) -> dict[str, str]:
+        """Username -> password of the admin and of every service, made on first use."""
+        from shared.kafka_acls import PRINCIPALS
+
+        if not self._credentials_path.exists():
+            if (self._data_dir / "meta.properties").exists():
+                raise StackError(
+                    f"the Kafka storage in {self._data_dir} was formatted without users (before"
+                    " the broker authenticated its clients) and its credentials are gone: stop"
+                    f" the stack and remove {self._home} (its topics go with it)"
+                )
+            users = [ADMIN_USER, *(service.name for service in PRINCIPALS)]
+            self._home.mkdir(parents=True, exist_ok=True)
+            _write_private(
+                self._credentials_path,
+                json.dumps({user: secrets.token_urlsafe(32) for user in users}, indent=2),
+            )
+        credentials: dict[str, str] = json.loads(self._credentials_path.read_text())
+        return credentials
+
+    def client_env(self, user: str = ADMIN_USER) -> dict[str, str]:
+        """The ``ACCORD_KAFKA_*`` settings of a process connecting as ``user``."""
+        return {
+            "ACCORD_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "ACCORD_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "ACCORD_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
+            "ACCORD_KAFKA_USERNAME": user,
+            "ACCORD_KAFKA_PASSWORD": self.credentials()[user],
+        }
+
+    def access(self, user: str = ADMIN_USER) -> KafkaAccess:
+        """How a client in this process connects as ``user`` (the admin by default)."""
+        from shared.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
+
+        return KafkaAccess(
+            bootstrap_servers=self.bootstrap_servers,
+            security_protocol=SecurityProtocol.SASL_PLAINTEXT,
+            sasl_mechanism=SaslMechanism(SCRAM_MECHANISM),
+            username=user,
+            password=self.credentials()[user],
+        )
 
     def _is_ours(self, args: list[str]) -> bool:
         return str(self._config) in args
@@ -114,17 +174,41 @@ class Kafka(DetachedProcess):
 
     def _write_config(self) -> None:
         self._home.mkdir(parents=True, exist_ok=True)
+        admin_password = self.credentials()[ADMIN_USER]
+        client = CLIENT_LISTENER.lower()
         settings = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
             "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+                f"{CLIENT_LISTENER}://127.0.0.1:{self.port}"
+                f",CONTROLLER://127.0.0.1:{self.controller_port}"
             ),
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "advertised.listeners": f"{CLIENT_LISTENER}://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": CLIENT_LISTENER,
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": (
+                f"{CLIENT_LISTENER}:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+            ),
+            # Clients (and the broker talking to itself) authenticate with SCRAM.
+            f"listener.name.{client}.sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+            f"listener.name.{client}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": _jaas(
+                "org.apache.kafka.common.security.scram.ScramLoginModule", admin_password
+            ),
+            # The controller cannot check SCRAM (its users are in the metadata it serves):
+            # the broker reaches it as the admin over PLAIN, with the password in this file.
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": _jaas(
+                "org.apache.kafka.common.security.plain.PlainLoginModule",
+                admin_password,
+                f'user_{ADMIN_USER}="{admin_password}"',
+            ),
+            # Whatever no ACL allows is denied; only the admin is above the ACLs.
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{ADMIN_USER}",
             "log.dirs": str(self._data_dir),
             # One node: every internal topic has a single replica. One partition for the
             # internal topics, since creating the default 50 is slow on two cores.
@@ -145,7 +229,8 @@ class Kafka(DetachedProcess):
             "auto.create.topics.enable": "false",
             "message.max.bytes": str(MESSAGE_MAX_BYTES),
         }
-        self._config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        # It holds the admin's password: readable by its owner only.
+        _write_private(self._config, "".join(f"{key}={value}\n" for key, value in settings.items()))
         self._log4j_config.write_text(LOG4J2_PROPERTIES)
 
     def _format_storage(self, libs: Path) -> None:
@@ -161,6 +246,14 @@ class Kafka(DetachedProcess):
                 # One argument, so an id that starts with "-" is not read as an option.
                 f"--cluster-id={cluster_id}",
                 "-c", str(self._config),
+                # The SCRAM users, in the storage's first metadata.
+                *(
+                    argument
+                    for user, password in self.credentials().items()
+                    for argument in (
+                        "--add-scram", f"{SCRAM_MECHANISM}=[name={user},password={password}]"
+                    )
+                ),
             ],
             "formatting the Kafka storage",
             timeout=120,
@@ -194,6 +287,20 @@ class Kafka(DetachedProcess):
         if pid is None:
             raise StackError("Kafka is not running")
         return pid
+
+
+def _jaas(login_module: str, admin_password: str, *extra: str) -> str:
+    # Passwords are URL-safe base64 (credentials()): nothing in them needs quoting.
+    options = " ".join([f'username="{ADMIN_USER}"', f'password="{admin_password}"', *extra])
+    return f"{login_module} required {options};"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    os.chmod(path, 0o600)
 
 
 def _copy_kafka_libs(digest: str) -> None:

@@ -11,8 +11,12 @@ import socket
 import struct
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy.local.processes import http_get
+
+if TYPE_CHECKING:
+    from shared.kafka_access import KafkaAccess
 
 PROBE_TIMEOUT = 2.0
 # A service's /readyz asks its database with a timeout of 2 s: wait a little longer for it.
@@ -45,7 +49,8 @@ def receiver_trouble(base_url: str) -> str | None:
     return None if answer.status == 200 else f"answers {answer.status}"
 
 
-# ApiVersions (API key 18) version 0: every broker version answers it, before anything else.
+# ApiVersions (API key 18) version 0: every broker version answers it, before anything else,
+# and before authentication, so the probe needs no credentials.
 _API_VERSIONS = 18
 _CORRELATION_ID = 0x0ACC0D
 
@@ -95,13 +100,13 @@ def postgres_trouble(bin_dir: Path, port: int, timeout: float = PROBE_TIMEOUT) -
     return {0: None, 1: "rejecting connections"}.get(result.returncode, NOT_ANSWERING)
 
 
-async def _dead_letters(bootstrap_servers: str) -> dict[str, int]:
+async def _dead_letters(kafka: KafkaAccess) -> dict[str, int]:
     # Imported here: the rest of deploy.local needs nothing but the standard library.
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from shared.topics import EVENT_TOPICS, PARTITIONS, dead_letter_topic
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=5_000)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), request_timeout_ms=5_000)
     await consumer.start()
     try:
         existing = await consumer.topics()
@@ -122,13 +127,14 @@ async def _dead_letters(bootstrap_servers: str) -> dict[str, int]:
     return counts
 
 
-def dead_letters(bootstrap_servers: str, timeout: float = 15) -> dict[str, int] | None:
+def dead_letters(kafka: KafkaAccess, timeout: float = 15) -> dict[str, int] | None:
     """Messages on each dead-letter topic (from the offsets: nothing is read), or None when
-    the broker did not tell within ``timeout`` seconds."""
+    the broker did not tell within ``timeout`` seconds. ``kafka``: the admin, who may
+    describe every topic."""
 
     async def bounded() -> dict[str, int]:
         async with asyncio.timeout(timeout):
-            return await _dead_letters(bootstrap_servers)
+            return await _dead_letters(kafka)
 
     try:
         return asyncio.run(bounded())

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local import probes, status
-from deploy.local.kafka import Kafka
+from deploy.local.kafka import ADMIN_USER, Kafka
 from deploy.local.postgres import Postgres
 from deploy.local.processes import (
     REPO_ROOT,
@@ -160,10 +160,12 @@ class LocalStack:
                 file.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
 
-    def common_env(self) -> dict[str, str]:
+    def common_env(self, kafka_user: str = ADMIN_USER) -> dict[str, str]:
+        """Settings of every Accord process; on Kafka it is ``kafka_user`` (the admin for
+        the operator's commands, each service its own user)."""
         return {
             "ACCORD_ENVIRONMENT": "development",
-            "ACCORD_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            **self.kafka.client_env(kafka_user),
             "ACCORD_JWT_SECRET": self._jwt_secret(),
             "ACCORD_ALLOW_LOOPBACK_WEBHOOKS": "true",
         }
@@ -174,7 +176,7 @@ class LocalStack:
             {"NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true"} if launch.name == "notifications" else {}
         )
         return {
-            **self.common_env(),
+            **self.common_env(kafka_user=launch.name),
             f"{launch.env_prefix}_DATABASE_URL": self.postgres.url(launch.database),
             f"{launch.env_prefix}_HTTP_PORT": str(launch.port),
             # One process per service here: a stable name of its own (shared/config.py).

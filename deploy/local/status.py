@@ -77,7 +77,7 @@ def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
 def dead_letter_lines(stack: LocalStack, kafka: ComponentState) -> list[str]:
     if kafka.state != "running":
         return [f"{'dead letters':<14} unknown: kafka is {kafka.state}"]
-    counts = probes.dead_letters(stack.kafka.bootstrap_servers)
+    counts = probes.dead_letters(stack.kafka.access())
     if counts is None:
         return [f"{'dead letters':<14} unknown: Kafka did not tell"]
     parked = {topic: n for topic, n in counts.items() if n}

@@ -29,6 +29,7 @@ from shared.consumer import ConsumerRunner
 from shared.contracts import plans as plan_events
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.events import CloudEvent, EventContract
+from shared.kafka_access import KafkaAccess
 from shared.orm import messaging_tables
 from shared.outbox import (
     NOTIFY_TRIGGER_DDL,
@@ -44,11 +45,11 @@ PARTITIONS = 6
 PLANS = [uuid.uuid4() for _ in range(100)]
 
 
-async def _topics(bootstrap: str, *names: str) -> None:
+async def _topics(kafka: KafkaAccess, *names: str) -> None:
     """Create the topics and wait until each partition's leader answers: a producer that
     starts earlier gets NotLeaderForPartition and retries, slowing whichever side runs first.
     (The metadata names a leader before it serves; asking it for end offsets proves it does.)"""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         await admin.create_topics(
@@ -56,7 +57,7 @@ async def _topics(bootstrap: str, *names: str) -> None:
         )
     finally:
         await admin.close()
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    probe = AIOKafkaConsumer(**kafka.client_options())
     await probe.start()
     try:
         partitions = [TopicPartition(n, p) for n in names for p in range(PARTITIONS)]
@@ -84,15 +85,16 @@ def _payload(plan_id: uuid.UUID = PLANS[0]) -> plan_events.ActionLineStatusChang
 
 
 def _outbox(table: Any, topic: str) -> Outbox:
-    """Keyed by plan id like the plans service's, over the bench's 100 plans."""
-    return Outbox(table=table, topic=topic, source="/bench", key="plan_id")
+    """Keyed by plan id and from the same source as the plans service's, over the bench's
+    100 plans (the runner refuses events whose source does not own the topic)."""
+    return Outbox(table=table, topic=topic, source=plan_events.SOURCE, key="plan_id")
 
 
-async def raw_throughput(bootstrap: str, topic: str, count: int) -> float:
+async def raw_throughput(kafka: KafkaAccess, topic: str, count: int) -> float:
     payload = status_changed_event(PLANS[0]).to_bytes()
-    producer = make_producer(bootstrap)
+    producer = make_producer(kafka)
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        topic, **kafka.client_options(), group_id=f"raw-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False, auto_offset_reset="earliest",
     )  # fmt: skip
     await producer.start()
@@ -128,7 +130,7 @@ async def ours_throughput(
     sessions: async_sessionmaker[AsyncSession],
     tables: Any,
     url: str,
-    bootstrap: str,
+    kafka: KafkaAccess,
     topic: str,
     count: int,
 ) -> float:
@@ -136,14 +138,14 @@ async def ours_throughput(
     payloads = [_payload(plan_id) for plan_id in PLANS]
     async with sessions() as session, session.begin():
         await outbox.add_many(session, [(payloads[i % 100], "bench") for i in range(count)])
-    return await _relay_and_consume(sessions, tables, url, bootstrap, topic, count)
+    return await _relay_and_consume(sessions, tables, url, kafka, topic, count)
 
 
 async def _relay_and_consume(
     sessions: async_sessionmaker[AsyncSession],
     tables: Any,
     url: str,
-    bootstrap: str,
+    kafka: KafkaAccess,
     topic: str,
     count: int,
     on_event: Any = None,
@@ -162,11 +164,10 @@ async def _relay_and_consume(
         sessions=sessions,
         processed_table=processed,
         dead_letters_table=dead_letters,
-        bootstrap_servers=bootstrap,
+        kafka=kafka,
+        owners={topic: plan_events.SOURCE},
     )
-    relay = OutboxRelay(
-        sessions=sessions, table=outbox, listen_dsn=asyncpg_dsn(url), bootstrap_servers=bootstrap
-    )
+    relay = OutboxRelay(sessions=sessions, table=outbox, listen_dsn=asyncpg_dsn(url), kafka=kafka)
     started = time.perf_counter()
     tasks = [asyncio.create_task(runner.run()), asyncio.create_task(relay.run())]
     try:
@@ -181,9 +182,9 @@ async def _relay_and_consume(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def raw_latency(bootstrap: str, topic: str, count: int, rate: float) -> dict[str, float]:
-    producer = make_producer(bootstrap)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest")
+async def raw_latency(kafka: KafkaAccess, topic: str, count: int, rate: float) -> dict[str, float]:
+    producer = make_producer(kafka)
+    consumer = AIOKafkaConsumer(topic, **kafka.client_options(), auto_offset_reset="latest")
     await producer.start()
     await consumer.start()
     await asyncio.sleep(1)  # the consumer's assignment settles before the first send
@@ -217,7 +218,7 @@ async def ours_latency(
     sessions: async_sessionmaker[AsyncSession],
     tables: Any,
     url: str,
-    bootstrap: str,
+    kafka: KafkaAccess,
     topic: str,
     count: int,
     rate: float,
@@ -237,9 +238,7 @@ async def ours_latency(
             committed[str(event_id)] = time.perf_counter()
             await asyncio.sleep(1 / rate)
 
-    await _relay_and_consume(
-        sessions, tables, url, bootstrap, topic, count, on_event, write_steadily
-    )
+    await _relay_and_consume(sessions, tables, url, kafka, topic, count, on_event, write_steadily)
     return latency_ms(latencies)
 
 
@@ -248,9 +247,9 @@ async def measure(
 ) -> dict[str, Any]:
     """Both throughputs and both latencies on a running PostgreSQL and Kafka (topics and a
     database of its own, so the services that may run beside it are not involved)."""
-    bootstrap = infra.bootstrap_servers
+    kafka = infra.kafka_admin
     await _topics(
-        bootstrap,
+        kafka,
         "bench.raw",
         "bench.ours",
         "bench.ours.dlt",
@@ -260,11 +259,11 @@ async def measure(
     )
     sessions, tables, url = await _database(infra)
     try:
-        raw_seconds = await raw_throughput(bootstrap, "bench.raw", count)
-        ours_seconds = await ours_throughput(sessions, tables, url, bootstrap, "bench.ours", count)
-        raw_lat = await raw_latency(bootstrap, "bench.raw.lat", latency_count, rate)
+        raw_seconds = await raw_throughput(kafka, "bench.raw", count)
+        ours_seconds = await ours_throughput(sessions, tables, url, kafka, "bench.ours", count)
+        raw_lat = await raw_latency(kafka, "bench.raw.lat", latency_count, rate)
         ours_lat = await ours_latency(
-            sessions, tables, url, bootstrap, "bench.ours.lat", latency_count, rate
+            sessions, tables, url, kafka, "bench.ours.lat", latency_count, rate
         )
     finally:
         await tables[2].dispose()

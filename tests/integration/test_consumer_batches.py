@@ -61,7 +61,7 @@ async def harness(
     each event in ``effects``, raises for the event ids in ``fails``, and first runs
     ``trouble`` (which may fail the transaction) if given. Started by ``run``."""
     topic = f"test.batches.{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**infra.kafka_admin.client_options())
     await admin.start()
     await admin.create_topics([NewTopic(t, 1, 1) for t in (topic, dead_letter_topic(topic))])
     await admin.close()
@@ -89,8 +89,9 @@ async def harness(
         sessions=make_session_factory(engine),
         processed_table=processed,
         dead_letters_table=dead_letters,
-        bootstrap_servers=infra.bootstrap_servers,
+        kafka=infra.kafka_admin,
         max_attempts=2,
+        owners={topic: plan_events.SOURCE},
     )
     try:
         yield Harness(topic, runner, engine, effects, dead_letters)
@@ -107,7 +108,7 @@ async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_appl
         key = str(plan_id).encode()
         # Produced before the runner starts, so they arrive together in one fetched batch.
         await produce(
-            infra.bootstrap_servers,
+            infra.kafka_admin,
             h.topic,
             [(key, e.to_bytes()) for e in (first, poison, first, last)],
         )
@@ -120,7 +121,7 @@ async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_appl
             await eventually(done, what="two applied and one dead-lettered")
             assert await h.applied() == sorted([first.id, last.id])
             assert h.runner.state.duplicates_skipped == 1
-            [parked] = await read_all(infra.bootstrap_servers, dead_letter_topic(h.topic), settle=1)
+            [parked] = await read_all(infra.kafka_admin, dead_letter_topic(h.topic), settle=1)
             headers = {k: v.decode() for k, v in parked.headers}
             assert parked.value == poison.to_bytes()
             assert (
@@ -160,7 +161,7 @@ async def test_a_transaction_that_loses_a_race_is_tried_again_until_it_applies(
 
     async with harness(infra, trouble=lose_races) as h:
         await produce(
-            infra.bootstrap_servers,
+            infra.kafka_admin,
             h.topic,
             [(str(plan_id).encode(), e.to_bytes()) for e in (first, raced, last)],
         )
@@ -173,9 +174,7 @@ async def test_a_transaction_that_loses_a_race_is_tried_again_until_it_applies(
             assert h.runner.state.dead_lettered_total == 0
             assert await h.applied() == sorted(e.id for e in (first, raced, last))
             assert tries[raced.id] == LOST_RACES + 1
-            assert (
-                await read_all(infra.bootstrap_servers, dead_letter_topic(h.topic), settle=1) == []
-            )
+            assert await read_all(infra.kafka_admin, dead_letter_topic(h.topic), settle=1) == []
 
 
 async def test_a_message_too_large_for_the_dead_letter_topic_is_recorded_and_the_runner_goes_on(
@@ -193,7 +192,7 @@ async def test_a_message_too_large_for_the_dead_letter_topic_is_recorded_and_the
     headers = [("nul\x00name", b"nul\x00value \xff")]
     async with harness(infra) as h:
         await produce(
-            infra.bootstrap_servers,
+            infra.kafka_admin,
             h.topic,
             [(key, oversized), (key, behind.to_bytes())],
             headers=headers,
@@ -216,6 +215,4 @@ async def test_a_message_too_large_for_the_dead_letter_topic_is_recorded_and_the
             assert row["value_prefix"] == oversized[:VALUE_PREFIX_BYTES]
             assert h.runner.state.dead_letters_recorded == 1
             assert h.runner.state.dead_lettered_total == 0
-            assert (
-                await read_all(infra.bootstrap_servers, dead_letter_topic(h.topic), settle=1) == []
-            )
+            assert await read_all(infra.kafka_admin, dead_letter_topic(h.topic), settle=1) == []

@@ -16,6 +16,9 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
+FOREIGN_SOURCE_REASON = "source '/accord/meetings' is not the owner of accord.plans.events"
+FOREIGN_TYPE_REASON = "org.accord.meetings.meeting.scheduled is not an event of '/accord/plans'"
+
 
 async def _activity_until(http, services, headers, plan_id: uuid.UUID, count: int) -> list[dict]:
     async def enough() -> list[dict] | None:
@@ -34,7 +37,7 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     key = str(plan_id).encode()
     # Same key, same partition: by the time the marker is processed, both copies have been.
     await produce(
-        services.infra.bootstrap_servers,
+        services.infra.kafka_admin,
         PLANS_EVENTS,
         [(key, duplicate.to_bytes()), (key, duplicate.to_bytes()), (key, marker.to_bytes())],
     )
@@ -52,6 +55,9 @@ async def test_the_same_event_delivered_twice_has_one_effect(
         ("unknown-type", "unknown event type org.accord.plans.nothing"),
         ("unknown-version", "unknown version 99"),
         ("invalid-data", "invalid org.accord.plans.action_line.status_changed v1"),
+        # Written by a principal allowed on the topic (here the admin), but not plans' event.
+        ("foreign-source", FOREIGN_SOURCE_REASON),
+        ("foreign-type", FOREIGN_TYPE_REASON),
     ],
 )
 async def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
@@ -66,16 +72,14 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_consumer_g
     good = status_changed_event(plan_id)
     bad = _poison(poison, plan_id)
 
-    await produce(
-        services.infra.bootstrap_servers, PLANS_EVENTS, [(key, bad), (key, good.to_bytes())]
-    )
+    await produce(services.infra.kafka_admin, PLANS_EVENTS, [(key, bad), (key, good.to_bytes())])
 
     items = await _activity_until(http, services, secretariat_headers, plan_id, 1)
     assert [i["event_id"] for i in items] == [good.id]
 
     async def parked() -> list | None:
         records = await read_all(
-            services.infra.bootstrap_servers, dead_letter_topic(PLANS_EVENTS), settle=1
+            services.infra.kafka_admin, dead_letter_topic(PLANS_EVENTS), settle=1
         )
         # Every consumer group of the topic parks its own copy; this test follows one.
         mine = [
@@ -102,6 +106,10 @@ def _poison(kind: bytes | str, plan_id: uuid.UUID) -> bytes:
         event["type"] = "org.accord.plans.nothing"
     elif kind == "unknown-version":
         event["dataschemaversion"] = 99
+    elif kind == "foreign-source":
+        event["source"] = "/accord/meetings"
+    elif kind == "foreign-type":
+        event["type"] = "org.accord.meetings.meeting.scheduled"
     else:
         event["data"]["new_status"] = "finished-ish"
     return json.dumps(event).encode()
@@ -113,6 +121,8 @@ POISON_KINDS = {
     "unknown-type": "unknown event type org.accord.plans.nothing",
     "unknown-version": "unknown version 99",
     "invalid-data": "invalid org.accord.plans.action_line.status_changed v1",
+    "foreign-source": FOREIGN_SOURCE_REASON,
+    "foreign-type": FOREIGN_TYPE_REASON,
 }
 
 
@@ -162,7 +172,7 @@ async def test_every_consumer_group_parks_each_kind_of_poison_and_goes_on(
     )
     key = plan_id.encode()
     poisons = {_poison(kind, uuid.UUID(plan_id)): reason for kind, reason in POISON_KINDS.items()}
-    await produce(services.infra.bootstrap_servers, PLANS_EVENTS, [(key, p) for p in poisons])
+    await produce(services.infra.kafka_admin, PLANS_EVENTS, [(key, p) for p in poisons])
 
     line = await add_action_line(http, plans, secretariat_headers, plan_id)
     changed = await http.patch(
@@ -194,9 +204,7 @@ async def _assert_parked_on_one_partition(
     partition the poison came from."""
 
     async def all_parked() -> list | None:
-        records = await read_all(
-            services.infra.bootstrap_servers, dead_letter_topic(topic), settle=1
-        )
+        records = await read_all(services.infra.kafka_admin, dead_letter_topic(topic), settle=1)
         mine = [
             r
             for r in records
@@ -217,7 +225,7 @@ async def _assert_parked_on_one_partition(
 
     # The good events went the same way as the poison: one partition.
     partitions = {int(dict(r.headers)["dlt.partition"].decode()) for r in parked}
-    on_topic = await read_all(services.infra.bootstrap_servers, topic, settle=1)
+    on_topic = await read_all(services.infra.kafka_admin, topic, settle=1)
     assert {r.partition for r in on_topic if r.key == key} == partitions
     assert len(partitions) == 1
 
@@ -243,6 +251,10 @@ def _meetings_poison(kind: bytes | str) -> bytes:
         event["type"] = "org.accord.meetings.nothing"
     elif kind == "unknown-version":
         event["dataschemaversion"] = 99
+    elif kind == "foreign-source":
+        event["source"] = "/accord/meetings"
+    elif kind == "foreign-type":
+        event["type"] = "org.accord.meetings.meeting.scheduled"
     return json.dumps(event).encode()
 
 
@@ -270,7 +282,7 @@ async def test_the_groups_reading_the_meetings_topic_park_each_kind_of_poison_an
     await act(http, meetings, secretariat_headers, meeting["id"], "start")
     key = meeting["id"].encode()
     poisons = {_meetings_poison(kind): reason for kind, reason in MEETINGS_POISON_KINDS.items()}
-    await produce(services.infra.bootstrap_servers, MEETINGS_EVENTS, [(key, p) for p in poisons])
+    await produce(services.infra.kafka_admin, MEETINGS_EVENTS, [(key, p) for p in poisons])
 
     review = {
         "kind": "status_review",

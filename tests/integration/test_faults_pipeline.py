@@ -354,7 +354,7 @@ def _killed_at_its_failpoint(service: str, failpoint: str, times: int = KILLS) -
 async def _events_published_twice(stack: FaultStack) -> int:
     """How many event ids are on the plans topic more than once."""
     ids: Counter[str] = Counter()
-    for record in await read_all(stack.infra.bootstrap_servers, PLANS_EVENTS):
+    for record in await read_all(stack.infra.kafka_admin, PLANS_EVENTS):
         try:
             ids[json.loads(record.value)["id"]] += 1
         except (ValueError, TypeError, KeyError):
@@ -516,14 +516,14 @@ async def test_malformed_messages_on_every_topic_mid_stream(
     ) -> float:
         await _when_acknowledged(driver, 0.25)
         for topic in EVENT_TOPICS:
-            await produce(stack.infra.bootstrap_servers, topic, [(b"faults", p) for p in poisons])
+            await produce(stack.infra.kafka_admin, topic, [(b"faults", p) for p in poisons])
         return await time_until_ready(http, stack)
 
     await _run(fault_stack, client, "malformed messages on every topic", fault)
     for topic, groups in READERS.items():
         parked = [
             (r.value, dict(r.headers)["dlt.group"].decode())
-            for r in await read_all(fault_stack.infra.bootstrap_servers, dead_letter_topic(topic))
+            for r in await read_all(fault_stack.infra.kafka_admin, dead_letter_topic(topic))
             if marker.encode() in (r.value or b"")
         ]
         assert sorted(parked) == sorted((p, g) for p in poisons for g in groups), topic
@@ -540,7 +540,7 @@ async def _dead_letters(stack: FaultStack) -> int:
     """How many messages all the dead-letter topics hold."""
     total = 0
     for topic in EVENT_TOPICS:
-        total += len(await read_all(stack.infra.bootstrap_servers, dead_letter_topic(topic)))
+        total += len(await read_all(stack.infra.kafka_admin, dead_letter_topic(topic)))
     return total
 
 
@@ -729,7 +729,7 @@ async def test_a_broker_outage_longer_than_the_stall_limit_makes_services_not_re
         await asyncio.to_thread(notifications.stop)
         key = uuid.uuid4()
         backlog = [(str(key).encode(), _bulky_rollup_event(key)) for _ in range(BACKLOG_EVENTS)]
-        await produce(fault_stack.infra.bootstrap_servers, PLANS_EVENTS, backlog)
+        await produce(fault_stack.infra.kafka_admin, PLANS_EVENTS, backlog)
         await asyncio.to_thread(notifications.start, 60)
         await eventually(
             lambda: _notifications_lag(client, fault_stack),
@@ -782,7 +782,7 @@ async def test_a_message_just_under_the_size_limit_on_every_topic_mid_stream(
     ) -> float:
         await _when_acknowledged(driver, 0.25)
         for topic in READERS:
-            await produce(stack.infra.bootstrap_servers, topic, [(b"faults", oversized)])
+            await produce(stack.infra.kafka_admin, topic, [(b"faults", oversized)])
         return await time_until_ready(http, stack)
 
     await _run(fault_stack, client, "message just under the size limit on every topic", fault)

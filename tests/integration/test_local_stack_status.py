@@ -122,7 +122,7 @@ async def test_status_counts_dead_lettered_events(
     local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (await _status_now(local_stack, capsys))["dead letters"] == "none"
-    await produce(local_stack.kafka.bootstrap_servers, PLANS_EVENTS, [(b"k", b"not json")])
+    await produce(local_stack.kafka.access(), PLANS_EVENTS, [(b"k", b"not json")])
 
     async def parked_by_every_reader() -> str | None:
         # Three groups read the plans topic: each parks the message on its dead-letter topic.

@@ -22,7 +22,7 @@ EVENT = "org.accord.meetings."
 
 async def _events_of(services: Services, meeting_id: str, count: int) -> list[dict[str, Any]]:
     async def published() -> list[dict[str, Any]] | None:
-        records = await read_all(services.infra.bootstrap_servers, MEETINGS_EVENTS, settle=0.5)
+        records = await read_all(services.infra.kafka_admin, MEETINGS_EVENTS, settle=0.5)
         mine = [r for r in records if r.key == meeting_id.encode()]
         return [json.loads(r.value) for r in mine] if len(mine) >= count else None
 

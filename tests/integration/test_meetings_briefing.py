@@ -33,7 +33,7 @@ async def test_the_briefing_shows_each_plan_as_of_the_meeting_and_the_change_sin
     services: Services, http: httpx.AsyncClient, secretariat_headers: dict[str, str]
 ) -> None:
     base = services.url("meetings")
-    feed = PlanFeed(services.infra.bootstrap_servers).plan()
+    feed = PlanFeed(services.infra.kafka_admin).plan()
     politics = feed.pillar("1", "Political-Security Cooperation")
     economy = feed.pillar("2", "Economic Cooperation")
     lines = {
@@ -98,7 +98,7 @@ async def test_a_concluded_meetings_briefing_is_frozen_and_later_events_do_not_c
     services: Services, http: httpx.AsyncClient, secretariat_headers: dict[str, str]
 ) -> None:
     base = services.url("meetings")
-    feed = PlanFeed(services.infra.bootstrap_servers).plan()
+    feed = PlanFeed(services.infra.kafka_admin).plan()
     pillar = feed.pillar("1", "Political-Security Cooperation")
     first, second = feed.line("1.1", pillar), feed.line("1.2", pillar)
     feed.status(first, "completed", "2020-01-01")

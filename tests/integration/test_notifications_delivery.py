@@ -252,7 +252,7 @@ async def test_a_redelivered_kafka_event_creates_no_second_delivery(
     marker = status_changed_event(plan_id, version=3)
     key = str(plan_id).encode()
     await produce(
-        services.infra.bootstrap_servers,
+        services.infra.kafka_admin,
         PLANS_EVENTS,
         [(key, duplicate.to_bytes()), (key, duplicate.to_bytes()), (key, marker.to_bytes())],
     )
@@ -278,7 +278,7 @@ async def test_another_delegations_ids_give_404_and_the_secretariat_sees_all(
     plan_id = uuid.uuid4()
     subscription = await subscribe(http, base, owner, "plan", str(plan_id))
     await produce(
-        services.infra.bootstrap_servers,
+        services.infra.kafka_admin,
         PLANS_EVENTS,
         [(str(plan_id).encode(), status_changed_event(plan_id).to_bytes())],
     )

@@ -36,7 +36,7 @@ async def _plan_events_of(
     services: Services, decision_id: uuid.UUID
 ) -> list[plan_events.EventContract]:  # type: ignore[name-defined]
     found = []
-    for record in await read_all(services.infra.bootstrap_servers, PLANS_EVENTS, settle=1):
+    for record in await read_all(services.infra.kafka_admin, PLANS_EVENTS, settle=1):
         try:
             data = parse_data(CloudEvent.from_bytes(record.value))
         except InvalidEvent:
@@ -80,7 +80,7 @@ async def test_a_status_review_applies_once_even_when_delivered_twice_and_report
     event = _decision(review)
     key = event.data["meeting_id"].encode()
     await produce(
-        services.infra.bootstrap_servers,
+        services.infra.kafka_admin,
         MEETINGS_EVENTS,
         [(key, event.to_bytes()), (key, event.to_bytes())],
     )
@@ -176,7 +176,7 @@ async def test_a_plan_approval_decision_approves_activates_and_carries_over_unfi
         meeting_events.PlanApproval(plan_id=uuid.UUID(new["id"]), activate=True), ministerial
     )
     await produce(
-        services.infra.bootstrap_servers,
+        services.infra.kafka_admin,
         MEETINGS_EVENTS,
         [(str(ministerial).encode(), approval.to_bytes())],
     )
@@ -206,7 +206,7 @@ async def test_a_plan_approval_decision_approves_activates_and_carries_over_unfi
 
     again = _decision(meeting_events.PlanApproval(plan_id=uuid.UUID(new["id"])), ministerial)
     await produce(
-        services.infra.bootstrap_servers,
+        services.infra.kafka_admin,
         MEETINGS_EVENTS,
         [(str(ministerial).encode(), again.to_bytes())],
     )

@@ -1,6 +1,7 @@
 """Production mode refuses to start without secrets of its own: no signing secret, the
-development default, the placeholders of .env.example, a short or patterned one, or a
-published database password; each time it names the variable."""
+development default, the placeholders of .env.example, a short or patterned one, a
+published database password, a broker without authentication or a published Kafka password;
+each time it names the variable."""
 
 import asyncio
 import os
@@ -16,20 +17,33 @@ pytestmark = pytest.mark.integration
 
 STRONG = "a-real-secret-from-the-vault-0123"
 EXAMPLE_PASSWORD = "postgresql+asyncpg://accord:replace-me-with-a-database-password@db/x"
-# (service, ACCORD_JWT_SECRET, <SERVICE>_DATABASE_URL, the variable the refusal must name)
-CASES = [(name, None, None, "ACCORD_JWT_SECRET") for name in SERVICE_NAMES] + [
-    ("plans", DEVELOPMENT_JWT_SECRET, None, "ACCORD_JWT_SECRET"),
-    ("meetings", "replace-me-with-a-long-random-secret", None, "ACCORD_JWT_SECRET"),
-    ("notifications", "abc" * 20, None, "ACCORD_JWT_SECRET"),
-    ("plans", STRONG, EXAMPLE_PASSWORD, "PLANS_DATABASE_URL"),
+# An authenticated broker with a password of its own, unless a case says otherwise.
+SASL = {
+    "ACCORD_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+    "ACCORD_KAFKA_PASSWORD": "another-real-secret-from-the-vault-4567",
+}
+PLAINTEXT = {"ACCORD_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+EXAMPLE_KAFKA_PASSWORD = {"ACCORD_KAFKA_PASSWORD": "replace-me-with-the-kafka-plans-password"}
+# (service, ACCORD_JWT_SECRET, <SERVICE>_DATABASE_URL, Kafka settings, the variable the
+# refusal must name)
+CASES = [(name, None, None, SASL, "ACCORD_JWT_SECRET") for name in SERVICE_NAMES] + [
+    ("plans", DEVELOPMENT_JWT_SECRET, None, SASL, "ACCORD_JWT_SECRET"),
+    ("meetings", "replace-me-with-a-long-random-secret", None, SASL, "ACCORD_JWT_SECRET"),
+    ("notifications", "abc" * 20, None, SASL, "ACCORD_JWT_SECRET"),
+    ("plans", STRONG, EXAMPLE_PASSWORD, SASL, "PLANS_DATABASE_URL"),
+    ("meetings", STRONG, None, SASL | PLAINTEXT, "ACCORD_KAFKA_SECURITY_PROTOCOL"),
+    ("plans", STRONG, None, SASL | EXAMPLE_KAFKA_PASSWORD, "ACCORD_KAFKA_PASSWORD"),
 ]
 
 
-async def _serve(name: str, secret: str | None, database_url: str | None) -> tuple[int, str]:
+async def _serve(
+    name: str, secret: str | None, database_url: str | None, kafka: dict[str, str]
+) -> tuple[int, str]:
     """Start ``python -m services.<name> serve`` in production mode; its exit status and output."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
     env |= {"ACCORD_ENVIRONMENT": "production", f"{name.upper()}_HTTP_PORT": str(port)}
+    env |= {"ACCORD_KAFKA_USERNAME": name, **kafka}
     if secret is not None:
         env["ACCORD_JWT_SECRET"] = secret
     if database_url is not None:
@@ -71,9 +85,10 @@ async def _listening(port: int) -> bool:
 async def test_production_refuses_to_start_without_secrets_of_its_own() -> None:
     """Every service with no ACCORD_JWT_SECRET; one each with the development default, the
     .env.example placeholder and a patterned secret; one with .env.example's database
-    password: each exits non-zero and says which variable to set."""
-    results = await asyncio.gather(*(_serve(name, s, url) for name, s, url, _ in CASES))
-    for (name, secret, url, variable), (status, output) in zip(CASES, results, strict=True):
-        case = f"{name} with secret {secret!r} and database URL {url!r}"
+    password; one on a broker without authentication, one with .env.example's Kafka password:
+    each exits non-zero and says which variable to set."""
+    results = await asyncio.gather(*(_serve(name, s, url, k) for name, s, url, k, _ in CASES))
+    for (name, secret, url, kafka, variable), (status, output) in zip(CASES, results, strict=True):
+        case = f"{name} with secret {secret!r}, database URL {url!r} and Kafka {kafka}"
         assert status not in (0, -1), f"{case}: exit status {status}\n{output[-2000:]}"
         assert variable in output, f"{case} does not name {variable}\n{output}"

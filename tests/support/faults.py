@@ -36,6 +36,7 @@ from aiokafka.errors import KafkaError
 from deploy.local.processes import ServiceProcess
 from shared.auth import Role
 from shared.db import asyncpg_dsn
+from shared.kafka_access import KafkaAccess
 from shared.topics import MEETINGS_EVENTS, PARTITIONS, PLANS_EVENTS
 from tests.support.api import add_action_line, add_section, create_plan
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
@@ -284,12 +285,12 @@ GROUPS = {
 }
 
 
-async def groups_caught_up(bootstrap: str) -> bool:
+async def groups_caught_up(kafka: KafkaAccess) -> bool:
     """Whether every group has committed the end offset of every partition it reads, as the
     broker sees it. A service's own lag covers only the partitions assigned to it: while a
     killed member's session lasts, its partitions are nobody's and the live member reports 0."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    reader = AIOKafkaConsumer(**kafka.client_options())
     await admin.start()
     await reader.start()
     try:
@@ -346,7 +347,7 @@ async def drain(
             for name in SERVICE_NAMES:
                 if await _consumer_lag(http, stack.url(name)) != 0:
                     return False
-            if not await groups_caught_up(stack.infra.bootstrap_servers):
+            if not await groups_caught_up(stack.infra.kafka_admin):
                 return False
             if not await taken_in():
                 return False

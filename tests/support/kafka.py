@@ -11,6 +11,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from deploy.local.kafka import MESSAGE_MAX_BYTES
 from shared.contracts import plans as plan_events
 from shared.events import CloudEvent, envelope
+from shared.kafka_access import KafkaAccess
 
 # How far under the broker's limit ``just_under_the_size_limit`` stays: less than the dlt.*
 # headers a consumer adds (well over 100 bytes).
@@ -18,7 +19,7 @@ UNDER_THE_LIMIT = 64
 
 
 async def produce(
-    bootstrap_servers: str,
+    kafka: KafkaAccess,
     topic: str,
     messages: list[tuple[bytes, bytes]],
     *,
@@ -28,7 +29,7 @@ async def produce(
     acknowledgement. The producer takes anything up to the broker's limit: the broker decides
     what it accepts."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.client_options(),
         acks="all",
         enable_idempotence=True,
         max_request_size=2 * MESSAGE_MAX_BYTES,
@@ -41,11 +42,9 @@ async def produce(
         await producer.stop()
 
 
-async def read_all(bootstrap_servers: str, topic: str, *, settle: float = 2.0) -> list[Any]:
+async def read_all(kafka: KafkaAccess, topic: str, *, settle: float = 2.0) -> list[Any]:
     """Every record on a topic, read from the start without a consumer group."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(topic, **kafka.client_options(), auto_offset_reset="earliest")
     await consumer.start()
     records: list[Any] = []
     try:

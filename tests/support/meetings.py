@@ -10,6 +10,7 @@ import httpx
 
 from shared.contracts import plans as plan_events
 from shared.events import EventContract, envelope
+from shared.kafka_access import KafkaAccess
 from shared.topics import PLANS_EVENTS
 from tests.support.kafka import produce
 
@@ -87,7 +88,7 @@ def _json(response: httpx.Response, status: int) -> dict[str, Any]:
 class PlanFeed:
     """Plans' events for one plan, as the plans service would publish them (keyed by plan)."""
 
-    bootstrap_servers: str
+    kafka: KafkaAccess
     plan_id: uuid.UUID = field(default_factory=uuid.uuid4)
     versions: dict[uuid.UUID, int] = field(default_factory=dict)
     statuses: dict[uuid.UUID, str] = field(default_factory=dict)
@@ -180,4 +181,4 @@ class PlanFeed:
             for p in self.pending
         ]
         self.pending.clear()
-        await produce(self.bootstrap_servers, PLANS_EVENTS, messages)
+        await produce(self.kafka, PLANS_EVENTS, messages)

@@ -15,8 +15,9 @@ from deploy.local.kafka import Kafka
 from deploy.local.postgres import Postgres
 from deploy.local.processes import ServiceProcess, free_port
 from shared.auth import Role, issue_token
+from shared.kafka_access import KafkaAccess
 from shared.migrations import upgrade
-from shared.topics import create_topics
+from shared.topics import set_up
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_NAMES = ("plans", "meetings", "notifications")
@@ -30,8 +31,13 @@ class Infrastructure:
     kafka: Kafka
 
     @property
-    def bootstrap_servers(self) -> str:
-        return self.kafka.bootstrap_servers
+    def kafka_admin(self) -> KafkaAccess:
+        """The broker as its admin (a super user): tests write and read any topic with it."""
+        return self.kafka.access()
+
+    def kafka_as(self, service: str) -> KafkaAccess:
+        """The broker as ``service``'s principal, bound by its ACLs."""
+        return self.kafka.access(service)
 
     def database_url(self, service: str) -> str:
         return self.postgres.url(f"accord_{service}")
@@ -47,7 +53,7 @@ class Infrastructure:
             upgrade(REPO / "services" / name / "migrations", self.database_url(name))
 
     async def create_topics(self) -> None:
-        await create_topics(self.bootstrap_servers)
+        await set_up(self.kafka_admin)
 
     def stop(self) -> None:
         self.kafka.stop()
@@ -88,7 +94,7 @@ class Services:
         prefix = service.upper()
         return {
             "ACCORD_ENVIRONMENT": "development",
-            "ACCORD_KAFKA_BOOTSTRAP_SERVERS": self.infra.bootstrap_servers,
+            **self.infra.kafka.client_env(service),
             "ACCORD_JWT_SECRET": JWT_SECRET,
             "ACCORD_ALLOW_LOOPBACK_WEBHOOKS": "true",
             "ACCORD_CONSUMER_STALL_SECONDS": "30",

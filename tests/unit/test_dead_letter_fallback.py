@@ -24,6 +24,7 @@ from shared.dead_letters import (
     dead_letters_table,
     refused_by_broker,
 )
+from shared.kafka_access import KafkaAccess
 
 RECORD = ConsumerRecord(
     topic="accord.plans.events",
@@ -60,7 +61,7 @@ def runner(*, broker_answering: bool, recorded: list[Exception]) -> ConsumerRunn
         sessions=cast(Any, None),
         processed_table=processed_events_table(metadata),
         dead_letters_table=dead_letters_table(metadata),
-        bootstrap_servers="127.0.0.1:1",
+        kafka=KafkaAccess("127.0.0.1:1"),
     )
     made.state.broker_answering = broker_answering
 

@@ -88,6 +88,7 @@ def test_a_weak_database_password_is_refused_naming_the_variable(
 def test_a_secret_of_its_own_is_accepted(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
     monkeypatch.setenv("ACCORD_ENVIRONMENT", "production")
     monkeypatch.setenv("ACCORD_JWT_SECRET", secret)
+    authenticated_kafka(monkeypatch, password=secret)
     monkeypatch.setenv("PLANS_DATABASE_URL", f"postgresql+asyncpg://accord:{secret}@db/x")
     assert CommonSettings().jwt_secret == secret
     assert PlansSettings().environment == "production"
@@ -97,3 +98,74 @@ def test_development_keeps_its_defaults(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("ACCORD_ENVIRONMENT", raising=False)
     monkeypatch.delenv("ACCORD_JWT_SECRET", raising=False)
     assert CommonSettings().jwt_secret in PUBLISHED_SECRETS
+
+
+def authenticated_kafka(monkeypatch: pytest.MonkeyPatch, *, password: str) -> None:
+    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ACCORD_KAFKA_USERNAME", "plans")
+    monkeypatch.setenv("ACCORD_KAFKA_PASSWORD", password)
+
+
+def test_production_refuses_a_broker_that_does_not_authenticate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACCORD_ENVIRONMENT", "production")
+    monkeypatch.setenv("ACCORD_JWT_SECRET", secrets.token_urlsafe(32))
+    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    with pytest.raises(ValidationError) as refused:
+        CommonSettings()
+    assert "ACCORD_KAFKA_SECURITY_PROTOCOL" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        *(s for s in PUBLISHED_SECRETS if "kafka" in s),
+        "a-real-secret-but-31-bytes-long",
+    ],
+)
+def test_a_weak_kafka_password_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    monkeypatch.setenv("ACCORD_ENVIRONMENT", "production")
+    monkeypatch.setenv("ACCORD_JWT_SECRET", secrets.token_urlsafe(32))
+    authenticated_kafka(monkeypatch, password=password)
+    with pytest.raises(ValidationError) as refused:
+        CommonSettings()
+    assert "ACCORD_KAFKA_PASSWORD" in str(refused.value)
+    assert password not in str(refused.value)
+
+
+@pytest.mark.parametrize("missing", ["ACCORD_KAFKA_USERNAME", "ACCORD_KAFKA_PASSWORD"])
+def test_sasl_without_a_username_and_password_is_refused_in_any_environment(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    monkeypatch.delenv("ACCORD_ENVIRONMENT", raising=False)
+    authenticated_kafka(monkeypatch, password=secrets.token_urlsafe(32))
+    monkeypatch.delenv(missing)
+    with pytest.raises(ValidationError) as refused:
+        CommonSettings()
+    assert missing in str(refused.value)
+
+
+def test_an_authenticated_client_sends_its_credentials_and_never_shows_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    password = secrets.token_urlsafe(32)
+    authenticated_kafka(monkeypatch, password=password)
+    monkeypatch.setenv("ACCORD_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+    access = CommonSettings().kafka_access()
+    options = access.client_options()
+    assert options["security_protocol"] == "SASL_PLAINTEXT"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("plans", password)
+    assert password not in repr(access)
+
+
+def test_a_client_of_a_broker_without_users_sends_no_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ACCORD_KAFKA_SECURITY_PROTOCOL", raising=False)
+    options = CommonSettings().kafka_access().client_options()
+    assert options["security_protocol"] == "PLAINTEXT"
+    assert "sasl_plain_password" not in options

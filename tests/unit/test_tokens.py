@@ -48,4 +48,8 @@ def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ValueError, match="ACCORD_JWT_SECRET"):
         CommonSettings()
     monkeypatch.setenv("ACCORD_JWT_SECRET", "a-real-secret-from-the-vault-0123")
+    # Production also needs an authenticated broker (tests/unit/test_production_secrets.py).
+    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ACCORD_KAFKA_USERNAME", "plans")
+    monkeypatch.setenv("ACCORD_KAFKA_PASSWORD", "another-real-secret-from-the-vault-4567")
     assert CommonSettings().environment == "production"

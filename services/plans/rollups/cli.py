@@ -27,7 +27,7 @@ async def rebuild_rollups() -> int:
     engine = make_engine(PlansSettings().database_url, pool_size=2)
     try:
         applied = await replay.rebuild(
-            make_session_factory(engine), CommonSettings().kafka_bootstrap_servers
+            make_session_factory(engine), CommonSettings().kafka_access()
         )
     finally:
         await engine.dispose()

@@ -14,13 +14,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.plans.rollups.projection import LINE_EVENTS, Projection, apply, clear
+from shared.consumer import check_provenance
 from shared.events import CloudEvent, InvalidEvent, parse_data
+from shared.kafka_access import KafkaAccess
 from shared.topics import PARTITIONS, PLANS_EVENTS
 
 
-async def rebuild(sessions: async_sessionmaker[AsyncSession], bootstrap_servers: str) -> int:
+async def rebuild(sessions: async_sessionmaker[AsyncSession], kafka: KafkaAccess) -> int:
     """Return the number of line events applied."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
     await asyncio.wait_for(consumer.start(), 30)
     try:
         async with sessions() as session, session.begin():
@@ -49,7 +51,9 @@ async def rebuild(sessions: async_sessionmaker[AsyncSession], bootstrap_servers:
 async def _apply(projection: Projection, raw: bytes | None) -> int:
     # What cannot apply was parked on the dead-letter topic by the live consumer already.
     try:
-        data = parse_data(CloudEvent.from_bytes(raw))
+        event = CloudEvent.from_bytes(raw)
+        check_provenance(PLANS_EVENTS, event)
+        data = parse_data(event)
         if not isinstance(data, LINE_EVENTS):
             return 0
         async with projection.session.begin_nested():
