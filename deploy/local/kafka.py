@@ -246,7 +246,8 @@ class Kafka(DetachedProcess):
                 # One argument, so an id that starts with "-" is not read as an option.
                 f"--cluster-id={cluster_id}",
                 "-c", str(self._config),
-                # The SCRAM users, in the storage's first metadata.
+                # The SCRAM users, in the storage's first metadata. (Their passwords show in
+                # the process list for the second the format takes: a developer's machine.)
                 *(
                     argument
                     for user, password in self.credentials().items()
