@@ -3,7 +3,8 @@
 Common settings use the ``ACCORD_`` prefix; each service adds its own with its prefix
 (``PLANS_``, ``MEETINGS_``, ``NOTIFICATIONS_``). Defaults work on localhost; in production
 mode the service refuses to start with a secret anyone could know (see ``secret_weakness``):
-the signing secret, and the password in its database URL.
+the signing secret, the password in its database URL and its Kafka password; and with a
+broker that does not authenticate its clients.
 """
 
 from enum import StrEnum
