@@ -2,8 +2,8 @@
 
 Common settings use the ``ACCORD_`` prefix; each service adds its own with its prefix
 (``PLANS_``, ``MEETINGS_``, ``NOTIFICATIONS_``). Defaults work on localhost; in production
-mode the service refuses to start with a secret anyone could know (see ``secret_weakness``):
-the signing secret, and the password in its database URL.
+mode the service refuses to start with a secret anyone could know (see ``secret_weakness``),
+the password in its database URL, and refuses HS256 tokens (shared/tokens.py).
 """
 
 from enum import StrEnum
@@ -60,6 +60,13 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class TokenAlgorithm(StrEnum):
+    # Ed25519 signatures checked against a JWKS document: the default, and production's only.
+    EDDSA = "EdDSA"
+    # A shared secret that signs and checks: development only.
+    HS256 = "HS256"
+
+
 class CommonSettings(BaseSettings):
     # Errors never echo the input: it holds the secrets.
     model_config = SettingsConfigDict(
@@ -68,7 +75,27 @@ class CommonSettings(BaseSettings):
 
     environment: Environment = Environment.DEVELOPMENT
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Bearer tokens (shared/tokens.py). EdDSA: checked against the public keys of the JWKS
+    # document at jwks_url (a file path or an http(s) URL), read again every
+    # jwks_refresh_seconds, and at most every jwks_refetch_seconds for a key id it lacks.
+    jwt_algorithm: TokenAlgorithm = TokenAlgorithm.EDDSA
+    jwks_url: str = ""
+    jwks_refresh_seconds: float = Field(default=300.0, gt=0)
+    jwks_refetch_seconds: float = Field(default=10.0, ge=0)
+    jwt_issuer: str = "accord"
+    # Longest exp - iat a token may have, and the clock skew allowed on exp, iat and nbf.
+    jwt_max_lifetime_seconds: int = Field(default=12 * 3600, gt=0)
+    jwt_leeway_seconds: int = Field(default=30, ge=0)
+    # HS256 only (development): the shared secret.
     jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    # /docs, /redoc and /openapi.json; unset: on in development, off in production.
+    api_docs: bool | None = None
+    # Requests per second and burst per source address (every path but health and metrics)
+    # and per token subject, in each process; 0 turns a limit off (shared/rate_limits.py).
+    rate_limit_address_per_second: float = Field(default=200.0, ge=0)
+    rate_limit_address_burst: int = Field(default=1000, ge=1)
+    rate_limit_subject_per_second: float = Field(default=100.0, ge=0)
+    rate_limit_subject_burst: int = Field(default=500, ge=1)
     log_level: str = "INFO"
     # Webhooks to loopback addresses are refused unless an operator allows them (local use, tests).
     allow_loopback_webhooks: bool = False
@@ -92,13 +119,26 @@ class CommonSettings(BaseSettings):
         return secret
 
     @model_validator(mode="after")
-    def _production_needs_a_real_secret(self) -> "CommonSettings":
+    def _production_needs_asymmetric_tokens(self) -> "CommonSettings":
         if self.environment is Environment.PRODUCTION:
-            refuse_weak_secret("ACCORD_JWT_SECRET", self.jwt_secret)
+            if self.jwt_algorithm is TokenAlgorithm.HS256:
+                raise ValueError(
+                    "ACCORD_JWT_ALGORITHM=HS256 is for development only: production checks"
+                    " EdDSA tokens against a JWKS document (ACCORD_JWKS_URL)"
+                )
+            # Plain http would let anyone on the path replace the keys.
+            if self.jwks_url.startswith("http://"):
+                raise ValueError("ACCORD_JWKS_URL must be a file path or an https URL")
         if self.environment is Environment.PRODUCTION and self.failpoints:
             raise ValueError("ACCORD_FAILPOINTS is for fault tests and refused in production")
         failpoints.parse(self.failpoints)
         return self
+
+    @property
+    def docs_served(self) -> bool:
+        if self.api_docs is not None:
+            return self.api_docs
+        return self.environment is Environment.DEVELOPMENT
 
 
 class ServiceSettings(BaseSettings):

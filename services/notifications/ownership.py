@@ -12,6 +12,7 @@ Commands and views then carry that scope and look objects up through ``get_owned
 import uuid
 from typing import TypeVar
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm
@@ -83,3 +84,19 @@ async def owner_of_new(session: AsyncSession, delegation: str | None) -> str:
     if await session.get(orm.Delegation, delegation) is None:
         raise DelegationNotRegistered(delegation, field="delegation")
     return delegation
+
+
+async def within_cap(
+    session: AsyncSession, model: type[M], delegation: str, *, cap: str, limit: int, what: str
+) -> None:
+    """Refuse a new ``model`` row if ``delegation`` already holds ``limit`` of them. The
+    delegation's row is locked first, so that two creations at once cannot both pass."""
+    await session.execute(
+        select(orm.Delegation.code)
+        .where(orm.Delegation.code == delegation)
+        .with_for_update(key_share=True)
+    )
+    owner = model.delegation_code  # type: ignore[attr-defined]
+    held = await session.scalar(select(func.count()).select_from(model).where(owner == delegation))
+    if (held or 0) >= limit:
+        raise errors.CapReached(f"{what} of {delegation}", cap=cap, limit=limit)
