@@ -225,6 +225,7 @@ async def test_an_event_taken_in_reaches_each_matching_delegation_once_on_its_ch
         notifications_db,
         webhooks.RegisterEndpoint(told, PUBLIC_URL, event_types=["status_changed"]),
         urls=URLS,
+        cap=CAP,
     )
 
     await take(notifications_db, line_created(plan_id=plan_id, action_line_id=line_id, tags=[tag]))
@@ -285,7 +286,10 @@ async def test_an_unsafe_webhook_url_is_invalid_on_the_url(notifications_db: Asy
     ]:
         with pytest.raises(Invalid) as refused:
             await webhooks.register_endpoint(
-                notifications_db, webhooks.RegisterEndpoint(delegation=code, url=url), urls=URLS
+                notifications_db,
+                webhooks.RegisterEndpoint(delegation=code, url=url),
+                urls=URLS,
+                cap=CAP,
             )
         assert refused.value.field == "url" and reason in refused.value.message
 
