@@ -2,6 +2,7 @@
 ACCORD_API_DOCS says otherwise. Against a running production service:
 tests/integration/test_limits_against_stack.py."""
 
+import aiokafka.client
 import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Route
@@ -12,6 +13,8 @@ DOC_PATHS = {"/docs", "/redoc", "/openapi.json"}
 
 
 def _served(monkeypatch: pytest.MonkeyPatch, environment: str, switch: str | None) -> set[str]:
+    # Building the app wraps aiokafka's connections (shared.kafka_reconnect): undone after.
+    monkeypatch.setattr(aiokafka.client, "create_conn", aiokafka.client.create_conn)
     monkeypatch.setenv("ACCORD_ENVIRONMENT", environment)
     monkeypatch.setenv("MEETINGS_DATABASE_URL", "postgresql+asyncpg://db/x")
     if switch is None:
