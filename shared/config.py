@@ -92,10 +92,10 @@ class CommonSettings(BaseSettings):
     api_docs: bool | None = None
     # Requests per second and burst per source address (every path but health and metrics)
     # and per token subject, in each process; 0 turns a limit off (shared/rate_limits.py).
-    rate_limit_address_per_second: float = Field(default=200.0, ge=0)
-    rate_limit_address_burst: int = Field(default=1000, ge=1)
-    rate_limit_subject_per_second: float = Field(default=100.0, ge=0)
-    rate_limit_subject_burst: int = Field(default=500, ge=1)
+    rate_limit_address_per_second: float = Field(default=1000.0, ge=0)
+    rate_limit_address_burst: int = Field(default=5000, ge=1)
+    rate_limit_subject_per_second: float = Field(default=500.0, ge=0)
+    rate_limit_subject_burst: int = Field(default=2500, ge=1)
     log_level: str = "INFO"
     # Webhooks to loopback addresses are refused unless an operator allows them (local use, tests).
     allow_loopback_webhooks: bool = False

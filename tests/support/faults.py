@@ -40,7 +40,7 @@ from shared.topics import MEETINGS_EVENTS, PARTITIONS, PLANS_EVENTS
 from tests.support.api import add_action_line, add_section, create_plan
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
 from tests.support.receiver import Receiver
-from tests.support.stack import RATE_LIMITS_OFF, SERVICE_NAMES, Infrastructure, Services, token
+from tests.support.stack import SERVICE_NAMES, Infrastructure, Services, token
 from tests.support.waiting import eventually
 
 BIG = os.environ.get("ACCORD_FAULTS_BIG") == "1"
@@ -62,8 +62,7 @@ class FaultStack:
 
     def __init__(self, infra: Infrastructure, receiver: Receiver) -> None:
         self.infra = infra
-        # At 100 changes a second (BIG) the stream itself would meet the subject's rate limit.
-        self.services = Services(infra, overrides=RATE_LIMITS_OFF if BIG else {})
+        self.services = Services(infra)
         self.receiver = receiver
         # Services whose running process was started with a failpoint armed.
         self.armed: set[str] = set()
