@@ -111,16 +111,30 @@ class JwksKeys:
         self._read_at = -float("inf")
         self._tried_at = -float("inf")
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def key(self, kid: str) -> Ed25519PublicKey | None:
         """The public key ``kid`` names, or None if the document does not hold it."""
         if self._wants_reading(kid):
-            async with self._lock:
-                if self._wants_reading(kid):
-                    await self._read()
+            if kid in self._keys:
+                # Known but due for a refresh: answer with it now, refresh in the background
+                # (no request waits on the document's server for a key it already has).
+                self._refresh_in_background()
+            else:
+                async with self._lock:
+                    if self._wants_reading(kid):
+                        await self._read()
         if not self._loaded:
             raise JwksUnavailable(self.source)
         return self._keys.get(kid)
+
+    def _refresh_in_background(self) -> None:
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._locked_read(), name="jwks-refresh")
+
+    async def _locked_read(self) -> None:
+        async with self._lock:
+            await self._read()
 
     def _wants_reading(self, kid: str) -> bool:
         now = time.monotonic()

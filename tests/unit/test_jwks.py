@@ -11,8 +11,9 @@ import pytest
 
 from shared.jwks import JwksKeys, JwksUnavailable
 from shared.problems import ServiceUnavailable
-from shared.signing_keys import SigningKey, add_key
+from shared.signing_keys import SigningKey, add_key, remove_key
 from shared.tokens import JwksKeySource
+from tests.support.waiting import eventually
 
 NEVER = 1e9  # seconds: within a test, never again
 
@@ -30,6 +31,23 @@ async def test_an_unknown_kid_is_looked_up_again_only_after_the_refetch_pause(
     assert await patient.key(second.kid) is None  # made-up kids cannot make it read again
     assert await eager.key(second.kid) is not None
     assert await eager.key(first.kid) is not None  # both valid at once
+
+
+async def test_a_removed_key_goes_once_the_document_is_read_again(tmp_path: Path) -> None:
+    """A known key due for a refresh is answered at once while the document is read in the
+    background; once read, a key taken out of it is refused."""
+    jwks, old, new = tmp_path / "jwks.json", SigningKey.generate(), SigningKey.generate()
+    add_key(jwks, old)
+    add_key(jwks, new)
+    keys = JwksKeys(str(jwks), refresh_seconds=1e-9, refetch_seconds=0)
+    assert await keys.key(old.kid) is not None
+    remove_key(jwks, old.kid)
+
+    async def gone() -> bool:
+        return await keys.key(old.kid) is None
+
+    await eventually(gone, what="the removed key gone")
+    assert await keys.key(new.kid) is not None
 
 
 async def test_the_keys_held_stay_when_the_document_cannot_be_read(tmp_path: Path) -> None:
