@@ -21,7 +21,7 @@ from services.notifications.domain import (
     DelegationNotRegistered,
     TargetKind,
 )
-from services.notifications.ownership import Scope, get_owned, owner_of_new, within_cap
+from services.notifications.ownership import SUBSCRIPTIONS_CAP, Scope, get_owned, owner_of_new
 
 # --- delegations -----------------------------------------------------------------------------
 
@@ -96,14 +96,7 @@ class Subscribe:
 async def subscribe(session: AsyncSession, command: Subscribe, *, cap: int) -> orm.Subscription:
     """``cap``: the most subscriptions one delegation may hold (the operator's setting)."""
     delegation = await owner_of_new(session, command.delegation)
-    await within_cap(
-        session,
-        orm.Subscription,
-        delegation,
-        cap="subscriptions_per_delegation",
-        limit=cap,
-        what="subscriptions",
-    )
+    await SUBSCRIPTIONS_CAP.check(session, delegation, limit=cap)
     subscription = orm.Subscription(
         id=uuid.uuid4(),
         delegation_code=delegation,

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
-from services.notifications.ownership import Scope, get_owned, owner_of_new, within_cap
+from services.notifications.ownership import ENDPOINTS_CAP, Scope, get_owned, owner_of_new
 from services.notifications.webhooks import ssrf
 from services.notifications.webhooks.domain import DeliveryStatus
 from services.notifications.webhooks.release import release_on_request
@@ -63,14 +63,7 @@ async def register_endpoint(
 ) -> orm.Endpoint:
     """``cap``: the most endpoints one delegation may hold (the operator's setting)."""
     delegation = await owner_of_new(session, command.delegation)
-    await within_cap(
-        session,
-        orm.Endpoint,
-        delegation,
-        cap="webhook_endpoints_per_delegation",
-        limit=cap,
-        what="webhook endpoints",
-    )
+    await ENDPOINTS_CAP.check(session, delegation, limit=cap)
     endpoint = orm.Endpoint(
         id=uuid.uuid4(),
         delegation_code=delegation,
