@@ -1,95 +1,67 @@
-"""Signed bearer tokens (JWT, HS256) with an expiry and a role.
+"""Who is calling: the bearer token of every request, checked by ``shared.tokens``.
 
-Roles: ``secretariat`` writes; ``delegation`` (with its code) and ``viewer`` read. Every
-service checks tokens with the same secret, from ``ACCORD_JWT_SECRET``.
+Roles: ``secretariat`` writes; ``delegation`` (with its code) and ``viewer`` read. A service
+checks a token's signature against the public keys of the JWKS document at
+``ACCORD_JWKS_URL`` and takes only tokens whose audience names it (``accord-<service>``).
+Once the token is checked, the caller's subject spends from its rate limit.
 
-Issue a token: ``python -m shared.auth issue --role delegation --delegation VNM --hours 8``.
+Keys and tokens: ``python -m shared.auth --help`` (``shared.auth_cli``).
 """
 
-import argparse
-import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Annotated
 
-import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.config import CommonSettings, TokenAlgorithm
+from shared.jwks import JwksKeys
 from shared.problems import Forbidden, Unauthorized
+from shared.rate_limits import TokenBuckets
+from shared.tokens import (
+    DELEGATION_CODE,
+    JwksKeySource,
+    KeySource,
+    Principal,
+    Role,
+    SecretKeySource,
+    TokenPolicy,
+    TokenVerifier,
+    audience_of,
+)
 
-ALGORITHM = "HS256"
-ISSUER = "accord"
-DELEGATION_CODE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
-
-
-class Role(StrEnum):
-    SECRETARIAT = "secretariat"
-    DELEGATION = "delegation"
-    VIEWER = "viewer"
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str
-    role: Role
-    delegation: str | None = None
-
-    @property
-    def is_secretariat(self) -> bool:
-        return self.role is Role.SECRETARIAT
+__all__ = ["DELEGATION_CODE", "AnyPrincipal", "Principal", "Role", "Secretariat"]
 
 
-def issue_token(
-    secret: str,
-    *,
-    subject: str,
-    role: Role,
-    delegation: str | None = None,
-    ttl: timedelta = timedelta(hours=8),
-) -> str:
-    if (role is Role.DELEGATION) != (delegation is not None):
-        raise ValueError("a delegation code is required for, and only for, the delegation role")
-    if delegation is not None and not DELEGATION_CODE.match(delegation):
-        raise ValueError(f"not a delegation code: {delegation!r}")
-    now = datetime.now(UTC)
-    claims: dict[str, object] = {
-        "iss": ISSUER,
-        "sub": subject,
-        "role": role.value,
-        "iat": now,
-        "exp": now + ttl,
-    }
-    if delegation is not None:
-        claims["delegation"] = delegation
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
-
-
-def decode_token(secret: str, token: str) -> Principal:
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "role", "iss"]},
+def token_verifier(common: CommonSettings, service: str) -> TokenVerifier:
+    """How ``service`` checks tokens, from the settings (no I/O: the keys are read lazily)."""
+    keys: KeySource
+    if common.jwt_algorithm is TokenAlgorithm.HS256:
+        keys = SecretKeySource(common.jwt_secret)
+    else:
+        keys = JwksKeySource(
+            JwksKeys(
+                common.jwks_url,
+                refresh_seconds=common.jwks_refresh_seconds,
+                refetch_seconds=common.jwks_refetch_seconds,
+            )
         )
-        role = Role(claims["role"])
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("the token has expired") from exc
-    except (jwt.InvalidTokenError, ValueError, KeyError) as exc:
-        raise Unauthorized("the token is invalid") from exc
-    delegation = claims.get("delegation")
-    if role is Role.DELEGATION and not (
-        isinstance(delegation, str) and DELEGATION_CODE.match(delegation)
-    ):
-        raise Unauthorized("a delegation token must name its delegation")
-    return Principal(
-        subject=str(claims["sub"]),
-        role=role,
-        delegation=delegation if role is Role.DELEGATION else None,
+    policy = TokenPolicy(
+        issuer=common.jwt_issuer,
+        audience=audience_of(service),
+        max_lifetime_seconds=common.jwt_max_lifetime_seconds,
+        leeway_seconds=common.jwt_leeway_seconds,
     )
+    return TokenVerifier(keys, policy)
+
+
+def refuse_missing_keys(common: CommonSettings) -> None:
+    """At start-up: EdDSA needs a JWKS document to check tokens against."""
+    if common.jwt_algorithm is TokenAlgorithm.EDDSA and not common.jwks_url:
+        raise ValueError(
+            "ACCORD_JWKS_URL is not set: tokens are checked against a JWKS document (a file"
+            " path or an https URL; `python -m shared.auth keys new` makes one), or set"
+            " ACCORD_JWT_ALGORITHM=HS256 with ACCORD_JWT_SECRET in development"
+        )
 
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `python -m shared.auth issue`")
@@ -103,7 +75,13 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
-    principal = decode_token(request.app.state.jwt_secret, credentials.credentials)
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify(credentials.credentials)
+    per_subject: TokenBuckets | None = getattr(request.app.state, "subject_limits", None)
+    if per_subject is not None:
+        refused = per_subject.refuse(principal.subject)
+        if refused is not None:
+            raise refused
     request.state.principal = principal
     return principal
 
@@ -120,28 +98,7 @@ AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 Secretariat = Annotated[Principal, Depends(require_secretariat)]
 
 
-def main() -> None:
-    from shared.config import CommonSettings
-
-    parser = argparse.ArgumentParser(prog="python -m shared.auth", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    issue = commands.add_parser("issue", help="print a signed bearer token")
-    issue.add_argument("--role", choices=[r.value for r in Role], required=True)
-    issue.add_argument("--delegation", help="delegation code, for the delegation role (e.g. VNM)")
-    issue.add_argument("--subject", help="who the token is for (default: the role or delegation)")
-    issue.add_argument("--hours", type=float, default=8.0, help="validity in hours (default 8)")
-    args = parser.parse_args()
-    role = Role(args.role)
-    print(
-        issue_token(
-            CommonSettings().jwt_secret,
-            subject=args.subject or args.delegation or role.value,
-            role=role,
-            delegation=args.delegation,
-            ttl=timedelta(hours=args.hours),
-        )
-    )
-
-
 if __name__ == "__main__":
+    from shared.auth_cli import main
+
     main()

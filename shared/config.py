@@ -3,8 +3,8 @@
 Common settings use the ``ACCORD_`` prefix; each service adds its own with its prefix
 (``PLANS_``, ``MEETINGS_``, ``NOTIFICATIONS_``). Defaults work on localhost; in production
 mode the service refuses to start with a secret anyone could know (see ``secret_weakness``):
-the signing secret, the password in its database URL and its Kafka password; and with a
-broker that does not authenticate its clients.
+the password in its database URL and its Kafka password; with a broker that does not
+authenticate its clients; and with HS256 tokens (shared/tokens.py).
 """
 
 from enum import StrEnum
@@ -66,6 +66,13 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class TokenAlgorithm(StrEnum):
+    # Ed25519 signatures checked against a JWKS document: the default, and production's only.
+    EDDSA = "EdDSA"
+    # A shared secret that signs and checks: development only.
+    HS256 = "HS256"
+
+
 class CommonSettings(BaseSettings):
     # Errors never echo the input: it holds the secrets.
     model_config = SettingsConfigDict(
@@ -81,7 +88,27 @@ class CommonSettings(BaseSettings):
     kafka_sasl_mechanism: SaslMechanism = SaslMechanism.SCRAM_SHA_512
     kafka_username: str = ""
     kafka_password: str = ""
+    # Bearer tokens (shared/tokens.py). EdDSA: checked against the public keys of the JWKS
+    # document at jwks_url (a file path or an http(s) URL), read again every
+    # jwks_refresh_seconds, and at most every jwks_refetch_seconds for a key id it lacks.
+    jwt_algorithm: TokenAlgorithm = TokenAlgorithm.EDDSA
+    jwks_url: str = ""
+    jwks_refresh_seconds: float = Field(default=300.0, gt=0)
+    jwks_refetch_seconds: float = Field(default=10.0, ge=0)
+    jwt_issuer: str = "accord"
+    # Longest exp - iat a token may have, and the clock skew allowed on exp, iat and nbf.
+    jwt_max_lifetime_seconds: int = Field(default=12 * 3600, gt=0)
+    jwt_leeway_seconds: int = Field(default=30, ge=0)
+    # HS256 only (development): the shared secret.
     jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    # /docs, /redoc and /openapi.json; unset: on in development, off in production.
+    api_docs: bool | None = None
+    # Requests per second and burst per source address (every path but health and metrics)
+    # and per token subject, in each process; 0 turns a limit off (shared/rate_limits.py).
+    rate_limit_address_per_second: float = Field(default=1000.0, ge=0)
+    rate_limit_address_burst: int = Field(default=5000, ge=1)
+    rate_limit_subject_per_second: float = Field(default=500.0, ge=0)
+    rate_limit_subject_burst: int = Field(default=2500, ge=1)
     log_level: str = "INFO"
     # Webhooks to loopback addresses are refused unless an operator allows them (local use, tests).
     allow_loopback_webhooks: bool = False
@@ -118,17 +145,38 @@ class CommonSettings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> "CommonSettings":
         if self.environment is Environment.PRODUCTION:
-            refuse_weak_secret("ACCORD_JWT_SECRET", self.jwt_secret)
-            if self.kafka_security_protocol is SecurityProtocol.PLAINTEXT:
-                raise ValueError(
-                    "ACCORD_KAFKA_SECURITY_PROTOCOL=PLAINTEXT is refused in production: the"
-                    " broker must authenticate its clients (SASL_PLAINTEXT or SASL_SSL)"
-                )
-            refuse_weak_secret("ACCORD_KAFKA_PASSWORD", self.kafka_password)
-        if self.environment is Environment.PRODUCTION and self.failpoints:
-            raise ValueError("ACCORD_FAILPOINTS is for fault tests and refused in production")
+            # Every refusal at once, so an operator fixes the lot in one go.
+            refusals = self._production_refusals()
+            if refusals:
+                raise ValueError("; ".join(refusals))
         failpoints.parse(self.failpoints)
         return self
+
+    def _production_refusals(self) -> list[str]:
+        refusals = []
+        if self.kafka_security_protocol is SecurityProtocol.PLAINTEXT:
+            refusals.append(
+                "ACCORD_KAFKA_SECURITY_PROTOCOL=PLAINTEXT is refused in production: the"
+                " broker must authenticate its clients (SASL_PLAINTEXT or SASL_SSL)"
+            )
+        else:
+            weakness = secret_weakness(self.kafka_password)
+            if weakness is not None:
+                refusals.append(
+                    f"ACCORD_KAFKA_PASSWORD {weakness}: production needs a secret of its own"
+                    f" ({MAKE_A_SECRET})"
+                )
+        if self.jwt_algorithm is TokenAlgorithm.HS256:
+            refusals.append(
+                "ACCORD_JWT_ALGORITHM=HS256 is for development only: production checks"
+                " EdDSA tokens against a JWKS document (ACCORD_JWKS_URL)"
+            )
+        # Plain http would let anyone on the path replace the keys.
+        if self.jwks_url.startswith("http://"):
+            refusals.append("ACCORD_JWKS_URL must be a file path or an https URL")
+        if self.failpoints:
+            refusals.append("ACCORD_FAILPOINTS is for fault tests and refused in production")
+        return refusals
 
     def kafka_access(self) -> KafkaAccess:
         return KafkaAccess(
@@ -138,6 +186,12 @@ class CommonSettings(BaseSettings):
             username=self.kafka_username,
             password=self.kafka_password,
         )
+
+    @property
+    def docs_served(self) -> bool:
+        if self.api_docs is not None:
+            return self.api_docs
+        return self.environment is Environment.DEVELOPMENT
 
 
 class ServiceSettings(BaseSettings):

@@ -34,6 +34,16 @@ class Conflict(DomainError):
         self.allowed = list(allowed) if allowed is not None else None
 
 
+class CapReached(Conflict):
+    """An owner already holds as many objects of a kind as the operator allows; ``cap`` names
+    the cap, ``limit`` is its value. Removing one makes room."""
+
+    def __init__(self, what: str, *, cap: str, limit: int) -> None:
+        super().__init__(f"{what}: the cap of {limit} ({cap}) is reached; remove one first")
+        self.cap = cap
+        self.limit = limit
+
+
 class Invalid(DomainError):
     """A value of the command breaks a rule; ``field`` is its dotted path in the command."""
 

@@ -1,5 +1,6 @@
 """ASGI middleware shared by the services: request ids with an access log, the headers
-every response carries, and the body size limit answered with a problem document."""
+every response carries, the rate limit per source address, and the body size limit answered
+with a problem document."""
 
 import time
 import uuid
@@ -10,6 +11,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.problems import NOSNIFF, PROBLEM_MEDIA_TYPE, problem_response
+from shared.rate_limits import TokenBuckets
 
 log = structlog.get_logger("accord.access")
 
@@ -17,13 +19,20 @@ REQUEST_ID_HEADER = b"x-request-id"
 # Browsers must not guess a type other than the one declared (e.g. run a CSV export as HTML).
 # (A 500 is sent from outside every middleware: ``problem_response`` sets it there too.)
 EVERY_RESPONSE_HEADERS = [(NOSNIFF[0].lower().encode(), NOSNIFF[1].encode())]
+# Paths no rate limit applies to: the orchestrator's probes and the metrics scrape.
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def install_middleware(app: FastAPI, max_body_bytes: int) -> None:
-    """The shared middleware, outermost first: request context, the 413 as a problem, the
-    body limit (a route may raise it with its own ``max_body_size``)."""
+def install_middleware(
+    app: FastAPI, max_body_bytes: int, per_address: TokenBuckets | None = None
+) -> None:
+    """The shared middleware, outermost first: request context, the rate limit per address,
+    the 413 as a problem, the body limit (a route may raise it with its own
+    ``max_body_size``)."""
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)
     app.add_middleware(TooLargeAsProblemMiddleware)
+    if per_address is not None and per_address.enabled:
+        app.add_middleware(RateLimitByAddressMiddleware, buckets=per_address)
     app.add_middleware(RequestContextMiddleware)
 
 
@@ -74,6 +83,32 @@ class RequestContextMiddleware(_HttpMiddleware):
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
+
+
+class RateLimitByAddressMiddleware(_HttpMiddleware):
+    """Answer 429 to an address over its limit, before the request reaches anything else
+    (a flood of bad tokens is throttled too). Behind a proxy the address is the proxy's."""
+
+    def __init__(self, app: ASGIApp, buckets: TokenBuckets) -> None:
+        super().__init__(app)
+        self.buckets = buckets
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] not in UNLIMITED_PATHS:
+            client = scope.get("client")
+            refused = self.buckets.refuse(client[0] if client else "unknown")
+            if refused is not None:
+                response = problem_response(
+                    refused.status,
+                    slug=refused.slug,
+                    detail=refused.detail,
+                    request=Request(scope),
+                    headers=refused.headers,
+                    limit=refused.limit,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class TooLargeAsProblemMiddleware(_HttpMiddleware):

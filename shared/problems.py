@@ -43,6 +43,14 @@ class FieldError(BaseModel):
     message: str
 
 
+class LimitReached(BaseModel):
+    """A rate limit or a cap: its name (``requests_per_address``, ``webhook_endpoints_per_
+    delegation``, ...) and its configured value."""
+
+    name: str = Field(examples=["webhook_endpoints_per_delegation"])
+    limit: float = Field(examples=[20])
+
+
 class ProblemDetail(BaseModel):
     """RFC 9457 problem details."""
 
@@ -53,6 +61,9 @@ class ProblemDetail(BaseModel):
     instance: str | None = None
     errors: list[FieldError] | None = None
     allowed: list[str] | None = Field(default=None, description="Allowed next states, for 409s")
+    limit: LimitReached | None = Field(
+        default=None, description="The rate limit or cap that was reached, for 429s and 409s"
+    )
 
 
 class Problem(Exception):
@@ -66,12 +77,14 @@ class Problem(Exception):
         errors: list[FieldError] | None = None,
         allowed: Sequence[str] | None = None,
         headers: dict[str, str] | None = None,
+        limit: LimitReached | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
         self.allowed = list(allowed) if allowed is not None else None
         self.headers = headers
+        self.limit = limit
 
 
 class BadRequest(Problem):
@@ -109,6 +122,23 @@ class Unprocessable(Problem):
     status, slug = 422, "validation-error"
 
 
+class TooManyRequests(Problem):
+    """A rate limit was reached: try again after ``Retry-After`` seconds."""
+
+    status, slug = 429, "too-many-requests"
+
+    def __init__(self, detail: str, *, limit: LimitReached, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, limit=limit)
+
+
+class ServiceUnavailable(Problem):
+    status, slug = 503, "service-unavailable"
+
+    def __init__(self, detail: str, *, slug: str, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+        self.slug = slug
+
+
 def problem_response(
     status: int,
     *,
@@ -118,6 +148,7 @@ def problem_response(
     errors: list[FieldError] | None = None,
     allowed: list[str] | None = None,
     headers: dict[str, str] | None = None,
+    limit: LimitReached | None = None,
 ) -> JSONResponse:
     body = ProblemDetail(
         type=TYPE_BASE + slug,
@@ -127,6 +158,7 @@ def problem_response(
         instance=request.url.path if request is not None else None,
         errors=errors,
         allowed=allowed,
+        limit=limit,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -157,6 +189,8 @@ def problem_for(exc: errors.DomainError, request: Request | None = None) -> Prob
         precondition = request is not None and "if-match" in request.headers
         stale = PreconditionFailed if precondition else Conflict
         return stale(exc.message, headers={"ETag": etag(exc.current)})
+    if isinstance(exc, errors.CapReached):
+        return Conflict(exc.message, limit=LimitReached(name=exc.cap, limit=exc.limit))
     if isinstance(exc, errors.Conflict):
         return Conflict(exc.message, allowed=exc.allowed)
     return Conflict(exc.message)
@@ -180,6 +214,7 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
         errors=exc.errors,
         allowed=exc.allowed,
         headers=exc.headers,
+        limit=exc.limit,
     )
 
 
@@ -274,6 +309,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing, expired or invalid bearer token",
         403: "The token's role may not do this",
         413: "The body is over the size limit",
+        429: "A rate limit was reached (`limit` names it): try again after `Retry-After` seconds",
         422: "The request is not valid; `errors` names each field at fault",
         503: "The database is unavailable (or the change collided with a concurrent one): "
         "try again after `Retry-After` seconds",

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
 from shared import failpoints, kafka_reconnect
+from shared.auth import refuse_missing_keys, token_verifier
 from shared.config import CommonSettings, ServiceSettings
 from shared.consumer import ConsumerRunner
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
@@ -30,6 +31,7 @@ from shared.middleware import install_middleware
 from shared.outbox import OutboxRelay
 from shared.parameters import refuse_unstorable_parameters
 from shared.problems import COMMON_RESPONSES, document_problems, install_problem_handlers
+from shared.rate_limits import TokenBuckets
 from shared.subscriptions import Subscriptions
 
 log = structlog.get_logger(__name__)
@@ -64,6 +66,9 @@ class Runtime:
     tasks: list[asyncio.Task[None]]
 
 
+_NO_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+
+
 def create_app(spec: ServiceSpec) -> FastAPI:
     configure_logging(spec.name, spec.common.log_level)
     failpoints.arm(spec.common.failpoints)
@@ -71,6 +76,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Here rather than in create_app: building the app (for its OpenAPI document) needs no keys.
+        refuse_missing_keys(spec.common)
         engine = make_engine(spec.settings.database_url, spec.settings.db_pool_size)
         sessions = make_session_factory(engine)
         app.state.engine = engine
@@ -120,8 +127,16 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         openapi_tags=spec.openapi_tags or None,
         # Path and query parameters that are not storable text are refused before any route.
         dependencies=[Depends(refuse_unstorable_parameters)],
+        # The interactive documentation and the schema are switched off in production.
+        **({} if spec.common.docs_served else _NO_DOCS),
     )
-    app.state.jwt_secret = spec.common.jwt_secret
+    app.state.token_verifier = token_verifier(spec.common, spec.name)
+    common = spec.common
+    app.state.subject_limits = TokenBuckets(
+        "requests_per_subject",
+        common.rate_limit_subject_per_second,
+        common.rate_limit_subject_burst,
+    )
     app.state.spec = spec
     install_problem_handlers(app)
     generate_openapi = app.openapi
@@ -133,7 +148,12 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     # Starlette counts the body as it arrives, announced or chunked, and answers 413.
-    install_middleware(app, spec.common.max_body_bytes)
+    per_address = TokenBuckets(
+        "requests_per_address",
+        common.rate_limit_address_per_second,
+        common.rate_limit_address_burst,
+    )
+    install_middleware(app, common.max_body_bytes, per_address)
     app.include_router(health_router)
     for router in spec.routers:
         app.include_router(router)

@@ -240,15 +240,39 @@ def test_env_example_lists_exactly_the_variables_the_compose_file_uses() -> None
     assert sorted(used - listed) == [], "used by docker-compose.yml but not in .env.example"
 
 
-def test_the_stack_refuses_to_start_without_a_jwt_secret(tmp_path: Path) -> None:
-    without_secret = tmp_path / "without-secret.env"
-    without_secret.write_text(
+def test_the_stack_refuses_to_start_without_a_jwks_document(tmp_path: Path) -> None:
+    without_keys = tmp_path / "without-keys.env"
+    without_keys.write_text(
         "".join(
             line
             for line in ENV_EXAMPLE.read_text().splitlines(keepends=True)
-            if not line.startswith("ACCORD_JWT_SECRET=")
+            if not line.startswith("JWKS_FILE=")
         )
     )
-    result = compose_config(without_secret)
+    result = compose_config(without_keys)
     assert result.returncode != 0
-    assert "ACCORD_JWT_SECRET" in result.stderr
+    assert "JWKS_FILE" in result.stderr
+
+
+def test_every_serving_container_reads_the_jwks_document_it_is_given(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each service's JWKS setting points at the file mounted into it, read-only; the keys
+    that sign tokens are mounted nowhere."""
+    for name, container in accord_containers(stack).items():
+        if command_of(container)[-1] != "serve":
+            continue
+        common = load_settings(CommonSettings, container.get("environment", {}), monkeypatch)
+        mounts = dict(map(_mount, container.get("volumes", [])))
+        assert common.jwks_url in mounts, f"{name} reads {common.jwks_url}, not mounted"
+        _, read_only = mounts[common.jwks_url]
+        assert read_only, f"{name} may write its JWKS document"
+        assert not any(source.endswith(".pem") for source, _ in mounts.values()), name
+
+
+def _mount(volume: str | dict[str, Any]) -> tuple[str, tuple[str, bool]]:
+    """target -> (source, read-only) of a volume in short (`src:dst:ro`) or long form."""
+    if isinstance(volume, dict):
+        return volume["target"], (str(volume.get("source", "")), bool(volume.get("read_only")))
+    source, target, *mode = volume.split(":")
+    return target, (source, "ro" in mode)

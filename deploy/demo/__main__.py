@@ -3,7 +3,8 @@ stack's data. Run ``python -m deploy.demo --help`` (or ``<command> --help``) for
 
 Every command talks to the local stack of ``deploy/stack up`` (its ports can be moved with
 the ``ACCORD_STACK_*_PORT`` variables, as for ``deploy/stack``); the HTTP commands sign
-their tokens with the stack's secret (``ACCORD_JWT_SECRET``, else ``.runtime/jwt_secret``).
+their tokens with the stack's private key (``ACCORD_JWT_PRIVATE_KEY_FILE``, else
+``.runtime/keys/signing.pem``).
 """
 
 import argparse
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from deploy.local.processes import StackError
 from deploy.local.stack import SERVICES, LocalStack
 from shared.auth import Role
 from shared.kafka_access import KafkaAccess
+from shared.signing_keys import load_signing_key
 from shared.topics import ALL_TOPICS
 
 
@@ -34,7 +37,9 @@ def local_target(stack: LocalStack) -> Target:
         meetings=urls["meetings"],
         notifications=urls["notifications"],
         receiver=f"http://127.0.0.1:{stack.receiver_port}",
-        jwt_secret=os.environ.get("ACCORD_JWT_SECRET") or stack.common_env()["ACCORD_JWT_SECRET"],
+        signer=load_signing_key(
+            Path(os.environ.get("ACCORD_JWT_PRIVATE_KEY_FILE") or stack.signing_key_path())
+        ),
         state_dir=stack.demo_dir,
     )
 
@@ -160,7 +165,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="completion overall and per pillar, ahead-of-schedule counts, meetings, the new "
         "plan's state, webhooks received per delegation",
     )
-    token = commands.add_parser("token", help="print a bearer token signed with the stack's secret")
+    token = commands.add_parser("token", help="print a bearer token signed with the stack's key")
     token.add_argument("--role", choices=[r.value for r in Role], default=Role.SECRETARIAT.value)
     token.add_argument("--delegation", help="for --role delegation: its code, e.g. VNM")
     commands.add_parser(

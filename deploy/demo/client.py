@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from shared.auth import Role, issue_token
+from shared.tokens import Role, Signer, issue_token
 
 T = TypeVar("T")
 DEMO_SUBJECT = "accord-demo"
@@ -30,7 +30,7 @@ class Target:
     meetings: str
     notifications: str
     receiver: str  # the demo receiver's base URL, as the notifications service reaches it
-    jwt_secret: str
+    signer: Signer  # the stack's token signing key
     state_dir: Path  # the receiver's secrets file and log
 
     @property
@@ -46,7 +46,7 @@ class Target:
 
     def token(self, role: Role, delegation: str | None = None) -> str:
         subject = delegation or f"{DEMO_SUBJECT}-{role.value}"
-        return issue_token(self.jwt_secret, subject=subject, role=role, delegation=delegation)
+        return issue_token(self.signer, subject=subject, role=role, delegation=delegation)
 
     def known_secrets(self) -> dict[str, list[str]]:
         try:

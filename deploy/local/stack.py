@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from deploy.local.processes import (
     run,
     wait_for,
 )
+from shared.signing_keys import new_key
 
 
 @dataclass(frozen=True)
@@ -150,25 +150,32 @@ class LocalStack:
             health_url=f"http://127.0.0.1:{launch.port}/healthz",
         )
 
-    def _jwt_secret(self) -> str:
-        """A signing secret generated on the first ``up`` and kept, so tokens survive restarts."""
-        path = self.runtime_dir / "jwt_secret"
+    @property
+    def jwks_path(self) -> Path:
+        return self.runtime_dir / "keys" / "jwks.json"
+
+    def signing_key_path(self) -> Path:
+        """The token signing key, made on the first ``up`` and kept (so tokens survive
+        restarts), its public half in ``jwks_path``, which is all the services read."""
+        path = self.runtime_dir / "keys" / "signing.pem"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_urlsafe(48))
-        return path.read_text().strip()
+            new_key(path, self.jwks_path)
+        return path
 
     def common_env(self, kafka_user: str = ADMIN_USER) -> dict[str, str]:
         """Settings of every Accord process; on Kafka it is ``kafka_user`` (the admin for
         the operator's commands, each service its own user)."""
+        self.signing_key_path()
         return {
             "ACCORD_ENVIRONMENT": "development",
             **self.kafka.client_env(kafka_user),
-            "ACCORD_JWT_SECRET": self._jwt_secret(),
+            "ACCORD_JWKS_URL": str(self.jwks_path),
             "ACCORD_ALLOW_LOOPBACK_WEBHOOKS": "true",
         }
+
+    def issuer_env(self) -> dict[str, str]:
+        """What the demo (an issuer of tokens, unlike the services) runs with."""
+        return {**self.common_env(), "ACCORD_JWT_PRIVATE_KEY_FILE": str(self.signing_key_path())}
 
     def service_env(self, launch: ServiceLaunch) -> dict[str, str]:
         # The demo receiver is plain http on loopback, which only a local stack allows.
@@ -223,7 +230,7 @@ class LocalStack:
         straight to the terminal, so that progress shows while it runs."""
         print()
         argv = [self.python, *LOAD_DEMO]
-        env = {**os.environ, **self.common_env()}
+        env = {**os.environ, **self.issuer_env()}
         try:
             result = subprocess.run(argv, stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT)
         except OSError as exc:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from services.notifications import handlers, views
 from services.notifications.ownership import acting_for, filter_delegation, scope_of
 from services.notifications.schemas import (
+    CAPPED,
     CONFLICT,
     NOT_FOUND,
     ActivityRead,
@@ -100,6 +101,7 @@ async def grouping_members(
     "/subscriptions",
     status_code=status.HTTP_201_CREATED,
     response_model=SubscriptionRead,
+    responses=CAPPED,
     tags=["subscriptions"],
 )
 async def subscribe(
@@ -118,8 +120,9 @@ async def subscribe(
         statuses=body.statuses,
         cadence=body.cadence,
     )
+    cap = request.app.state.notifications_settings.max_subscriptions_per_delegation
     async with unit_of_work(request) as session:
-        subscription = await handlers.subscribe(session, command)
+        subscription = await handlers.subscribe(session, command, cap=cap)
     return SubscriptionRead.model_validate(subscription)
 
 

@@ -55,4 +55,9 @@ class NotificationsSettings(ServiceSettings):
     # ACCORD_ALLOW_LOOPBACK_WEBHOOKS as well.
     allow_http_webhooks: bool = False
     stream_keepalive: float = Field(default=15.0, gt=0)
+    # Caps per delegation: webhook endpoints and subscriptions it holds (beyond: 409), live
+    # streams it has open at once in each process (beyond: 429).
+    max_endpoints_per_delegation: int = Field(default=20, ge=1)
+    max_subscriptions_per_delegation: int = Field(default=500, ge=1)
+    max_streams_per_delegation: int = Field(default=10, ge=1)
     digest_interval: float = Field(default=60.0, gt=0)

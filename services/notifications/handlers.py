@@ -21,7 +21,7 @@ from services.notifications.domain import (
     DelegationNotRegistered,
     TargetKind,
 )
-from services.notifications.ownership import Scope, get_owned, owner_of_new
+from services.notifications.ownership import SUBSCRIPTIONS_CAP, Scope, get_owned, owner_of_new
 
 # --- delegations -----------------------------------------------------------------------------
 
@@ -93,10 +93,13 @@ class Subscribe:
     cadence: Cadence = Cadence.IMMEDIATE
 
 
-async def subscribe(session: AsyncSession, command: Subscribe) -> orm.Subscription:
+async def subscribe(session: AsyncSession, command: Subscribe, *, cap: int) -> orm.Subscription:
+    """``cap``: the most subscriptions one delegation may hold (the operator's setting)."""
+    delegation = await owner_of_new(session, command.delegation)
+    await SUBSCRIPTIONS_CAP.check(session, delegation, limit=cap)
     subscription = orm.Subscription(
         id=uuid.uuid4(),
-        delegation_code=await owner_of_new(session, command.delegation),
+        delegation_code=delegation,
         target_kind=command.target_kind.value,
         target_key=command.target_key,
         event_types=list(command.event_types),

@@ -6,6 +6,7 @@ from services.notifications import api, consumers, orm
 from services.notifications.config import NotificationsSettings
 from services.notifications.digests.job import DigestJob
 from services.notifications.inbox import api as inbox_api
+from services.notifications.inbox.stream_slots import StreamSlots
 from services.notifications.wakeup import DELIVERIES, Listener
 from services.notifications.webhooks import api as webhooks_api
 from services.notifications.webhooks.dispatcher import Dispatcher
@@ -95,6 +96,7 @@ def create() -> FastAPI:
         )
     )
     app.state.notifications_settings = settings
+    app.state.stream_slots = StreamSlots(settings.max_streams_per_delegation)
     app.state.allow_loopback_webhooks = common.allow_loopback_webhooks
     app.state.listener = listener
     return app

@@ -10,8 +10,10 @@ Commands and views then carry that scope and look objects up through ``get_owned
 """
 
 import uuid
+from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm
@@ -83,3 +85,31 @@ async def owner_of_new(session: AsyncSession, delegation: str | None) -> str:
     if await session.get(orm.Delegation, delegation) is None:
         raise DelegationNotRegistered(delegation, field="delegation")
     return delegation
+
+
+@dataclass(frozen=True)
+class Cap:
+    """How many rows of ``model`` one delegation may hold (the limit is the operator's)."""
+
+    model: type[orm.Base]
+    name: str  # as the refusal names it, e.g. webhook_endpoints_per_delegation
+    what: str
+
+    async def check(self, session: AsyncSession, delegation: str, limit: int) -> None:
+        """Refuse a new row if ``delegation`` already holds ``limit``. The delegation's row is
+        locked first, so that two creations at once cannot both pass."""
+        await session.execute(
+            select(orm.Delegation.code)
+            .where(orm.Delegation.code == delegation)
+            .with_for_update(key_share=True)
+        )
+        owner = self.model.delegation_code  # type: ignore[attr-defined]
+        held = await session.scalar(
+            select(func.count()).select_from(self.model).where(owner == delegation)
+        )
+        if (held or 0) >= limit:
+            raise errors.CapReached(f"{self.what} of {delegation}", cap=self.name, limit=limit)
+
+
+ENDPOINTS_CAP = Cap(orm.Endpoint, "webhook_endpoints_per_delegation", "webhook endpoints")
+SUBSCRIPTIONS_CAP = Cap(orm.Subscription, "subscriptions_per_delegation", "subscriptions")

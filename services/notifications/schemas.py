@@ -19,6 +19,9 @@ from shared.schemas import RequestModel, ResponseModel
 # Problem responses of the routes that have them, for the OpenAPI document.
 NOT_FOUND = documented(404, "No such object, or not the caller's")
 CONFLICT = documented(409, "Already exists, or not possible in this state")
+CAPPED = documented(
+    409, "The delegation holds as many of these as the operator allows; `limit` names the cap"
+)
 
 DelegationCode = Annotated[
     str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,9}$"), Field(examples=["VNM"])

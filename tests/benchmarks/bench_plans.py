@@ -28,7 +28,7 @@ import httpx
 
 from shared.auth import Role
 from tests.benchmarks.measure import latency_ms, services_rss
-from tests.support.stack import Services, new_infrastructure, token
+from tests.support.stack import RATE_LIMITS_OFF, Services, new_infrastructure, token
 
 WARM_UP_LINES = 30
 
@@ -164,7 +164,7 @@ async def run(sizes: list[int]) -> dict[str, Any]:
     report: dict[str, Any] = {"load_generator": "httpx.AsyncClient, one request at a time"}
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as runtime:
         infra = new_infrastructure(Path(runtime))
-        services = Services(infra)
+        services = Services(infra, overrides=RATE_LIMITS_OFF)
         try:
             # Both block (migrations run their own event loop): keep them off this one.
             await asyncio.to_thread(infra.start)

@@ -19,7 +19,14 @@ from shared.migrations import upgrade
 from tests.benchmarks.bench_plans import secretariat_client
 from tests.benchmarks.measure import services_rss
 from tests.benchmarks.webhook_sink import Sink
-from tests.support.stack import REPO, SERVICE_NAMES, Infrastructure, Services, new_infrastructure
+from tests.support.stack import (
+    RATE_LIMITS_OFF,
+    REPO,
+    SERVICE_NAMES,
+    Infrastructure,
+    Services,
+    new_infrastructure,
+)
 
 
 @dataclass
@@ -36,7 +43,7 @@ class System:
         with tempfile.TemporaryDirectory(prefix="accord-bench-") as folder:
             runtime = Path(folder)
             infra = new_infrastructure(runtime)
-            services = Services(infra)
+            services = Services(infra, overrides=RATE_LIMITS_OFF)
             sink: Sink | None = None
             try:
                 # These block (migrations run an event loop of their own): off this loop.

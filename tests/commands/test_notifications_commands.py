@@ -32,7 +32,7 @@ from services.notifications.webhooks.endpoint_health import record_endpoint_heal
 from services.notifications.webhooks.release import release_after_answer
 from shared.contracts import notifications as notification_events
 from shared.contracts import plans as plan_events
-from shared.errors import Conflict, Invalid, NotFound
+from shared.errors import CapReached, Conflict, Invalid, NotFound
 from shared.events import CloudEvent, envelope
 from tests.commands.conftest import staged
 from tests.support.plan_events import line_created, status_changed
@@ -42,6 +42,8 @@ pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)
 PUBLIC_URL = "https://93.184.216.34/accord"  # a public address: no DNS lookup, never fetched
 URLS = webhooks.UrlPolicy(allow_http=False, allow_loopback=False)
+# Caps per delegation far above what a test makes.
+CAP = 100
 SETTINGS = NotificationsSettings(disable_after=5 * 86_400, warn_before_disable=86_400)
 
 
@@ -73,7 +75,7 @@ async def follow(
         statuses=statuses,
         cadence=cadence,
     )
-    await handlers.subscribe(session, command)
+    await handlers.subscribe(session, command, cap=CAP)
 
 
 async def follower(session: AsyncSession) -> tuple[str, str]:
@@ -93,7 +95,7 @@ async def take(
 
 async def registered_endpoint(session: AsyncSession, code: str) -> orm.Endpoint:
     command = webhooks.RegisterEndpoint(delegation=code, url=PUBLIC_URL)
-    return await webhooks.register_endpoint(session, command, urls=URLS)
+    return await webhooks.register_endpoint(session, command, urls=URLS, cap=CAP)
 
 
 async def deliveries_to(session: AsyncSession, endpoint: orm.Endpoint) -> list[orm.Delivery]:
@@ -161,7 +163,7 @@ async def test_a_subscription_belongs_to_a_named_registered_delegation(
         statuses=["completed"],
         cadence=Cadence.DAILY_DIGEST,
     )
-    subscription = await handlers.subscribe(notifications_db, command)
+    subscription = await handlers.subscribe(notifications_db, command, cap=CAP)
     assert (subscription.delegation_code, subscription.channels, subscription.cadence) == (
         code,
         ["inbox", "stream"],
@@ -169,16 +171,22 @@ async def test_a_subscription_belongs_to_a_named_registered_delegation(
     )
 
     with pytest.raises(Invalid) as unnamed:
-        await handlers.subscribe(notifications_db, dataclasses.replace(command, delegation=None))
+        await handlers.subscribe(
+            notifications_db, dataclasses.replace(command, delegation=None), cap=CAP
+        )
     assert (unnamed.value.field, unnamed.value.message) == (
         "delegation",
         "the secretariat must name the delegation",
     )
     with pytest.raises(DelegationNotRegistered) as unknown:
         await handlers.subscribe(
-            notifications_db, dataclasses.replace(command, delegation="NOSUCH")
+            notifications_db, dataclasses.replace(command, delegation="NOSUCH"), cap=CAP
         )
     assert unknown.value.field == "delegation"
+    # The delegation holds one subscription: a cap of one refuses a second, naming the cap.
+    with pytest.raises(CapReached) as capped:
+        await handlers.subscribe(notifications_db, command, cap=1)
+    assert (capped.value.cap, capped.value.limit) == ("subscriptions_per_delegation", 1)
 
 
 async def test_another_delegations_subscription_is_not_found_and_stays(
@@ -217,6 +225,7 @@ async def test_an_event_taken_in_reaches_each_matching_delegation_once_on_its_ch
         notifications_db,
         webhooks.RegisterEndpoint(told, PUBLIC_URL, event_types=["status_changed"]),
         urls=URLS,
+        cap=CAP,
     )
 
     await take(notifications_db, line_created(plan_id=plan_id, action_line_id=line_id, tags=[tag]))
@@ -277,7 +286,10 @@ async def test_an_unsafe_webhook_url_is_invalid_on_the_url(notifications_db: Asy
     ]:
         with pytest.raises(Invalid) as refused:
             await webhooks.register_endpoint(
-                notifications_db, webhooks.RegisterEndpoint(delegation=code, url=url), urls=URLS
+                notifications_db,
+                webhooks.RegisterEndpoint(delegation=code, url=url),
+                urls=URLS,
+                cap=CAP,
             )
         assert refused.value.field == "url" and reason in refused.value.message
 

@@ -14,12 +14,13 @@ import pytest
 
 from deploy.local.processes import free_port, wait_for
 from deploy.local.stack import SERVICES, LocalStack
+from shared.signing_keys import add_key
 from shared.topics import PLANS_EVENTS
 from tests.support.api import add_action_line, create_plan
 from tests.support.faults import secretariat
 from tests.support.kafka import produce
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
-from tests.support.stack import JWT_SECRET
+from tests.support.stack import SIGNING_KEY
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -30,11 +31,11 @@ PORT_VARIABLES = ("POSTGRES", "KAFKA", "KAFKA_CONTROLLER", "PLANS", "MEETINGS", 
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     runtime_dir = tmp_path_factory.mktemp("local-stack")
-    # The suite's signing secret, so that its tokens work against this stack.
-    (runtime_dir / "jwt_secret").write_text(JWT_SECRET)
     ports = {f"ACCORD_STACK_{name}_PORT": str(free_port()) for name in PORT_VARIABLES}
     with mock.patch.dict(os.environ, ports):
         stack = LocalStack(runtime_dir)
+        # The suite's key beside the stack's own, so that the suite's tokens work here too.
+        add_key(stack.jwks_path, SIGNING_KEY)
         try:
             stack.up(demo=False)
             for launch in SERVICES:

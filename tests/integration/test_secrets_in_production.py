@@ -1,6 +1,7 @@
-"""Production mode refuses to start without secrets of its own: no signing secret, the
-development default, the placeholders of .env.example, a short or patterned one, a
-published database password, a broker without authentication or a published Kafka password;
+"""Production mode refuses to start without settings of its own: tokens by a shared secret
+(HS256, whatever the secret: the development default, the old placeholder of .env.example, a
+strong one), no JWKS document to check tokens against, a published database password, a broker
+without authentication or a published Kafka password;
 each time it names the variable."""
 
 import asyncio
@@ -17,6 +18,8 @@ pytestmark = pytest.mark.integration
 
 STRONG = "a-real-secret-from-the-vault-0123"
 EXAMPLE_PASSWORD = "postgresql+asyncpg://accord:replace-me-with-a-database-password@db/x"
+# A JWKS document need not exist for the refusals below: they come before it is read.
+KEYS = {"ACCORD_JWKS_URL": "/nonexistent/jwks.json"}
 # An authenticated broker with a password of its own, unless a case says otherwise.
 SASL = {
     "ACCORD_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
@@ -24,28 +27,31 @@ SASL = {
 }
 PLAINTEXT = {"ACCORD_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
 EXAMPLE_KAFKA_PASSWORD = {"ACCORD_KAFKA_PASSWORD": "replace-me-with-the-kafka-plans-password"}
-# (service, ACCORD_JWT_SECRET, <SERVICE>_DATABASE_URL, Kafka settings, the variable the
-# refusal must name)
-CASES = [(name, None, None, SASL, "ACCORD_JWT_SECRET") for name in SERVICE_NAMES] + [
-    ("plans", DEVELOPMENT_JWT_SECRET, None, SASL, "ACCORD_JWT_SECRET"),
-    ("meetings", "replace-me-with-a-long-random-secret", None, SASL, "ACCORD_JWT_SECRET"),
-    ("notifications", "abc" * 20, None, SASL, "ACCORD_JWT_SECRET"),
-    ("plans", STRONG, EXAMPLE_PASSWORD, SASL, "PLANS_DATABASE_URL"),
-    ("meetings", STRONG, None, SASL | PLAINTEXT, "ACCORD_KAFKA_SECURITY_PROTOCOL"),
-    ("plans", STRONG, None, SASL | EXAMPLE_KAFKA_PASSWORD, "ACCORD_KAFKA_PASSWORD"),
+
+
+def _hs256(secret: str) -> dict[str, str]:
+    return {"ACCORD_JWT_ALGORITHM": "HS256", "ACCORD_JWT_SECRET": secret} | SASL
+
+
+# (service, ACCORD_* settings, <SERVICE>_DATABASE_URL, the variable the refusal must name)
+CASES: list[tuple[str, dict[str, str], str | None, str]] = [
+    (name, SASL, None, "ACCORD_JWKS_URL") for name in SERVICE_NAMES
+] + [
+    ("plans", _hs256(DEVELOPMENT_JWT_SECRET), None, "ACCORD_JWT_ALGORITHM"),
+    ("meetings", _hs256("replace-me-with-a-long-random-secret"), None, "ACCORD_JWT_ALGORITHM"),
+    ("notifications", _hs256(STRONG), None, "ACCORD_JWT_ALGORITHM"),
+    ("plans", KEYS | SASL, EXAMPLE_PASSWORD, "PLANS_DATABASE_URL"),
+    ("meetings", KEYS | SASL | PLAINTEXT, None, "ACCORD_KAFKA_SECURITY_PROTOCOL"),
+    ("plans", KEYS | SASL | EXAMPLE_KAFKA_PASSWORD, None, "ACCORD_KAFKA_PASSWORD"),
 ]
 
 
-async def _serve(
-    name: str, secret: str | None, database_url: str | None, kafka: dict[str, str]
-) -> tuple[int, str]:
+async def _serve(name: str, settings: dict[str, str], database_url: str | None) -> tuple[int, str]:
     """Start ``python -m services.<name> serve`` in production mode; its exit status and output."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
     env |= {"ACCORD_ENVIRONMENT": "production", f"{name.upper()}_HTTP_PORT": str(port)}
-    env |= {"ACCORD_KAFKA_USERNAME": name, **kafka}
-    if secret is not None:
-        env["ACCORD_JWT_SECRET"] = secret
+    env |= {"ACCORD_KAFKA_USERNAME": name, **settings}
     if database_url is not None:
         env[f"{name.upper()}_DATABASE_URL"] = database_url
     process = await asyncio.create_subprocess_exec(
@@ -83,12 +89,12 @@ async def _listening(port: int) -> bool:
 
 
 async def test_production_refuses_to_start_without_secrets_of_its_own() -> None:
-    """Every service with no ACCORD_JWT_SECRET; one each with the development default, the
-    .env.example placeholder and a patterned secret; one with .env.example's database
-    password; one on a broker without authentication, one with .env.example's Kafka password:
-    each exits non-zero and says which variable to set."""
-    results = await asyncio.gather(*(_serve(name, s, url, k) for name, s, url, k, _ in CASES))
-    for (name, secret, url, kafka, variable), (status, output) in zip(CASES, results, strict=True):
-        case = f"{name} with secret {secret!r}, database URL {url!r} and Kafka {kafka}"
+    """Every service with no JWKS document; one each with HS256 and the development default,
+    the old .env.example placeholder and a strong secret; one with .env.example's database
+    password; one on a broker without authentication, one with .env.example's Kafka
+    password: each exits non-zero and says which variable to set."""
+    results = await asyncio.gather(*(_serve(name, s, url) for name, s, url, _ in CASES))
+    for (name, settings, url, variable), (status, output) in zip(CASES, results, strict=True):
+        case = f"{name} with {settings!r} and database URL {url!r}"
         assert status not in (0, -1), f"{case}: exit status {status}\n{output[-2000:]}"
         assert variable in output, f"{case} does not name {variable}\n{output}"

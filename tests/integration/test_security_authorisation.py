@@ -26,12 +26,13 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.auth import Role, issue_token
+from shared.signing_keys import SigningKey
+from shared.tokens import Role, issue_token
 from tests.support.api import add_action_line, add_section, create_plan
 from tests.support.meetings import act, decide, meeting_body, schedule
 from tests.support.notifications import headers_of, listed, new_delegation, subscribe
 from tests.support.receiver import Receiver
-from tests.support.stack import JWT_SECRET, Services, token
+from tests.support.stack import SIGNING_KEY, Services, token
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -287,9 +288,8 @@ async def _build_world(world: World) -> None:
 
 
 def _principal_headers(world: World) -> dict[str, dict[str, str]]:
-    expired = issue_token(JWT_SECRET, subject="late", role=Role.SECRETARIAT, ttl=timedelta(-1))
-    forged = issue_token("another-secret-of-32-characters-at-least", subject="x",
-                         role=Role.SECRETARIAT)  # fmt: skip
+    expired = issue_token(SIGNING_KEY, subject="late", role=Role.SECRETARIAT, ttl=timedelta(-1))
+    forged = issue_token(SigningKey.generate(), subject="x", role=Role.SECRETARIAT)
     return {
         "none": {},
         "expired": {"Authorization": f"Bearer {expired}"},

@@ -14,7 +14,7 @@ from deploy.demo import cast, expected, story
 from deploy.demo import plan_2016_2020 as plan
 from deploy.demo.client import Api, Target
 from deploy.local.processes import ServiceProcess, free_port
-from tests.support.stack import JWT_SECRET, Services
+from tests.support.stack import SIGNING_KEY, Services
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def target(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iter
             meetings=services.url("meetings"),
             notifications=services.url("notifications"),
             receiver=f"http://127.0.0.1:{port}",
-            jwt_secret=JWT_SECRET,
+            signer=SIGNING_KEY,
             state_dir=state,
         )
     finally:

@@ -1,12 +1,13 @@
 """Run late (the name sorts last): after the suite has exercised the services, their logs
 must hold none of the bearer tokens the tests sent, no webhook signing secret and not the
-JWT signing secret itself."""
+private half of the key that signs the suite's tokens."""
 
 import re
 
 import pytest
 
-from tests.support.stack import ISSUED_TOKENS, JWT_SECRET, SERVICE_NAMES, Services
+from shared.signing_keys import b64url
+from tests.support.stack import ISSUED_TOKENS, SERVICE_NAMES, SIGNING_KEY, Services
 
 pytestmark = pytest.mark.integration
 
@@ -25,4 +26,6 @@ def test_the_service_logs_hold_no_tokens_and_no_secrets(services: Services) -> N
         assert not leaked, f"{name}'s log holds {len(leaked)} bearer tokens"
         assert not JWT_SHAPE.findall(text), f"{name}'s log holds a JWT"
         assert "whsec_" not in text, f"{name}'s log holds a webhook signing secret"
-        assert JWT_SECRET not in text, f"{name}'s log holds the JWT signing secret"
+        pem_body = SIGNING_KEY.pem().decode().splitlines()[1]
+        raw = b64url(SIGNING_KEY.private_key.private_bytes_raw())
+        assert pem_body not in text and raw not in text, f"{name}'s log holds the signing key"

@@ -8,20 +8,25 @@ restart any part.
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.local.kafka import Kafka
 from deploy.local.postgres import Postgres
 from deploy.local.processes import ServiceProcess, free_port
-from shared.auth import Role, issue_token
 from shared.kafka_access import KafkaAccess
 from shared.migrations import upgrade
+from shared.signing_keys import SigningKey, add_key
+from shared.tokens import Role, issue_token
 from shared.topics import set_up
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_NAMES = ("plans", "meetings", "notifications")
-JWT_SECRET = "integration-tests-secret-0123456789"
+# The suite's issuer: a key made for this run, whose public half the services read from the
+# JWKS document of the runtime folder (``Infrastructure.jwks_path``).
+SIGNING_KEY = SigningKey.generate()
 
 
 @dataclass
@@ -42,7 +47,12 @@ class Infrastructure:
     def database_url(self, service: str) -> str:
         return self.postgres.url(f"accord_{service}")
 
+    @property
+    def jwks_path(self) -> Path:
+        return self.runtime_dir / "keys" / "jwks.json"
+
     def start(self) -> None:
+        add_key(self.jwks_path, SIGNING_KEY)
         Postgres.install()
         Kafka.install()
         self.postgres.start()
@@ -79,6 +89,11 @@ NOTIFICATIONS_TEST_SETTINGS = {
     "NOTIFICATIONS_STREAM_KEEPALIVE": "1",
     "NOTIFICATIONS_DIGEST_INTERVAL": "1",
 }
+# The benchmarks measure throughput against bare peers: no rate limit may take part.
+RATE_LIMITS_OFF = {
+    "ACCORD_RATE_LIMIT_ADDRESS_PER_SECOND": "0",
+    "ACCORD_RATE_LIMIT_SUBJECT_PER_SECOND": "0",
+}
 
 
 @dataclass
@@ -86,6 +101,8 @@ class Services:
     infra: Infrastructure
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    # Settings of every service on top of the suite's (e.g. RATE_LIMITS_OFF).
+    overrides: dict[str, str] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -95,27 +112,34 @@ class Services:
         return {
             "ACCORD_ENVIRONMENT": "development",
             **self.infra.kafka.client_env(service),
-            "ACCORD_JWT_SECRET": JWT_SECRET,
+            "ACCORD_JWKS_URL": str(self.infra.jwks_path),
+            # Keys added or removed during a test are seen at once (rotation tests).
+            "ACCORD_JWKS_REFRESH_SECONDS": "1",
+            "ACCORD_JWKS_REFETCH_SECONDS": "0",
             "ACCORD_ALLOW_LOOPBACK_WEBHOOKS": "true",
             "ACCORD_CONSUMER_STALL_SECONDS": "30",
             "ACCORD_INSTANCE_ID": service,
             f"{prefix}_DATABASE_URL": self.infra.database_url(service),
             f"{prefix}_HTTP_PORT": str(self.ports[service]),
             **(NOTIFICATIONS_TEST_SETTINGS if service == "notifications" else {}),
+            **self.overrides,
         }
 
     def start_all(self) -> None:
         for name in SERVICE_NAMES:
-            self.ports.setdefault(name, free_port())
-            process = ServiceProcess(
-                name,
-                self.infra.runtime_dir,
-                [sys.executable, "-m", f"services.{name}", "serve"],
-                {**os.environ, **self.environment(name)},
-                health_url=f"{self.url(name)}/healthz",
-            )
-            self.processes[name] = process
-            process.start(wait_healthy=60)
+            self.start(name)
+
+    def start(self, name: str) -> None:
+        self.ports.setdefault(name, free_port())
+        process = ServiceProcess(
+            name,
+            self.infra.runtime_dir,
+            [sys.executable, "-m", f"services.{name}", "serve"],
+            {**os.environ, **self.environment(name)},
+            health_url=f"{self.url(name)}/healthz",
+        )
+        self.processes[name] = process
+        process.start(wait_healthy=60)
 
     def stop_all(self) -> None:
         for process in self.processes.values():
@@ -129,10 +153,41 @@ ISSUED_TOKENS: set[str] = set()
 
 def token(role: Role, delegation: str | None = None) -> str:
     issued = issue_token(
-        JWT_SECRET,
+        SIGNING_KEY,
         subject=delegation or f"test-{role.value}",
         role=role,
         delegation=delegation,
     )
     ISSUED_TOKENS.add(issued)
     return issued
+
+
+@contextmanager
+def isolated_service(
+    infra: Infrastructure, runtime_dir: Path, name: str, settings: dict[str, str]
+) -> Iterator[str]:
+    """One more ``name`` process with ``settings`` on top of the suite's, for a test that
+    needs other settings (limits, production mode): a database of its own and no broker, so
+    that it shares no outbox, consumer group or webhook work with the suite's services. Its
+    base URL; stopped at the end."""
+    database = f"accord_{name}_{runtime_dir.name.lower().replace('-', '_')}"[:63]
+    infra.postgres.drop_database(database)
+    infra.postgres.create_database(database)
+    upgrade(REPO / "services" / name / "migrations", infra.postgres.url(database))
+    alone = Services(
+        Infrastructure(runtime_dir, infra.postgres, infra.kafka),
+        overrides={
+            "ACCORD_JWKS_URL": str(infra.jwks_path),
+            f"{name.upper()}_DATABASE_URL": infra.postgres.url(database),
+            # Nothing listens there: the service runs without Kafka (not ready, but serving).
+            "ACCORD_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "ACCORD_INSTANCE_ID": f"{name}-{runtime_dir.name}",
+            **settings,
+        },
+    )
+    alone.start(name)
+    try:
+        yield alone.url(name)
+    finally:
+        alone.stop_all()
+        infra.postgres.drop_database(database)

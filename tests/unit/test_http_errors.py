@@ -6,11 +6,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shared.auth import AnyPrincipal, Role, Secretariat, issue_token
+from shared.auth import AnyPrincipal, Role, Secretariat
 from shared.middleware import install_middleware
 from shared.pagination import MAX_PAGE_SIZE, Cursor, Limit, decode_cursor, encode_cursor
 from shared.problems import Conflict, install_problem_handlers
 from shared.schemas import RequestModel
+from shared.tokens import SecretKeySource, SharedSecret, TokenPolicy, TokenVerifier, issue_token
 
 SECRET = "unit-test-secret-0123456789abcdef"
 
@@ -22,7 +23,10 @@ class Thing(RequestModel):
 
 def _app() -> FastAPI:
     app = FastAPI()
-    app.state.jwt_secret = SECRET
+    policy = TokenPolicy(
+        issuer="accord", audience="accord-plans", max_lifetime_seconds=86400, leeway_seconds=0
+    )
+    app.state.token_verifier = TokenVerifier(SecretKeySource(SECRET), policy)
     install_problem_handlers(app)
     install_middleware(app, max_body_bytes=100)
 
@@ -53,7 +57,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _auth(role: Role = Role.SECRETARIAT, delegation: str | None = None) -> dict[str, str]:
-    bearer = issue_token(SECRET, subject="t", role=role, delegation=delegation)
+    bearer = issue_token(SharedSecret(SECRET), subject="t", role=role, delegation=delegation)
     return {"Authorization": f"Bearer {bearer}"}
 
 

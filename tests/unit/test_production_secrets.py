@@ -2,7 +2,9 @@
 none of few characters or one pattern repeated; the error names the variable, never the value.
 
 Found by the probe: production refused the development default but started with the
-placeholder of .env.example (`replace-me-with-a-long-random-secret`)."""
+placeholder of .env.example (`replace-me-with-a-long-random-secret`). Since tokens are checked
+against public keys, production refuses the shared-secret algorithm (HS256) whatever the
+secret, and the secret checks guard the database passwords."""
 
 import re
 import secrets
@@ -42,7 +44,7 @@ def _published_in_the_repository() -> dict[str, str]:
 
 def test_every_secret_the_repository_publishes_is_refused_in_production() -> None:
     published = _published_in_the_repository()
-    assert {".env.example ACCORD_JWT_SECRET", ".env.example POSTGRES_PASSWORD"} <= set(published)
+    assert ".env.example POSTGRES_PASSWORD" in published
     missing = {where: value for where, value in published.items() if value not in PUBLISHED_SECRETS}
     assert not missing, f"add these to shared.config.PUBLISHED_SECRETS: {missing}"
 
@@ -58,14 +60,29 @@ WEAK = {
 @pytest.mark.parametrize(
     "secret", [s for values in WEAK.values() for s in values], ids=lambda s: s[:12]
 )
-def test_a_weak_signing_secret_is_refused_naming_the_variable(
+def test_a_weak_database_password_of_any_kind_is_refused_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, secret: str
 ) -> None:
     monkeypatch.setenv("ACCORD_ENVIRONMENT", "production")
+    monkeypatch.setenv("PLANS_DATABASE_URL", f"postgresql+asyncpg://accord:{secret}@db/x")
+    with pytest.raises(ValidationError) as refused:
+        PlansSettings()
+    assert "PLANS_DATABASE_URL" in str(refused.value)
+    assert secret not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "secret", [*sorted(PUBLISHED_SECRETS), "a-real-secret-from-the-vault-0123"]
+)
+def test_production_refuses_hs256_tokens_whatever_the_secret(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    monkeypatch.setenv("ACCORD_ENVIRONMENT", "production")
+    monkeypatch.setenv("ACCORD_JWT_ALGORITHM", "HS256")
     monkeypatch.setenv("ACCORD_JWT_SECRET", secret)
     with pytest.raises(ValidationError) as refused:
         CommonSettings()
-    assert "ACCORD_JWT_SECRET" in str(refused.value)
+    assert "ACCORD_JWT_ALGORITHM" in str(refused.value)
     assert secret not in str(refused.value)
 
 
@@ -87,10 +104,8 @@ def test_a_weak_database_password_is_refused_naming_the_variable(
 )
 def test_a_secret_of_its_own_is_accepted(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
     monkeypatch.setenv("ACCORD_ENVIRONMENT", "production")
-    monkeypatch.setenv("ACCORD_JWT_SECRET", secret)
     authenticated_kafka(monkeypatch, password=secret)
     monkeypatch.setenv("PLANS_DATABASE_URL", f"postgresql+asyncpg://accord:{secret}@db/x")
-    assert CommonSettings().jwt_secret == secret
     assert PlansSettings().environment == "production"
 
 

@@ -1,55 +1,143 @@
-from datetime import timedelta
+"""Tokens without servers: claims, lifetime, keys from a JWKS file, the key commands' files.
+The same refusals against the running services: tests/integration/test_tokens_against_stack.py."""
 
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
 import pytest
 
-from shared.auth import Role, decode_token, issue_token
-from shared.config import DEVELOPMENT_JWT_SECRET, CommonSettings
+from shared.auth import refuse_missing_keys, token_verifier
+from shared.config import CommonSettings
+from shared.jwks import JwksError, parse_jwks
 from shared.problems import Unauthorized
+from shared.signing_keys import (
+    KeyFileError,
+    SigningKey,
+    add_key,
+    load_signing_key,
+    new_key,
+    read_jwks,
+    remove_key,
+)
+from shared.tokens import Role, SharedSecret, TokenVerifier, issue_token
 
-SECRET = "unit-test-secret-0123456789abcdef"
+
+@pytest.fixture
+def key() -> SigningKey:
+    return SigningKey.generate()
 
 
-def test_a_delegation_token_carries_its_role_and_code() -> None:
-    principal = decode_token(
-        SECRET, issue_token(SECRET, subject="vnm", role=Role.DELEGATION, delegation="VNM")
+@pytest.fixture
+def verifier(tmp_path: Path, key: SigningKey) -> TokenVerifier:
+    jwks = tmp_path / "jwks.json"
+    add_key(jwks, key)
+    common = CommonSettings(
+        jwks_url=str(jwks), jwks_refetch_seconds=0, jwt_max_lifetime_seconds=9 * 3600
     )
+    return token_verifier(common, "plans")
+
+
+async def test_a_delegation_token_carries_its_role_and_code(
+    key: SigningKey, verifier: TokenVerifier
+) -> None:
+    token = issue_token(key, subject="vnm", role=Role.DELEGATION, delegation="VNM")
+    principal = await verifier.verify(token)
     assert (principal.role, principal.delegation, principal.is_secretariat) == (
         Role.DELEGATION,
         "VNM",
         False,
     )
+    assert jwt.get_unverified_header(token)["kid"] == key.kid
 
 
-def test_an_expired_token_is_refused() -> None:
-    expired = issue_token(SECRET, subject="s", role=Role.SECRETARIAT, ttl=timedelta(seconds=-1))
-    with pytest.raises(Unauthorized, match="expired"):
-        decode_token(SECRET, expired)
+@pytest.mark.parametrize(
+    ("claims", "refusal"),
+    [
+        ({"ttl": timedelta(seconds=-60)}, "expired"),
+        ({"audiences": ("accord-meetings",)}, "not meant for accord-plans"),
+        ({"issuer": "someone-else"}, "issuer"),
+        ({"ttl": timedelta(hours=10)}, "longer than the 32400 s"),
+        ({"issued_at": datetime.now(UTC) + timedelta(minutes=10)}, "not valid yet"),
+    ],
+    ids=["expired", "foreign-audience", "wrong-issuer", "too-long", "issued-in-the-future"],
+)
+async def test_a_token_breaking_the_policy_is_refused(
+    key: SigningKey, verifier: TokenVerifier, claims: dict[str, object], refusal: str
+) -> None:
+    token = issue_token(key, subject="s", role=Role.SECRETARIAT, **claims)  # type: ignore[arg-type]
+    with pytest.raises(Unauthorized, match=refusal):
+        await verifier.verify(token)
 
 
-def test_a_token_signed_with_another_secret_is_refused() -> None:
-    forged = issue_token("another-secret-0123456789abcdef-xyz", subject="s", role=Role.SECRETARIAT)
-    with pytest.raises(Unauthorized, match="invalid"):
-        decode_token(SECRET, forged)
+async def test_a_token_may_name_several_audiences(key: SigningKey, verifier: TokenVerifier) -> None:
+    token = issue_token(
+        key, subject="s", role=Role.VIEWER, audiences=("accord-meetings", "accord-plans")
+    )
+    assert (await verifier.verify(token)).role is Role.VIEWER
 
 
-def test_a_delegation_token_needs_a_delegation_code() -> None:
+async def test_an_unknown_key_and_hs256_are_refused(verifier: TokenVerifier) -> None:
+    stranger = issue_token(SigningKey.generate(), subject="s", role=Role.SECRETARIAT)
+    with pytest.raises(Unauthorized, match="key that is not known"):
+        await verifier.verify(stranger)
+    hs256 = issue_token(SharedSecret("x" * 40), subject="s", role=Role.SECRETARIAT)
+    with pytest.raises(Unauthorized, match="not signed with EdDSA"):
+        await verifier.verify(hs256)
+
+
+def test_a_delegation_token_needs_a_delegation_code(key: SigningKey) -> None:
     with pytest.raises(ValueError):
-        issue_token(SECRET, subject="s", role=Role.DELEGATION)
+        issue_token(key, subject="s", role=Role.DELEGATION)
     with pytest.raises(ValueError):
-        issue_token(SECRET, subject="s", role=Role.VIEWER, delegation="VNM")
+        issue_token(key, subject="s", role=Role.VIEWER, delegation="VNM")
 
 
-def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_jwks_document_with_a_private_key_is_refused(key: SigningKey) -> None:
+    leaked = {**key.public_jwk, "d": "c2VjcmV0"}
+    with pytest.raises(JwksError, match="private"):
+        parse_jwks(json.dumps({"keys": [leaked]}))
+    assert set(parse_jwks(json.dumps({"keys": [key.public_jwk]}))) == {key.kid}
+
+
+def test_the_key_commands_make_rotate_and_retire_keys(tmp_path: Path) -> None:
+    jwks = tmp_path / "jwks.json"
+    old = new_key(tmp_path / "old.pem", jwks)
+    new = new_key(tmp_path / "new.pem", jwks)
+    assert [k["kid"] for k in read_jwks(jwks)] == [old.kid, new.kid]
+    assert load_signing_key(tmp_path / "new.pem").kid == new.kid
+    assert (tmp_path / "new.pem").stat().st_mode & 0o077 == 0
+    with pytest.raises(KeyFileError, match="never overwritten"):
+        new_key(tmp_path / "old.pem", jwks)
+    remove_key(jwks, old.kid)
+    assert [k["kid"] for k in read_jwks(jwks)] == [new.kid]
+    with pytest.raises(KeyFileError, match="last key"):
+        remove_key(jwks, new.kid)
+
+
+def test_production_refuses_hs256_and_plain_http_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACCORD_ENVIRONMENT", "production")
-    monkeypatch.delenv("ACCORD_JWT_SECRET", raising=False)
-    with pytest.raises(ValueError, match="ACCORD_JWT_SECRET"):
-        CommonSettings()
-    monkeypatch.setenv("ACCORD_JWT_SECRET", DEVELOPMENT_JWT_SECRET)
-    with pytest.raises(ValueError, match="ACCORD_JWT_SECRET"):
-        CommonSettings()
+    monkeypatch.setenv("ACCORD_JWT_ALGORITHM", "HS256")
     monkeypatch.setenv("ACCORD_JWT_SECRET", "a-real-secret-from-the-vault-0123")
     # Production also needs an authenticated broker (tests/unit/test_production_secrets.py).
     monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
     monkeypatch.setenv("ACCORD_KAFKA_USERNAME", "plans")
     monkeypatch.setenv("ACCORD_KAFKA_PASSWORD", "another-real-secret-from-the-vault-4567")
+    with pytest.raises(ValueError, match="ACCORD_JWT_ALGORITHM"):
+        CommonSettings()
+    monkeypatch.delenv("ACCORD_JWT_ALGORITHM")
+    monkeypatch.setenv("ACCORD_JWKS_URL", "http://keys.example/jwks.json")
+    with pytest.raises(ValueError, match="ACCORD_JWKS_URL"):
+        CommonSettings()
+    monkeypatch.setenv("ACCORD_JWKS_URL", "https://keys.example/jwks.json")
     assert CommonSettings().environment == "production"
+
+
+def test_a_service_needs_a_jwks_document_unless_hs256(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ACCORD_JWKS_URL", raising=False)
+    monkeypatch.delenv("ACCORD_JWT_ALGORITHM", raising=False)
+    with pytest.raises(ValueError, match="ACCORD_JWKS_URL"):
+        refuse_missing_keys(CommonSettings())
+    monkeypatch.setenv("ACCORD_JWT_ALGORITHM", "HS256")
+    refuse_missing_keys(CommonSettings())

@@ -7,6 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from services.notifications.inbox import handlers, stream, views
 from services.notifications.inbox.schemas import InboxEntryRead, MarkedRead, UnreadCount
+from services.notifications.inbox.stream_slots import HeldStream
 from services.notifications.ownership import filter_delegation, one_delegation, scope_of
 from services.notifications.schemas import NOT_FOUND
 from services.notifications.wakeup import INBOX
@@ -101,17 +102,23 @@ async def live_stream(
 ) -> StreamingResponse:
     """The delegation's live stream (Server-Sent Events). Each event is an entry of its inbox
     on the `stream` channel; a client that reconnects with `Last-Event-ID` gets everything it
-    missed, in order, then new entries as they come. Without it, the stream starts now."""
+    missed, in order, then new entries as they come. Without it, the stream starts now.
+    A delegation may hold a capped number of streams open at once (429 beyond, `limit` names
+    the cap)."""
     code = one_delegation(principal, delegation)
     state = request.app.state
-    return StreamingResponse(
-        stream.events(
-            state.sessions,
-            state.listener.pulses[INBOX],
-            code,
-            last_event_id,
-            keepalive=state.notifications_settings.stream_keepalive,
-        ),
+    events = stream.events(
+        state.sessions,
+        state.listener.pulses[INBOX],
+        code,
+        last_event_id,
+        keepalive=state.notifications_settings.stream_keepalive,
+    )
+    # Last, so that nothing can fail between taking the slot and the response that frees it.
+    release = state.stream_slots.hold(code)
+    return HeldStream(
+        events,
+        release=release,
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )

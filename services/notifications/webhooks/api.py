@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from services.notifications.ownership import acting_for, filter_delegation, scope_of
-from services.notifications.schemas import CONFLICT, NOT_FOUND, WhoseDelegation
+from services.notifications.schemas import CAPPED, CONFLICT, NOT_FOUND, WhoseDelegation
 from services.notifications.webhooks import handlers, views
 from services.notifications.webhooks.domain import DeliveryStatus
 from services.notifications.webhooks.handlers import UrlPolicy
@@ -45,6 +45,7 @@ def _urls(request: Request) -> UrlPolicy:
     "/endpoints",
     status_code=status.HTTP_201_CREATED,
     response_model=EndpointCreated,
+    responses=CAPPED,
     dependencies=[Depends(no_store)],
     openapi_extra={
         "requestBody": {
@@ -74,7 +75,12 @@ async def register_endpoint(
         event_types=body.event_types,
     )
     async with unit_of_work(request) as session:
-        endpoint = await handlers.register_endpoint(session, command, urls=_urls(request))
+        endpoint = await handlers.register_endpoint(
+            session,
+            command,
+            urls=_urls(request),
+            cap=request.app.state.notifications_settings.max_endpoints_per_delegation,
+        )
     return views.endpoint_created(endpoint)
 
 

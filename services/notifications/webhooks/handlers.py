@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
-from services.notifications.ownership import Scope, get_owned, owner_of_new
+from services.notifications.ownership import ENDPOINTS_CAP, Scope, get_owned, owner_of_new
 from services.notifications.webhooks import ssrf
 from services.notifications.webhooks.domain import DeliveryStatus
 from services.notifications.webhooks.release import release_on_request
@@ -59,11 +59,14 @@ class RegisterEndpoint:
 
 
 async def register_endpoint(
-    session: AsyncSession, command: RegisterEndpoint, *, urls: UrlPolicy
+    session: AsyncSession, command: RegisterEndpoint, *, urls: UrlPolicy, cap: int
 ) -> orm.Endpoint:
+    """``cap``: the most endpoints one delegation may hold (the operator's setting)."""
+    delegation = await owner_of_new(session, command.delegation)
+    await ENDPOINTS_CAP.check(session, delegation, limit=cap)
     endpoint = orm.Endpoint(
         id=uuid.uuid4(),
-        delegation_code=await owner_of_new(session, command.delegation),
+        delegation_code=delegation,
         url=await urls.checked(command.url),
         description=command.description,
         secret=new_secret(),

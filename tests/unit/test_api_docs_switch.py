@@ -1,0 +1,46 @@
+"""/docs, /redoc and /openapi.json: served in development, not in production, unless
+ACCORD_API_DOCS says otherwise. Against a running production service:
+tests/integration/test_limits_against_stack.py."""
+
+import aiokafka.client
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Route
+
+from services.meetings.main import create
+
+DOC_PATHS = {"/docs", "/redoc", "/openapi.json"}
+
+
+def _served(monkeypatch: pytest.MonkeyPatch, environment: str, switch: str | None) -> set[str]:
+    # Building the app wraps aiokafka's connections (shared.kafka_reconnect): undone after.
+    monkeypatch.setattr(aiokafka.client, "create_conn", aiokafka.client.create_conn)
+    monkeypatch.setenv("ACCORD_ENVIRONMENT", environment)
+    monkeypatch.setenv("MEETINGS_DATABASE_URL", "postgresql+asyncpg://db/x")
+    # Production also needs an authenticated broker (tests/unit/test_production_secrets.py).
+    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ACCORD_KAFKA_USERNAME", "meetings")
+    monkeypatch.setenv("ACCORD_KAFKA_PASSWORD", "another-real-secret-from-the-vault-4567")
+    if switch is None:
+        monkeypatch.delenv("ACCORD_API_DOCS", raising=False)
+    else:
+        monkeypatch.setenv("ACCORD_API_DOCS", switch)
+    paths = {
+        r.path for r in create().routes if isinstance(r, Route) and not isinstance(r, APIRoute)
+    }
+    return paths & DOC_PATHS
+
+
+@pytest.mark.parametrize(
+    ("environment", "switch", "served"),
+    [
+        ("development", None, DOC_PATHS),
+        ("production", None, set()),
+        ("production", "true", DOC_PATHS),
+        ("development", "false", set()),
+    ],
+)
+def test_the_documentation_follows_the_environment_and_the_switch(
+    monkeypatch: pytest.MonkeyPatch, environment: str, switch: str | None, served: set[str]
+) -> None:
+    assert _served(monkeypatch, environment, switch) == served
