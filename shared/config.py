@@ -24,6 +24,8 @@ PUBLISHED_SECRETS = frozenset(
         "replace-me-with-a-long-random-secret",
         "replace-me-with-a-database-password",
         "integration-tests-secret-0123456789",
+        # NOTIFICATIONS_SECRET_KEYS in .env.example
+        "replace-me:cmVwbGFjZSB0aGlzIHdpdGggYSBrZXkgb2YgeW91cnM=",
     }
 )
 MIN_SECRET_BYTES = 32

@@ -33,6 +33,7 @@ from deploy.local.processes import (
     run,
     wait_for,
 )
+from services.notifications.webhooks.keyring import new_key_entry
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,17 @@ class LocalStack:
                 file.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
 
+    def _secret_keys_file(self) -> Path:
+        """The key that encrypts webhook secrets, generated on the first ``up`` and kept,
+        given as a file the way an operator mounts one."""
+        path = self.runtime_dir / "notifications_secret_keys"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(new_key_entry() + "\n")
+        return path
+
     def common_env(self) -> dict[str, str]:
         return {
             "ACCORD_ENVIRONMENT": "development",
@@ -170,8 +182,13 @@ class LocalStack:
 
     def service_env(self, launch: ServiceLaunch) -> dict[str, str]:
         # The demo receiver is plain http on loopback, which only a local stack allows.
-        http_hooks = (
-            {"NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true"} if launch.name == "notifications" else {}
+        notifications = (
+            {
+                "NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true",
+                "NOTIFICATIONS_SECRET_KEYS_FILE": str(self._secret_keys_file()),
+            }
+            if launch.name == "notifications"
+            else {}
         )
         return {
             **self.common_env(),
@@ -179,7 +196,7 @@ class LocalStack:
             f"{launch.env_prefix}_HTTP_PORT": str(launch.port),
             # One process per service here: a stable name of its own (shared/config.py).
             "ACCORD_INSTANCE_ID": launch.name,
-            **http_hooks,
+            **notifications,
         }
 
     def _run_python(self, args: Sequence[str], env: dict[str, str], what: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from deploy.local.kafka import Kafka
 from deploy.local.postgres import Postgres
 from deploy.local.processes import ServiceProcess, free_port
+from services.notifications.webhooks.keyring import new_key_entry
 from shared.auth import Role, issue_token
 from shared.migrations import upgrade
 from shared.topics import create_topics
@@ -21,6 +22,8 @@ from shared.topics import create_topics
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_NAMES = ("plans", "meetings", "notifications")
 JWT_SECRET = "integration-tests-secret-0123456789"
+# The key that encrypts the webhook secrets of this run (NOTIFICATIONS_SECRET_KEYS).
+SECRET_KEYS = new_key_entry()
 
 
 @dataclass
@@ -72,6 +75,7 @@ NOTIFICATIONS_TEST_SETTINGS = {
     "NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true",
     "NOTIFICATIONS_STREAM_KEEPALIVE": "1",
     "NOTIFICATIONS_DIGEST_INTERVAL": "1",
+    "NOTIFICATIONS_SECRET_KEYS": SECRET_KEYS,
 }
 
 
