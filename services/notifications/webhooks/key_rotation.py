@@ -2,10 +2,12 @@
 ``python -m services.notifications reencrypt-secrets`` rewrites every secret not yet under
 the current key with it, and ``new-secret-key`` prints a fresh key entry.
 
-Re-encrypting goes through the endpoints in id order, a batch per transaction, each row
+Re-encrypting goes through every endpoint in id order, a batch per transaction, each row
 locked while it is rewritten: interrupted, it leaves every row under one key or the other
-(both readable), and run again it takes up what is left. It is done when no secret is under
-another key than the current one; only then may the old key be removed.
+(both readable), and run again it takes up what is left. Secrets already under the current
+key are decrypted too, as a check that the key given under that id is the right one. It is
+done when every secret decrypts and none is under another key than the current one; only
+then may the old keys be removed.
 """
 
 import uuid
@@ -13,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications import orm
@@ -39,16 +41,6 @@ class Reencrypted:
         return not self.failed and not self.remaining
 
 
-def _not_under(current: str) -> ColumnElement[bool]:
-    return or_(
-        orm.Endpoint.secret_key_id != current,
-        and_(
-            orm.Endpoint.previous_secret_key_id.is_not(None),
-            orm.Endpoint.previous_secret_key_id != current,
-        ),
-    )
-
-
 async def reencrypt_all(
     sessions: async_sessionmaker[AsyncSession], keyring: Keyring, batch: int = BATCH
 ) -> Reencrypted:
@@ -56,7 +48,7 @@ async def reencrypt_all(
     after: uuid.UUID | None = None
     while True:
         async with sessions() as session, session.begin():
-            query = select(orm.Endpoint).where(_not_under(keyring.current))
+            query = select(orm.Endpoint)
             if after is not None:
                 query = query.where(orm.Endpoint.id > after)
             endpoints: Sequence[orm.Endpoint] = (
@@ -85,7 +77,7 @@ async def _secrets_by_key(session: AsyncSession, exclude: str) -> dict[str, int]
             .where(column.is_not(None), column != exclude)
             .group_by(column)
         )
-        counts.update({str(key_id): count for key_id, count in rows.tuples()})
+        counts.update({str(key_id): count for key_id, count in rows})
     return dict(counts)
 
 
@@ -105,6 +97,7 @@ async def reencrypt_secrets() -> int:
     if result.remaining:
         left = ", ".join(f"{count} under {key_id!r}" for key_id, count in result.remaining.items())
         print(f"still under other keys: {left}: keep those keys until this command says done")
+    if not result.done:
         return 1
     print("done: every secret is under the current key, the other keys may be removed")
     return 0

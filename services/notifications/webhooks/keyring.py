@@ -95,10 +95,12 @@ class Keyring:
         return plaintext.decode()
 
     def reseal(self, endpoint_id: uuid.UUID, sealed: Sealed) -> Sealed:
-        """The same secret under the current key (unchanged if it already is)."""
+        """The same secret under the current key (unchanged if it already is, but decrypted
+        all the same: a wrong key under the current id is found too)."""
+        secret = self.open(endpoint_id, sealed)
         if sealed.key_id == self.current:
             return sealed
-        return self.seal(endpoint_id, self.open(endpoint_id, sealed))
+        return self.seal(endpoint_id, secret)
 
 
 def parse_keys(text: str, variable: str) -> Keyring:

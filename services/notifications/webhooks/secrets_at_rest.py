@@ -41,22 +41,21 @@ def active_secrets(endpoint: orm.Endpoint, keyring: Keyring, now: datetime) -> t
 
 
 def reseal(endpoint: orm.Endpoint, keyring: Keyring) -> bool:
-    """Encrypt the endpoint's secrets again with the current key; whether anything changed."""
-    changed = False
-    if endpoint.secret_key_id != keyring.current:
-        sealed = keyring.reseal(
-            endpoint.id, Sealed(endpoint.secret_key_id, endpoint.secret_ciphertext)
+    """Encrypt the endpoint's secrets again with the current key; whether anything changed.
+    Secrets already under it are decrypted all the same, as a check."""
+    current = keyring.reseal(
+        endpoint.id, Sealed(endpoint.secret_key_id, endpoint.secret_ciphertext)
+    )
+    previous = None
+    if endpoint.previous_secret_key_id is not None and endpoint.previous_secret_ciphertext:
+        previous = keyring.reseal(
+            endpoint.id,
+            Sealed(endpoint.previous_secret_key_id, endpoint.previous_secret_ciphertext),
         )
-        endpoint.secret_key_id, endpoint.secret_ciphertext = sealed.key_id, sealed.ciphertext
-        changed = True
-    if (
-        endpoint.previous_secret_key_id is not None
-        and endpoint.previous_secret_ciphertext is not None
-        and endpoint.previous_secret_key_id != keyring.current
-    ):
-        previous = Sealed(endpoint.previous_secret_key_id, endpoint.previous_secret_ciphertext)
-        sealed = keyring.reseal(endpoint.id, previous)
-        endpoint.previous_secret_key_id = sealed.key_id
-        endpoint.previous_secret_ciphertext = sealed.ciphertext
-        changed = True
+    changed = current.key_id != endpoint.secret_key_id
+    endpoint.secret_key_id, endpoint.secret_ciphertext = current.key_id, current.ciphertext
+    if previous is not None:
+        changed |= previous.key_id != endpoint.previous_secret_key_id
+        endpoint.previous_secret_key_id = previous.key_id
+        endpoint.previous_secret_ciphertext = previous.ciphertext
     return changed
