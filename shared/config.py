@@ -6,13 +6,16 @@ mode the service refuses to start with a secret anyone could know (see ``secret_
 the signing secret, and the password in its database URL.
 """
 
+import ssl
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared import failpoints
+from shared.tls import KafkaSecurityProtocol, PostgresSslMode, kafka_ssl_context, postgres_ssl
 
 DEVELOPMENT_JWT_SECRET = "accord-development-secret-do-not-use-in-production"
 # Every secret this repository publishes: the development default, the placeholders of
@@ -70,6 +73,13 @@ class CommonSettings(BaseSettings):
 
     environment: Environment = Environment.DEVELOPMENT
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # TLS to the brokers (SSL, or SASL_SSL with SASL on top): the CA that signed their
+    # certificates (empty: the system's CAs) and, for mutual TLS, a client certificate and
+    # its key. Files are checked at start-up (shared/tls.py).
+    kafka_security_protocol: KafkaSecurityProtocol = KafkaSecurityProtocol.PLAINTEXT
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
     jwt_secret: str = DEVELOPMENT_JWT_SECRET
     log_level: str = "INFO"
     # Webhooks to loopback addresses are refused unless an operator allows them (local use, tests).
@@ -84,6 +94,8 @@ class CommonSettings(BaseSettings):
     # webhook deliveries it has in flight, so that a restarted dispatcher resends them at once
     # instead of waiting for their lease to run out. Empty: leases simply expire.
     instance_id: str = ""
+
+    _kafka_ssl_context: ssl.SSLContext | None = PrivateAttr(default=None)
 
     @field_validator("jwt_secret")
     @classmethod
@@ -102,6 +114,40 @@ class CommonSettings(BaseSettings):
         failpoints.parse(self.failpoints)
         return self
 
+    @model_validator(mode="after")
+    def _kafka_tls(self) -> "CommonSettings":
+        files = {
+            "ACCORD_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "ACCORD_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "ACCORD_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        if not self.kafka_security_protocol.uses_tls:
+            given = [variable for variable, value in files.items() if value]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set but ACCORD_KAFKA_SECURITY_PROTOCOL is"
+                    f" {self.kafka_security_protocol.value}: use SSL or SASL_SSL"
+                )
+            return self
+        self._kafka_ssl_context = kafka_ssl_context(
+            self.kafka_ssl_cafile,
+            self.kafka_ssl_certfile,
+            self.kafka_ssl_keyfile,
+            variables=(
+                "ACCORD_KAFKA_SSL_CAFILE",
+                "ACCORD_KAFKA_SSL_CERTFILE",
+                "ACCORD_KAFKA_SSL_KEYFILE",
+            ),
+        )
+        return self
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """The security options of every Kafka client (producer, consumer, admin)."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol.value}
+        if self._kafka_ssl_context is not None:
+            options["ssl_context"] = self._kafka_ssl_context
+        return options
+
 
 class ServiceSettings(BaseSettings):
     """Per-service settings; subclasses set ``env_prefix`` and the default port and database."""
@@ -112,10 +158,34 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     db_pool_size: int = 10
+    # TLS to PostgreSQL (shared/tls.py): libpq's sslmode (unset: asyncpg's default, or the
+    # URL's sslmode), and the CA that signed the server's certificate for verify-full or
+    # verify-ca (empty: the system's CAs).
+    database_ssl_mode: PostgresSslMode | None = None
+    database_ssl_root_cert: str = ""
     # The common setting, read here too: production checks the database URL's password.
     environment: Environment = Field(
         default=Environment.DEVELOPMENT, validation_alias="ACCORD_ENVIRONMENT"
     )
+
+    _database_ssl: ssl.SSLContext | str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _database_tls(self) -> "ServiceSettings":
+        prefix = self.model_config.get("env_prefix", "")
+        variable = f"{prefix}DATABASE_SSL_ROOT_CERT"
+        if self.database_ssl_mode is None:
+            if self.database_ssl_root_cert:
+                raise ValueError(f"{variable} is set without {prefix}DATABASE_SSL_MODE")
+            return self
+        self._database_ssl = postgres_ssl(
+            self.database_ssl_mode, self.database_ssl_root_cert, variable
+        )
+        return self
+
+    def database_connect_args(self) -> dict[str, Any]:
+        """asyncpg's connection arguments for TLS (none: its defaults)."""
+        return {} if self._database_ssl is None else {"ssl": self._database_ssl}
 
     @model_validator(mode="after")
     def _production_needs_a_real_password(self) -> "ServiceSettings":

@@ -27,6 +27,7 @@ import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -136,6 +137,7 @@ class ConsumerRunner:
         processed_table: Table,
         dead_letters_table: Table,
         bootstrap_servers: str,
+        kafka_options: Mapping[str, Any] | None = None,
         max_attempts: int = 5,
         commit_interval: float = 0.5,
         stall_seconds: float = 60.0,
@@ -147,6 +149,8 @@ class ConsumerRunner:
         self._processed = processed_table
         self._dead_letters = dead_letters_table
         self._bootstrap_servers = bootstrap_servers
+        # The Kafka clients' security options (TLS, see shared/config.py).
+        self._kafka_options = dict(kafka_options or {})
         self._max_attempts = max_attempts
         self._commit_interval = commit_interval
         self._pending: dict[TopicPartition, int] = {}
@@ -159,7 +163,7 @@ class ConsumerRunner:
         backoff = Backoff(0.5, 5.0)
         while True:
             consumer = self._make_consumer()
-            dead_letters = make_producer(self._bootstrap_servers)
+            dead_letters = make_producer(self._bootstrap_servers, **self._kafka_options)
             try:
                 await asyncio.wait_for(consumer.start(), 30)
                 await asyncio.wait_for(dead_letters.start(), 30)
@@ -211,6 +215,7 @@ class ConsumerRunner:
     def _make_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap_servers,
+            **self._kafka_options,
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -70,7 +70,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(spec.settings.database_url, spec.settings.db_pool_size)
+        database_tls = spec.settings.database_connect_args()
+        engine = make_engine(spec.settings.database_url, spec.settings.db_pool_size, database_tls)
         sessions = make_session_factory(engine)
         app.state.engine = engine
         app.state.database_outage.watch(engine)
@@ -80,6 +81,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             table=spec.outbox,
             listen_dsn=asyncpg_dsn(spec.settings.database_url),
             bootstrap_servers=spec.common.kafka_bootstrap_servers,
+            listen_connect_args=database_tls,
+            kafka_options=spec.common.kafka_client_options(),
         )
         consumer = None
         if spec.subscriptions.topics:
@@ -91,6 +94,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                 processed_table=spec.processed_events,
                 dead_letters_table=spec.dead_letters,
                 bootstrap_servers=spec.common.kafka_bootstrap_servers,
+                kafka_options=spec.common.kafka_client_options(),
                 stall_seconds=spec.common.consumer_stall_seconds,
             )
         runtime = Runtime(relay=relay, consumer=consumer, tasks=[])
@@ -145,7 +149,11 @@ async def _create_topics_when_possible(common: CommonSettings) -> None:
     backoff = Backoff(0.5, 10.0)
     while True:
         try:
-            created = await create_topics(common.kafka_bootstrap_servers, timeout=15)
+            created = await create_topics(
+                common.kafka_bootstrap_servers,
+                timeout=15,
+                kafka_options=common.kafka_client_options(),
+            )
             if created:
                 log.info("topics_created", topics=created)
             return

@@ -9,6 +9,8 @@ id so that one aggregate's events stay in order.
 import asyncio
 import contextlib
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -43,9 +45,14 @@ def _new_topic(name: str) -> NewTopic:
     return NewTopic(name, num_partitions=PARTITIONS, replication_factor=1, topic_configs=configs)
 
 
-async def create_topics(bootstrap_servers: str, timeout: float = 60.0) -> list[str]:
-    """Create every topic that does not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+async def create_topics(
+    bootstrap_servers: str, timeout: float = 60.0, kafka_options: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Create every topic that does not exist yet; return the names created.
+    ``kafka_options``: the client's security options (``CommonSettings.kafka_client_options``)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000, **(kafka_options or {})
+    )
     await asyncio.wait_for(admin.start(), timeout)
     try:
         existing = set(await admin.list_topics())
@@ -64,7 +71,12 @@ def main() -> None:
 
     if sys.argv[1:] != ["create"]:
         sys.exit("usage: python -m shared.topics create")
-    created = asyncio.run(create_topics(CommonSettings().kafka_bootstrap_servers))
+    settings = CommonSettings()
+    created = asyncio.run(
+        create_topics(
+            settings.kafka_bootstrap_servers, kafka_options=settings.kafka_client_options()
+        )
+    )
     print(f"topics created: {', '.join(created) or 'none (all present)'}")
 
 

@@ -83,7 +83,7 @@ async def _secrets_by_key(session: AsyncSession, exclude: str) -> dict[str, int]
 
 async def reencrypt_secrets() -> int:
     settings = NotificationsSettings()
-    engine = make_engine(settings.database_url, pool_size=2)
+    engine = make_engine(settings.database_url, 2, settings.database_connect_args())
     try:
         result = await reencrypt_all(make_session_factory(engine), settings.keyring)
     finally:

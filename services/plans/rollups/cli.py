@@ -11,7 +11,8 @@ from shared.db import make_engine, make_session_factory
 
 
 async def check_rollups() -> int:
-    engine = make_engine(PlansSettings().database_url, pool_size=2)
+    settings = PlansSettings()
+    engine = make_engine(settings.database_url, 2, settings.database_connect_args())
     try:
         async with make_session_factory(engine)() as session:
             plans, differences = await views.check_all(session)
@@ -24,10 +25,13 @@ async def check_rollups() -> int:
 
 
 async def rebuild_rollups() -> int:
-    engine = make_engine(PlansSettings().database_url, pool_size=2)
+    settings, common = PlansSettings(), CommonSettings()
+    engine = make_engine(settings.database_url, 2, settings.database_connect_args())
     try:
         applied = await replay.rebuild(
-            make_session_factory(engine), CommonSettings().kafka_bootstrap_servers
+            make_session_factory(engine),
+            common.kafka_bootstrap_servers,
+            common.kafka_client_options(),
         )
     finally:
         await engine.dispose()

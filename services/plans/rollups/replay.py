@@ -9,6 +9,8 @@ its version guard skips what the replay already applied.
 """
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,9 +20,15 @@ from shared.events import CloudEvent, InvalidEvent, parse_data
 from shared.topics import PARTITIONS, PLANS_EVENTS
 
 
-async def rebuild(sessions: async_sessionmaker[AsyncSession], bootstrap_servers: str) -> int:
+async def rebuild(
+    sessions: async_sessionmaker[AsyncSession],
+    bootstrap_servers: str,
+    kafka_options: Mapping[str, Any] | None = None,
+) -> int:
     """Return the number of line events applied."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **(kafka_options or {})
+    )
     await asyncio.wait_for(consumer.start(), 30)
     try:
         async with sessions() as session, session.begin():
