@@ -23,8 +23,10 @@ from alembic import command
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifications import orm
+from services.notifications import orm, wakeup
+from services.notifications.config import NotificationsSettings
 from services.notifications.webhooks import handlers as webhooks
+from services.notifications.webhooks.dispatcher import Dispatcher
 from services.notifications.webhooks.key_rotation import reencrypt_all
 from services.notifications.webhooks.keyring import (
     Keyring,
@@ -35,6 +37,9 @@ from services.notifications.webhooks.secrets_at_rest import active_secrets, curr
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.migrations import alembic_config, upgrade
 from shared.topics import PLANS_EVENTS
+from tests.integration.test_webhook_slots import Endpoint as SlotEndpoint
+from tests.integration.test_webhook_slots import attempts_of, pending_deliveries
+from tests.support.background import in_background
 from tests.support.kafka import produce, status_changed_event
 from tests.support.notifications import headers_of, new_delegation, register_endpoint, subscribe
 from tests.support.receiver import Receiver
@@ -349,3 +354,51 @@ async def test_the_migration_encrypts_the_secrets_left_in_plain_text(
     row = await endpoint_row(url, endpoint_id)
     assert (row["secret"], row["previous_secret"]) == (secret, previous)
     await asyncio.to_thread(infra.postgres.drop_database, name)
+
+
+async def test_a_secret_the_dispatcher_cannot_decrypt_fails_the_attempt_until_its_key_is_back(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The dispatcher given another key under the secret's key id sends nothing, records a
+    failed attempt that says why and keeps going; given the right key, the delivery goes on
+    its schedule, with its webhook-id, and verifies."""
+    entry = key_entry("k1")
+    code = "T" + "".join(secrets.choice(string.ascii_uppercase) for _ in range(7))
+    with Receiver().running() as receiver:
+        async with sessions() as session, session.begin():
+            session.add(orm.Delegation(code=code, name="Test mission", timezone="UTC"))
+            await session.flush()
+            endpoint, secret = await webhooks.register_endpoint(
+                session,
+                webhooks.RegisterEndpoint(delegation=code, url=receiver.url("/hook")),
+                urls=webhooks.UrlPolicy(allow_http=True, allow_loopback=True),
+                keyring=keyring_of(entry),
+            )
+        receiver.route("/hook", secret)
+        [webhook_id] = await pending_deliveries(sessions, SlotEndpoint(endpoint.id, code), 1)
+
+        def dispatcher(keys: str) -> Dispatcher:
+            settings = NotificationsSettings(
+                secret_keys=keys,
+                retry_schedule=[0] + [1.0] * 30,
+                poll_interval=0.2,
+                allow_http_webhooks=True,
+            )
+            return Dispatcher(sessions, settings, allow_loopback=True, pulse=wakeup.Pulse())
+
+        async with in_background(dispatcher(key_entry("k1")).run()):  # another key under k1
+            [first, *_] = await eventually(
+                lambda: attempts_of(sessions, SlotEndpoint(endpoint.id, code)), what="an attempt"
+            )
+        assert first.status_code is None
+        assert (
+            first.error
+            == "the endpoint's signing secret cannot be decrypted (see the service's log)"
+        )
+        assert receiver.at("/hook") == []
+
+        async with in_background(dispatcher(entry).run()):
+            await eventually(
+                lambda: asyncio.sleep(0, len(receiver.accepted("/hook")) == 1), what="a webhook"
+            )
+        assert [r.webhook_id for r in receiver.at("/hook")] == [webhook_id]
