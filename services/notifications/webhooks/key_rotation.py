@@ -3,7 +3,8 @@
 the current key with it, and ``new-secret-key`` prints a fresh key entry.
 
 Re-encrypting goes through every endpoint in id order, a batch per transaction, each row
-locked while it is rewritten: interrupted, it leaves every row under one key or the other
+locked while it is rewritten (``FOR NO KEY UPDATE``: deliveries being inserted for it do not
+wait, see ``shared.db``): interrupted, it leaves every row under one key or the other
 (both readable), and run again it takes up what is left. Secrets already under the current
 key are decrypted too, as a check that the key given under that id is the right one. It is
 done when every secret decrypts and none is under another key than the current one; only
@@ -23,7 +24,7 @@ from services.notifications.config import NotificationsSettings
 from services.notifications.webhooks.keyring import Keyring, SecretNotDecryptable, new_key_entry
 from services.notifications.webhooks.secrets_at_rest import reseal
 from shared.cli import Command
-from shared.db import make_engine, make_session_factory
+from shared.db import NO_KEY_UPDATE, make_engine, make_session_factory
 
 BATCH = 100
 
@@ -53,7 +54,7 @@ async def reencrypt_all(
                 query = query.where(orm.Endpoint.id > after)
             endpoints: Sequence[orm.Endpoint] = (
                 await session.scalars(
-                    query.order_by(orm.Endpoint.id).limit(batch).with_for_update()
+                    query.order_by(orm.Endpoint.id).limit(batch).with_for_update(**NO_KEY_UPDATE)
                 )
             ).all()
             for endpoint in endpoints:
