@@ -33,7 +33,6 @@ from deploy.local.processes import (
     run,
     wait_for,
 )
-from services.notifications.webhooks.keyring import new_key_entry
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,8 @@ CREATE_TOPICS = ("-m", "shared.topics", "create")
 # The demo: its webhook receiver (a delegation's system) and the story loaded by ``up``.
 RECEIVER = "receiver"
 LOAD_DEMO = ("-m", "deploy.demo", "load")
+# Prints a new key for the webhook secrets at rest (NOTIFICATIONS_SECRET_KEYS_FILE).
+NEW_SECRET_KEY = ("-m", "services.notifications", "new-secret-key")
 # Every part of the stack, in start order, by the names the commands take.
 PARTS = ("postgres", "kafka", *(launch.name for launch in SERVICES), RECEIVER)
 
@@ -166,10 +167,12 @@ class LocalStack:
         given as a file the way an operator mounts one."""
         path = self.runtime_dir / "notifications_secret_keys"
         if not path.exists():
+            # The service's own command makes it, so that the key's format has one owner.
+            entry = run([self.python, *NEW_SECRET_KEY], "making a key", cwd=REPO_ROOT).strip()
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as file:
-                file.write(new_key_entry() + "\n")
+                file.write(entry + "\n")
         return path
 
     def common_env(self) -> dict[str, str]:
