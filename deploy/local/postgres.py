@@ -139,6 +139,9 @@ class Postgres:
 
     def start(self) -> None:
         if self.is_running():
+            # Started by an older version, perhaps (trust on TCP): bring it in line as it runs.
+            self._write_pg_hba()
+            self._set_password()
             return
         self._init_data_dir()
         self._remove_stale_lock_files()
@@ -178,14 +181,16 @@ class Postgres:
             shutil.chown(path, "postgres", "postgres")
 
     def _set_password(self) -> None:
-        """Give the superuser the kept password, over the trusted socket. The statement
-        goes through psql's standard input, so the password is in no process's arguments."""
+        """Give the superuser the kept password over the trusted socket, and reload the
+        configuration. The statement goes through psql's standard input, so the password is
+        in no process's arguments."""
         psql = [
             str(_postgres_bin_dir() / "psql"),
             "-X", "-q", "-v", "ON_ERROR_STOP=1",
             "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres", "-d", "postgres",
         ]  # fmt: skip
-        statement = f"ALTER ROLE postgres PASSWORD '{self.password}';\n"
+        # The reload makes a pg_hba.conf written while the server ran take effect.
+        statement = f"ALTER ROLE postgres PASSWORD '{self.password}';\nSELECT pg_reload_conf();\n"
         try:
             result = subprocess.run(
                 _as_postgres(psql),

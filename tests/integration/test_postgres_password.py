@@ -40,6 +40,36 @@ async def test_a_tcp_connection_needs_the_password(infra: Infrastructure) -> Non
         await connection.close()
 
 
+async def _connects_without_password(infra: Infrastructure) -> bool:
+    try:
+        connection = await asyncpg.connect(
+            host="127.0.0.1", port=infra.postgres.port, user="postgres", database="postgres",
+            timeout=10,
+        )  # fmt: skip
+    except asyncpg.InvalidPasswordError:
+        return False
+    await connection.close()
+    return True
+
+
+async def test_a_running_server_that_trusts_tcp_is_brought_in_line_by_start(
+    infra: Infrastructure,
+) -> None:
+    """A developer's server started by an older version (trust on TCP) asks for the password
+    after the next ``deploy/stack up``, without a restart."""
+    postgres = infra.postgres
+    hba = postgres.data_dir / "pg_hba.conf"
+    await asyncio.to_thread(
+        hba.write_text, "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+    )
+    await asyncio.to_thread(postgres.query, "SELECT pg_reload_conf()")
+    assert await _connects_without_password(infra)  # the older version's server
+
+    await asyncio.to_thread(postgres.start)  # what `up` does with a server that runs
+
+    assert not await _connects_without_password(infra)
+
+
 async def test_the_tls_setting_reaches_the_connections(infra: Infrastructure) -> None:
     url = infra.database_url("plans")
     for mode, answers in (("disable", True), ("prefer", True), ("require", False)):
