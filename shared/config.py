@@ -3,7 +3,8 @@
 Common settings use the ``ACCORD_`` prefix; each service adds its own with its prefix
 (``PLANS_``, ``MEETINGS_``, ``NOTIFICATIONS_``). Defaults work on localhost; in production
 mode the service refuses to start with a secret anyone could know (see ``secret_weakness``):
-the signing secret, and the password in its database URL.
+the signing secret, and the password in its database URL. TLS to Kafka and to PostgreSQL is
+set here too (``shared/tls.py``, docs/security.md).
 """
 
 import ssl
