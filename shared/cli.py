@@ -33,10 +33,12 @@ def service_main(
     subcommands.add_parser("migrate", help="bring this service's database schema up to date")
     subcommands.add_parser("serve", help="run the HTTP API, the outbox relay and the consumers")
     for command_name, command in extra.items():
-        subcommands.add_parser(command_name, help=command.help)
+        subcommands.add_parser(command_name, help=command.help, description=command.help)
     args = parser.parse_args()
     if args.command == "migrate":
-        upgrade(migrations_dir, settings.database_url)
+        upgrade(
+            migrations_dir, settings.database_url, connect_args=settings.database_connect_args()
+        )
         print(f"{name}: database schema up to date")
     elif args.command == "serve":
         uvicorn.run(

@@ -4,17 +4,21 @@ Common settings use the ``ACCORD_`` prefix; each service adds its own with its p
 (``PLANS_``, ``MEETINGS_``, ``NOTIFICATIONS_``). Defaults work on localhost; in production
 mode the service refuses to start with a secret anyone could know (see ``secret_weakness``):
 the password in its database URL and its Kafka password; with a broker that does not
-authenticate its clients; and with HS256 tokens (shared/tokens.py).
+authenticate its clients; and with HS256 tokens (shared/tokens.py). TLS to Kafka and to
+PostgreSQL is set here too (``shared/tls.py``, docs/security.md).
 """
 
+import ssl
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared import failpoints
 from shared.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
+from shared.tls import PostgresSslMode, kafka_ssl_context, postgres_ssl
 
 DEVELOPMENT_JWT_SECRET = "accord-development-secret-do-not-use-in-production"
 # Every secret this repository publishes: the development default, the placeholders of
@@ -30,6 +34,8 @@ PUBLISHED_SECRETS = frozenset(
         "replace-me-with-the-kafka-plans-password",
         "replace-me-with-the-kafka-meetings-password",
         "replace-me-with-the-kafka-notifications-password",
+        # NOTIFICATIONS_SECRET_KEYS in .env.example
+        "replace-me:cmVwbGFjZSB0aGlzIHdpdGggYSBrZXkgb2YgeW91cnM=",
     }
 )
 MIN_SECRET_BYTES = 32
@@ -99,6 +105,12 @@ class CommonSettings(BaseSettings):
     # Longest exp - iat a token may have, and the clock skew allowed on exp, iat and nbf.
     jwt_max_lifetime_seconds: int = Field(default=12 * 3600, gt=0)
     jwt_leeway_seconds: int = Field(default=30, ge=0)
+    # TLS to the brokers (SSL, or SASL_SSL with SASL on top): the CA that signed their
+    # certificates (empty: the system's CAs) and, for mutual TLS, a client certificate and
+    # its key. Files are checked at start-up (shared/tls.py).
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
     # HS256 only (development): the shared secret.
     jwt_secret: str = DEVELOPMENT_JWT_SECRET
     # /docs, /redoc and /openapi.json; unset: on in development, off in production.
@@ -123,6 +135,8 @@ class CommonSettings(BaseSettings):
     # instead of waiting for their lease to run out. Empty: leases simply expire.
     instance_id: str = ""
 
+    _kafka_ssl_context: ssl.SSLContext | None = PrivateAttr(default=None)
+
     @field_validator("jwt_secret")
     @classmethod
     def _long_enough(cls, secret: str) -> str:
@@ -133,7 +147,7 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> "CommonSettings":
-        if self.kafka_security_protocol is not SecurityProtocol.PLAINTEXT and not (
+        if self.kafka_security_protocol.uses_sasl and not (
             self.kafka_username and self.kafka_password
         ):
             raise ValueError(
@@ -152,14 +166,42 @@ class CommonSettings(BaseSettings):
         failpoints.parse(self.failpoints)
         return self
 
+    @model_validator(mode="after")
+    def _kafka_tls(self) -> "CommonSettings":
+        files = {
+            "ACCORD_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "ACCORD_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "ACCORD_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        if not self.kafka_security_protocol.uses_tls:
+            given = [variable for variable, value in files.items() if value]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set but ACCORD_KAFKA_SECURITY_PROTOCOL is"
+                    f" {self.kafka_security_protocol.value}: use SSL or SASL_SSL"
+                )
+            return self
+        self._kafka_ssl_context = kafka_ssl_context(
+            self.kafka_ssl_cafile,
+            self.kafka_ssl_certfile,
+            self.kafka_ssl_keyfile,
+            variables=(
+                "ACCORD_KAFKA_SSL_CAFILE",
+                "ACCORD_KAFKA_SSL_CERTFILE",
+                "ACCORD_KAFKA_SSL_KEYFILE",
+            ),
+        )
+        return self
+
     def _production_refusals(self) -> list[str]:
         refusals = []
         if self.kafka_security_protocol is SecurityProtocol.PLAINTEXT:
             refusals.append(
                 "ACCORD_KAFKA_SECURITY_PROTOCOL=PLAINTEXT is refused in production: the"
-                " broker must authenticate its clients (SASL_PLAINTEXT or SASL_SSL)"
+                " broker must authenticate its clients (SASL_PLAINTEXT, SASL_SSL, or SSL"
+                " with client certificates)"
             )
-        else:
+        elif self.kafka_security_protocol.uses_sasl:
             weakness = secret_weakness(self.kafka_password)
             if weakness is not None:
                 refusals.append(
@@ -185,6 +227,7 @@ class CommonSettings(BaseSettings):
             sasl_mechanism=self.kafka_sasl_mechanism,
             username=self.kafka_username,
             password=self.kafka_password,
+            tls=self._kafka_ssl_context,
         )
 
     @property
@@ -203,10 +246,34 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     db_pool_size: int = 10
+    # TLS to PostgreSQL (shared/tls.py): libpq's sslmode (unset: asyncpg's default, or the
+    # URL's sslmode), and the CA that signed the server's certificate for verify-full or
+    # verify-ca (empty: the system's CAs).
+    database_ssl_mode: PostgresSslMode | None = None
+    database_ssl_root_cert: str = ""
     # The common setting, read here too: production checks the database URL's password.
     environment: Environment = Field(
         default=Environment.DEVELOPMENT, validation_alias="ACCORD_ENVIRONMENT"
     )
+
+    _database_ssl: ssl.SSLContext | str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _database_tls(self) -> "ServiceSettings":
+        prefix = self.model_config.get("env_prefix", "")
+        variable = f"{prefix}DATABASE_SSL_ROOT_CERT"
+        if self.database_ssl_mode is None:
+            if self.database_ssl_root_cert:
+                raise ValueError(f"{variable} is set without {prefix}DATABASE_SSL_MODE")
+            return self
+        self._database_ssl = postgres_ssl(
+            self.database_ssl_mode, self.database_ssl_root_cert, variable
+        )
+        return self
+
+    def database_connect_args(self) -> dict[str, Any]:
+        """asyncpg's connection arguments for TLS (none: its defaults)."""
+        return {} if self._database_ssl is None else {"ssl": self._database_ssl}
 
     @model_validator(mode="after")
     def _production_needs_a_real_password(self) -> "ServiceSettings":

@@ -4,6 +4,7 @@ The engine is made in the application's lifespan, never at import time. Sessions
 expire objects on commit, so a handler can return what it just committed.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -43,9 +44,13 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+def make_engine(
+    database_url: str, pool_size: int = 10, connect_args: Mapping[str, Any] | None = None
+) -> AsyncEngine:
+    """``connect_args``: asyncpg's (TLS, see ``ServiceSettings.database_connect_args``)."""
     return create_async_engine(
         database_url,
+        connect_args=dict(connect_args or {}),
         pool_size=pool_size,
         max_overflow=pool_size,
         # A restarted PostgreSQL leaves dead connections in the pool; test them before use.

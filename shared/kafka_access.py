@@ -18,8 +18,17 @@ from typing import Any
 
 class SecurityProtocol(StrEnum):
     PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
     SASL_PLAINTEXT = "SASL_PLAINTEXT"
     SASL_SSL = "SASL_SSL"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
 
 
 class SaslMechanism(StrEnum):
@@ -35,10 +44,13 @@ class KafkaAccess:
     username: str = ""
     # Never in a repr: these objects end up in log lines and test failures.
     password: str = field(default="", repr=False)
+    # SSL / SASL_SSL: the context built from the TLS settings (shared/tls.py); None: the
+    # system's CAs.
+    tls: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     @property
     def authenticated(self) -> bool:
-        return self.security_protocol is not SecurityProtocol.PLAINTEXT
+        return self.security_protocol.uses_sasl
 
     def as_user(self, username: str, password: str) -> "KafkaAccess":
         """The same broker, as another principal."""
@@ -56,11 +68,6 @@ class KafkaAccess:
                 "sasl_plain_username": self.username,
                 "sasl_plain_password": self.password,
             }
-        if self.security_protocol is SecurityProtocol.SASL_SSL:
-            options["ssl_context"] = self.ssl_context()
+        if self.security_protocol.uses_tls:
+            options["ssl_context"] = self.tls or ssl.create_default_context()
         return options
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """For SASL_SSL: the system's trusted CAs and host name checks. Settings for a
-        private CA or client certificates belong here."""
-        return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)

@@ -6,7 +6,9 @@ so the database URL comes from the service's settings like everything else.
 """
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
@@ -22,8 +24,16 @@ def alembic_config(migrations_dir: Path, database_url: str) -> Config:
     return config
 
 
-def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(migrations_dir, database_url), revision)
+def upgrade(
+    migrations_dir: Path,
+    database_url: str,
+    revision: str = "head",
+    connect_args: Mapping[str, Any] | None = None,
+) -> None:
+    """``connect_args``: asyncpg's (TLS, see ``ServiceSettings.database_connect_args``)."""
+    config = alembic_config(migrations_dir, database_url)
+    config.attributes["connect_args"] = dict(connect_args or {})
+    command.upgrade(config, revision)
 
 
 def run_migrations(metadata: MetaData) -> None:
@@ -37,7 +47,8 @@ def run_migrations(metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        connect_args = context.config.attributes.get("connect_args", {})
+        engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
         async with engine.connect() as connection:
             await connection.run_sync(migrate)
         await engine.dispose()

@@ -16,7 +16,7 @@ claiming rows side by side could reorder one aggregate's events.
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,6 +160,7 @@ class OutboxRelay:
         table: Table,
         listen_dsn: str,
         kafka: KafkaAccess,
+        listen_connect_args: Mapping[str, Any] | None = None,
         batch_size: int = 500,
         send_timeout: float = 20.0,
         fallback_poll_seconds: float = 2.0,
@@ -168,6 +169,8 @@ class OutboxRelay:
         self._table = table
         self._listen_dsn = listen_dsn
         self._kafka = kafka
+        # TLS to PostgreSQL (shared/config.py): asyncpg's arguments for the LISTEN connection.
+        self._listen_connect_args = dict(listen_connect_args or {})
         self._batch_size = batch_size
         self._send_timeout = send_timeout
         self._fallback_poll = fallback_poll_seconds
@@ -201,7 +204,9 @@ class OutboxRelay:
         if self._listener is not None and not self._listener.is_closed():
             return
         self.state.is_leader = False
-        connection = await asyncpg.connect(self._listen_dsn, timeout=10)
+        connection = await asyncpg.connect(
+            self._listen_dsn, timeout=10, **self._listen_connect_args
+        )
         try:
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
                 await asyncio.sleep(self._fallback_poll)

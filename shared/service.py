@@ -78,7 +78,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Here rather than in create_app: building the app (for its OpenAPI document) needs no keys.
         refuse_missing_keys(spec.common)
-        engine = make_engine(spec.settings.database_url, spec.settings.db_pool_size)
+        database_tls = spec.settings.database_connect_args()
+        engine = make_engine(spec.settings.database_url, spec.settings.db_pool_size, database_tls)
         sessions = make_session_factory(engine)
         app.state.engine = engine
         app.state.database_outage.watch(engine)
@@ -87,6 +88,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             sessions=sessions,
             table=spec.outbox,
             listen_dsn=asyncpg_dsn(spec.settings.database_url),
+            listen_connect_args=database_tls,
             kafka=spec.common.kafka_access(),
         )
         consumer = None

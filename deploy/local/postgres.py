@@ -1,11 +1,18 @@
 """A PostgreSQL server of our own, from Debian's packages: own data directory, port and
-socket directory, so that several can run side by side (the developer's, each test run's)."""
+socket directory, so that several can run side by side (the developer's, each test run's).
+
+Like a real server it asks for a password on TCP (SCRAM-SHA-256): the superuser's is
+generated on first use and kept in ``<runtime>/postgres_password`` (mode 0600), and every
+URL this module hands out carries it. Only the server's own Unix socket (mode 0700, so the
+server's system user and root) is trusted: that is how the password is set at each start.
+"""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import os
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -25,6 +32,16 @@ from deploy.local.processes import (
 
 # A Unix socket path must fit in sun_path (108 bytes, NUL included).
 MAX_SOCKET_PATH = 100
+# Written over pg_hba.conf at every start, so that a data directory made before passwords
+# (trust everywhere) is brought in line too.
+PG_HBA = """\
+# Written by deploy/local/postgres.py at every start: edits here are lost.
+# The server's own Unix socket (mode 0700): its system user and root only.
+local all all trust
+# TCP, loopback only: a password, like a real server.
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 
 def _postgres_bin_dir() -> Path:
@@ -92,8 +109,26 @@ class Postgres:
     def socket_dir(self) -> Path:
         return self._base_dir / "run"
 
+    @property
+    def password_path(self) -> Path:
+        return self.runtime_dir / "postgres_password"
+
+    @property
+    def password(self) -> str:
+        """The superuser's password, generated on first use and kept (URL-safe characters)."""
+        path = self.password_path
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return path.read_text().strip()  # another process made it meanwhile
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
     def url(self, database: str) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql+asyncpg://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
 
     def pid(self) -> int | None:
         data_dir = str(self.data_dir)
@@ -104,13 +139,23 @@ class Postgres:
 
     def start(self) -> None:
         if self.is_running():
+            # Started by an older version, perhaps (trust on TCP): bring it in line as it runs.
+            self._write_pg_hba()
+            self._set_password()
             return
         self._init_data_dir()
         self._remove_stale_lock_files()
         bin_dir = _postgres_bin_dir()
+        self._write_pg_hba()
         options = shlex.join(
-            ["-p", str(self.port), "-k", str(self.socket_dir), "-c", "listen_addresses=127.0.0.1"]
-        )
+            [
+                "-p", str(self.port),
+                "-k", str(self.socket_dir),
+                "-c", "listen_addresses=127.0.0.1",
+                "-c", "unix_socket_permissions=0700",
+                "-c", "password_encryption=scram-sha-256",
+            ]
+        )  # fmt: skip
         pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-o", options]
         # Without -l the server writes to pg_ctl's stdout, i.e. our log file.
         log_fd = open_log(self.log_path, f"starting PostgreSQL on 127.0.0.1:{self.port}")
@@ -127,6 +172,39 @@ class Postgres:
             os.close(log_fd)
         if result.returncode != 0 or not self.is_running():
             raise failure(f"PostgreSQL did not start on port {self.port}", self.log_path)
+        self._set_password()
+
+    def _write_pg_hba(self) -> None:
+        path = self.data_dir / "pg_hba.conf"
+        path.write_text(PG_HBA)
+        if _running_as_root():
+            shutil.chown(path, "postgres", "postgres")
+
+    def _set_password(self) -> None:
+        """Give the superuser the kept password over the trusted socket, and reload the
+        configuration. The statement goes through psql's standard input, so the password is
+        in no process's arguments."""
+        psql = [
+            str(_postgres_bin_dir() / "psql"),
+            "-X", "-q", "-v", "ON_ERROR_STOP=1",
+            "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+        ]  # fmt: skip
+        # The reload makes a pg_hba.conf written while the server ran take effect.
+        statement = f"ALTER ROLE postgres PASSWORD '{self.password}';\nSELECT pg_reload_conf();\n"
+        try:
+            result = subprocess.run(
+                _as_postgres(psql),
+                input=statement,
+                capture_output=True,
+                text=True,
+                cwd=self._base_dir,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise StackError(f"setting the PostgreSQL password: {exc}") from exc
+        if result.returncode != 0:
+            raise StackError(f"setting the PostgreSQL password failed: {result.stderr.strip()}")
 
     def _init_data_dir(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -140,7 +218,8 @@ class Postgres:
         initdb = [
             str(_postgres_bin_dir() / "initdb"),
             "-D", str(self.data_dir),
-            "-A", "trust",
+            "--auth-local", "trust",
+            "--auth-host", "scram-sha-256",
             "-U", "postgres",
             "-E", "UTF8",
             "--locale=C.UTF-8",
@@ -209,7 +288,11 @@ class Postgres:
             "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database,
             "-c", sql,
         ]  # fmt: skip
-        env = {**os.environ, "PGCONNECT_TIMEOUT": str(max(2, min(10, round(timeout / 2))))}
+        env = {
+            **os.environ,
+            "PGCONNECT_TIMEOUT": str(max(2, min(10, round(timeout / 2)))),
+            "PGPASSWORD": self.password,
+        }
         output = run(psql, f"psql {sql!r}", timeout=timeout, env=env)
         return [line.split("\t") for line in output.splitlines() if line]
 

@@ -73,6 +73,8 @@ CREATE_TOPICS = ("-m", "shared.topics", "create")
 # The demo: its webhook receiver (a delegation's system) and the story loaded by ``up``.
 RECEIVER = "receiver"
 LOAD_DEMO = ("-m", "deploy.demo", "load")
+# Prints a new key for the webhook secrets at rest (NOTIFICATIONS_SECRET_KEYS_FILE).
+NEW_SECRET_KEY = ("-m", "services.notifications", "new-secret-key")
 # Every part of the stack, in start order, by the names the commands take.
 PARTS = ("postgres", "kafka", *(launch.name for launch in SERVICES), RECEIVER)
 
@@ -154,6 +156,19 @@ class LocalStack:
     def jwks_path(self) -> Path:
         return self.runtime_dir / "keys" / "jwks.json"
 
+    def _secret_keys_file(self) -> Path:
+        """The key that encrypts webhook secrets, generated on the first ``up`` and kept,
+        given as a file the way an operator mounts one."""
+        path = self.runtime_dir / "notifications_secret_keys"
+        if not path.exists():
+            # The service's own command makes it, so that the key's format has one owner.
+            entry = run([self.python, *NEW_SECRET_KEY], "making a key", cwd=REPO_ROOT).strip()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(entry + "\n")
+        return path
+
     def signing_key_path(self) -> Path:
         """The token signing key, made on the first ``up`` and kept (so tokens survive
         restarts), its public half in ``jwks_path``, which is all the services read."""
@@ -179,8 +194,13 @@ class LocalStack:
 
     def service_env(self, launch: ServiceLaunch) -> dict[str, str]:
         # The demo receiver is plain http on loopback, which only a local stack allows.
-        http_hooks = (
-            {"NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true"} if launch.name == "notifications" else {}
+        notifications = (
+            {
+                "NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true",
+                "NOTIFICATIONS_SECRET_KEYS_FILE": str(self._secret_keys_file()),
+            }
+            if launch.name == "notifications"
+            else {}
         )
         return {
             **self.common_env(kafka_user=launch.name),
@@ -188,7 +208,7 @@ class LocalStack:
             f"{launch.env_prefix}_HTTP_PORT": str(launch.port),
             # One process per service here: a stable name of its own (shared/config.py).
             "ACCORD_INSTANCE_ID": launch.name,
-            **http_hooks,
+            **notifications,
         }
 
     def _run_python(self, args: Sequence[str], env: dict[str, str], what: str) -> None:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from services.notifications.config import NotificationsSettings
+from services.notifications.webhooks.key_rotation import COMMANDS
 from shared.cli import service_main
 
 service_main(
@@ -8,4 +9,5 @@ service_main(
     NotificationsSettings(),
     app_path="services.notifications.main:create",
     migrations_dir=Path(__file__).parent / "migrations",
+    commands=COMMANDS,
 )

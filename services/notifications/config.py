@@ -4,12 +4,23 @@ Durations are in seconds so that tests can run the whole retry schedule in a few
 the defaults follow Svix's published schedule.
 """
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.config import ServiceSettings
+from services.notifications.webhooks.keyring import (
+    Keyring,
+    KeyringError,
+    parse_keys,
+    weak_key_ids,
+)
+from shared.config import PUBLISHED_SECRETS, Environment, ServiceSettings
 
 DAY = 86_400.0
+# The key that encrypts webhook secrets when none is given, outside production only.
+DEVELOPMENT_SECRET_KEYS = "development:YWNjb3JkIGRldmVsb3BtZW50IHdlYmhvb2sga2V5cyE="
+MAKE_A_KEY = "python -m services.notifications new-secret-key"
 
 
 class NotificationsSettings(ServiceSettings):
@@ -54,6 +65,11 @@ class NotificationsSettings(ServiceSettings):
     # Accept plain-http webhook URLs (https always is). Loopback targets need
     # ACCORD_ALLOW_LOOPBACK_WEBHOOKS as well.
     allow_http_webhooks: bool = False
+    # The keys that encrypt webhook secrets in the database (webhooks/keyring.py): entries
+    # ``id:base64-key`` (32 bytes), the first one current, the others only read (rotation).
+    # Given inline, or in a file (a mounted secret), never both; required in production.
+    secret_keys: str = ""
+    secret_keys_file: Path | None = None
     stream_keepalive: float = Field(default=15.0, gt=0)
     # Caps per delegation: webhook endpoints and subscriptions it holds (beyond: 409), live
     # streams it has open at once in each process (beyond: 429).
@@ -61,3 +77,67 @@ class NotificationsSettings(ServiceSettings):
     max_subscriptions_per_delegation: int = Field(default=500, ge=1)
     max_streams_per_delegation: int = Field(default=10, ge=1)
     digest_interval: float = Field(default=60.0, gt=0)
+
+    _keyring: Keyring = PrivateAttr()
+
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring
+
+    @model_validator(mode="after")
+    def _secret_keys(self) -> "NotificationsSettings":
+        self._keyring = _read_keyring(self)
+        return self
+
+
+def _read_keyring(settings: NotificationsSettings) -> Keyring:
+    """The keyring from NOTIFICATIONS_SECRET_KEYS or NOTIFICATIONS_SECRET_KEYS_FILE; outside
+    production, the development key when neither is given. Production refuses to start
+    without keys, or with a published or non-random one."""
+    production = settings.environment is Environment.PRODUCTION
+    if settings.secret_keys and settings.secret_keys_file is not None:
+        raise ValueError(
+            "give NOTIFICATIONS_SECRET_KEYS or NOTIFICATIONS_SECRET_KEYS_FILE, not both"
+        )
+    try:
+        if settings.secret_keys_file is not None:
+            try:
+                text = settings.secret_keys_file.read_text()
+            except OSError as exc:
+                raise KeyringError(
+                    f"NOTIFICATIONS_SECRET_KEYS_FILE cannot be read: {exc.strerror}"
+                ) from None
+            keyring = parse_keys(text, "NOTIFICATIONS_SECRET_KEYS_FILE")
+        elif settings.secret_keys:
+            keyring = parse_keys(settings.secret_keys, "NOTIFICATIONS_SECRET_KEYS")
+        elif production:
+            raise KeyringError(
+                "production needs the keys that encrypt webhook secrets: set"
+                f" NOTIFICATIONS_SECRET_KEYS or NOTIFICATIONS_SECRET_KEYS_FILE ({MAKE_A_KEY})"
+            )
+        else:
+            keyring = parse_keys(DEVELOPMENT_SECRET_KEYS, "the development key")
+    except KeyringError as exc:
+        raise ValueError(str(exc)) from None
+    if production:
+        weak = weak_key_ids(keyring, _published_keys())
+        if weak:
+            reasons = "; ".join(f"key {key_id!r} {why}" for key_id, why in weak.items())
+            raise ValueError(
+                f"NOTIFICATIONS_SECRET_KEYS: {reasons}: production needs keys of its own"
+                f" ({MAKE_A_KEY})"
+            )
+    return keyring
+
+
+def _published_keys() -> Keyring:
+    """Every key the repository publishes: the development key, and any published value
+    that reads as keys (.env.example's placeholder)."""
+    keys: dict[str, bytes] = {}
+    for value in sorted(PUBLISHED_SECRETS | {DEVELOPMENT_SECRET_KEYS}):
+        try:
+            published = parse_keys(value, "a published value")
+        except KeyringError:
+            continue
+        keys |= {f"{len(keys) + n}": key for n, (_, key) in enumerate(published.entries())}
+    return Keyring(keys, current=next(iter(keys)))

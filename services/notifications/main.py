@@ -61,7 +61,7 @@ TAGS = [
 def create() -> FastAPI:
     settings = NotificationsSettings()
     common = CommonSettings()
-    listener = Listener(asyncpg_dsn(settings.database_url))
+    listener = Listener(asyncpg_dsn(settings.database_url), settings.database_connect_args())
 
     async def listen(app: FastAPI) -> None:
         await listener.run()

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -131,8 +132,9 @@ class ReceivedEvent(Base):
 
 
 class Endpoint(Base):
-    """A delegation's webhook endpoint. During a rotation ``previous_secret`` still signs
-    (a second signature) until ``previous_secret_until``."""
+    """A delegation's webhook endpoint. During a rotation the previous secret still signs
+    (a second signature) until ``previous_secret_until``. Secrets are stored encrypted, each
+    with the id of its key (``webhooks/secrets_at_rest.py``), never in plain text."""
 
     __tablename__ = "endpoints"
 
@@ -141,8 +143,10 @@ class Endpoint(Base):
     delegation_code: Mapped[str] = mapped_column(ForeignKey("delegations.code"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
     description: Mapped[str | None] = mapped_column(String(500))
-    secret: Mapped[str] = mapped_column(String(100))
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    secret_key_id: Mapped[str] = mapped_column(String(64))
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_secret_key_id: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -8,6 +8,8 @@ so a notification lost while the connection was down costs one poll interval, no
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
+from typing import Any
 
 import asyncpg
 import structlog
@@ -47,8 +49,9 @@ class Pulse:
 
 
 class Listener:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, connect_args: Mapping[str, Any] | None = None) -> None:
         self._dsn = dsn
+        self._connect_args = dict(connect_args or {})  # TLS (ServiceSettings)
         self.pulses = {DELIVERIES: Pulse(), INBOX: Pulse()}
 
     async def run(self) -> None:
@@ -59,7 +62,7 @@ class Listener:
         while True:
             connection: asyncpg.Connection | None = None
             try:
-                connection = await asyncpg.connect(self._dsn, timeout=10)
+                connection = await asyncpg.connect(self._dsn, timeout=10, **self._connect_args)
                 for channel in self.pulses:
                     await connection.add_listener(channel, self._on_notify)
                 backoff.reset()

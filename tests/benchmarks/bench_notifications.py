@@ -28,7 +28,9 @@ from services.notifications.config import NotificationsSettings
 from services.notifications.intake.handlers import TakeIn, new_webhook_id, take_in
 from services.notifications.wakeup import Pulse
 from services.notifications.webhooks.dispatcher import Dispatcher
+from services.notifications.webhooks.keyring import Keyring
 from services.notifications.webhooks.payloads import webhook_body
+from services.notifications.webhooks.secrets_at_rest import store_secret
 from services.notifications.webhooks.signing import new_secret, signature_headers
 from shared.contracts import plans as plan_events
 from shared.db import make_engine, make_session_factory
@@ -88,14 +90,13 @@ async def raw_posts(url: str, body: str, count: int, concurrency: int) -> float:
         return time.perf_counter() - started
 
 
-async def seed_deliveries(sessions, url: str, count: int) -> str:
+async def seed_deliveries(sessions, url: str, count: int, keyring: Keyring) -> str:
     event = envelope(status_changed(uuid.uuid4()), source="/bench", subject="bench")
     async with sessions() as session, session.begin():
         code = "B" + uuid.uuid4().hex[:6].upper()
         session.add(orm.Delegation(code=code, name="Bench", timezone="UTC", stream_seq=0))
-        endpoint = orm.Endpoint(
-            id=uuid.uuid4(), delegation_code=code, url=url, secret=new_secret(), event_types=[]
-        )
+        endpoint = orm.Endpoint(id=uuid.uuid4(), delegation_code=code, url=url, event_types=[])
+        store_secret(endpoint, keyring, new_secret())
         session.add(endpoint)
         row = orm.ReceivedEvent(
             event_id=event.id,
@@ -240,7 +241,7 @@ async def measure(database_url: str, receiver_url: str, deliveries: int, concurr
         body = sample_webhook_body()  # the raw loop posts what the dispatcher posts
         await raw_posts(receiver_url, body, 200, concurrency)  # warm up
         raw = await raw_posts(receiver_url, body, deliveries, concurrency)
-        code = await seed_deliveries(sessions, receiver_url, deliveries)
+        code = await seed_deliveries(sessions, receiver_url, deliveries, settings.keyring)
         dispatched = await dispatcher_run(sessions, settings, code, deliveries)
         one, two = signing_cost()
         fan = await fan_out_to(sessions, 1000)

@@ -29,7 +29,9 @@ from services.notifications.intake.handlers import TakeIn, take_in
 from services.notifications.webhooks import handlers as webhooks
 from services.notifications.webhooks.domain import AttemptResult, DeliveryStatus
 from services.notifications.webhooks.endpoint_health import record_endpoint_health
+from services.notifications.webhooks.keyring import new_key_entry, parse_keys
 from services.notifications.webhooks.release import release_after_answer
+from services.notifications.webhooks.secrets_at_rest import active_secrets, current_secret
 from shared.contracts import notifications as notification_events
 from shared.contracts import plans as plan_events
 from shared.errors import CapReached, Conflict, Invalid, NotFound
@@ -44,6 +46,7 @@ PUBLIC_URL = "https://93.184.216.34/accord"  # a public address: no DNS lookup, 
 URLS = webhooks.UrlPolicy(allow_http=False, allow_loopback=False)
 # Caps per delegation far above what a test makes.
 CAP = 100
+KEYRING = parse_keys(new_key_entry(), "the tests' keys")
 SETTINGS = NotificationsSettings(disable_after=5 * 86_400, warn_before_disable=86_400)
 
 
@@ -95,7 +98,10 @@ async def take(
 
 async def registered_endpoint(session: AsyncSession, code: str) -> orm.Endpoint:
     command = webhooks.RegisterEndpoint(delegation=code, url=PUBLIC_URL)
-    return await webhooks.register_endpoint(session, command, urls=URLS, cap=CAP)
+    endpoint, _ = await webhooks.register_endpoint(
+        session, command, urls=URLS, keyring=KEYRING, cap=CAP
+    )
+    return endpoint
 
 
 async def deliveries_to(session: AsyncSession, endpoint: orm.Endpoint) -> list[orm.Delivery]:
@@ -221,11 +227,12 @@ async def test_an_event_taken_in_reaches_each_matching_delegation_once_on_its_ch
     await follow(notifications_db, digested, tag, cadence=Cadence.DAILY_DIGEST)
     await follow(notifications_db, filtered, tag, statuses=("on_hold",))
     endpoint = await registered_endpoint(notifications_db, told)
-    only_changes = await webhooks.register_endpoint(
+    only_changes, _ = await webhooks.register_endpoint(
         notifications_db,
         webhooks.RegisterEndpoint(told, PUBLIC_URL, event_types=["status_changed"]),
         urls=URLS,
         cap=CAP,
+        keyring=KEYRING,
     )
 
     await take(notifications_db, line_created(plan_id=plan_id, action_line_id=line_id, tags=[tag]))
@@ -290,11 +297,12 @@ async def test_an_unsafe_webhook_url_is_invalid_on_the_url(notifications_db: Asy
                 webhooks.RegisterEndpoint(delegation=code, url=url),
                 urls=URLS,
                 cap=CAP,
+                keyring=KEYRING,
             )
         assert refused.value.field == "url" and reason in refused.value.message
 
     endpoint = await registered_endpoint(notifications_db, code)
-    assert endpoint.enabled and endpoint.secret.startswith("whsec_")
+    assert endpoint.enabled and current_secret(endpoint, KEYRING).startswith("whsec_")
     with pytest.raises(Invalid):
         await webhooks.change_endpoint(
             notifications_db,
@@ -466,11 +474,15 @@ async def test_a_failing_endpoint_is_probed_after_the_interval_or_its_retry_afte
 async def test_a_rotated_secret_still_signs_for_the_overlap(notifications_db: AsyncSession) -> None:
     code = await new_delegation(notifications_db)
     endpoint = await registered_endpoint(notifications_db, code)
-    old = endpoint.secret
+    old = current_secret(endpoint, KEYRING)
     secret, until = await webhooks.rotate_secret(
-        notifications_db, webhooks.RotateSecret(endpoint.id, code), overlap=timedelta(hours=2)
+        notifications_db,
+        webhooks.RotateSecret(endpoint.id, code),
+        overlap=timedelta(hours=2),
+        keyring=KEYRING,
     )
-    assert secret != old and endpoint.secret == secret and endpoint.previous_secret == old
+    assert secret != old and current_secret(endpoint, KEYRING) == secret
+    assert active_secrets(endpoint, KEYRING, datetime.now(UTC)) == (secret, old)
     assert timedelta(hours=1, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=2)
 
 

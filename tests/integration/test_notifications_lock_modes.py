@@ -67,7 +67,12 @@ async def _two_delegations_with_an_endpoint_each(
         await session.flush()
         session.add_all(
             orm.Endpoint(
-                id=e, delegation_code=c, url="https://example.org/hook", secret="s", event_types=[]
+                id=e,
+                delegation_code=c,
+                url="https://example.org/hook",
+                secret_key_id="unused",
+                secret_ciphertext=b"never decrypted here",
+                event_types=[],
             )
             for c, e in zip(codes, endpoints, strict=True)
         )

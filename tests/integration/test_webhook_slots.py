@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.notifications import orm, wakeup
 from services.notifications.config import NotificationsSettings
 from services.notifications.webhooks.dispatcher import Dispatcher
+from services.notifications.webhooks.secrets_at_rest import store_secret
 from services.notifications.webhooks.signing import new_secret
 from shared.db import make_engine, make_session_factory
 from shared.migrations import upgrade
@@ -79,12 +80,10 @@ async def new_delegation(sessions: async_sessionmaker[AsyncSession], *urls: str)
     async with sessions() as session, session.begin():
         session.add(orm.Delegation(code=code, name="Test mission", timezone="UTC"))
         await session.flush()
-        session.add_all(
-            orm.Endpoint(
-                id=e.id, delegation_code=code, url=url, secret=new_secret(), event_types=[]
-            )
-            for e, url in zip(endpoints, urls, strict=True)
-        )
+        for e, url in zip(endpoints, urls, strict=True):
+            endpoint = orm.Endpoint(id=e.id, delegation_code=code, url=url, event_types=[])
+            store_secret(endpoint, SETTINGS.keyring, new_secret())
+            session.add(endpoint)
     return endpoints
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from deploy.local.kafka import Kafka
 from deploy.local.postgres import Postgres
 from deploy.local.processes import ServiceProcess, free_port
+from services.notifications.webhooks.keyring import new_key_entry
 from shared.kafka_access import KafkaAccess
 from shared.migrations import upgrade
 from shared.signing_keys import SigningKey, add_key
@@ -27,6 +28,8 @@ SERVICE_NAMES = ("plans", "meetings", "notifications")
 # The suite's issuer: a key made for this run, whose public half the services read from the
 # JWKS document of the runtime folder (``Infrastructure.jwks_path``).
 SIGNING_KEY = SigningKey.generate()
+# The key that encrypts the webhook secrets of this run (NOTIFICATIONS_SECRET_KEYS).
+SECRET_KEYS = new_key_entry()
 
 
 @dataclass
@@ -88,6 +91,7 @@ NOTIFICATIONS_TEST_SETTINGS = {
     "NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true",
     "NOTIFICATIONS_STREAM_KEEPALIVE": "1",
     "NOTIFICATIONS_DIGEST_INTERVAL": "1",
+    "NOTIFICATIONS_SECRET_KEYS": SECRET_KEYS,
 }
 # The benchmarks measure throughput against bare peers: no rate limit may take part.
 RATE_LIMITS_OFF = {

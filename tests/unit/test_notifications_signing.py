@@ -7,7 +7,13 @@ import pytest
 
 from services.notifications.inbox.render import render
 from services.notifications.orm import Endpoint
-from services.notifications.webhooks.signing import active_secrets, new_secret, signature_headers
+from services.notifications.webhooks.keyring import new_key_entry, parse_keys
+from services.notifications.webhooks.secrets_at_rest import (
+    active_secrets,
+    keep_as_previous,
+    store_secret,
+)
+from services.notifications.webhooks.signing import new_secret, signature_headers
 from tests.support.plan_events import status_changed
 from tests.support.receiver import verifies
 
@@ -60,11 +66,14 @@ def test_during_a_rotation_both_secrets_verify() -> None:
 
 def test_the_previous_secret_signs_only_while_the_overlap_lasts() -> None:
     now = datetime.now(UTC)
-    endpoint = Endpoint(secret="whsec_new", previous_secret="whsec_old")
-    endpoint.previous_secret_until = now + timedelta(hours=1)
-    assert active_secrets(endpoint, now) == ("whsec_new", "whsec_old")
+    keyring = parse_keys(new_key_entry(), "test keys")
+    endpoint = Endpoint(id=uuid.uuid4())
+    store_secret(endpoint, keyring, "whsec_old")
+    keep_as_previous(endpoint, now + timedelta(hours=1))
+    store_secret(endpoint, keyring, "whsec_new")
+    assert active_secrets(endpoint, keyring, now) == ("whsec_new", "whsec_old")
     endpoint.previous_secret_until = now - timedelta(seconds=1)
-    assert active_secrets(endpoint, now) == ("whsec_new",)
+    assert active_secrets(endpoint, keyring, now) == ("whsec_new",)
 
 
 def test_an_inbox_entry_is_rendered_from_a_status_change() -> None:

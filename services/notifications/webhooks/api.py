@@ -11,6 +11,7 @@ from services.notifications.schemas import CAPPED, CONFLICT, NOT_FOUND, WhoseDel
 from services.notifications.webhooks import handlers, views
 from services.notifications.webhooks.domain import DeliveryStatus
 from services.notifications.webhooks.handlers import UrlPolicy
+from services.notifications.webhooks.keyring import Keyring
 from services.notifications.webhooks.schemas import (
     DeliveryDetail,
     DeliveryRead,
@@ -39,6 +40,11 @@ def _urls(request: Request) -> UrlPolicy:
         allow_http=state.notifications_settings.allow_http_webhooks,
         allow_loopback=state.allow_loopback_webhooks,
     )
+
+
+def _keyring(request: Request) -> Keyring:
+    keyring: Keyring = request.app.state.notifications_settings.keyring
+    return keyring
 
 
 @router.post(
@@ -75,13 +81,14 @@ async def register_endpoint(
         event_types=body.event_types,
     )
     async with unit_of_work(request) as session:
-        endpoint = await handlers.register_endpoint(
+        endpoint, secret = await handlers.register_endpoint(
             session,
             command,
             urls=_urls(request),
+            keyring=_keyring(request),
             cap=request.app.state.notifications_settings.max_endpoints_per_delegation,
         )
-    return views.endpoint_created(endpoint)
+    return views.endpoint_created(endpoint, secret)
 
 
 @router.get("/endpoints", response_model=Page[EndpointRead])
@@ -149,7 +156,9 @@ async def rotate_secret(
     command = handlers.RotateSecret(endpoint_id, scope_of(principal))
     overlap = timedelta(seconds=request.app.state.notifications_settings.secret_overlap)
     async with unit_of_work(request) as session:
-        secret, until = await handlers.rotate_secret(session, command, overlap=overlap)
+        secret, until = await handlers.rotate_secret(
+            session, command, overlap=overlap, keyring=_keyring(request)
+        )
     return SecretRotated(secret=secret, previous_secret_valid_until=until)
 
 

@@ -68,9 +68,11 @@ from services.notifications.webhooks.domain import (
     parse_retry_after,
 )
 from services.notifications.webhooks.endpoint_health import record_endpoint_health
+from services.notifications.webhooks.keyring import SecretNotDecryptable
 from services.notifications.webhooks.payloads import webhook_body
 from services.notifications.webhooks.release import release_after_answer
-from services.notifications.webhooks.signing import active_secrets, signature_headers
+from services.notifications.webhooks.secrets_at_rest import active_secrets
+from services.notifications.webhooks.signing import signature_headers
 from shared import failpoints
 from shared.backoff import Backoff
 
@@ -203,6 +205,8 @@ class Job:
     url: str
     secrets: tuple[str, ...]
     body: str
+    # Why the endpoint's secrets could not be decrypted (then nothing is sent, see _claim).
+    unsigned_because: str | None = None
     # A probe's: when the delivery was due before it was sent early (None: not a probe).
     resume_at: datetime | None = None
 
@@ -347,6 +351,10 @@ class Dispatcher:
                 )
             }
         now = datetime.now(UTC)
+        signing = {
+            endpoint_id: self._signing_secrets(endpoint, now)
+            for endpoint_id, endpoint in endpoints.items()
+        }
         return [
             Job(
                 delivery_id=c.id,
@@ -354,7 +362,8 @@ class Dispatcher:
                 tries=c.tries,
                 endpoint_id=c.endpoint_id,
                 url=endpoints[c.endpoint_id].url,
-                secrets=active_secrets(endpoints[c.endpoint_id], now),
+                secrets=signing[c.endpoint_id][0],
+                unsigned_because=signing[c.endpoint_id][1],
                 body=webhook_body(
                     event_id=events[c.event_row_id].event_id,
                     event_type=events[c.event_row_id].event_type,
@@ -366,6 +375,21 @@ class Dispatcher:
             )
             for c in claimed
         ]
+
+    def _signing_secrets(
+        self, endpoint: orm.Endpoint, now: datetime
+    ) -> tuple[tuple[str, ...], str | None]:
+        """The endpoint's active secrets, or none and why: a secret the keyring cannot
+        decrypt (a key removed too early, or the wrong key under its id) fails the attempt
+        like an unreachable receiver, so the delivery waits on its schedule until the
+        operator gives the key back; it never stops the dispatcher."""
+        try:
+            return active_secrets(endpoint, self._settings.keyring, now), None
+        except SecretNotDecryptable as exc:
+            log.error(
+                "webhook_secret_not_decryptable", endpoint_id=str(endpoint.id), reason=str(exc)
+            )
+            return (), "the endpoint's signing secret cannot be decrypted (see the service's log)"
 
     async def _seconds_until_next_due(self) -> float:
         # Deliveries held back by an earlier one are not due, whatever their time says (or the
@@ -388,6 +412,8 @@ class Dispatcher:
         error: str | None = None
         body: str | None = None
         try:
+            if job.unsigned_because is not None:
+                raise _NotSent(job.unsigned_because)
             async with asyncio.timeout_at(deadline):
                 target = await ssrf.check_url(
                     job.url,
@@ -415,6 +441,8 @@ class Dispatcher:
             error = str(exc)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        except _NotSent as exc:
+            error = str(exc)
         outcome = Outcome(
             job=job,
             attempted_at=attempted_at,
@@ -498,6 +526,10 @@ class Dispatcher:
             now,
             self._settings.max_retry_after,
         )
+
+
+class _NotSent(Exception):
+    """An attempt given up before anything was sent."""
 
 
 async def _read_prefix(response: httpx.Response, budget: int) -> str:

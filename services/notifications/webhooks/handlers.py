@@ -1,7 +1,7 @@
 """Command functions of webhook endpoints and deliveries. Each takes the session of its
 caller's unit of work and a command, and refuses with the domain's errors; what comes from the
 operator's settings rather than from the caller (which URLs are allowed, how long a rotated
-secret still signs) is a keyword argument.
+secret still signs, the keys that encrypt secrets at rest) is a keyword argument.
 
 Whatever sends deliveries again wakes the dispatcher (``wakeup.DELIVERIES``) when it commits.
 """
@@ -19,7 +19,9 @@ from services.notifications import orm, wakeup
 from services.notifications.ownership import ENDPOINTS_CAP, Scope, get_owned, owner_of_new
 from services.notifications.webhooks import ssrf
 from services.notifications.webhooks.domain import DeliveryStatus
+from services.notifications.webhooks.keyring import Keyring
 from services.notifications.webhooks.release import release_on_request
+from services.notifications.webhooks.secrets_at_rest import keep_as_previous, store_secret
 from services.notifications.webhooks.signing import new_secret
 from shared import errors
 
@@ -59,9 +61,15 @@ class RegisterEndpoint:
 
 
 async def register_endpoint(
-    session: AsyncSession, command: RegisterEndpoint, *, urls: UrlPolicy, cap: int
-) -> orm.Endpoint:
-    """``cap``: the most endpoints one delegation may hold (the operator's setting)."""
+    session: AsyncSession,
+    command: RegisterEndpoint,
+    *,
+    urls: UrlPolicy,
+    keyring: Keyring,
+    cap: int,
+) -> tuple[orm.Endpoint, str]:
+    """The new endpoint and its signing secret (shown to the caller this once). ``cap``: the
+    most endpoints one delegation may hold (the operator's setting)."""
     delegation = await owner_of_new(session, command.delegation)
     await ENDPOINTS_CAP.check(session, delegation, limit=cap)
     endpoint = orm.Endpoint(
@@ -69,13 +77,14 @@ async def register_endpoint(
         delegation_code=delegation,
         url=await urls.checked(command.url),
         description=command.description,
-        secret=new_secret(),
         event_types=list(command.event_types),
         enabled=True,
     )
+    secret = new_secret()
+    store_secret(endpoint, keyring, secret)
     session.add(endpoint)
     await session.flush()
-    return endpoint
+    return endpoint, secret
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,7 @@ class RotateSecret:
 
 
 async def rotate_secret(
-    session: AsyncSession, command: RotateSecret, *, overlap: timedelta
+    session: AsyncSession, command: RotateSecret, *, overlap: timedelta, keyring: Keyring
 ) -> tuple[str, datetime]:
     """A new secret; the previous one still signs (a second signature) for ``overlap``.
     Returns the new secret and when the previous one stops signing."""
@@ -139,9 +148,10 @@ async def rotate_secret(
         session, orm.Endpoint, command.endpoint_id, command.scope, "endpoint"
     )
     until = datetime.now(UTC) + overlap
-    endpoint.previous_secret, endpoint.previous_secret_until = endpoint.secret, until
-    endpoint.secret = new_secret()
-    return endpoint.secret, until
+    keep_as_previous(endpoint, until)
+    secret = new_secret()
+    store_secret(endpoint, keyring, secret)
+    return secret, until
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ from datetime import datetime
 
 from standardwebhooks.webhooks import Webhook
 
-from services.notifications import orm
-
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 
@@ -34,14 +32,3 @@ def signature_headers(
         "webhook-timestamp": str(int(at.timestamp())),
         "webhook-signature": signatures,
     }
-
-
-def active_secrets(endpoint: orm.Endpoint, now: datetime) -> tuple[str, ...]:
-    """The current secret, and the previous one while the rotation's overlap lasts."""
-    if (
-        endpoint.previous_secret
-        and endpoint.previous_secret_until
-        and now < (endpoint.previous_secret_until)
-    ):
-        return (endpoint.secret, endpoint.previous_secret)
-    return (endpoint.secret,)

@@ -20,10 +20,10 @@ from services.notifications.webhooks.schemas import (
 from shared.pagination import Page
 
 
-def endpoint_created(endpoint: orm.Endpoint) -> EndpointCreated:
+def endpoint_created(endpoint: orm.Endpoint, secret: str) -> EndpointCreated:
     """The answer to a registration: the endpoint with its secret, shown this once."""
     return EndpointCreated.model_validate(
-        {**EndpointRead.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
+        {**EndpointRead.model_validate(endpoint).model_dump(), "secret": secret}
     )
 
 

@@ -11,7 +11,8 @@ from shared.db import make_engine, make_session_factory
 
 
 async def check_rollups() -> int:
-    engine = make_engine(PlansSettings().database_url, pool_size=2)
+    settings = PlansSettings()
+    engine = make_engine(settings.database_url, 2, settings.database_connect_args())
     try:
         async with make_session_factory(engine)() as session:
             plans, differences = await views.check_all(session)
@@ -24,11 +25,10 @@ async def check_rollups() -> int:
 
 
 async def rebuild_rollups() -> int:
-    engine = make_engine(PlansSettings().database_url, pool_size=2)
+    settings, common = PlansSettings(), CommonSettings()
+    engine = make_engine(settings.database_url, 2, settings.database_connect_args())
     try:
-        applied = await replay.rebuild(
-            make_session_factory(engine), CommonSettings().kafka_access()
-        )
+        applied = await replay.rebuild(make_session_factory(engine), common.kafka_access())
     finally:
         await engine.dispose()
     print(f"rollups rebuilt from {applied} line events")
