@@ -17,7 +17,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
-from shared import failpoints, kafka_reconnect
+from shared import failpoints, kafka_reconnect, metrics
 from shared.backoff import Backoff
 from shared.config import CommonSettings, ServiceSettings
 from shared.consumer import ConsumerRunner
@@ -52,6 +52,9 @@ class ServiceSpec:
     # Long-running jobs of the service (e.g. a webhook dispatcher), started with the app and
     # cancelled when it stops; each gets the app, whose state holds the session factory.
     background: list[Callable[[FastAPI], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # The service's own measurements taken when Prometheus scrapes /metrics (shared/metrics.py),
+    # after the ones every service has (readiness, outbox backlog, consumer lag).
+    scrape_probes: list[metrics.ScrapeProbe] = field(default_factory=list)
 
 
 @dataclass
@@ -122,6 +125,12 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         dependencies=[Depends(refuse_unstorable_parameters)],
     )
     app.state.jwt_secret = spec.common.jwt_secret
+    app.state.scrape_probes = [
+        metrics.readiness_probe,
+        metrics.outbox_probe(spec.outbox, spec.dead_letters),
+        *([metrics.consumer_lag_probe] if spec.subscriptions.topics else []),
+        *spec.scrape_probes,
+    ]
     app.state.spec = spec
     install_problem_handlers(app)
     generate_openapi = app.openapi
@@ -135,6 +144,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     # Starlette counts the body as it arrives, announced or chunked, and answers 413.
     install_middleware(app, spec.common.max_body_bytes)
     app.include_router(health_router)
+    app.include_router(metrics.metrics_router)
     for router in spec.routers:
         app.include_router(router)
     return app
