@@ -76,8 +76,20 @@ def observe_request(scope: Mapping[str, Any], status: int, seconds: float) -> No
     method = str(scope.get("method", ""))
     if method not in HTTP_METHODS:
         method = "other"
-    HTTP_REQUESTS.labels(template, method, str(status)).inc()
-    HTTP_DURATION.labels(template, method).observe(seconds)
+    key = (template, method, status)
+    children = _http_children.get(key)
+    if children is None:
+        children = _http_children[key] = (
+            HTTP_REQUESTS.labels(template, method, str(status)),
+            HTTP_DURATION.labels(template, method),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+# The label children of each (route, method, status) seen: looking them up again on every
+# request costs more than counting (a lock and the label checks). As bounded as the labels.
+_http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 
 # --- readiness -------------------------------------------------------------------------------
@@ -224,9 +236,20 @@ metrics_router = APIRouter()
 
 @metrics_router.get(METRICS_PATH, include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    """Prometheus's text format; no token needed (no ids, no personal data in it)."""
-    await run_scrape_probes(request.app)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus's text format; no token needed (no ids, no personal data in it). One scrape
+    at a time per process: the probes of two would set the same gauges in turns, and a burst
+    of requests costs the database one set of queries after another, never many at once."""
+    async with _scraping(request.app):
+        await run_scrape_probes(request.app)
+        body = generate_latest(REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _scraping(app: FastAPI) -> asyncio.Lock:
+    lock: asyncio.Lock | None = getattr(app.state, "scrape_lock", None)
+    if lock is None:
+        lock = app.state.scrape_lock = asyncio.Lock()
+    return lock
 
 
 _OUTBOX_BACKLOG = """
