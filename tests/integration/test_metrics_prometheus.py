@@ -23,7 +23,7 @@ from tests.support.api import add_action_line, create_plan
 from tests.support.kafka import produce
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
 from tests.support.prometheus import alerts, prometheus_for, query, total
-from tests.support.receiver import Receiver
+from tests.support.receiver import Answer, Receiver
 from tests.support.stack import SERVICE_NAMES, Services
 from tests.support.waiting import eventually
 
@@ -161,6 +161,33 @@ async def test_a_poison_message_fires_the_dead_letter_alert(
     # The rule fires on the first evaluation that sees the counter move (no `for`): a scrape
     # and an evaluation, a second each here, once the consumers have parked the message.
     await eventually(all_fired, timeout=60, what=f"AccordDeadLetterTopic firing for {expected}")
+
+
+async def test_an_endpoint_answering_410_fires_the_endpoint_disabled_alert(
+    services: Services,
+    prometheus: Prometheus,
+    http: httpx.AsyncClient,
+    secretariat_headers: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    async def firing() -> set[str]:
+        return {
+            a["labels"]["reason"]
+            for a in await alerts(http, prometheus)
+            if a["labels"]["alertname"] == "AccordWebhookEndpointDisabled"
+            and a["state"] == "firing"
+        }
+
+    assert "gone" not in await firing()
+    line, path = await _a_line_followed_by_webhook(services, http, secretariat_headers, receiver)
+    receiver.answer_from_now(path, Answer(410))
+    await _change_status(services, http, secretariat_headers, line)
+
+    async def fired() -> bool:
+        return "gone" in await firing()
+
+    await eventually(fired, timeout=60, what="AccordWebhookEndpointDisabled firing (gone)")
+    assert [r.answered for r in receiver.at(path)] == [410]
 
 
 @pytest.mark.parametrize("name", SERVICE_NAMES)
