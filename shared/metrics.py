@@ -39,6 +39,8 @@ from prometheus_client import (
 )
 from sqlalchemy import Table, text
 
+from shared.health import readiness_checks
+
 log = structlog.get_logger(__name__)
 
 # ``_created`` series double every counter for little use; Prometheus has its own resets.
@@ -286,8 +288,6 @@ def outbox_probe(outbox: Table, dead_letters: Table) -> ScrapeProbe:
 
 
 async def readiness_probe(app: FastAPI) -> None:
-    from shared.health import readiness_checks
-
     checks = await readiness_checks(app)
     for check, ok in checks.items():
         READY_CHECK.labels(check).set(1 if ok else 0)
