@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from shared.topics import PLANS_EVENTS
 from tests.support.api import add_action_line, create_plan
 from tests.support.kafka import produce
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
-from tests.support.prometheus import alerts, prometheus_for, query, total
+from tests.support.prometheus import firing, prometheus_for, query, total
 from tests.support.receiver import Answer, Receiver
 from tests.support.stack import SERVICE_NAMES, Services
 from tests.support.waiting import eventually
@@ -133,12 +133,8 @@ async def test_one_status_change_shows_at_each_stage_in_prometheus(
 async def test_a_poison_message_fires_the_dead_letter_alert(
     services: Services, prometheus: Prometheus, http: httpx.AsyncClient
 ) -> None:
-    async def firing() -> set[tuple[str, str, str]]:
-        return {
-            (a["labels"]["group"], a["labels"]["topic"], a["labels"]["reason"])
-            for a in await alerts(http, prometheus)
-            if a["labels"]["alertname"] == "AccordDeadLetterTopic" and a["state"] == "firing"
-        }
+    def dead_letter_alerts() -> Awaitable[set[tuple[str, ...]]]:
+        return firing(http, prometheus, "AccordDeadLetterTopic", "group", "topic", "reason")
 
     async def scraped_twice() -> bool:
         samples = await query(http, prometheus, "count_over_time(accord_ready[1m])")
@@ -147,7 +143,7 @@ async def test_a_poison_message_fires_the_dead_letter_alert(
         )
 
     await eventually(scraped_twice, what="two scrapes of every service")
-    assert await firing() == set()
+    assert await dead_letter_alerts() == set()
 
     await produce(
         services.infra.bootstrap_servers, PLANS_EVENTS, [(uuid.uuid4().bytes, b"not an event")]
@@ -156,7 +152,7 @@ async def test_a_poison_message_fires_the_dead_letter_alert(
     expected = {(group, PLANS_EVENTS, "invalid_event") for group in groups}
 
     async def all_fired() -> bool:
-        return await firing() >= expected
+        return await dead_letter_alerts() >= expected
 
     # The rule fires on the first evaluation that sees the counter move (no `for`): a scrape
     # and an evaluation, a second each here, once the consumers have parked the message.
@@ -170,21 +166,16 @@ async def test_an_endpoint_answering_410_fires_the_endpoint_disabled_alert(
     secretariat_headers: dict[str, str],
     receiver: Receiver,
 ) -> None:
-    async def firing() -> set[str]:
-        return {
-            a["labels"]["reason"]
-            for a in await alerts(http, prometheus)
-            if a["labels"]["alertname"] == "AccordWebhookEndpointDisabled"
-            and a["state"] == "firing"
-        }
+    def disabled_alerts() -> Awaitable[set[tuple[str, ...]]]:
+        return firing(http, prometheus, "AccordWebhookEndpointDisabled", "reason")
 
-    assert "gone" not in await firing()
+    assert ("gone",) not in await disabled_alerts()
     line, path = await _a_line_followed_by_webhook(services, http, secretariat_headers, receiver)
     receiver.answer_from_now(path, Answer(410))
     await _change_status(services, http, secretariat_headers, line)
 
     async def fired() -> bool:
-        return "gone" in await firing()
+        return ("gone",) in await disabled_alerts()
 
     await eventually(fired, timeout=60, what="AccordWebhookEndpointDisabled firing (gone)")
     assert [r.answered for r in receiver.at(path)] == [410]

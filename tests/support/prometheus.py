@@ -46,3 +46,14 @@ async def alerts(http: httpx.AsyncClient, server: Prometheus) -> list[dict[str, 
     assert response.status_code == 200, response.text
     found: list[dict[str, Any]] = response.json()["data"]["alerts"]
     return found
+
+
+async def firing(
+    http: httpx.AsyncClient, server: Prometheus, alertname: str, *labels: str
+) -> set[tuple[str, ...]]:
+    """The values of ``labels`` of each firing alert named ``alertname``."""
+    return {
+        tuple(alert["labels"][label] for label in labels)
+        for alert in await alerts(http, server)
+        if alert["labels"]["alertname"] == alertname and alert["state"] == "firing"
+    }
