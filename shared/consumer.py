@@ -44,6 +44,7 @@ from shared.db import is_database_unavailable, is_lost_race, sqlstate
 from shared.dead_letters import dead_letter_row, publish, refused_by_broker
 from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
 from shared.kafka_access import KafkaAccess
+from shared.metrics import ConsumerMetrics
 from shared.outbox import make_producer
 from shared.subscriptions import Handler
 from shared.topics import OWNER_SOURCES, topic_of
@@ -176,6 +177,12 @@ class ConsumerRunner:
         self._max_attempts = max_attempts
         self._commit_interval = commit_interval
         self._pending: dict[TopicPartition, int] = {}
+        # The live Kafka consumer, for the lag measured when metrics are scraped.
+        self._consumer: AIOKafkaConsumer | None = None
+        # Of each partition in the batch being processed, the first offset not processed yet:
+        # the consumer's position is already past what it handed over (see partition_lag).
+        self._unprocessed_from: dict[TopicPartition, int] = {}
+        self.metrics = ConsumerMetrics(group_id, topics)
         # Set by the rebalance listener once the group has given this member its partitions.
         self._assigned = False
         self.state = ConsumerState(group_id=group_id, stall_seconds=stall_seconds)
@@ -190,6 +197,7 @@ class ConsumerRunner:
                 await asyncio.wait_for(consumer.start(), 30)
                 await asyncio.wait_for(dead_letters.start(), 30)
                 self.state.connected = True
+                self._consumer = consumer
                 self.state.touch()
                 log.info("consumer_started", group=self._group_id, topics=self._topics)
                 backoff.reset()
@@ -208,6 +216,8 @@ class ConsumerRunner:
                 await backoff.sleep()
             finally:
                 self.state.connected = self.state.broker_answering = False
+                self._consumer = None
+                self._unprocessed_from.clear()
                 self.state.lag = None
                 self._assigned = False
                 self._pending.clear()
@@ -254,9 +264,13 @@ class ConsumerRunner:
         last_commit = time.monotonic()
         while True:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            self._unprocessed_from = {tp: records[0].offset for tp, records in batch.items()}
             for tp, records in batch.items():
+                started = time.perf_counter()
                 if await self._process_batch(records, dead_letters):
                     failpoints.reach(failpoints.CONSUMER_AFTER_DB_COMMIT)
+                self.metrics.batch_took(tp.topic, tp.partition, time.perf_counter() - started)
+                self._unprocessed_from.pop(tp, None)
                 self._pending[tp] = records[-1].offset + 1
                 self.state.touch()
             if self._pending and time.monotonic() - last_commit >= self._commit_interval:
@@ -292,6 +306,23 @@ class ConsumerRunner:
         if lag == 0:
             self.state.touch()
 
+    async def partition_lag(self) -> dict[tuple[str, int], int]:
+        """Per assigned partition, the broker's end offset (asked now, one request) minus the
+        offset after the last event processed: an event handed over but still being processed
+        counts as lag, so a handler that hangs shows. Empty while no partition is assigned."""
+        consumer = self._consumer
+        if consumer is None or not self._assigned:
+            return {}
+        assigned = list(consumer.assignment())
+        ends = await consumer.end_offsets(assigned) if assigned else {}
+        lags = {}
+        for tp in assigned:
+            done = self._unprocessed_from.get(tp)
+            if done is None:
+                done = await consumer.position(tp)
+            lags[(tp.topic, tp.partition)] = max(0, ends[tp] - done)
+        return lags
+
     async def _process_batch(
         self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer
     ) -> bool:
@@ -306,11 +337,13 @@ class ConsumerRunner:
                 check_provenance(record.topic, event, self._owners)
                 data = parse_data(event)
             except InvalidEvent as exc:
-                await self._dead_letter(record, dead_letters, str(exc))
+                await self._dead_letter(record, dead_letters, str(exc), "invalid_event")
                 continue
             handler = self._handlers.get(event.type)
             if handler is not None:  # otherwise a valid event this service has no interest in
                 work.append(_Work(record, event, data, handler))
+            else:
+                self.metrics.count(record.topic, record.partition, "ignored")
         if not work:
             return False
         if len(work) > 1:
@@ -323,6 +356,9 @@ class ConsumerRunner:
             else:
                 self.state.processed_total += applied
                 self.state.duplicates_skipped += skipped
+                first = work[0].record
+                self.metrics.count(first.topic, first.partition, "applied", applied)
+                self.metrics.count(first.topic, first.partition, "duplicate", skipped)
                 return True
         for item in work:
             with structlog.contextvars.bound_contextvars(
@@ -374,6 +410,8 @@ class ConsumerRunner:
                     self.state.processed_total += 1
                 else:
                     self.state.duplicates_skipped += 1
+                outcome = "applied" if first_time else "duplicate"
+                self.metrics.count(record.topic, record.partition, outcome)
                 self._database_back()
                 return
             except asyncio.CancelledError:
@@ -381,7 +419,7 @@ class ConsumerRunner:
             except InvalidEvent as exc:
                 # The handler found the event can never apply (e.g. it names an unknown
                 # aggregate): retrying cannot help.
-                await self._dead_letter(record, dead_letters, str(exc))
+                await self._dead_letter(record, dead_letters, str(exc), "rejected")
                 return
             except Exception as exc:
                 if is_lost_race(exc):
@@ -399,7 +437,7 @@ class ConsumerRunner:
                 attempt += 1
                 if attempt >= self._max_attempts:
                     reason = f"handler failed {attempt} times: {type(exc).__name__}: {exc}"
-                    await self._dead_letter(record, dead_letters, reason)
+                    await self._dead_letter(record, dead_letters, reason, "handler_failed")
                     return
                 log.warning("consumer_handler_retry", attempt=attempt, error=str(exc)[:300])
                 await asyncio.sleep(0.1 * 2**attempt)
@@ -420,13 +458,14 @@ class ConsumerRunner:
         return inserted.first() is not None
 
     async def _dead_letter(
-        self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str
+        self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str, kind: str
     ) -> None:
         """Park the message on its dead-letter topic, awaited before the offset moves on (a
         parked message is never lost). If the broker refuses it, or sending keeps failing
         while the broker answers, record it in the database instead and go on: one message
         must never stop the consumer. If the broker does not answer, raise: the runner
-        recreates its clients and waits for the broker, and the message is read again."""
+        recreates its clients and waits for the broker, and the message is read again.
+        ``kind`` classes the reason for the metrics (``shared.metrics.DEAD_LETTER_REASONS``)."""
         attempt = 0
         while True:
             attempt += 1
@@ -445,6 +484,7 @@ class ConsumerRunner:
                     attempt >= DEAD_LETTER_ATTEMPTS and self.state.broker_answering
                 ):
                     await self._record_dead_letter(record, reason, exc)
+                    self.metrics.dead_lettered(record.topic, record.partition, kind, "table")
                     return
                 if not self.state.broker_answering:
                     raise
@@ -454,6 +494,7 @@ class ConsumerRunner:
                 await asyncio.sleep(DEAD_LETTER_RETRY_PAUSE * 2 ** (attempt - 1))
                 continue
             self.state.dead_lettered_total += 1
+            self.metrics.dead_lettered(record.topic, record.partition, kind, "topic")
             log.warning(
                 "event_dead_lettered", topic=record.topic, offset=record.offset, reason=reason
             )

@@ -7,7 +7,7 @@ made no progress for too long. Readiness needs the database and the Kafka broker
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -48,14 +48,7 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     """200 when the service's database answers and its Kafka clients are connected; 503 with
     the failing check otherwise. No token needed."""
-    runtime = _runtime(request)
-    checks = {"database": await _database_ok(request), "kafka": False}
-    if runtime is not None:
-        kafka_ok = runtime.relay.state.kafka_connected
-        if runtime.consumer is not None:
-            state = runtime.consumer.state
-            kafka_ok = kafka_ok and state.connected and state.broker_answering
-        checks["kafka"] = kafka_ok
+    checks = await readiness_checks(request.app)
     ready = all(checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks},
@@ -63,8 +56,21 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-async def _database_ok(request: Request) -> bool:
-    engine = getattr(request.app.state, "engine", None)
+async def readiness_checks(app: FastAPI) -> dict[str, bool]:
+    """The checks of ``/readyz`` (also exported as ``accord_ready_check``)."""
+    runtime = getattr(app.state, "runtime", None)
+    checks = {"database": await _database_ok(app), "kafka": False}
+    if runtime is not None:
+        kafka_ok = runtime.relay.state.kafka_connected
+        if runtime.consumer is not None:
+            state = runtime.consumer.state
+            kafka_ok = kafka_ok and state.connected and state.broker_answering
+        checks["kafka"] = kafka_ok
+    return checks
+
+
+async def _database_ok(app: FastAPI) -> bool:
+    engine = getattr(app.state, "engine", None)
     if engine is None:
         return False
     try:

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import metrics
 from shared.problems import NOSNIFF, PROBLEM_MEDIA_TYPE, problem_response
 from shared.rate_limits import TokenBuckets
 
@@ -54,7 +55,8 @@ class _HttpMiddleware:
 
 class RequestContextMiddleware(_HttpMiddleware):
     """Give every request an id (the caller's ``X-Request-ID`` if sane), bind it to the logs,
-    echo it in the response and write one access-log line per request."""
+    echo it in the response, write one access-log line per request and count it in the
+    HTTP metrics (under its route's template, which routing left in the scope)."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _caller_request_id(scope) or uuid.uuid4().hex
@@ -76,13 +78,17 @@ class RequestContextMiddleware(_HttpMiddleware):
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+                seconds = time.perf_counter() - started
+                metrics.observe_request(scope, status, seconds)
+                # Prometheus scrapes every few seconds: its requests are counted, not logged.
+                if scope["path"] != metrics.METRICS_PATH:
+                    log.info(
+                        "request",
+                        method=scope["method"],
+                        path=scope["path"],
+                        status=status,
+                        duration_ms=round(seconds * 1000, 2),
+                    )
 
 
 class RateLimitByAddressMiddleware(_HttpMiddleware):

@@ -15,6 +15,7 @@ claiming rows side by side could reorder one aggregate's events.
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import failpoints
+from shared import failpoints, metrics
 from shared.backoff import Backoff
 from shared.events import EventContract, envelope
 from shared.kafka_access import KafkaAccess
@@ -194,6 +195,7 @@ class OutboxRelay:
                     raise
                 except Exception as exc:  # every failure is retried; the rows stay unpublished
                     self.state.last_error = f"{type(exc).__name__}: {exc}"
+                    metrics.RELAY_ERRORS.inc()
                     log.warning("outbox_relay_error", error=self.state.last_error)
                     await self._reset_after(exc)
                     await backoff.sleep()
@@ -216,6 +218,7 @@ class OutboxRelay:
             raise
         self._listener = connection
         self.state.is_leader = True
+        metrics.RELAY_LEADER.set(1)
         # Rows may have been written while nobody listened.
         self.state.wakeups.set()
 
@@ -252,12 +255,16 @@ class OutboxRelay:
             if not rows:
                 return 0
             # send() only enqueues; the batch counts as published when every ack is in.
+            sent = time.perf_counter()
             await asyncio.wait_for(self._send_all(producer, rows), self._send_timeout)
+            metrics.RELAY_ACK.observe(time.perf_counter() - sent)
             failpoints.reach(failpoints.OUTBOX_AFTER_ACK)
             await session.execute(
                 t.update().where(t.c.id.in_([r.id for r in rows])).values(published_at=func.now())
             )
         self.state.published_total += len(rows)
+        metrics.RELAY_PUBLISHED.inc(len(rows))
+        metrics.RELAY_BATCH.observe(len(rows))
         return len(rows)
 
     @staticmethod
@@ -291,6 +298,7 @@ class OutboxRelay:
     async def _close_listener(self) -> None:
         listener, self._listener = self._listener, None
         self.state.is_leader = False
+        metrics.RELAY_LEADER.set(0)
         if listener is not None and not listener.is_closed():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(listener.close(), 5)

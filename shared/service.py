@@ -19,7 +19,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
-from shared import failpoints, kafka_reconnect
+from shared import failpoints, kafka_reconnect, metrics
 from shared.auth import refuse_missing_keys, token_verifier
 from shared.config import CommonSettings, ServiceSettings
 from shared.consumer import ConsumerRunner
@@ -55,6 +55,9 @@ class ServiceSpec:
     # Long-running jobs of the service (e.g. a webhook dispatcher), started with the app and
     # cancelled when it stops; each gets the app, whose state holds the session factory.
     background: list[Callable[[FastAPI], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # The service's own measurements taken when Prometheus scrapes /metrics (shared/metrics.py),
+    # after the ones every service has (readiness, outbox backlog, consumer lag).
+    scrape_probes: list[metrics.ScrapeProbe] = field(default_factory=list)
 
 
 @dataclass
@@ -139,6 +142,12 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         common.rate_limit_subject_per_second,
         common.rate_limit_subject_burst,
     )
+    app.state.scrape_probes = [
+        metrics.readiness_probe,
+        metrics.outbox_probe(spec.outbox, spec.dead_letters),
+        *([metrics.consumer_lag_probe] if spec.subscriptions.topics else []),
+        *spec.scrape_probes,
+    ]
     app.state.spec = spec
     install_problem_handlers(app)
     generate_openapi = app.openapi
@@ -157,6 +166,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     )
     install_middleware(app, common.max_body_bytes, per_address)
     app.include_router(health_router)
+    app.include_router(metrics.metrics_router)
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -20,6 +20,7 @@ import yaml
 from dotenv import dotenv_values
 from pydantic_settings import BaseSettings
 
+from deploy.local.prometheus import Prometheus
 from services.meetings.config import MeetingsSettings
 from services.notifications.config import NotificationsSettings
 from services.plans.config import PlansSettings
@@ -276,3 +277,57 @@ def _mount(volume: str | dict[str, Any]) -> tuple[str, tuple[str, bool]]:
         return volume["target"], (str(volume.get("source", "")), bool(volume.get("read_only")))
     source, target, *mode = volume.split(":")
     return target, (source, "ro" in mode)
+
+
+def _prometheus(stack: dict[str, Any]) -> tuple[Container, dict[str, Path]]:
+    """The Prometheus container and its bind mounts (path in the container -> file here)."""
+    [container] = [c for c in stack["services"].values() if "prometheus" in c.get("image", "")]
+    mounts = {}
+    for volume in container.get("volumes", []):
+        source, target, *_ = volume.split(":")
+        if source.startswith("/"):
+            mounts[target] = Path(source)
+    return container, mounts
+
+
+def test_prometheus_scrapes_every_service_at_the_port_it_listens_on(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container, mounts = _prometheus(stack)
+    [config_flag] = [a for a in command_of(container) if a.startswith("--config.file=")]
+    config = yaml.safe_load(mounts[config_flag.partition("=")[2]].read_text())
+    scraped = {
+        job["job_name"]: target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    serving = {}
+    for name, accord in accord_containers(stack).items():
+        service = service_of(accord)
+        if service is not None and command_of(accord)[-1] == "serve":
+            settings = load_settings(
+                SERVICE_SETTINGS[service], accord.get("environment", {}), monkeypatch
+            )
+            serving[service] = f"{name}:{settings.http_port}"
+    assert scraped == serving
+
+
+def test_prometheus_loads_the_alert_rules_it_is_given(
+    stack: dict[str, Any], tmp_path: Path
+) -> None:
+    """promtool accepts the configuration with the rules files where the container has them."""
+    container, mounts = _prometheus(stack)
+    [config_flag] = [a for a in command_of(container) if a.startswith("--config.file=")]
+    config = yaml.safe_load(mounts[config_flag.partition("=")[2]].read_text())
+    assert config["rule_files"], "no alert rules loaded"
+    config["rule_files"] = [str(mounts[path]) for path in config["rule_files"]]
+    local = tmp_path / "prometheus.yml"
+    local.write_text(yaml.safe_dump(config))
+    Prometheus.install()
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    result = subprocess.run(
+        [promtool, "check", "config", str(local)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -42,6 +42,27 @@ def service_trouble(base_url: str) -> str | None:
     return None
 
 
+def prometheus_trouble(base_url: str) -> str | None:
+    answer = http_get(f"{base_url}/-/ready")
+    if answer is None:
+        return NOT_ANSWERING
+    return None if answer.status == 200 else "not ready"
+
+
+def firing_alerts(base_url: str) -> set[str] | None:
+    """The names of the alerts Prometheus has firing now; None if it did not answer."""
+    answer = http_get(f"{base_url}/api/v1/alerts")
+    if answer is None or answer.status != 200:
+        return None
+    data = answer.body.get("data")
+    alerts = data.get("alerts", []) if isinstance(data, dict) else []
+    return {
+        str(alert.get("labels", {}).get("alertname"))
+        for alert in alerts
+        if alert.get("state") == "firing"
+    }
+
+
 def receiver_trouble(base_url: str) -> str | None:
     answer = http_get(f"{base_url}/healthz")
     if answer is None:

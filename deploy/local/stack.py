@@ -2,11 +2,13 @@
 receiver, under ``<repo>/.runtime/`` (``python -m deploy.local``, behind ``deploy/stack``).
 
 Its ports can be changed with ``ACCORD_STACK_POSTGRES_PORT``, ``ACCORD_STACK_KAFKA_PORT``,
-``ACCORD_STACK_KAFKA_CONTROLLER_PORT``, ``ACCORD_STACK_<SERVICE>_PORT`` and
+``ACCORD_STACK_KAFKA_CONTROLLER_PORT``, ``ACCORD_STACK_<SERVICE>_PORT``,
 ``ACCORD_STACK_RECEIVER_PORT`` (the demo's webhook receiver; ``up`` also loads the demo, see
-``deploy/demo``). The defaults lie below Linux's ephemeral port range (32768-60999 unless
-``/proc/sys/net/ipv4/ip_local_port_range`` says otherwise), where no outgoing connection can
-take them while a server is down (see ``deploy.local.processes``).
+``deploy/demo``) and ``ACCORD_STACK_PROMETHEUS_PORT`` (Prometheus, scraping every service and
+evaluating the alert rules of ``deploy/prometheus/``). The defaults lie below Linux's
+ephemeral port range (32768-60999 unless ``/proc/sys/net/ipv4/ip_local_port_range`` says
+otherwise), where no outgoing connection can take them while a server is down (see
+``deploy.local.processes``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from deploy.local.processes import (
     run,
     wait_for,
 )
+from deploy.local.prometheus import Prometheus
 from shared.signing_keys import new_key
 
 
@@ -75,8 +78,9 @@ RECEIVER = "receiver"
 LOAD_DEMO = ("-m", "deploy.demo", "load")
 # Prints a new key for the webhook secrets at rest (NOTIFICATIONS_SECRET_KEYS_FILE).
 NEW_SECRET_KEY = ("-m", "services.notifications", "new-secret-key")
+PROMETHEUS = "prometheus"
 # Every part of the stack, in start order, by the names the commands take.
-PARTS = ("postgres", "kafka", *(launch.name for launch in SERVICES), RECEIVER)
+PARTS = ("postgres", "kafka", *(launch.name for launch in SERVICES), PROMETHEUS, RECEIVER)
 
 
 def _port(variable: str, default: int) -> int:
@@ -117,6 +121,7 @@ class LocalStack:
             _port("ACCORD_STACK_KAFKA_PORT", 29092),
             _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 29093),
         )
+        self.prometheus = Prometheus(runtime_dir, _port("ACCORD_STACK_PROMETHEUS_PORT", 29090))
         self.python = _venv_python()
 
     @property
@@ -151,6 +156,10 @@ class LocalStack:
             env or {},
             health_url=f"http://127.0.0.1:{launch.port}/healthz",
         )
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        """What Prometheus scrapes: one job per service, named after it."""
+        return {launch.name: [f"127.0.0.1:{launch.port}"] for launch in SERVICES}
 
     @property
     def jwks_path(self) -> Path:
@@ -233,6 +242,10 @@ class LocalStack:
         self._run_python(CREATE_TOPICS, self.common_env(), "creating the Kafka topics")
         for launch in SERVICES:
             self._up_service(launch)
+        if not self.prometheus.is_running():
+            self.prometheus.start(self.scrape_targets())
+        url = self.prometheus.url
+        print(f"{PROMETHEUS:<14} running on {url} (targets: {url}/targets, alerts: {url}/alerts)")
         if demo:
             self.receiver().start()
             print(f"{RECEIVER:<14} running on http://127.0.0.1:{self.receiver_port}")
@@ -268,11 +281,12 @@ class LocalStack:
 
     def down(self) -> None:
         self.receiver().stop()
+        self.prometheus.stop()
         for launch in reversed(SERVICES):
             self.service(launch).stop()
         self.kafka.stop()
         self.postgres.stop()
-        print("stopped: demo receiver, services, Kafka, PostgreSQL")
+        print("stopped: demo receiver, Prometheus, services, Kafka, PostgreSQL")
 
     def components(self) -> list[tuple[str, int | None, str, Path]]:
         """(name, pid or None, address, log) of every component, in start order."""
@@ -288,6 +302,8 @@ class LocalStack:
         for launch in SERVICES:
             process = self.service(launch)
             rows.append((launch.name, process.pid(), f"127.0.0.1:{launch.port}", process.log_path))
+        prometheus = self.prometheus
+        rows.append((PROMETHEUS, prometheus.pid(), prometheus.url, prometheus.log_path))
         receiver = self.receiver()
         rows.append(
             (RECEIVER, receiver.pid(), f"127.0.0.1:{self.receiver_port}", receiver.log_path)
@@ -307,6 +323,9 @@ class LocalStack:
         elif name == "kafka":
             self.kafka.stop()
             self.kafka.start()
+        elif name == PROMETHEUS:
+            self.prometheus.stop()
+            self.prometheus.start(self.scrape_targets())
         elif name == RECEIVER:
             receiver = self.receiver()
             receiver.stop()

@@ -58,7 +58,7 @@ def component_states(stack: LocalStack) -> list[ComponentState]:
 
 
 def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
-    from deploy.local.stack import RECEIVER, SERVICES
+    from deploy.local.stack import PROMETHEUS, RECEIVER, SERVICES
 
     kafka = stack.kafka
     checks: dict[str, Callable[[], str | None]] = {
@@ -67,6 +67,7 @@ def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
             None if probes.kafka_answers("127.0.0.1", kafka.port) else probes.NOT_ANSWERING
         ),
         RECEIVER: lambda: probes.receiver_trouble(f"http://127.0.0.1:{stack.receiver_port}"),
+        PROMETHEUS: lambda: probes.prometheus_trouble(stack.prometheus.url),
     }
     for launch in SERVICES:
         url = f"http://127.0.0.1:{launch.port}"
@@ -141,10 +142,25 @@ def receiver_lines(stack: LocalStack) -> list[str]:
     return lines
 
 
+def metrics_lines(stack: LocalStack, prometheus: ComponentState) -> list[str]:
+    """Where Prometheus is, how many of its targets are up and which alerts fire."""
+    label = f"{'metrics':<14}"
+    if prometheus.state != "running":
+        return [f"{label} unknown: prometheus is {prometheus.state}"]
+    url = stack.prometheus.url
+    up = stack.prometheus.targets_up()
+    firing = probes.firing_alerts(url)
+    if up is None or firing is None:
+        return [f"{label} {url}: did not answer"]
+    alerts = ", ".join(sorted(firing)) if firing else "none"
+    return [f"{label} {url}: {up[0]} of {up[1]} targets up; alerts firing: {alerts}"]
+
+
 def report(stack: LocalStack) -> list[str]:
     states = component_states(stack)
     by_name = {state.name: state for state in states}
     lines = [state.line() for state in states]
+    lines += metrics_lines(stack, by_name["prometheus"])
     lines += dead_letter_lines(stack, by_name["kafka"])
     postgres = by_name["postgres"]
     if postgres.state == "running":

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from services.notifications import api, consumers, orm
+from services.notifications import api, consumers, metrics, orm
 from services.notifications.config import NotificationsSettings
 from services.notifications.digests.job import DigestJob
 from services.notifications.inbox import api as inbox_api
@@ -93,6 +93,7 @@ def create() -> FastAPI:
             subscriptions=consumers.subscriptions,
             openapi_tags=TAGS,
             background=[listen, dispatch, digest],
+            scrape_probes=[metrics.webhook_probe],
         )
     )
     app.state.notifications_settings = settings

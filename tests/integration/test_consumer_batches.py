@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, MetaData, String, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -128,6 +129,12 @@ async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_appl
                 "handler failed 2 times: RuntimeError: this one never applies"
                 in headers["dlt.reason"]
             )
+            assert _counted(h, "accord_consumer_events_total", partition="0") == {
+                "applied": 2,
+                "duplicate": 1,
+                "dead_lettered": 1,
+            }
+            assert _dead_letters_counted(h) == {("handler_failed", "topic"): 1}
 
 
 # More times than the attempts a failing handler gets (the batch's try included).
@@ -214,5 +221,70 @@ async def test_a_message_too_large_for_the_dead_letter_topic_is_recorded_and_the
             assert row["value_size"] == len(oversized)
             assert row["value_prefix"] == oversized[:VALUE_PREFIX_BYTES]
             assert h.runner.state.dead_letters_recorded == 1
+            assert _dead_letters_counted(h) == {("invalid_event", "table"): 1}
             assert h.runner.state.dead_lettered_total == 0
             assert await read_all(infra.kafka_admin, dead_letter_topic(h.topic), settle=1) == []
+
+
+def _counted(h: Harness, name: str, **labels: str) -> dict[str, float]:
+    """The runner's non-zero counts of ``name`` by outcome, for its group and topic."""
+    counts = {}
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            if (
+                sample.name == name
+                and sample.value
+                and sample.labels.get("group") == h.runner.state.group_id
+                and sample.labels.get("topic") == h.topic
+                and all(sample.labels.get(k) == v for k, v in labels.items())
+            ):
+                counts[sample.labels["outcome"]] = sample.value
+    return counts
+
+
+def _dead_letters_counted(h: Harness) -> dict[tuple[str, str], float]:
+    return {
+        (sample.labels["reason"], sample.labels["destination"]): sample.value
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.name == "accord_consumer_dead_letters_total"
+        and sample.value
+        and sample.labels["group"] == h.runner.state.group_id
+        and sample.labels["topic"] == h.topic
+    }
+
+
+async def test_events_handed_over_but_not_processed_yet_count_as_lag(
+    infra: Infrastructure,
+) -> None:
+    """The metrics' lag is the broker's end offset minus what the runner finished, not minus
+    the consumer's position (already past a batch being processed): a handler that hangs
+    shows as lag, and the lag goes back to 0 once it is done."""
+    plan_id = uuid.uuid4()
+    events = [status_changed_event(plan_id) for _ in range(3)]
+    release = asyncio.Event()
+
+    async def hang(session: AsyncSession, event: CloudEvent) -> None:
+        await release.wait()
+
+    async with harness(infra, trouble=hang) as h:
+        await produce(
+            infra.kafka_admin,
+            h.topic,
+            [(str(plan_id).encode(), e.to_bytes()) for e in events],
+        )
+        async with in_background(h.runner.run()):
+
+            async def lag_of_all_three() -> bool:
+                return await h.runner.partition_lag() == {(h.topic, 0): 3}
+
+            await eventually(lag_of_all_three, what="the hung batch counted as lag")
+            await asyncio.sleep(1)  # the handler still hangs: the lag stays
+            assert await h.runner.partition_lag() == {(h.topic, 0): 3}
+            release.set()
+
+            async def caught_up() -> bool:
+                return await h.runner.partition_lag() == {(h.topic, 0): 0}
+
+            await eventually(caught_up, what="no lag once the batch is processed")
+            assert _counted(h, "accord_consumer_events_total") == {"applied": 3}

@@ -25,7 +25,15 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-PORT_VARIABLES = ("POSTGRES", "KAFKA", "KAFKA_CONTROLLER", "PLANS", "MEETINGS", "NOTIFICATIONS")
+PORT_VARIABLES = (
+    "POSTGRES",
+    "KAFKA",
+    "KAFKA_CONTROLLER",
+    "PLANS",
+    "MEETINGS",
+    "NOTIFICATIONS",
+    "PROMETHEUS",
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +112,22 @@ def test_status_says_a_frozen_service_is_not_answering_and_restart_brings_it_bac
     assert plans.pid() not in (None, frozen)
     assert httpx.get(f"{_url(local_stack, 'plans')}/healthz").status_code == 200
     assert _status(local_stack, capsys)["plans"].startswith("running pid")
+
+
+def test_up_starts_prometheus_scraping_every_service_and_status_shows_it(
+    local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{os.environ['ACCORD_STACK_PROMETHEUS_PORT']}"
+    assert _status(local_stack, capsys)["prometheus"].startswith("running pid")
+
+    def every_target_up() -> bool:
+        return _status(local_stack, capsys)["metrics"].startswith(
+            f"{url}: 3 of 3 targets up; alerts firing: none"
+        )
+
+    assert wait_for(every_target_up, 60), _status(local_stack, capsys)["metrics"]
+    up = httpx.get(f"{url}/api/v1/query", params={"query": "up"}).json()["data"]["result"]
+    assert sorted(s["metric"]["job"] for s in up) == ["meetings", "notifications", "plans"]
 
 
 def test_status_says_a_frozen_broker_is_not_answering(

@@ -82,7 +82,7 @@ async def test_a_record_the_broker_refuses_is_recorded_at_once() -> None:
     producer = FailingProducer(MessageSizeTooLargeError("too large"))
     # Even while the probe says the broker is away: the refusal is about the record.
     await runner(broker_answering=False, recorded=recorded)._dead_letter(
-        RECORD, cast(Any, producer), "malformed envelope"
+        RECORD, cast(Any, producer), "malformed envelope", "invalid_event"
     )
     assert producer.sends == 1
     assert [type(e) for e in recorded] == [MessageSizeTooLargeError]
@@ -92,7 +92,7 @@ async def test_sends_failing_while_the_broker_answers_are_recorded_after_bounded
     recorded: list[Exception] = []
     producer = FailingProducer(*(KafkaTimeoutError() for _ in range(10)))
     await runner(broker_answering=True, recorded=recorded)._dead_letter(
-        RECORD, cast(Any, producer), "malformed envelope"
+        RECORD, cast(Any, producer), "malformed envelope", "invalid_event"
     )
     assert producer.sends == consumer.DEAD_LETTER_ATTEMPTS
     assert len(recorded) == 1
@@ -102,7 +102,7 @@ async def test_a_passing_hiccup_while_the_broker_answers_still_reaches_the_topic
     recorded: list[Exception] = []
     made = runner(broker_answering=True, recorded=recorded)
     producer = FailingProducer(NotLeaderForPartitionError())
-    await made._dead_letter(RECORD, cast(Any, producer), "malformed envelope")
+    await made._dead_letter(RECORD, cast(Any, producer), "malformed envelope", "invalid_event")
     assert producer.sends == 2
     assert recorded == []
     assert made.state.dead_lettered_total == 1
@@ -113,7 +113,7 @@ async def test_a_broker_outage_records_nothing_and_is_waited_out(error: Exceptio
     recorded: list[Exception] = []
     with pytest.raises(type(error)):
         await runner(broker_answering=False, recorded=recorded)._dead_letter(
-            RECORD, cast(Any, FailingProducer(error)), "malformed envelope"
+            RECORD, cast(Any, FailingProducer(error)), "malformed envelope", "invalid_event"
         )
     assert recorded == []
 

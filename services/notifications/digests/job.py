@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifications import orm
+from services.notifications import metrics, orm
 from services.notifications.config import NotificationsSettings
 from services.notifications.digests import domain
 from services.notifications.domain import Cadence, TargetKind
@@ -39,15 +39,21 @@ class DigestJob:
         while True:
             try:
                 async with self._sessions() as session, session.begin():
-                    await send_due_digests(session, datetime.now(UTC))
+                    sent = await send_due_digests(session, datetime.now(UTC))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                metrics.DIGEST_RUNS.labels("failed").inc()
                 log.warning("digest_failed", error=f"{type(exc).__name__}: {exc}")
+            else:
+                metrics.DIGEST_RUNS.labels("ok").inc()
+                metrics.DIGESTS_SENT.inc(sent)
             await asyncio.sleep(self._settings.digest_interval)
 
 
-async def send_due_digests(session: AsyncSession, now: datetime) -> None:
+async def send_due_digests(session: AsyncSession, now: datetime) -> int:
+    """Write every digest that is due; return how many."""
+    sent = 0
     pending = (
         await session.execute(
             select(orm.DigestItem, orm.ReceivedEvent)
@@ -81,6 +87,8 @@ async def send_due_digests(session: AsyncSession, now: datetime) -> None:
             .where(orm.DigestItem.id.in_([item.id for item, _ in items]))
             .values(digested_at=now)
         )
+        sent += 1
+    return sent
 
 
 async def _due_title(

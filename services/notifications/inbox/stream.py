@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifications import orm
+from services.notifications import metrics, orm
 from services.notifications.domain import Channel
 from services.notifications.inbox.schemas import InboxEntryRead
 from services.notifications.inbox.views import on_channel
@@ -42,30 +42,34 @@ async def events(
     *,
     keepalive: float,
 ) -> AsyncIterator[str]:
-    if after is None:
-        async with sessions() as session:
-            after = await current_seq(session, delegation)
-    # Tell the client how long to wait before reconnecting, then replay what it missed.
-    yield f"retry: 2000\n: stream of {json.dumps(delegation)}\n\n"
-    while True:
-        ticket = pulse.ticket()
-        async with sessions() as session:
-            entries = list(
-                await session.scalars(
-                    select(orm.InboxEntry)
-                    .where(
-                        orm.InboxEntry.delegation_code == delegation,
-                        orm.InboxEntry.seq > after,
-                        on_channel(Channel.STREAM),
+    metrics.SSE_CONNECTIONS.inc()
+    try:
+        if after is None:
+            async with sessions() as session:
+                after = await current_seq(session, delegation)
+        # Tell the client how long to wait before reconnecting, then replay what it missed.
+        yield f"retry: 2000\n: stream of {json.dumps(delegation)}\n\n"
+        while True:
+            ticket = pulse.ticket()
+            async with sessions() as session:
+                entries = list(
+                    await session.scalars(
+                        select(orm.InboxEntry)
+                        .where(
+                            orm.InboxEntry.delegation_code == delegation,
+                            orm.InboxEntry.seq > after,
+                            on_channel(Channel.STREAM),
+                        )
+                        .order_by(orm.InboxEntry.seq)
+                        .limit(BATCH)
                     )
-                    .order_by(orm.InboxEntry.seq)
-                    .limit(BATCH)
                 )
-            )
-        for entry in entries:
-            yield format_event(entry)
-            after = entry.seq
-        if len(entries) < BATCH:
-            await Pulse.wait(ticket, keepalive)
-            if not ticket.is_set():
-                yield ": keepalive\n\n"
+            for entry in entries:
+                yield format_event(entry)
+                after = entry.seq
+            if len(entries) < BATCH:
+                await Pulse.wait(ticket, keepalive)
+                if not ticket.is_set():
+                    yield ": keepalive\n\n"
+    finally:
+        metrics.SSE_CONNECTIONS.dec()

@@ -56,7 +56,7 @@ import structlog
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifications import orm, wakeup
+from services.notifications import metrics, orm, wakeup
 from services.notifications.config import NotificationsSettings
 from services.notifications.webhooks import ssrf
 from services.notifications.webhooks.domain import (
@@ -443,14 +443,16 @@ class Dispatcher:
             error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
         except _NotSent as exc:
             error = str(exc)
+        seconds = time.perf_counter() - started
         outcome = Outcome(
             job=job,
             attempted_at=attempted_at,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            latency_ms=round(seconds * 1000, 2),
             result=AttemptResult(status_code=status_code, retry_after=retry_after),
             error=error,
             response_body=body,
         )
+        metrics.count_attempt(outcome.result, probe=job.resume_at is not None, seconds=seconds)
         self._outcomes.put_nowait(outcome)
 
     async def _record_forever(self) -> None:
@@ -462,7 +464,7 @@ class Dispatcher:
             while True:
                 try:
                     async with self._sessions() as session, session.begin():
-                        await self._record(session, batch)
+                        finished = await self._record(session, batch)
                     break
                 except asyncio.CancelledError:
                     raise
@@ -471,8 +473,12 @@ class Dispatcher:
                     # meanwhile so that a short database outage costs no resend.
                     log.warning("dispatcher_record_failed", error=f"{type(exc).__name__}: {exc}")
                     await backoff.sleep()
+            # Counted once committed: a batch recorded again after a failure counts once.
+            for status in finished:
+                metrics.WEBHOOK_DELIVERIES_FINISHED.labels(status).inc()
 
-    async def _record(self, session: AsyncSession, batch: list[Outcome]) -> None:
+    async def _record(self, session: AsyncSession, batch: list[Outcome]) -> list[str]:
+        """Record a batch of attempts; return the statuses of the deliveries it finished."""
         now = datetime.now(UTC)
         session.add_all(
             orm.DeliveryAttempt(
@@ -513,6 +519,8 @@ class Dispatcher:
         released = await release_after_answer(session, answered_again)
         if released:
             log.info("deliveries_released", endpoints=len(answered_again), deliveries=released)
+        pending = DeliveryStatus.PENDING.value
+        return [str(u["status"]) for u in updates if u["status"] != pending]
 
     def _decide(self, outcome: Outcome, now: datetime) -> RetryDecision:
         if outcome.job.resume_at is not None:
