@@ -146,7 +146,7 @@ async def test_a_poison_message_fires_the_dead_letter_alert(
     assert await dead_letter_alerts() == set()
 
     await produce(
-        services.infra.bootstrap_servers, PLANS_EVENTS, [(uuid.uuid4().bytes, b"not an event")]
+        services.infra.kafka_as("plans"), PLANS_EVENTS, [(uuid.uuid4().bytes, b"not an event")]
     )
     groups = {"accord-plans", "accord-meetings", "accord-notifications"}
     expected = {(group, PLANS_EVENTS, "invalid_event") for group in groups}
