@@ -116,7 +116,7 @@ async def test_the_row_holds_no_plaintext_and_webhooks_still_verify(
         receiver.route(path, with_secret)
         event = status_changed_event(plan_id, version=count + 1)
         key = str(plan_id).encode()
-        await produce(services.infra.bootstrap_servers, PLANS_EVENTS, [(key, event.to_bytes())])
+        await produce(services.infra.kafka_as("plans"), PLANS_EVENTS, [(key, event.to_bytes())])
         await eventually(
             lambda: asyncio.sleep(0, len(receiver.accepted(path)) >= count),
             what=f"{count} verified webhooks",
