@@ -1,0 +1,756 @@
+"""``python -m shared.ops`` (``accord-ops``): the operator's command. Parses the arguments,
+runs one read (or a redrive), and prints tables for people or JSON for scripts (``--json``).
+A broker or database that does not answer is one line on stderr and exit status 1."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.ops import backlog, groups, parked, redrive, sources, webhooks
+
+PROG = "accord-ops"
+DEFAULT_TIMEOUT = 10.0
+PIPED_WIDTH = 200
+
+DESCRIPTION = """\
+What Accord's pipeline holds and where it is stuck, for operators: consumer groups and their
+lag, outbox backlogs, dead letters (and sending them back after a fix), failing webhook
+endpoints and stuck deliveries. It reads the broker and each service's database with the
+settings the services use: ACCORD_KAFKA_BOOTSTRAP_SERVERS, PLANS_DATABASE_URL,
+MEETINGS_DATABASE_URL, NOTIFICATIONS_DATABASE_URL (run it where the services' environment is).
+Every command prints a table, or JSON with --json; `accord-ops COMMAND --help` explains one."""
+
+EPILOG = """\
+examples:
+  accord-ops groups                          lag of every consumer group, per partition
+  accord-ops groups --group accord-notifications --json
+  accord-ops outbox                          unpublished outbox rows per service, oldest age
+  accord-ops dlt list                        how many messages each dead-letter topic holds
+  accord-ops dlt list accord.plans.events.dlt --reason "handler failed"
+  accord-ops dlt show accord.plans.events.dlt/3/12
+  accord-ops dlt redrive accord.plans.events.dlt --group accord-notifications   (dry run)
+  accord-ops dlt redrive accord.plans.events.dlt --partition 3 --offset 12-20 --yes
+  accord-ops dlt redrives                    what was redriven, when, by whom
+  accord-ops dlt-table list                  messages even the dead-letter topic refused
+  accord-ops endpoints                       webhook endpoints failing or disabled
+  accord-ops deliveries --late 600           deliveries due or leased more than 10 min ago
+
+A dead letter is redriven at most once: every redrive is recorded in the database of the
+service that owns the topic, and a second one of the same message is skipped.
+exit status: 0 done, 1 a broker or database did not answer (or refused), 2 bad usage."""
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+class Out:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.console = Console(highlight=False, soft_wrap=False)
+        if not self.console.is_terminal:
+            # Piped or logged: wide enough that coordinates stay on one line to copy.
+            self.console.width = PIPED_WIDTH
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def json(self, value: Any) -> None:
+        print(json.dumps(value, indent=2, default=str))
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        self.console.print(table)
+
+    def line(self, text: str) -> None:
+        self.console.print(text, markup=False)
+
+    def progress(self) -> RichProgress:
+        return RichProgress(self.errors)
+
+
+class RichProgress:
+    """A bar on stderr while a scan or a redrive runs (nothing when stderr is not a terminal,
+    so that JSON on stdout and logs stay clean)."""
+
+    def __init__(self, console: Console) -> None:
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> RichProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._bar.stop()
+
+    def start(self, total: int, what: str) -> None:
+        self._task = self._bar.add_task(what, total=total)
+
+    def advance(self, done: int = 1) -> None:
+        if self._task is not None:
+            self._bar.advance(self._task, done)
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+async def cmd_groups(args: argparse.Namespace, out: Out) -> int:
+    found = await groups.consumer_groups(args.timeout, args.group)
+    if out.as_json:
+        out.json([g.as_json() for g in found])
+        return 0
+    if not found:
+        out.line("no consumer group known to the broker")
+    for group in found:
+        members = ", ".join(group.members) or "none"
+        out.table(
+            f"{group.group}: {group.state}, lag {group.lag}, members: {members}",
+            ["topic", "partition", "committed", "end", "lag", "member"],
+            [
+                [
+                    p.topic,
+                    p.partition,
+                    "-" if p.committed is None else p.committed,
+                    p.end,
+                    p.lag,
+                    p.member or "-",
+                ]
+                for p in group.partitions
+            ],
+        )
+    return 0
+
+
+async def cmd_outbox(args: argparse.Namespace, out: Out) -> int:
+    found = [await backlog.outbox_backlog(s, args.timeout) for s in _services(args)]
+    if out.as_json:
+        out.json([b.__dict__ for b in found])
+        return 0
+    out.table(
+        "outbox rows not yet published",
+        ["service", "pending", "oldest since", "oldest age (s)"],
+        [[b.service, b.pending, b.oldest_created_at or "-", b.oldest_age_seconds] for b in found],
+    )
+    return 0
+
+
+async def cmd_dlt_list(args: argparse.Namespace, out: Out) -> int:
+    if args.topic is None:
+        counts = await parked.dead_letter_counts(args.timeout)
+        if out.as_json:
+            out.json(
+                [
+                    {"topic": t, "messages": sum(c.values()), "partitions": c}
+                    for t, c in sorted(counts.items())
+                ]
+            )
+            return 0
+        out.table(
+            "dead-letter topics (messages held, per partition)",
+            ["topic", "messages", "per partition"],
+            [
+                [t, sum(c.values()), " ".join(f"{p}:{n}" for p, n in sorted(c.items()) if n)]
+                for t, c in sorted(counts.items())
+            ],
+        )
+        return 0
+    found = []
+    with out.progress() as progress:
+        async for message in parked.scan(args.topic, _selection(args), args.timeout, progress):
+            found.append(message)
+            if args.limit and len(found) >= args.limit:
+                break
+    if out.as_json:
+        out.json([m.summary() for m in found])
+        return 0
+    out.table(
+        f"{args.topic}: {len(found)} message(s)"
+        + (f" (first {args.limit})" if args.limit and len(found) >= args.limit else ""),
+        ["where", "parked at", "group", "from", "reason"],
+        [
+            [
+                m.where,
+                m.timestamp.isoformat(timespec="seconds"),
+                m.group,
+                _where(m.original),
+                m.reason[:200],
+            ]
+            for m in found
+        ],
+    )
+    return 0
+
+
+async def cmd_dlt_show(args: argparse.Namespace, out: Out) -> int:
+    topic, partition, offset = args.where
+    message = parked.ParkedMessage.of(await parked.fetch(topic, partition, offset, args.timeout))
+    detail = message.detail()
+    original = message.original
+    if original is not None:
+        [outcome] = await redrive.redrive(
+            [_candidate(message)], send=False, timeout=args.timeout, progress=parked.NoProgress()
+        )
+        detail["redrive"] = outcome.as_json()
+    if out.as_json:
+        out.json(detail)
+        return 0
+    out.table(
+        message.where,
+        ["field", "value"],
+        [
+            ["parked at", detail["parked_at"]],
+            ["group", message.group],
+            ["reason", message.reason],
+            ["from", _where(original)],
+            ["key", detail["key"]],
+            ["size", f"{len(message.value)} bytes"],
+            ["redrive", detail.get("redrive", {}).get("status", "-")],
+        ],
+    )
+    out.table("headers", ["name", "value"], detail["headers"])
+    out.line("payload:")
+    payload = detail["payload"]
+    out.line(json.dumps(payload, indent=2) if not isinstance(payload, str) else payload)
+    return 0
+
+
+async def cmd_dlt_redrive(args: argparse.Namespace, out: Out) -> int:
+    selection = _selection(args)
+    if selection == parked.Selection() and not args.all:
+        raise UsageError(
+            "say which messages: --partition/--offset, --reason, --group, or --all for every one"
+        )
+    candidates = []
+    unusable = []
+    with out.progress() as progress:
+        async for message in parked.scan(args.topic, selection, args.timeout, progress):
+            if message.original is None:
+                unusable.append(message.where)
+            else:
+                candidates.append(_candidate(message))
+    return await _redrive(args, out, candidates, unusable)
+
+
+async def cmd_dlt_redrives(args: argparse.Namespace, out: Out) -> int:
+    rows = []
+    for service in _services(args):
+        rows += [{"service": service, **r} for r in await redrive.recorded(service, args.timeout)]
+    if out.as_json:
+        out.json(rows)
+        return 0
+    out.table(
+        f"redrives recorded: {len(rows)}",
+        ["original", "parked at", "group", "sent as", "when", "by"],
+        [
+            [
+                f"{r['topic']}/{r['partition']}/{r['offset']}",
+                r["parked_at"],
+                r["group_id"],
+                f"{r['topic']}/{r['new_partition']}/{r['new_offset']}",
+                r["redriven_at"],
+                r["redriven_by"],
+            ]
+            for r in rows
+        ],
+    )
+    return 0
+
+
+async def cmd_table_list(args: argparse.Namespace, out: Out) -> int:
+    rows = await parked.dead_letter_rows(_services(args), args.timeout)
+    if out.as_json:
+        out.json([r.summary() for r in rows])
+        return 0
+    out.table(
+        f"dead_letters rows (messages the dead-letter topic refused): {len(rows)}",
+        ["service", "id", "group", "from", "size", "recorded", "reason", "refused because"],
+        [
+            [
+                r.service,
+                r.id,
+                r.group,
+                _where(r.original),
+                r.value_size,
+                r.recorded_at.isoformat(timespec="seconds"),
+                r.reason[:120],
+                r.publish_error[:120],
+            ]
+            for r in rows
+        ],
+    )
+    return 0
+
+
+async def cmd_table_show(args: argparse.Namespace, out: Out) -> int:
+    rows = await parked.dead_letter_rows([args.service], args.timeout, args.id)
+    if not rows:
+        raise LookupError(f"{args.service}'s dead_letters table has no row {args.id}")
+    detail = rows[0].detail()
+    if out.as_json:
+        out.json(detail)
+        return 0
+    out.table(
+        rows[0].where,
+        ["field", "value"],
+        [[k, v] for k, v in detail.items() if k not in ("headers", "payload_prefix")],
+    )
+    out.table("headers", ["name", "value"], detail["headers"])
+    out.line(f"payload (first {len(rows[0].value_prefix)} of {rows[0].value_size} bytes):")
+    out.line(detail["payload_prefix"][:4000])
+    return 0
+
+
+async def cmd_table_redrive(args: argparse.Namespace, out: Out) -> int:
+    rows = []
+    for row_id in args.ids:
+        found = await parked.dead_letter_rows([args.service], args.timeout, row_id)
+        if not found:
+            raise LookupError(f"{args.service}'s dead_letters table has no row {row_id}")
+        rows += found
+    candidates = [
+        redrive.Candidate(
+            row.original, row.where, row.group, row.reason, _loader(row.original, args.timeout)
+        )
+        for row in rows
+    ]
+    return await _redrive(args, out, candidates, [])
+
+
+async def cmd_endpoints(args: argparse.Namespace, out: Out) -> int:
+    found = await webhooks.endpoints_in_trouble(args.timeout, args.limit)
+    if out.as_json:
+        out.json(found)
+        return 0
+    total = found[0]["in_trouble"] if found else 0
+    out.table(
+        f"webhook endpoints failing, disabled or with failed deliveries: {total}",
+        ["delegation", "url", "state", "failing since (UTC)", "waiting", "failed", "endpoint"],
+        [
+            [
+                e["delegation"],
+                e["url"],
+                "enabled" if e["enabled"] else f"disabled ({e['disabled_reason']})",
+                e["failing_since"] or "-",
+                e["waiting"],
+                e["failed"],
+                e["endpoint_id"],
+            ]
+            for e in found
+        ],
+    )
+    return 0
+
+
+async def cmd_deliveries(args: argparse.Namespace, out: Out) -> int:
+    found = await webhooks.stuck_deliveries(args.timeout, args.late, args.limit)
+    if out.as_json:
+        out.json(found)
+        return 0
+    out.table(
+        f"deliveries more than {args.late:g} s late: {len(found)}",
+        ["id", "delegation", "url", "why", "due at", "late (s)", "tries", "last error"],
+        [
+            [
+                d["delivery_id"],
+                d["delegation"],
+                d["url"],
+                d["why"] + (f" ({d['leased_by']})" if d["leased_by"] else ""),
+                d["due_at"],
+                d["late_seconds"],
+                d["tries"],
+                d["last_error"] or d["last_status_code"] or "-",
+            ]
+            for d in found
+        ],
+    )
+    return 0
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+class UsageError(Exception):
+    pass
+
+
+def _services(args: argparse.Namespace) -> list[str]:
+    return [args.service] if getattr(args, "service", None) else list(sources.SERVICES)
+
+
+def _where(original: parked.Original | None) -> str:
+    if original is None:
+        return "-"
+    return f"{original.topic}/{original.partition}/{original.offset}"
+
+
+def _selection(args: argparse.Namespace) -> parked.Selection:
+    first = last = None
+    if args.offset is not None:
+        if args.partition is None:
+            raise UsageError("--offset needs --partition: offsets are per partition")
+        first, last = args.offset
+    return parked.Selection(args.partition, first, last, args.reason, args.group)
+
+
+def _candidate(message: parked.ParkedMessage) -> redrive.Candidate:
+    original = message.original
+    assert original is not None
+
+    async def load() -> redrive.Message:
+        return message.key, message.value, message.original_headers
+
+    return redrive.Candidate(original, message.where, message.group, message.reason, load)
+
+
+def _loader(original: parked.Original, timeout: float) -> Callable[[], Any]:
+    """A dead_letters row keeps a prefix only: the message is read again from its topic."""
+
+    async def load() -> redrive.Message:
+        record = await parked.fetch(original.topic, original.partition, original.offset, timeout)
+        return record.key, record.value or b"", list(record.headers or ())
+
+    return load
+
+
+async def _redrive(
+    args: argparse.Namespace, out: Out, candidates: list[redrive.Candidate], unusable: list[str]
+) -> int:
+    with out.progress() as progress:
+        outcomes = await redrive.redrive(
+            candidates, send=args.yes, timeout=args.timeout, progress=progress
+        )
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    if unusable:
+        counts["not an Accord dead letter"] = len(unusable)
+    if out.as_json:
+        out.json(
+            {
+                "sent": bool(args.yes),
+                "counts": counts,
+                "outcomes": [o.as_json() for o in outcomes],
+                "not_accord_dead_letters": unusable,
+            }
+        )
+        return 0
+    out.table(
+        "redrive" + ("" if args.yes else " (dry run: nothing sent)"),
+        ["parked at", "original", "outcome", "sent as", "when", "by"],
+        [
+            [
+                o.parked_at,
+                _where(o.original),
+                o.status,
+                "-"
+                if o.new_offset is None
+                else f"{o.original.topic}/{o.new_partition}/{o.new_offset}",
+                o.redriven_at or "-",
+                o.redriven_by or "-",
+            ]
+            for o in outcomes
+        ],
+    )
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing selected"
+    out.line(summary)
+    if not args.yes and counts.get("would redrive"):
+        out.line("nothing was sent: run again with --yes to redrive these")
+    return 0
+
+
+# --- arguments ----------------------------------------------------------------------------
+
+
+def _offsets(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not OFFSET or FIRST-LAST") from None
+    if low < 0 or high < low:
+        raise argparse.ArgumentTypeError(f"{text!r} is not OFFSET or FIRST-LAST")
+    return low, high
+
+
+def _dead_letter_topic(text: str) -> str:
+    """A dead-letter topic, or an event topic standing for its dead-letter topic."""
+    return text if text.endswith(".dlt") else f"{text}.dlt"
+
+
+def _where_arg(text: str) -> tuple[str, int, int]:
+    try:
+        topic, partition, offset = parked.parse_where(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _dead_letter_topic(topic), partition, offset
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.add_argument(
+        "--timeout",
+        type=_positive,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds to wait for the broker or a database (default {DEFAULT_TIMEOUT:g})",
+    )
+    formatter = argparse.RawDescriptionHelpFormatter
+    root = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=formatter
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        parent: Any, name: str, run: Callable[..., Coroutine[Any, Any, int]], help: str, text: str
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = parent.add_parser(
+            name, parents=[common], help=help, description=text, formatter_class=formatter
+        )
+        sub.set_defaults(run=run)
+        return sub
+
+    sub = command(
+        commands,
+        "groups",
+        cmd_groups,
+        "consumer groups and their lag per partition",
+        "Every consumer group the broker knows (accord-plans, accord-meetings,\n"
+        "accord-notifications, and any other): its state, its members, and per partition the\n"
+        "offset it committed, the partition's end offset and the difference, the lag. '-' as\n"
+        "committed: the group never committed there and reads the partition from its start.\n"
+        "A lag that does not shrink while the group is Stable means its members are stuck.",
+    )
+    sub.add_argument("--group", help="only this consumer group")
+
+    sub = command(
+        commands,
+        "outbox",
+        cmd_outbox,
+        "unpublished outbox rows per service",
+        "Per service: rows its handlers committed to the outbox that the relay has not\n"
+        "published yet, and how long the oldest has waited. A few rows for well under a\n"
+        "second is normal; a growing count or an ageing oldest row means the relay cannot\n"
+        "publish (the broker is away, or no process of the service runs its relay).",
+    )
+    sub.add_argument("--service", choices=sources.SERVICES, help="only this service")
+
+    dlt = commands.add_parser(
+        "dlt",
+        help="dead-letter topics: list, show, redrive",
+        description="Messages a consumer group could not process, parked on <topic>.dlt with\n"
+        "dlt.* headers: dlt.reason, dlt.group, and where they came from (dlt.topic,\n"
+        "dlt.partition, dlt.offset). Nothing replays them by itself: once the cause is\n"
+        "fixed, `dlt redrive` sends chosen ones back to their original topic.",
+        formatter_class=formatter,
+    )
+    dlt_commands = dlt.add_subparsers(dest="dlt_command", required=True, metavar="COMMAND")
+
+    def selection_arguments(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--partition", type=int, help="only this partition of the topic")
+        sub.add_argument(
+            "--offset",
+            type=_offsets,
+            metavar="OFFSET|FIRST-LAST",
+            help="only these offsets of the dead-letter topic (needs --partition)",
+        )
+        sub.add_argument("--reason", help="only messages whose dlt.reason contains this text")
+        sub.add_argument("--group", help="only messages this consumer group parked")
+
+    sub = command(
+        dlt_commands,
+        "list",
+        cmd_dlt_list,
+        "counts per topic, or the messages of one",
+        "Without TOPIC: how many messages each dead-letter topic holds, per partition (from\n"
+        "the offsets, instant). With TOPIC: its messages, read from the start (a bar shows\n"
+        "the progress), each with where it is (TOPIC/PARTITION/OFFSET, what `dlt show`\n"
+        "takes), when and by which group it was parked, where it came from, and why.",
+    )
+    sub.add_argument(
+        "topic",
+        nargs="?",
+        type=_dead_letter_topic,
+        help="a dead-letter topic (or its event topic), e.g. accord.plans.events.dlt",
+    )
+    selection_arguments(sub)
+    sub.add_argument("--limit", type=int, default=0, help="stop after this many messages")
+
+    sub = command(
+        dlt_commands,
+        "show",
+        cmd_dlt_show,
+        "one message with its headers and payload",
+        "One parked message: its dlt.* headers (why, which group, where from), its key, all\n"
+        "its headers, its payload (as JSON when it is JSON), and whether it was redriven.",
+    )
+    sub.add_argument(
+        "where",
+        type=_where_arg,
+        metavar="TOPIC/PARTITION/OFFSET",
+        help="as `dlt list TOPIC` prints it, e.g. accord.plans.events.dlt/3/12",
+    )
+
+    sub = command(
+        dlt_commands,
+        "redrive",
+        cmd_dlt_redrive,
+        "send parked messages back after a fix",
+        "Send the chosen messages back to the topic they came from (their key, value and\n"
+        "own headers; the dlt.* headers are dropped), where every consumer group reads them\n"
+        "again: groups that had applied an event skip it by its id, the group that parked it\n"
+        "applies it now. Choose with --partition/--offset, --reason, --group, or --all.\n\n"
+        "A dry run unless --yes: it lists what would be sent and what was sent before. Each\n"
+        "redrive is recorded in the database of the service owning the topic (the redrives\n"
+        "table, `dlt redrives` lists it), keyed by the message's original coordinates: a\n"
+        "message is redriven once, whichever group's copy is chosen; later attempts are\n"
+        "skipped as 'already redriven'. If it fails again it is parked again, with new\n"
+        "coordinates, and can be redriven after the next fix.",
+    )
+    sub.add_argument("topic", type=_dead_letter_topic, help="the dead-letter topic")
+    selection_arguments(sub)
+    sub.add_argument("--all", action="store_true", help="every message of the topic")
+    sub.add_argument("--yes", action="store_true", help="really send (default: dry run)")
+
+    sub = command(
+        dlt_commands,
+        "redrives",
+        cmd_dlt_redrives,
+        "the redrives recorded so far",
+        "Every redrive recorded: the original message, the parked copy chosen, where the\n"
+        "message was sent again, when and by whom (the operating-system user).",
+    )
+    sub.add_argument("--service", choices=sources.SERVICES, help="only the topic this service owns")
+
+    table = commands.add_parser(
+        "dlt-table",
+        help="the dead_letters table of each service: list, show, redrive",
+        description="Messages even the dead-letter topic refused (a message just under the\n"
+        "broker's size limit no longer fits with the dlt.* headers) are recorded in the\n"
+        "consuming service's dead_letters table: where they came from, why, and the start\n"
+        "of their value. The whole message is still on its original topic.",
+        formatter_class=formatter,
+    )
+    table_commands = table.add_subparsers(dest="table_command", required=True, metavar="COMMAND")
+    sub = command(
+        table_commands,
+        "list",
+        cmd_table_list,
+        "the rows of every service (or one)",
+        "The rows of each service's dead_letters table, oldest first.",
+    )
+    sub.add_argument("--service", choices=sources.SERVICES, help="only this service")
+    sub = command(
+        table_commands,
+        "show",
+        cmd_table_show,
+        "one row with its headers and value prefix",
+        "One row: where the message came from, why it could not be processed, why the\n"
+        "dead-letter topic refused it, its key, headers and the start of its value.",
+    )
+    sub.add_argument("service", choices=sources.SERVICES)
+    sub.add_argument("id", type=int)
+    sub = command(
+        table_commands,
+        "redrive",
+        cmd_table_redrive,
+        "send rows' messages back after a fix",
+        "Read each row's whole message from its original topic and send it there again,\n"
+        "recorded like `dlt redrive` (once per message; a dry run unless --yes).",
+    )
+    sub.add_argument("service", choices=sources.SERVICES)
+    sub.add_argument("ids", type=int, nargs="+", metavar="ID")
+    sub.add_argument("--yes", action="store_true", help="really send (default: dry run)")
+
+    sub = command(
+        commands,
+        "endpoints",
+        cmd_endpoints,
+        "webhook endpoints failing or disabled",
+        "Webhook endpoints in trouble, from the notifications database: failing (no success\n"
+        "since the first failure of a streak; they are probed and, after a while, disabled),\n"
+        "disabled (by a 410 or after failing too long: their deliveries wait until the\n"
+        "delegation re-enables them), or with deliveries that failed for good. The same list\n"
+        "as `deploy/stack status`.",
+    )
+    sub.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+
+    sub = command(
+        commands,
+        "deliveries",
+        cmd_deliveries,
+        "webhook deliveries stuck",
+        "Pending deliveries of enabled endpoints that should have moved long ago: due more\n"
+        "than --late seconds ago and not sent ('due, not sent': the dispatcher is not\n"
+        "running or cannot keep up), or leased by a dispatcher whose lease ran out that long\n"
+        "ago ('lease ran out': it died or hangs mid-attempt; another dispatcher takes the\n"
+        "delivery over). Deliveries of disabled endpoints are parked on purpose: see\n"
+        "`endpoints`.",
+    )
+    sub.add_argument(
+        "--late", type=float, default=300.0, help="seconds past due to count as stuck (300)"
+    )
+    sub.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    return root
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    # The Kafka client logs every failed connection attempt; the command says it once, itself.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    out = Out(args.json)
+    try:
+        return asyncio.run(args.run(args, out))
+    except UsageError as exc:
+        out.errors.print(f"{PROG}: {exc}", markup=False)
+        return 2
+    except (sources.Unreachable, LookupError, ValueError) as exc:
+        out.errors.print(f"{PROG}: {exc}", markup=False)
+        return 1
+    except ValidationError as exc:
+        out.errors.print(f"{PROG}: the environment's settings are invalid: {exc}", markup=False)
+        return 1
+    except (KafkaError, TimeoutError, OSError) as exc:
+        out.errors.print(
+            f"{PROG}: the Kafka broker failed: {type(exc).__name__}: {exc}", markup=False
+        )
+        return 1
+    except SQLAlchemyError as exc:
+        text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        out.errors.print(f"{PROG}: a database refused: {text}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def main() -> None:
+    sys.exit(run())
