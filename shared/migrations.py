@@ -150,7 +150,7 @@ def create_redrives_table() -> None:
         sa.Column("topic", sa.String(length=249), nullable=False),
         sa.Column("partition", sa.Integer(), nullable=False),
         sa.Column("offset", sa.BigInteger(), nullable=False),
-        sa.Column("parked_at", sa.String(length=300), nullable=False),
+        sa.Column("parked_as", sa.String(length=300), nullable=False),
         sa.Column("group_id", sa.String(length=200), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("new_partition", sa.Integer(), nullable=True),

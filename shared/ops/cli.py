@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -24,6 +25,9 @@ from shared.ops import backlog, groups, parked, redrive, sources, webhooks
 PROG = "accord-ops"
 DEFAULT_TIMEOUT = 10.0
 PIPED_WIDTH = 200
+WHOLE_COLUMNS = frozenset(
+    {"where", "parked at", "parked as", "original", "from", "sent as", "when", "topic"}
+)
 
 DESCRIPTION = """\
 What Accord's pipeline holds and where it is stuck, for operators: consumer groups and their
@@ -60,7 +64,7 @@ class Out:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
         self.console = Console(highlight=False, soft_wrap=False)
-        if not self.console.is_terminal:
+        if not self.console.is_terminal and "COLUMNS" not in os.environ:
             # Piped or logged: wide enough that coordinates stay on one line to copy.
             self.console.width = PIPED_WIDTH
         self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -71,7 +75,8 @@ class Out:
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(column, overflow="fold")
+            # Coordinates and times are copied whole into the next command: never folded.
+            table.add_column(column, overflow="fold", no_wrap=column in WHOLE_COLUMNS)
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         self.console.print(table)
@@ -263,11 +268,11 @@ async def cmd_dlt_redrives(args: argparse.Namespace, out: Out) -> int:
         return 0
     out.table(
         f"redrives recorded: {len(rows)}",
-        ["original", "parked at", "group", "sent as", "when", "by"],
+        ["original", "parked as", "group", "sent as", "when", "by"],
         [
             [
                 f"{r['topic']}/{r['partition']}/{r['offset']}",
-                r["parked_at"],
+                r["parked_as"],
                 r["group_id"],
                 f"{r['topic']}/{r['new_partition']}/{r['new_offset']}",
                 r["redriven_at"],
@@ -459,10 +464,10 @@ async def _redrive(
         return 0
     out.table(
         "redrive" + ("" if args.yes else " (dry run: nothing sent)"),
-        ["parked at", "original", "outcome", "sent as", "when", "by"],
+        ["parked as", "original", "outcome", "sent as", "when", "by"],
         [
             [
-                o.parked_at,
+                o.parked_as,
                 _where(o.original),
                 o.status,
                 "-"

@@ -9,7 +9,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.coordinator.protocol import (
+    ConsumerProtocolMemberAssignment,
+    ConsumerProtocolMemberMetadata,
+)
 
 from shared.ops import sources
 
@@ -22,7 +25,7 @@ class PartitionLag:
     committed: int | None
     end: int
     lag: int
-    # The member holding the partition now ("client-id@host"), if any.
+    # The member holding the partition now ("member-id@host"), if any.
     member: str | None
 
 
@@ -54,30 +57,46 @@ async def consumer_groups(timeout: float, only: str | None = None) -> list[Group
         committed = {name: await admin.list_consumer_group_offsets(name) for name in names}
     assigned: dict[str, dict[TopicPartition, str]] = {}
     members: dict[str, list[str]] = {}
+    subscribed: dict[str, set[str]] = {}
     for name in names:
         group = described.get(name, {})
         assigned[name] = {}
         members[name] = []
+        subscribed[name] = set()
         for member in group.get("members", []):
-            who = f"{member['client_id']}@{member['client_host'].lstrip('/')}"
+            # The member id (the client id and a unique suffix): replicas on one host differ.
+            who = f"{member['member_id']}@{member['client_host'].lstrip('/')}"
             members[name].append(who)
+            if member["member_metadata"] and group.get("protocol_type") == "consumer":
+                metadata = ConsumerProtocolMemberMetadata.decode(member["member_metadata"])
+                subscribed[name].update(metadata.subscription)
             raw = member["member_assignment"]
             if raw:
                 for tp in ConsumerProtocolMemberAssignment.decode(raw).partitions():
                     assigned[name][tp] = who
-    partitions = sorted(
-        {tp for name in names for tp in (*committed[name], *assigned[name])},
-        key=lambda tp: (tp.topic, tp.partition),
-    )
     async with sources.reader(timeout) as reader:
+        existing = await sources.partitions_of_topics(reader)
+        # Every partition of every topic a group reads (subscribed, assigned or committed):
+        # a partition it never committed on still has its whole content to read.
+        wanted = {
+            name: sorted(
+                {
+                    TopicPartition(topic, partition)
+                    for topic in {tp.topic for tp in (*committed[name], *assigned[name])}
+                    | subscribed[name]
+                    for partition in existing.get(topic, ())
+                },
+                key=lambda tp: (tp.topic, tp.partition),
+            )
+            for name in names
+        }
+        partitions = sorted({tp for tps in wanted.values() for tp in tps})
         ends = await reader.end_offsets(partitions) if partitions else {}
         starts = await reader.beginning_offsets(partitions) if partitions else {}
     result = []
     for name in names:
         rows = []
-        for tp in partitions:
-            if tp not in committed[name] and tp not in assigned[name]:
-                continue
+        for tp in wanted[name]:
             meta = committed[name].get(tp)
             offset = meta.offset if meta is not None and meta.offset >= 0 else None
             # Never committed: everything still on the partition is to be read.

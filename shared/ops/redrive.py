@@ -43,7 +43,7 @@ class Candidate:
     """One parked message to send back, and how to get its original content."""
 
     original: Original
-    parked_at: str
+    parked_as: str
     group: str
     reason: str
     load: Callable[[], Awaitable[Message]]
@@ -51,7 +51,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Outcome:
-    parked_at: str
+    parked_as: str
     original: Original
     # "would redrive" (dry run), "redriven", "already redriven"
     status: str
@@ -77,12 +77,12 @@ async def _earlier(connection: AsyncConnection, candidate: Candidate) -> Outcome
     if row is None:
         return None
     return Outcome(
-        candidate.parked_at,
+        candidate.parked_as,
         candidate.original,
         "already redriven",
         row.new_partition,
         row.new_offset,
-        row.redriven_at.isoformat(),
+        row.redriven_at.isoformat(timespec="seconds"),
         row.redriven_by,
     )
 
@@ -122,7 +122,7 @@ async def redrive(
                         await _one(connection, producer, candidate, who)
                         if producer is not None
                         else await _earlier(connection, candidate)
-                        or Outcome(candidate.parked_at, candidate.original, "would redrive")
+                        or Outcome(candidate.parked_as, candidate.original, "would redrive")
                     )
                     await connection.commit()
                     progress.advance()
@@ -145,7 +145,7 @@ async def _one(
                 topic=original.topic,
                 partition=original.partition,
                 offset=original.offset,
-                parked_at=candidate.parked_at,
+                parked_as=candidate.parked_as,
                 group_id=candidate.group,
                 reason=candidate.reason[:10_000],
                 redriven_by=who[:200],
@@ -176,12 +176,12 @@ async def _one(
         await connection.rollback()
         raise
     return Outcome(
-        candidate.parked_at,
+        candidate.parked_as,
         original,
         "redriven",
         sent.partition,
         sent.offset,
-        row.redriven_at.isoformat(),
+        row.redriven_at.isoformat(timespec="seconds"),
         who,
     )
 
@@ -193,7 +193,7 @@ async def recorded(service: str, timeout: float) -> list[dict[str, Any]]:
         return [
             {
                 **row._asdict(),
-                "redriven_at": row.redriven_at.isoformat(),
+                "redriven_at": row.redriven_at.isoformat(timespec="seconds"),
             }
             for row in rows
         ]

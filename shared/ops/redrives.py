@@ -31,8 +31,9 @@ def redrives_table(metadata: MetaData) -> Table:
         Column("topic", String(249), nullable=False),
         Column("partition", Integer, nullable=False),
         Column("offset", BigInteger, nullable=False),
-        # Where it was parked: "<topic>.dlt/<partition>/<offset>" or "<service>.dead_letters/<id>".
-        Column("parked_at", String(300), nullable=False),
+        # The parked copy chosen: "<topic>.dlt/<partition>/<offset>" (a dead-letter topic) or
+        # "<service>.dead_letters/<id>" (a row of a service's dead_letters table).
+        Column("parked_as", String(300), nullable=False),
         Column("group_id", String(200), nullable=False),
         Column("reason", Text, nullable=False),
         # Its new coordinates on the original topic (the broker's acknowledgement).

@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -288,7 +289,7 @@ async def test_a_poison_message_is_shown_redriven_once_and_consumed_after_the_fi
             assert not any(name.startswith("dlt.") for name, _ in copies[1].headers or ())
 
             recorded = await asyncio.to_thread(ops.json, "dlt", "redrives", "--service", "plans")
-            assert [(r["parked_at"], r["group_id"]) for r in recorded] == [(where, group)]
+            assert [(r["parked_as"], r["group_id"]) for r in recorded] == [(where, group)]
         finally:
             consuming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -378,3 +379,84 @@ def test_a_broker_or_database_that_does_not_answer_is_one_line_and_exit_status_1
         done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+async def test_endpoints_in_trouble_and_stuck_deliveries(ops: Ops) -> None:
+    from services.notifications import orm as n
+
+    now = datetime.now(UTC)
+    code = f"T{uuid.uuid4().hex[:6].upper()}"
+
+    def endpoint(name: str, **state: Any) -> Any:
+        return n.Endpoint(
+            id=uuid.uuid4(),
+            delegation_code=code,
+            url=f"https://{name}.example.org/hook",
+            secret="whsec_test",
+            event_types=[],
+            **state,
+        )
+
+    healthy = endpoint("healthy", enabled=True)
+    disabled = endpoint("gone", enabled=False, disabled_reason="gone", disabled_at=now)
+    failing = endpoint("failing", enabled=True, failing_since=now - timedelta(hours=1))
+    quiet = endpoint("quiet", enabled=True)
+    # One delivery per (event, endpoint): an event of its own for each.
+    events = [
+        n.ReceivedEvent(
+            event_id=str(uuid.uuid4()), event_type=STATUS_CHANGED, data={}, occurred_at=now
+        )
+        for _ in range(5)
+    ]
+
+    def delivery(target: Any, due_seconds_ago: float, leased_by: str | None = None) -> Any:
+        event = events.pop()
+        return n.Delivery(
+            webhook_id=f"msg_{uuid.uuid4().hex}",
+            event_row_id=event.id,
+            endpoint_id=target.id,
+            delegation_code=code,
+            status="pending",
+            tries=1,
+            attempts_total=1,
+            next_attempt_at=now - timedelta(seconds=due_seconds_ago),
+            leased_by=leased_by,
+        )
+
+    async with (
+        _sessions(ops.environment["NOTIFICATIONS_DATABASE_URL"]) as sessions,
+        sessions() as session,
+        session.begin(),
+    ):
+        session.add(n.Delegation(code=code, name="ops test", timezone="UTC"))
+        await session.flush()
+        session.add_all([healthy, disabled, failing, quiet, *events])
+        await session.flush()
+        overdue = delivery(healthy, 600)
+        lease_ran_out = delivery(healthy, 1200, leased_by="notifications-2")
+        session.add_all(
+            [
+                overdue,
+                lease_ran_out,
+                delivery(healthy, 60),  # late, but not by --late
+                delivery(healthy, -60),  # not due yet
+                delivery(disabled, 3600),  # parked on purpose: its endpoint is disabled
+            ]
+        )
+
+    listed = await asyncio.to_thread(ops.json, "endpoints")
+    mine = {e["url"]: e for e in listed if e["delegation"] == code}
+    assert set(mine) == {disabled.url, failing.url}
+    assert mine[disabled.url]["enabled"] is False
+    assert mine[disabled.url]["disabled_reason"] == "gone"
+    assert mine[disabled.url]["waiting"] == 1
+    assert mine[failing.url]["failing_since"] != ""
+    assert mine[failing.url]["endpoint_id"] == str(failing.id)
+
+    stuck = await asyncio.to_thread(ops.json, "deliveries", "--late", "300")
+    assert [(d["delivery_id"], d["why"]) for d in stuck if d["delegation"] == code] == [
+        (lease_ran_out.id, "lease ran out"),
+        (overdue.id, "due, not sent"),
+    ]
+    people = (await asyncio.to_thread(ops.run, "deliveries", "--late", "300")).stdout
+    assert "lease ran out (notifications-2)" in people
