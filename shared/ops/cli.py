@@ -544,6 +544,11 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
+    def group(name: str, help: str, text: str) -> Any:
+        """A command with commands of its own (``dlt list``, ``dlt show``, ...)."""
+        sub = commands.add_parser(name, help=help, description=text, formatter_class=formatter)
+        return sub.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+
     sub = command(
         commands,
         "groups",
@@ -569,16 +574,14 @@ def parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--service", choices=sources.SERVICES, help="only this service")
 
-    dlt = commands.add_parser(
+    dlt_commands = group(
         "dlt",
-        help="dead-letter topics: list, show, redrive",
-        description="Messages a consumer group could not process, parked on <topic>.dlt with\n"
+        "dead-letter topics: list, show, redrive",
+        "Messages a consumer group could not process, parked on <topic>.dlt with\n"
         "dlt.* headers: dlt.reason, dlt.group, and where they came from (dlt.topic,\n"
         "dlt.partition, dlt.offset). Nothing replays them by itself: once the cause is\n"
         "fixed, `dlt redrive` sends chosen ones back to their original topic.",
-        formatter_class=formatter,
     )
-    dlt_commands = dlt.add_subparsers(dest="dlt_command", required=True, metavar="COMMAND")
 
     def selection_arguments(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--partition", type=int, help="only this partition of the topic")
@@ -656,16 +659,14 @@ def parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--service", choices=sources.SERVICES, help="only the topic this service owns")
 
-    table = commands.add_parser(
+    table_commands = group(
         "dlt-table",
-        help="the dead_letters table of each service: list, show, redrive",
-        description="Messages even the dead-letter topic refused (a message just under the\n"
+        "the dead_letters table of each service: list, show, redrive",
+        "Messages even the dead-letter topic refused (a message just under the\n"
         "broker's size limit no longer fits with the dlt.* headers) are recorded in the\n"
         "consuming service's dead_letters table: where they came from, why, and the start\n"
         "of their value. The whole message is still on its original topic.",
-        formatter_class=formatter,
     )
-    table_commands = table.add_subparsers(dest="table_command", required=True, metavar="COMMAND")
     sub = command(
         table_commands,
         "list",

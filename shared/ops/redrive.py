@@ -108,12 +108,9 @@ async def redrive(
                 max_request_size=MAX_REQUEST_BYTES,
                 request_timeout_ms=int(timeout * 1000),
             )
-            try:
-                await producer.start()
-            except Exception as exc:
-                raise sources.Unreachable(
-                    f"cannot reach the Kafka broker at {sources.bootstrap_servers()} ({exc})"
-                ) from exc
+            await sources.start_client(
+                producer.start, producer.stop, sources.bootstrap_servers(), timeout
+            )
         who = getpass.getuser()
         for owner, mine in by_owner.items():
             async with sources.database(owner, timeout) as connection:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -63,12 +63,7 @@ def _what(exc: BaseException) -> str:
 async def admin(timeout: float) -> AsyncIterator[AIOKafkaAdminClient]:
     servers = bootstrap_servers()
     client = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=int(timeout * 1000))
-    try:
-        await asyncio.wait_for(client.start(), timeout)
-    except Exception as exc:
-        with contextlib.suppress(Exception):
-            await client.close()
-        raise Unreachable(f"cannot reach the Kafka broker at {servers} ({_what(exc)})") from exc
+    await start_client(client.start, client.close, servers, timeout)
     try:
         yield client
     finally:
@@ -88,17 +83,27 @@ async def reader(
         request_timeout_ms=int(timeout * 1000),
         **options,
     )
-    try:
-        await asyncio.wait_for(consumer.start(), timeout)
-    except Exception as exc:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
-        raise Unreachable(f"cannot reach the Kafka broker at {servers} ({_what(exc)})") from exc
+    await start_client(consumer.start, consumer.stop, servers, timeout)
     try:
         yield consumer
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(consumer.stop(), timeout)
+
+
+async def start_client(
+    start: Callable[[], Awaitable[None]],
+    stop: Callable[[], Awaitable[None]],
+    servers: str,
+    timeout: float,
+) -> None:
+    """Start a Kafka client, or raise ``Unreachable`` after stopping what it started."""
+    try:
+        await asyncio.wait_for(start(), timeout)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            await stop()
+        raise Unreachable(f"cannot reach the Kafka broker at {servers} ({_what(exc)})") from exc
 
 
 @contextlib.asynccontextmanager

@@ -116,9 +116,9 @@ async def test_lag_per_partition_after_producing_and_partially_consuming(
         await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
     finally:
         await admin.close()
-    producer_messages = [(b"k", f"m{i}".encode()) for i in range(5)]
-    await _produce_to(infra, topic, 0, producer_messages)
-    await _produce_to(infra, topic, 1, producer_messages[:3])
+    messages = [(b"k", f"m{i}".encode()) for i in range(5)]
+    await produce(infra.bootstrap_servers, topic, messages, partition=0)
+    await produce(infra.bootstrap_servers, topic, messages[:3], partition=1)
 
     consumer = AIOKafkaConsumer(
         topic,
@@ -149,20 +149,6 @@ async def test_lag_per_partition_after_producing_and_partially_consuming(
         assert group in people and "lag 6" in people
     finally:
         await consumer.stop()
-
-
-async def _produce_to(
-    infra: Infrastructure, topic: str, partition: int, messages: list[tuple[bytes, bytes]]
-) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send_and_wait(topic, value=value, key=key, partition=partition)
-    finally:
-        await producer.stop()
 
 
 async def _fetched(consumer: AIOKafkaConsumer) -> bool:
