@@ -59,10 +59,17 @@ def _what(exc: BaseException) -> str:
     return f"{name}: {text}"
 
 
+def kafka_options(servers: str, timeout: float) -> dict[str, Any]:
+    """What every Kafka client of the command is given: the one place to add what the
+    services' clients get besides the address (security settings, for instance). The redrive's
+    producer is the services' own (``shared.outbox.make_producer``)."""
+    return {"bootstrap_servers": servers, "request_timeout_ms": int(timeout * 1000)}
+
+
 @contextlib.asynccontextmanager
 async def admin(timeout: float) -> AsyncIterator[AIOKafkaAdminClient]:
     servers = bootstrap_servers()
-    client = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=int(timeout * 1000))
+    client = AIOKafkaAdminClient(**kafka_options(servers, timeout))
     await start_client(client.start, client.close, servers, timeout)
     try:
         yield client
@@ -72,17 +79,10 @@ async def admin(timeout: float) -> AsyncIterator[AIOKafkaAdminClient]:
 
 
 @contextlib.asynccontextmanager
-async def reader(
-    timeout: float, servers: str | None = None, **options: Any
-) -> AsyncIterator[AIOKafkaConsumer]:
+async def reader(timeout: float, servers: str | None = None) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer outside any group: offsets, and reading chosen partitions."""
     servers = servers or bootstrap_servers()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=servers,
-        enable_auto_commit=False,
-        request_timeout_ms=int(timeout * 1000),
-        **options,
-    )
+    consumer = AIOKafkaConsumer(**kafka_options(servers, timeout), enable_auto_commit=False)
     await start_client(consumer.start, consumer.stop, servers, timeout)
     try:
         yield consumer
