@@ -215,10 +215,18 @@ async def cmd_dlt_show(args: argparse.Namespace, out: Out) -> int:
     detail = message.detail()
     original = message.original
     if original is not None:
-        [outcome] = await redrive.redrive(
-            [_candidate(message)], send=False, timeout=args.timeout, progress=parked.NoProgress()
-        )
-        detail["redrive"] = outcome.as_json()
+        try:
+            [outcome] = await redrive.redrive(
+                [_candidate(message)],
+                send=False,
+                timeout=args.timeout,
+                progress=parked.NoProgress(),
+            )
+        except (sources.Unreachable, SQLAlchemyError, ValueError) as exc:
+            # The message is worth seeing even when the record of redrives is out of reach.
+            detail["redrive"] = {"status": f"unknown ({exc})"}
+        else:
+            detail["redrive"] = outcome.as_json()
     if out.as_json:
         out.json(detail)
         return 0

@@ -244,6 +244,12 @@ async def test_a_poison_message_is_shown_redriven_once_and_consumed_after_the_fi
             assert shown["redrive"]["status"] == "would redrive"
             people = (await asyncio.to_thread(ops.run, "dlt", "show", where)).stdout
             assert "dlt.reason" in people and event.id in people
+            # The record of redrives out of reach: the message is still shown.
+            nowhere = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/accord_plans"
+            blind = Ops({**ops.environment, "PLANS_DATABASE_URL": nowhere})
+            degraded = await asyncio.to_thread(blind.json, "dlt", "show", where, "--timeout", "3")
+            assert degraded["payload"]["id"] == event.id
+            assert degraded["redrive"]["status"].startswith("unknown (cannot reach the plans")
 
             # Without a selection, nothing: a redrive of everything must be asked for.
             refused = await asyncio.to_thread(ops.run, "dlt", "redrive", dlt, expect=2)
