@@ -6,10 +6,11 @@ ones that had applied it skip it by its event id (``processed_events``), the one
 it applies it now (or parks it again, with new coordinates, if the fix did not help). Each
 redrive is recorded in the ``redrives`` table of the database of the service that owns the
 topic, keyed by the original coordinates, in the same transaction that waits for the broker's
-acknowledgement: a second redrive of the same message, from any copy of it and any operator,
-finds the row and is skipped. (A crash between the acknowledgement and the commit leaves the
-message redriven but not recorded; a later redrive sends it again, which the consumers'
-deduplication absorbs.)"""
+acknowledgement (a batch of messages per transaction): a second redrive of the same message,
+from any copy of it and any operator, finds the row and is skipped. (A crash between the
+acknowledgement and the commit, or a send failing in a batch whose other messages went out,
+leaves messages redriven but not recorded; a later redrive sends them again, which the
+consumers' deduplication absorbs.)"""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import MetaData, select, update
+from sqlalchemy import MetaData, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,6 +34,8 @@ REDRIVES = redrives_table(MetaData())
 # once already, without the dlt.* headers it no longer carries).
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 SEND_TIMEOUT = 30.0
+# Messages claimed, sent and recorded per transaction.
+BATCH = 200
 
 # The message to send: key, value, headers.
 Message = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
@@ -64,29 +67,6 @@ class Outcome:
         return {**self.__dict__, "original": self.original.__dict__}
 
 
-def _key(original: Original) -> Any:
-    return (
-        (REDRIVES.c.topic == original.topic)
-        & (REDRIVES.c.partition == original.partition)
-        & (REDRIVES.c.offset == original.offset)
-    )
-
-
-async def _earlier(connection: AsyncConnection, candidate: Candidate) -> Outcome | None:
-    row = (await connection.execute(select(REDRIVES).where(_key(candidate.original)))).first()
-    if row is None:
-        return None
-    return Outcome(
-        candidate.parked_as,
-        candidate.original,
-        "already redriven",
-        row.new_partition,
-        row.new_offset,
-        row.redriven_at.isoformat(timespec="seconds"),
-        row.redriven_by,
-    )
-
-
 async def redrive(
     candidates: Sequence[Candidate],
     *,
@@ -114,73 +94,103 @@ async def redrive(
         who = getpass.getuser()
         for owner, mine in by_owner.items():
             async with sources.database(owner, timeout) as connection:
-                for candidate in mine:
-                    outcomes.append(
-                        await _one(connection, producer, candidate, who)
-                        if producer is not None
-                        else await _earlier(connection, candidate)
-                        or Outcome(candidate.parked_as, candidate.original, "would redrive")
-                    )
-                    await connection.commit()
-                    progress.advance()
+                for first in range(0, len(mine), BATCH):
+                    batch = mine[first : first + BATCH]
+                    try:
+                        outcomes += await _batch(connection, producer, batch, who)
+                        await connection.commit()
+                    except BaseException:
+                        await connection.rollback()
+                        raise
+                    progress.advance(len(batch))
     finally:
         if producer is not None:
             await producer.stop()
     return outcomes
 
 
-async def _one(
-    connection: AsyncConnection, producer: Any, candidate: Candidate, who: str
-) -> Outcome:
-    original = candidate.original
-    # The row is claimed first: a concurrent redrive of the same message waits on it here,
-    # then finds it and skips. It commits only after the broker acknowledged the message.
-    claimed = (
-        await connection.execute(
-            pg_insert(REDRIVES)
-            .values(
-                topic=original.topic,
-                partition=original.partition,
-                offset=original.offset,
-                parked_as=candidate.parked_as,
-                group_id=candidate.group,
-                reason=candidate.reason[:10_000],
-                redriven_by=who[:200],
+def _coordinates(original: Original) -> tuple[str, int, int]:
+    return original.topic, original.partition, original.offset
+
+
+async def _batch(
+    connection: AsyncConnection, producer: Any, batch: list[Candidate], who: str
+) -> list[Outcome]:
+    """One transaction: claim the rows of the messages not redriven before (a concurrent
+    redrive of the same message waits on the claim, then finds it and skips), send those
+    messages, wait for every acknowledgement, record where they landed. Without a producer
+    (a dry run), only look. The caller commits."""
+    keys = [_coordinates(c.original) for c in batch]
+    sent: dict[int, Any] = {}  # index in the batch -> the broker's acknowledgement
+    if producer is not None:
+        claimed = {
+            (row.topic, row.partition, row.offset): row.id
+            for row in await connection.execute(
+                pg_insert(REDRIVES)
+                .values(
+                    [
+                        {
+                            "topic": c.original.topic,
+                            "partition": c.original.partition,
+                            "offset": c.original.offset,
+                            "parked_as": c.parked_as,
+                            "group_id": c.group,
+                            "reason": c.reason[:10_000],
+                            "redriven_by": who[:200],
+                        }
+                        for c in batch
+                    ]
+                )
+                # Two copies of one message in the batch: the first claims it.
+                .on_conflict_do_nothing()
+                .returning(REDRIVES.c.id, REDRIVES.c.topic, REDRIVES.c.partition, REDRIVES.c.offset)
             )
-            .on_conflict_do_nothing()
-            .returning(REDRIVES.c.id)
+        }
+        sending: list[tuple[int, int, Awaitable[Any]]] = []
+        for index, (candidate, key) in enumerate(zip(batch, keys, strict=True)):
+            row_id = claimed.pop(key, None)
+            if row_id is not None:
+                message_key, value, headers = await candidate.load()
+                delivery = await producer.send(
+                    candidate.original.topic, value=value, key=message_key, headers=headers
+                )
+                sending.append((index, row_id, delivery))
+        acks = await asyncio.wait_for(
+            asyncio.gather(*(delivery for _, _, delivery in sending)), SEND_TIMEOUT
         )
-    ).scalar()
-    if claimed is None:
-        earlier = await _earlier(connection, candidate)
-        assert earlier is not None
-        return earlier
-    try:
-        key, value, headers = await candidate.load()
-        sent = await asyncio.wait_for(
-            producer.send_and_wait(original.topic, value=value, key=key, headers=headers),
-            SEND_TIMEOUT,
-        )
-        row = (
+        for (index, row_id, _), ack in zip(sending, acks, strict=True):
+            sent[index] = ack
             await connection.execute(
                 update(REDRIVES)
-                .where(REDRIVES.c.id == claimed)
-                .values(new_partition=sent.partition, new_offset=sent.offset)
-                .returning(REDRIVES.c.redriven_at)
+                .where(REDRIVES.c.id == row_id)
+                .values(new_partition=ack.partition, new_offset=ack.offset)
             )
-        ).one()
-    except BaseException:
-        await connection.rollback()
-        raise
-    return Outcome(
-        candidate.parked_as,
-        original,
-        "redriven",
-        sent.partition,
-        sent.offset,
-        row.redriven_at.isoformat(timespec="seconds"),
-        who,
-    )
+    rows = {
+        (row.topic, row.partition, row.offset): row
+        for row in await connection.execute(
+            select(REDRIVES).where(
+                tuple_(REDRIVES.c.topic, REDRIVES.c.partition, REDRIVES.c.offset).in_(keys)
+            )
+        )
+    }
+    outcomes = []
+    for index, (candidate, key) in enumerate(zip(batch, keys, strict=True)):
+        row = rows.get(key)
+        if row is None:
+            outcomes.append(Outcome(candidate.parked_as, candidate.original, "would redrive"))
+            continue
+        outcomes.append(
+            Outcome(
+                candidate.parked_as,
+                candidate.original,
+                "redriven" if index in sent else "already redriven",
+                row.new_partition,
+                row.new_offset,
+                row.redriven_at.isoformat(timespec="seconds"),
+                row.redriven_by,
+            )
+        )
+    return outcomes
 
 
 async def recorded(service: str, timeout: float) -> list[dict[str, Any]]:
