@@ -452,3 +452,40 @@ async def test_endpoints_in_trouble_and_stuck_deliveries(ops: Ops) -> None:
     ]
     people = (await asyncio.to_thread(ops.run, "deliveries", "--late", "300")).stdout
     assert "lease ran out (notifications-2)" in people
+
+
+async def test_two_groups_copies_of_one_message_are_redriven_once_in_one_run(
+    infra: Infrastructure, ops: Ops
+) -> None:
+    plan_id = uuid.uuid4()
+    event = status_changed_event(plan_id)
+    marker = f"ops-test copies {uuid.uuid4()}"
+    # Where the original would have been: the same for both copies (far past the topic's end,
+    # so that it never names a real message of another test).
+    offset = str(10**9 + uuid.uuid4().int % 10**6).encode()
+    for group in (b"accord-plans", b"accord-notifications"):
+        await produce(
+            infra.bootstrap_servers,
+            dead_letter_topic(PLANS_EVENTS),
+            [(str(plan_id).encode(), event.to_bytes())],
+            headers=[
+                ("dlt.reason", marker.encode()),
+                ("dlt.group", group),
+                ("dlt.topic", PLANS_EVENTS.encode()),
+                ("dlt.partition", b"0"),
+                ("dlt.offset", offset),
+            ],
+        )
+
+    sent = await asyncio.to_thread(
+        ops.json, "dlt", "redrive", dead_letter_topic(PLANS_EVENTS), "--reason", marker, "--yes"
+    )
+
+    assert sorted(o["status"] for o in sent["outcomes"]) == ["already redriven", "redriven"]
+    assert len({(o["new_partition"], o["new_offset"]) for o in sent["outcomes"]}) == 1
+    copies = [
+        r
+        for r in await read_all(infra.bootstrap_servers, PLANS_EVENTS, settle=1)
+        if r.value == event.to_bytes()
+    ]
+    assert len(copies) == 1
