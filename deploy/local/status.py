@@ -85,7 +85,8 @@ def dead_letter_lines(stack: LocalStack, kafka: ComponentState) -> list[str]:
         return [f"{'dead letters':<14} none"]
     total = sum(parked.values())
     return [
-        f"{'dead letters':<14} {total} event(s) parked: nothing replays them by itself",
+        f"{'dead letters':<14} {total} event(s) parked: nothing replays them by itself"
+        " (accord-ops dlt list, dlt redrive)",
         *(f"{INDENT}{topic}: {n}" for topic, n in sorted(parked.items())),
     ]
 
