@@ -147,3 +147,38 @@ def drop_dead_letters_table() -> None:
     from alembic import op
 
     op.drop_table("dead_letters")
+
+
+def create_redrives_table() -> None:
+    """The operator's record of redrives (shared/ops/redrives.py), as of its first version;
+    called from one migration of every service."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "redrives",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("topic", sa.String(length=249), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column("parked_as", sa.String(length=300), nullable=False),
+        sa.Column("group_id", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("new_partition", sa.Integer(), nullable=True),
+        sa.Column("new_offset", sa.BigInteger(), nullable=True),
+        sa.Column("redriven_by", sa.String(length=200), nullable=False),
+        sa.Column(
+            "redriven_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_redrives"),
+        sa.UniqueConstraint("topic", "partition", "offset", name="uq_redrives_topic"),
+    )
+
+
+def drop_redrives_table() -> None:
+    from alembic import op
+
+    op.drop_table("redrives")

@@ -123,29 +123,10 @@ def postgres_trouble(bin_dir: Path, port: int, timeout: float = PROBE_TIMEOUT) -
 
 async def _dead_letters(kafka: KafkaAccess) -> dict[str, int]:
     # Imported here: the rest of deploy.local needs nothing but the standard library.
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from shared.ops.parked import dead_letter_counts
 
-    from shared.topics import EVENT_TOPICS, PARTITIONS, dead_letter_topic
-
-    consumer = AIOKafkaConsumer(**kafka.client_options(), request_timeout_ms=5_000)
-    await consumer.start()
-    try:
-        existing = await consumer.topics()
-        # Every topic is created with PARTITIONS partitions (shared/topics.py).
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in map(dead_letter_topic, EVENT_TOPICS)
-            if topic in existing
-            for partition in range(PARTITIONS)
-        ]
-        first = await consumer.beginning_offsets(partitions)
-        end = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    counts: dict[str, int] = {}
-    for tp in partitions:
-        counts[tp.topic] = counts.get(tp.topic, 0) + end[tp] - first[tp]
-    return counts
+    per_partition = await dead_letter_counts(5.0, kafka)
+    return {topic: sum(counts.values()) for topic, counts in per_partition.items()}
 
 
 def dead_letters(kafka: KafkaAccess, timeout: float = 15) -> dict[str, int] | None:

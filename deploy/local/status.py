@@ -86,28 +86,10 @@ def dead_letter_lines(stack: LocalStack, kafka: ComponentState) -> list[str]:
         return [f"{'dead letters':<14} none"]
     total = sum(parked.values())
     return [
-        f"{'dead letters':<14} {total} event(s) parked: nothing replays them by itself",
+        f"{'dead letters':<14} {total} event(s) parked: nothing replays them by itself"
+        " (accord-ops dlt list, dlt redrive)",
         *(f"{INDENT}{topic}: {n}" for topic, n in sorted(parked.items())),
     ]
-
-
-_ENDPOINTS_IN_TROUBLE = f"""
-WITH per_endpoint AS (
-    SELECT e.id, e.number, e.delegation_code, e.url, e.enabled, e.disabled_reason,
-           e.failing_since,
-           count(d.id) FILTER (WHERE d.status = 'pending') AS waiting,
-           count(d.id) FILTER (WHERE d.status = 'failed') AS failed
-    FROM endpoints e LEFT JOIN deliveries d ON d.endpoint_id = e.id
-    GROUP BY e.id
-)
-SELECT delegation_code, url, enabled, coalesce(disabled_reason, ''),
-       coalesce(to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''),
-       waiting, failed, count(*) OVER ()
-FROM per_endpoint
-WHERE failing_since IS NOT NULL OR NOT enabled OR failed > 0
-ORDER BY delegation_code, number
-LIMIT {LISTED_ENDPOINTS}
-"""
 
 
 def _notifications_query(stack: LocalStack, sql: str) -> list[list[str]]:
@@ -117,17 +99,21 @@ def _notifications_query(stack: LocalStack, sql: str) -> list[list[str]]:
 def receiver_lines(stack: LocalStack) -> list[str]:
     """Webhook endpoints whose receivers fail: failing now (no success since the first failure
     of a streak), disabled, or with deliveries that failed for good."""
+    # The operator's command asks the same (shared/ops/webhooks.py); imported here because
+    # the rest of deploy.local needs nothing but the standard library.
+    from shared.ops.webhooks import endpoints_in_trouble_sql
+
     label = f"{'receivers':<14}"
     try:
         total = int(_notifications_query(stack, "SELECT count(*) FROM endpoints")[0][0])
-        rows = _notifications_query(stack, _ENDPOINTS_IN_TROUBLE)
+        rows = _notifications_query(stack, endpoints_in_trouble_sql(LISTED_ENDPOINTS))
     except StackError:
         return [f"{label} unknown: the notifications database did not answer"]
     if not rows:
         return [f"{label} no webhook endpoint failing ({total} registered)"]
     in_trouble = int(rows[0][7])
     lines = [f"{label} {in_trouble} of {total} webhook endpoints failing:"]
-    for code, url, enabled, reason, failing_since, waiting, failed, _ in rows:
+    for code, url, enabled, reason, failing_since, waiting, failed, _total, _id in rows:
         what = []
         if enabled != "t":
             what.append(f"disabled ({reason})")

@@ -46,6 +46,9 @@ from tests.support.receiver import Receiver
 from tests.support.stack import REPO, SECRET_KEYS, Infrastructure, Services
 from tests.support.waiting import eventually
 
+# Endpoints per delegation: far above what a test makes.
+CAP = 100
+
 pytestmark = pytest.mark.integration
 
 MIGRATIONS = REPO / "services" / "notifications" / "migrations"
@@ -180,7 +183,7 @@ async def endpoints_under(
         for number in range(count):
             command = webhooks.RegisterEndpoint(delegation=code, url=PUBLIC_URL)
             endpoint, secret = await webhooks.register_endpoint(
-                session, command, urls=URLS, keyring=keyring
+                session, command, urls=URLS, keyring=keyring, cap=CAP
             )
             made[endpoint.id] = (secret,)
             if number < rotated:
@@ -373,6 +376,7 @@ async def test_a_secret_the_dispatcher_cannot_decrypt_fails_the_attempt_until_it
                 webhooks.RegisterEndpoint(delegation=code, url=receiver.url("/hook")),
                 urls=webhooks.UrlPolicy(allow_http=True, allow_loopback=True),
                 keyring=keyring_of(entry),
+                cap=CAP,
             )
         receiver.route("/hook", secret)
         [webhook_id] = await pending_deliveries(sessions, SlotEndpoint(endpoint.id, code), 1)

@@ -24,10 +24,11 @@ async def produce(
     messages: list[tuple[bytes, bytes]],
     *,
     headers: list[tuple[str, bytes]] | None = None,
+    partition: int | None = None,
 ) -> None:
-    """Send (key, value) pairs in order, each with ``headers``, and wait for every
-    acknowledgement. The producer takes anything up to the broker's limit: the broker decides
-    what it accepts."""
+    """Send (key, value) pairs in order, each with ``headers`` (to ``partition`` if given, else
+    where the key leads), and wait for every acknowledgement. The producer takes anything up
+    to the broker's limit: the broker decides what it accepts."""
     producer = AIOKafkaProducer(
         **kafka.client_options(),
         acks="all",
@@ -37,7 +38,9 @@ async def produce(
     await producer.start()
     try:
         for key, value in messages:
-            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+            await producer.send_and_wait(
+                topic, value=value, key=key, headers=headers, partition=partition
+            )
     finally:
         await producer.stop()
 

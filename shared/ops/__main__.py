@@ -1,0 +1,3 @@
+from shared.ops.cli import main
+
+main()
