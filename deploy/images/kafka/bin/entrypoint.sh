@@ -1,0 +1,43 @@
+#!/bin/bash
+# Entrypoint of the apache/kafka stand-in. Any KAFKA_<NAME> variable (other than the JVM
+# options below) is the broker setting <name>: lower case, '_' -> '.', '__' -> '_',
+# '___' -> '-' (KAFKA_LOG_DIRS -> log.dirs), as in the official image; given any, they are
+# the whole configuration. The data directory is formatted once with CLUSTER_ID.
+set -euo pipefail
+
+CONFIG=/opt/kafka/config/server.properties
+DEFAULTS=/opt/kafka/config/defaults
+JVM_VARIABLES=" KAFKA_HEAP_OPTS KAFKA_OPTS KAFKA_JVM_PERFORMANCE_OPTS KAFKA_GC_LOG_OPTS \
+KAFKA_JMX_OPTS KAFKA_LOG4J_OPTS KAFKA_VERSION "
+
+settings=()
+for name in $(compgen -e); do
+    [[ "$name" == KAFKA_* ]] || continue
+    [[ "$JVM_VARIABLES" == *" $name "* ]] && continue
+    key="${name#KAFKA_}"
+    key="${key,,}"
+    key="${key//___/-}"
+    key="${key//__/@}"
+    key="${key//_/.}"
+    key="${key//@/_}"
+    settings+=("$key=${!name}")
+done
+
+if [ "${#settings[@]}" -gt 0 ]; then
+    printf '%s\n' "${settings[@]}" >"$CONFIG"
+else
+    cp "$DEFAULTS/server.properties" "$CONFIG"
+fi
+
+java_base=(java -Djava.awt.headless=true -cp '/opt/kafka/libs/*')
+"${java_base[@]}" -Dlog4j2.configurationFile="$DEFAULTS/tools-log4j2.properties" \
+    kafka.tools.StorageTool format --ignore-formatted \
+    --cluster-id="${CLUSTER_ID:-5L6g3nShT-eMCtK--X86sw}" -c "$CONFIG" >/dev/null
+
+# shellcheck disable=SC2086 # the options are lists of words, as in Kafka's own scripts
+exec java ${KAFKA_HEAP_OPTS:--Xmx1G -Xms1G} \
+    ${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35} \
+    ${KAFKA_OPTS:-} \
+    -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="${KAFKA_LOG4J_CONFIG:-$DEFAULTS/log4j2.properties}" \
+    -cp '/opt/kafka/libs/*' kafka.Kafka "$CONFIG"
