@@ -83,6 +83,7 @@ class ContainerState:
     status: str  # running, exited, ...
     exit_code: int
     health: str | None  # healthy, unhealthy, starting; None without a healthcheck
+    restarts: int
 
 
 @dataclass
@@ -108,25 +109,28 @@ class ComposeStack:
             return []
         fmt = (
             '{{ index .Config.Labels "com.docker.compose.service" }}|{{ .State.Status }}|'
-            "{{ .State.ExitCode }}|{{ if .State.Health }}{{ .State.Health.Status }}{{ end }}"
+            "{{ .State.ExitCode }}|{{ if .State.Health }}{{ .State.Health.Status }}{{ end }}|"
+            "{{ .RestartCount }}"
         )
         out = run(["docker", "inspect", "--format", fmt, *ids], "docker inspect", 60)
         states = []
         for line in out.splitlines():
-            service, status, code, health = line.split("|")
-            states.append(ContainerState(service, status, int(code), health or None))
+            service, status, code, health, restarts = line.split("|")
+            states.append(ContainerState(service, status, int(code), health or None, int(restarts)))
         return states
 
     def wait_healthy(self, timeout: float, interval: float = 2.0) -> list[ContainerState]:
         """Until every container with a healthcheck is healthy and every one without (the
-        one-shots: topic creation, migrations) has exited with 0. A one-shot that failed or
-        a container found unhealthy fails at once, with its logs."""
+        one-shots: topic creation, migrations) has exited with 0. A one-shot that failed, a
+        container found unhealthy, or one restarted (it exited: a start-up that depends on
+        luck) fails at once, with its logs."""
         deadline = time.monotonic() + timeout
         while True:
             states = self.states()
             for state in states:
                 failed_one_shot = state.health is None and state.status == "exited"
-                if (failed_one_shot and state.exit_code != 0) or state.health == "unhealthy":
+                failed = failed_one_shot and state.exit_code != 0
+                if failed or state.health == "unhealthy" or state.restarts:
                     raise ComposeError(f"{state}\n{self.logs(state.service)}")
             if states and all(
                 s.health == "healthy" if s.health else s.status == "exited" for s in states
