@@ -25,7 +25,7 @@ from deploy.local.processes import free_port
 from tests.support import compose
 from tests.support.compose import ComposeStack
 
-pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.compose, pytest.mark.timeout(1800)]
 
 RECEIVER_FILE = Path(__file__).with_name("receiver.yml")
 HEALTHY_WITHIN = 600.0
@@ -109,6 +109,7 @@ def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
         },
     )
     stack = ComposeStack(f"accordtest{os.getpid()}", tmp_path / ".env", [RECEIVER_FILE])
+    assert stack.images_missing() == [], "no image and no stand-in recipe in deploy/images"
     try:
         stack.compose("up", "--detach", "--no-build", timeout=HEALTHY_WITHIN)
         stack.wait_healthy(timeout=HEALTHY_WITHIN)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
@@ -102,6 +104,23 @@ class ComposeStack:
         # PATH only: a variable of the caller's shell would win over the env file.
         env = {"PATH": os.environ["PATH"]}
         return run([*argv, *args], f"docker-compose {' '.join(args)}", timeout, cwd=REPO, env=env)
+
+    def images_missing(self) -> list[str]:
+        """The images of services without a build section that the engine does not have:
+        `up` would try to pull them. A service added with an image that no registry here
+        gives needs a stand-in in deploy/images (or a build of its own)."""
+        config = yaml.safe_load(self.compose("config", timeout=60))
+        wanted = {
+            spec["image"]
+            for spec in config["services"].values()
+            if "build" not in spec and "image" in spec
+        }
+        missing = []
+        for image in sorted(wanted):
+            inspect = ["docker", "image", "inspect", image]
+            if subprocess.run(inspect, capture_output=True, check=False).returncode != 0:
+                missing.append(image)
+        return missing
 
     def states(self) -> list[ContainerState]:
         ids = self.compose("ps", "--all", "--quiet", timeout=60).split()
