@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
 from shared import failpoints, kafka_reconnect
+from shared.asyncapi import catalogue_router
 from shared.backoff import Backoff
 from shared.config import CommonSettings, ServiceSettings
 from shared.consumer import ConsumerRunner
@@ -135,6 +136,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     # Starlette counts the body as it arrives, announced or chunked, and answers 413.
     install_middleware(app, spec.common.max_body_bytes)
     app.include_router(health_router)
+    app.include_router(catalogue_router)
     for router in spec.routers:
         app.include_router(router)
     return app
