@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import idempotency
 from shared.problems import BadRequest, FieldError
 
 
@@ -14,6 +15,10 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """The route's single commit point: commits before the response is built, so a 2xx is
     only ever sent for a change that is durable."""
     async with request.app.state.sessions() as session, session.begin():
+        claim = getattr(request.state, idempotency.STATE_KEY, None)
+        if claim is not None:
+            # The change and "this key's request took effect" commit together, or neither.
+            await idempotency.mark_effect(session, claim)
         yield session
 
 

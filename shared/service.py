@@ -17,7 +17,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
-from shared import failpoints, kafka_reconnect
+from shared import failpoints, idempotency, kafka_reconnect
 from shared.asyncapi import catalogue_router
 from shared.backoff import Backoff
 from shared.config import CommonSettings, ServiceSettings
@@ -98,6 +98,12 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         app.state.runtime = runtime
         runtime.tasks.append(asyncio.create_task(_create_topics_when_possible(spec.common)))
         runtime.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        runtime.tasks.append(
+            asyncio.create_task(
+                idempotency.purge_forever(sessions, app.state.idempotency_table),
+                name="idempotency-purge",
+            )
+        )
         if consumer is not None:
             runtime.tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
         for job in spec.background:
@@ -120,19 +126,26 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         responses=COMMON_RESPONSES,
         openapi_tags=spec.openapi_tags or None,
         # Path and query parameters that are not storable text are refused before any route.
-        dependencies=[Depends(refuse_unstorable_parameters)],
+        # Then a POST with an Idempotency-Key claims it, or is answered without running.
+        dependencies=[Depends(refuse_unstorable_parameters), Depends(idempotency.claim_key)],
     )
     app.state.jwt_secret = spec.common.jwt_secret
     app.state.spec = spec
+    app.state.idempotency_table = spec.metadata.tables["idempotency_keys"]
+    app.state.idempotency_key_seconds = spec.common.idempotency_key_seconds
     install_problem_handlers(app)
+    app.add_exception_handler(idempotency.Replay, idempotency.on_replay)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate_openapi())
+            document = document_problems(generate_openapi())
+            app.openapi_schema = idempotency.document_idempotency(document)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # Innermost: records the answer of a request that claimed an Idempotency-Key.
+    app.add_middleware(idempotency.IdempotencyMiddleware)
     # Starlette counts the body as it arrives, announced or chunked, and answers 413.
     install_middleware(app, spec.common.max_body_bytes)
     app.include_router(health_router)

@@ -77,6 +77,7 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     # plans
     ("plans", "GET", "/healthz"): ("open", {}),
     ("plans", "GET", "/readyz"): ("open", {}),
+    ("plans", "GET", "/asyncapi.json"): ("open", {}),
     ("plans", "POST", "/plans"): ("write", {"json": "new_plan"}),
     ("plans", "GET", "/plans"): ("read", {}),
     ("plans", "GET", "/plans/{plan_id}"): ("read", {}),
@@ -105,6 +106,7 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     # meetings
     ("meetings", "GET", "/healthz"): ("open", {}),
     ("meetings", "GET", "/readyz"): ("open", {}),
+    ("meetings", "GET", "/asyncapi.json"): ("open", {}),
     ("meetings", "POST", "/meetings"): ("write", {"json": "new_meeting"}),
     ("meetings", "GET", "/meetings"): ("read", {}),
     ("meetings", "GET", "/meetings/upcoming"): ("read", {}),
@@ -136,6 +138,7 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     # notifications
     ("notifications", "GET", "/healthz"): ("open", {}),
     ("notifications", "GET", "/readyz"): ("open", {}),
+    ("notifications", "GET", "/asyncapi.json"): ("open", {}),
     ("notifications", "GET", "/delegations"): ("read", {}),
     ("notifications", "POST", "/delegations"): ("write", {"json": "new_delegation"}),
     ("notifications", "GET", "/delegations/{code}"): ("read", {}),
