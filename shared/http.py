@@ -2,8 +2,9 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import idempotency
@@ -28,6 +29,11 @@ async def read_only(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+IfMatch = Annotated[
+    str | None, Header(description='The ETag of the version being changed, e.g. "3"')
+]
+
+
 def parse_if_match(value: str) -> int:
     """``If-Match: "3"`` (or ``W/"3"``) -> 3."""
     text = value.strip().removeprefix("W/").strip('"')
@@ -41,3 +47,8 @@ async def no_store(response: Response) -> None:
     """A route dependency for answers that carry a secret: no cache (the browser's, a proxy's)
     may keep a copy."""
     response.headers["Cache-Control"] = "no-store"
+
+
+def optional_if_match(value: str | None) -> int | None:
+    """The version an optional ``If-Match`` names, if one was sent."""
+    return parse_if_match(value) if value is not None else None

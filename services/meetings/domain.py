@@ -15,7 +15,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Invalid, Stale
 
 
 class MeetingStatus(StrEnum):
@@ -80,6 +80,13 @@ class ForbiddenTransition(Conflict):
             f"from {current} it may go to: {', '.join(allowed) or 'none'}",
             allowed=allowed,
         )
+
+
+class StaleMeeting(Stale):
+    """The caller's If-Match names a version of the meeting that is no longer current."""
+
+    def __init__(self, *, expected: int, current: int) -> None:
+        super().__init__("the meeting", expected=expected, current=current)
 
 
 class WrongState(Conflict):

@@ -261,6 +261,7 @@ MeetingId = Annotated[uuid.UUID, Path(description="The meeting's id")]
 
 # The problems routes document besides the common ones (shared.problems.COMMON_RESPONSES).
 NOT_FOUND = documented(404, "No such meeting or decision")
+STALE = documented(412, "`If-Match` names a version of the meeting that is not current")
 CONFLICT = documented(
     409,
     "The meeting's state does not allow this (e.g. a decision on a meeting "

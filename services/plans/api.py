@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.plans import handlers, views
 from services.plans.domain import LineStatus, PlanStatus, Source
@@ -32,16 +32,12 @@ from services.plans.schemas import (
     StatusChangeRequest,
 )
 from shared.auth import AnyPrincipal, Principal, Secretariat
-from shared.http import parse_if_match, read_only, unit_of_work
+from shared.http import IfMatch, parse_if_match, read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import Conflict, FieldError, PreconditionRequired, etag
 
 router = APIRouter(tags=["plans"])
 journal_router = APIRouter(tags=["journal"])
-
-IfMatch = Annotated[
-    str | None, Header(description='The ETag of the version being changed, e.g. "3"')
-]
 
 
 @router.post(
