@@ -290,7 +290,8 @@ async def adopt_decision(
     if_match: IfMatch = None,
 ) -> DecisionRead:
     """Record a decision adopted at a meeting in progress: a status review (of a plan under
-    review; effective as of the meeting's date unless said otherwise), a plan submission
+    review; effective as of the meeting's date unless said otherwise, and each line as of its
+    own `effective_date` if it has one, such as a reported completion date), a plan submission
     (to a later scheduled meeting), a plan approval, a commitment or a statement. Publishes
     `decision.adopted`; what it changes in plans, the plans service applies and answers,
     and the decision's `outcome` follows that answer."""

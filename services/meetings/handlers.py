@@ -244,6 +244,7 @@ class ReviewedLine:
     action_line_id: uuid.UUID | None = None
     code: str | None = None
     note: str | None = None
+    effective_date: date | None = None  # the review's date when not said
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -351,7 +352,11 @@ async def _adopt(
             domain.check_status_review(
                 body.plan_id,
                 [p.plan_id for p in meeting.plans],
-                [domain.ReviewLineRef(line.action_line_id, line.code) for line in body.lines],
+                [
+                    domain.ReviewLineRef(line.action_line_id, line.code, line.effective_date)
+                    for line in body.lines
+                ],
+                body.effective_date or domain.meeting_date(meeting.starts_at, meeting.timezone),
             )
         if isinstance(body, PlanSubmission) and body.submitted_to_meeting_id is not None:
             await _check_submission_target(session, meeting, body.submitted_to_meeting_id)
@@ -380,10 +385,16 @@ _CONTRACT_BODY: TypeAdapter[contracts.DecisionBody] = TypeAdapter(contracts.Deci
 
 def _published_body(body: DecisionBody, meeting: orm.Meeting) -> dict[str, Any]:
     """The decision's body as the public contract words it; a status review takes effect
-    on the meeting's date unless it says otherwise."""
+    on the meeting's date unless it says otherwise, and each of its lines on the review's
+    date unless the line says otherwise: the published review states every line's date."""
     fields = dataclasses.asdict(body)
-    if isinstance(body, StatusReview) and body.effective_date is None:
-        fields["effective_date"] = domain.meeting_date(meeting.starts_at, meeting.timezone)
+    if isinstance(body, StatusReview):
+        review_date = body.effective_date or domain.meeting_date(
+            meeting.starts_at, meeting.timezone
+        )
+        fields["effective_date"] = review_date
+        for line in fields["lines"]:
+            line["effective_date"] = line["effective_date"] or review_date
     contract = _CONTRACT_BODY.validate_python({"kind": body.kind.value, **fields})
     return contract.model_dump(mode="json")
 

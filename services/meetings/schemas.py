@@ -109,13 +109,21 @@ class ReviewedLineIn(RequestModel):
     )
     status: ActionLineStatus = Field(examples=["completed"])
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    effective_date: date | None = Field(
+        default=None,
+        description="When this line's status took effect (a reported completion date); the "
+        "review's `effective_date` when not said, and never after it",
+        examples=["2019-11-04"],
+    )
 
 
 class StatusReviewIn(RequestModel):
     kind: Literal["status_review"]
     plan_id: uuid.UUID
     effective_date: date | None = Field(
-        default=None, description="When the reported statuses took effect; the meeting's date"
+        default=None,
+        description="When the reported statuses took effect, for every line without a date "
+        "of its own; the meeting's date (in its time zone) when not said",
     )
     lines: list[ReviewedLineIn] = Field(min_length=1, max_length=2000)
 

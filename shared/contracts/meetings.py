@@ -89,6 +89,13 @@ class ReviewedLine(BaseModel):
     code: str | None = None
     status: ActionLineStatus
     note: str | None = None
+    # Added in version 1 as an optional field (docs/decisions/0005): absent in older events,
+    # where every line takes the review's date.
+    effective_date: date | None = Field(
+        default=None,
+        description="When this line's reported status took effect (e.g. a completion "
+        "reported at the meeting but reached earlier); the review's effective_date when absent",
+    )
 
 
 class StatusReview(BaseModel):
