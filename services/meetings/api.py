@@ -197,7 +197,10 @@ async def conclude_meeting(
         for d in (body.decisions if body is not None else [])
     ]
     command = handlers.ConcludeMeeting(
-        meeting_id=meeting_id, decisions=decisions, expected_version=optional_if_match(if_match)
+        meeting_id=meeting_id,
+        decisions=decisions,
+        attendance=[(a.delegation, a.attendance) for a in body.attendance] if body else [],
+        expected_version=optional_if_match(if_match),
     )
     async with unit_of_work(request) as session:
         meeting = await handlers.conclude_meeting(session, command)

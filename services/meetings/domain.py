@@ -144,6 +144,14 @@ def check_can_change_arrangements(status: MeetingStatus) -> None:
         raise WrongState(f"the meeting is {status}; its arrangements can no longer change")
 
 
+def check_attendance_once(delegations: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for index, delegation in enumerate(delegations):
+        if delegation in seen:
+            raise Invalid(f"attendance.{index}.delegation", f"{delegation} is listed twice")
+        seen.add(delegation)
+
+
 def check_can_postpone(status: MeetingStatus) -> None:
     if status is not MeetingStatus.SCHEDULED:
         raise WrongState(f"only a scheduled meeting can be postponed; this one is {status}")

@@ -205,20 +205,24 @@ async def set_attendance(session: AsyncSession, command: SetAttendance) -> orm.M
     """Record a delegation's attendance, adding it as a participant if it was not one."""
     meeting = await _load_to_change(session, command.meeting_id, command.expected_version)
     domain.check_can_change_arrangements(MeetingStatus(meeting.status))
-    attendance = command.attendance.value
-    participant = next(
-        (p for p in meeting.participants if p.delegation == command.delegation), None
-    )
-    if participant is None:
-        position = len(meeting.participants)
-        meeting.participants.append(
-            orm.Participant(delegation=command.delegation, attendance=attendance, position=position)
-        )
-    else:
-        participant.attendance = attendance
+    _record_attendance(meeting, command.delegation, command.attendance)
     meeting.version += 1
     await session.flush()
     return meeting
+
+
+def _record_attendance(meeting: orm.Meeting, delegation: str, attendance: Attendance) -> None:
+    participant = next((p for p in meeting.participants if p.delegation == delegation), None)
+    if participant is None:
+        meeting.participants.append(
+            orm.Participant(
+                delegation=delegation,
+                attendance=attendance.value,
+                position=len(meeting.participants),
+            )
+        )
+    else:
+        participant.attendance = attendance.value
 
 
 async def add_agenda_item(session: AsyncSession, command: AddAgendaItem) -> orm.AgendaItem:
@@ -307,6 +311,7 @@ class AdoptDecision(NewDecision):
 class ConcludeMeeting:
     meeting_id: uuid.UUID
     decisions: Sequence[NewDecision] = ()
+    attendance: Sequence[tuple[str, Attendance]] = ()
     expected_version: int | None = None
 
 
@@ -330,6 +335,9 @@ async def conclude_meeting(session: AsyncSession, command: ConcludeMeeting) -> o
     for index, decision in enumerate(command.decisions):
         with _fields_under(f"decisions.{index}"):
             await _adopt(session, meeting, decision)
+    domain.check_attendance_once([delegation for delegation, _ in command.attendance])
+    for delegation, attendance in command.attendance:
+        _record_attendance(meeting, delegation, attendance)
     now = _move(meeting, MeetingStatus.CONCLUDED)
     meeting.concluded_at = now
     await _published_move(session, meeting, now)

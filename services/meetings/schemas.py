@@ -178,11 +178,23 @@ class DecisionCreate(RequestModel):
     )
 
 
+class AttendanceAt(RequestModel):
+    delegation: DelegationCode
+    attendance: Attendance = Field(examples=["present"])
+
+
 class Conclude(RequestModel):
     decisions: list[DecisionCreate] = Field(
         default_factory=list,
         max_length=50,
         description="Decisions adopted at the conclusion, recorded before the meeting closes",
+    )
+    attendance: list[AttendanceAt] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Who attended: each delegation's attendance as the meeting closes (a "
+        "delegation not yet a participant is added); published with `meeting.concluded`",
+        examples=[[{"delegation": "VNM", "attendance": "present"}]],
     )
 
 

@@ -6,7 +6,7 @@ The commands of webhooks and of the inbox are in their features' ``handlers.py``
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -49,6 +49,25 @@ async def register_delegation(session: AsyncSession, command: RegisterDelegation
         await session.flush()
     except IntegrityError as exc:
         raise DelegationAlreadyRegistered(command.code) from exc
+    return delegation
+
+
+@dataclass(frozen=True)
+class UpdateDelegation:
+    """Change a delegation's descriptive fields: only those in ``changes`` (name, timezone,
+    contact, digest_hour); its code, which everything refers to, never changes."""
+
+    code: str
+    changes: Mapping[str, object]
+
+
+async def update_delegation(session: AsyncSession, command: UpdateDelegation) -> orm.Delegation:
+    delegation = await session.get(orm.Delegation, command.code, with_for_update=True)
+    if delegation is None:
+        raise DelegationNotRegistered(command.code)
+    for field, value in command.changes.items():
+        setattr(delegation, field, value)
+    await session.flush()
     return delegation
 
 

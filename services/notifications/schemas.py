@@ -32,28 +32,56 @@ EVENT_TYPES_DOC = (
 )
 
 
+def known_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+DelegationName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Contact = Annotated[str, StringConstraints(max_length=320)]
+DigestHour = Annotated[StrictInt, Field(ge=0, le=23, description="Local hour of daily digests")]
+
+
 class DelegationCreate(RequestModel):
     code: DelegationCode = Field(
         description="ISO 3166-1 alpha-3 for a state (VNM, MMR), or UN, ASEC, ..."
     )
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
-        examples=["Viet Nam"]
-    )
+    name: DelegationName = Field(examples=["Viet Nam"])
     timezone: str = Field(description="IANA time zone", examples=["Asia/Ho_Chi_Minh"])
-    contact: Annotated[str, StringConstraints(max_length=320)] | None = Field(
-        default=None, examples=["mission.asean@example.vn"]
-    )
-    digest_hour: StrictInt = Field(
-        default=9, ge=0, le=23, description="Local hour of daily digests"
-    )
+    contact: Contact | None = Field(default=None, examples=["mission.asean@example.vn"])
+    digest_hour: DigestHour = 9
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        return known_zone(value)
+
+
+class DelegationUpdate(RequestModel):
+    """The fields to change; a field left out keeps its value (`contact: null` clears it)."""
+
+    name: DelegationName | None = Field(default=None, examples=["Viet Nam"])
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone; digests are timed in it from the next one on",
+        examples=["Asia/Ho_Chi_Minh"],
+    )
+    contact: Contact | None = Field(default=None, examples=["mission.asean@example.vn"])
+    digest_hour: DigestHour | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
+
+    @field_validator("name", "timezone", "digest_hour")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out, not cleared")
         return value
 
 

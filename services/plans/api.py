@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from services.plans import handlers, views
 from services.plans.domain import LineStatus, PlanStatus, Source
@@ -68,6 +68,17 @@ async def read_plan(plan_id: uuid.UUID, request: Request, principal: AnyPrincipa
     """A plan of action."""
     async with read_only(request) as session:
         return await views.plan(session, plan_id)
+
+
+@router.get("/plans/by-code/{plan_code}", response_model=PlanRead, responses=NOT_FOUND)
+async def read_plan_by_code(
+    plan_code: Annotated[str, Path(max_length=100, examples=["ASEAN-UN-POA-2016-2020"])],
+    request: Request,
+    principal: AnyPrincipal,
+) -> PlanRead:
+    """A plan of action by its code (codes are unique)."""
+    async with read_only(request) as session:
+        return await views.plan_by_code(session, plan_code)
 
 
 @router.post("/plans/{plan_id}/submit", response_model=PlanRead, responses=CONFLICT | NOT_FOUND)

@@ -71,9 +71,18 @@ class MeetingStarted(MeetingLifecycleChanged):
     event_type = "org.accord.meetings.meeting.started"
 
 
+class Attendee(BaseModel):
+    delegation: str
+    attendance: Literal["invited", "present", "absent", "excused"]
+
+
 @contract
 class MeetingConcluded(MeetingLifecycleChanged):
+    """A meeting in progress was closed; its participants' attendance as recorded then."""
+
     event_type = "org.accord.meetings.meeting.concluded"
+    # Optional (docs/decisions/0005): absent in events published before it was added.
+    attendance: list[Attendee] = Field(default_factory=list)
 
 
 @contract
