@@ -24,7 +24,9 @@ another delegation's ids answer 404. The secretariat sees everything.
 ## Verifying webhooks
 
 Every webhook is a `POST` of a JSON body
-(`{"type", "timestamp", "event_id", "delegation", "data"}`) signed per
+(`{"type", "timestamp", "event_id", "delegation", "data", "context"}`; `context` names what the
+event is about: plan, line, old and new status, who changed it, the plan's figures after the
+change, the meeting, a commitment) signed per
 [Standard Webhooks](https://www.standardwebhooks.com). This document's `webhooks` describe
 each one a delegation can receive, named by its `type`, with its body's schema (`data` is the
 event's data as its publisher wrote it, as in the event catalogue served at `/asyncapi.json`)

@@ -131,6 +131,8 @@ class ReceivedEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = _created_at()
+    # What the event is about, by name (intake/context.py): set when someone is told.
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class Endpoint(Base):
@@ -239,6 +241,7 @@ class InboxEntry(Base):
     event_type: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     channels: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
     critical: Mapped[bool] = mapped_column(Boolean, default=False)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from services.notifications.consumers import CONSUMED
+from services.notifications.intake.context import NoticeContext
 from services.notifications.intake.domain import Consumed
 
 WEBHOOK_ID_DOC = (
@@ -53,6 +54,11 @@ class WebhookEnvelope(BaseModel):
     timestamp: datetime = Field(description="When the event happened (its CloudEvents `time`)")
     event_id: str = Field(description="The event's CloudEvents `id`, the same for every delegation")
     delegation: str = Field(description="The delegation this copy is for", examples=["VNM"])
+    context: NoticeContext | None = Field(
+        default=None,
+        description="What the event is about, by name, so that a person can act without "
+        "another call (absent on events taken in before Accord recorded it)",
+    )
 
 
 def payload_model(contract: type[Consumed]) -> type[WebhookEnvelope]:
