@@ -134,6 +134,7 @@ async def subscribe(
         event_types=body.event_types,
         statuses=body.statuses,
         cadence=body.cadence,
+        thresholds=body.thresholds,
     )
     async with unit_of_work(request) as session:
         subscription = await handlers.subscribe(session, command)

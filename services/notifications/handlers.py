@@ -110,6 +110,7 @@ class Subscribe:
     event_types: Sequence[str] = ()
     statuses: Sequence[str] = ()
     cadence: Cadence = Cadence.IMMEDIATE
+    thresholds: Sequence[float] = ()
 
 
 async def subscribe(session: AsyncSession, command: Subscribe) -> orm.Subscription:
@@ -122,6 +123,7 @@ async def subscribe(session: AsyncSession, command: Subscribe) -> orm.Subscripti
         statuses=list(command.statuses),
         channels=sorted({c.value for c in command.channels}),
         cadence=command.cadence.value,
+        thresholds=sorted(set(command.thresholds)),
     )
     session.add(subscription)
     await session.flush()

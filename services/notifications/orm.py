@@ -86,6 +86,8 @@ class Subscription(Base):
     statuses: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
     channels: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
     cadence: Mapped[str] = mapped_column(String(20))
+    # Completion thresholds in percent (intake/domain.py SubscriptionRule); empty: none.
+    thresholds: Mapped[list[float]] = mapped_column(ARRAY(Float), server_default=text("'{}'"))
     created_at: Mapped[datetime] = _created_at()
 
 

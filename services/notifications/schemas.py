@@ -9,7 +9,15 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import Field, StrictInt, StringConstraints, field_validator, model_validator
+from pydantic import (
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.notifications.domain import Cadence, Channel, TargetKind
 from shared.contracts.plans import ActionLineStatus
@@ -143,6 +151,27 @@ class SubscriptionCreate(RequestModel):
         description="`immediate`, or held for a daily digest or the digest before a meeting; "
         "critical events are always immediate",
     )
+    thresholds: list[Annotated[StrictFloat | StrictInt, Field(gt=0, le=100)]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Completion thresholds in percent, for a plan or a section: the "
+        "subscription is then told only when the target's completion rate (the plans "
+        "service's default counting rule) crosses one, reaching it or falling below it again, "
+        "once per crossing (a `rollup.changed` event); empty: every event as usual",
+        examples=[[90]],
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_of_a_plan_or_section(
+        cls, thresholds: list[float], info: ValidationInfo
+    ) -> list[float]:
+        # A field validator, not a model one, so that the error names body.thresholds; the
+        # target kind is declared earlier and so already validated.
+        kind = info.data.get("target_kind")
+        if thresholds and kind not in (TargetKind.PLAN, TargetKind.SECTION):
+            raise ValueError(f"thresholds are for a plan or a section, not a {kind}")
+        return thresholds
 
     @model_validator(mode="after")
     def _key_is_an_id_where_needed(self) -> "SubscriptionCreate":
@@ -163,6 +192,7 @@ class SubscriptionRead(ResponseModel):
     statuses: list[str]
     channels: list[Channel]
     cadence: Cadence
+    thresholds: list[float]
     created_at: datetime
 
 

@@ -68,6 +68,9 @@ async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed
             statuses=s.statuses,
             channels=s.channels,
             cadence=s.cadence,
+            target_kind=s.target_kind,
+            target_key=s.target_key,
+            thresholds=s.thresholds,
         )
         for s in subscriptions
     ]
