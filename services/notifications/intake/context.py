@@ -56,7 +56,7 @@ class PlanFigures(BaseModel):
     by_status: dict[str, int] = Field(description="Lines per status, after the change")
 
 
-class Commitment(BaseModel):
+class CommitmentRef(BaseModel):
     party: str
     text: str
     due_date: date | None
@@ -75,7 +75,7 @@ class NoticeContext(BaseModel):
         default=None, description="The plan's line counts right after this change"
     )
     meeting: MeetingRef | None = None
-    commitment: Commitment | None = None
+    commitment: CommitmentRef | None = None
 
 
 async def context_of(session: AsyncSession, event: Consumed) -> NoticeContext:
@@ -104,7 +104,9 @@ async def context_of(session: AsyncSession, event: Consumed) -> NoticeContext:
         )
         if isinstance(event.body, meetings.Commitment):
             body = event.body
-            found.commitment = Commitment(party=body.party, text=body.text, due_date=body.due_date)
+            found.commitment = CommitmentRef(
+                party=body.party, text=body.text, due_date=body.due_date
+            )
     elif isinstance(
         event,
         meetings.MeetingScheduled | meetings.MeetingPostponed | meetings.MeetingLifecycleChanged,
