@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from services.plans.domain import IATI_ACTIVITY_STATUS, LineStatus, PlanStatus
+from shared import rounding
 from shared.pagination import Cursor, Limit
 from shared.problems import documented
 from shared.schemas import RequestModel, ResponseModel
@@ -224,17 +225,27 @@ class FiguresRead(BaseModel):
     by_status: dict[LineStatus, float]
     completed: float
     addressed: float = Field(description="Ongoing + completed")
-    completion_rate: float = Field(description="completed / counted, 0..1", examples=[0.9417])
-    completion_percent: float = Field(examples=[94.2])
+    completion_rate: float = Field(
+        description=f"completed / counted, 0..1, to 4 decimals: {rounding.RULE}",
+        examples=[0.9417],
+    )
+    completion_percent: float = Field(
+        description=(
+            f"100 * completed / counted, to 1 decimal: {rounding.RULE} "
+            "(never from completion_rate: 15 of 19 is 78.9, not 79.0)"
+        ),
+        examples=[94.2],
+    )
     completed_ahead_of_schedule: float = Field(description="Completed before the target date")
     overdue: float = Field(
         description="Past the target date and neither completed nor discontinued"
     )
     health: Literal["on_track", "at_risk", "off_track"] = Field(
         description=(
-            "expected = elapsed share of the plan period; on_track if "
-            "completion_rate >= expected - 0.10 and at most 10 % of counted lines are overdue; "
-            "off_track if completion_rate < expected - 0.25 or more than 25 % are overdue; "
+            "expected = elapsed share of the plan period, rate = completed / counted "
+            "unrounded; on_track if rate >= expected - 0.10 and at most 10 % of counted "
+            "lines are overdue; "
+            "off_track if rate < expected - 0.25 or more than 25 % are overdue; "
             "at_risk otherwise"
         )
     )

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from pydantic_core import to_jsonable_python
 
+from shared import rounding
 from shared.contracts import meetings, notifications, plans
 from shared.events import EventContract
 
@@ -100,7 +101,8 @@ def _rollup(event: plans.RollupChanged, names: Names) -> tuple[str, str]:
     before, after = event.before, event.after
     scope = f"{event.scope_kind} {names.get(event.scope_key, event.scope_key)}"
     return (
-        f"Progress of {_plan(event.plan_id, names)}: {after.completion_rate:.1%} completed",
+        f"Progress of {_plan(event.plan_id, names)}: "
+        f"{rounding.percent(after.completed, after.counted):.1f}% completed",
         f"{scope}: {after.completed:g} of {after.counted:g} completed "
         f"(was {before.completed:g} of {before.counted:g}).",
     )

@@ -50,7 +50,7 @@ async def plan_rollups(
 
     def scope(kind: str, key: str, c: Counters, **extra: object) -> ScopeRollupRead:
         f = figures(c, rule, today=today, period=period)
-        read = FiguresRead(**vars(f), completion_percent=round(f.completion_rate * 100, 1))
+        read = FiguresRead(**vars(f))
         return ScopeRollupRead(kind=kind, key=key, figures=read, **extra)
 
     by_kind: dict[str, list[ScopeRollupRead]] = {"section": [], "tag": [], "lead": []}
