@@ -48,6 +48,15 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(representable_in_utc)]
 type of every time a client sends, in a body or a query."""
 
 
+class FieldFault(ValueError):
+    """Raised by a model validator for a rule across fields, naming the field at fault: the
+    problem's ``errors`` then say ``body.valid_to``, not ``body`` (``shared.problems``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class RequestModel(BaseModel):
     """Request bodies refuse unknown fields, so a misspelt field is an error, not a no-op, and
     text that could not be stored."""

@@ -21,7 +21,7 @@ from services.plans.domain import IATI_ACTIVITY_STATUS, LineStatus, PlanStatus
 from shared import rounding
 from shared.pagination import Cursor, Limit
 from shared.problems import documented
-from shared.schemas import RequestModel, ResponseModel
+from shared.schemas import FieldFault, RequestModel, ResponseModel
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -48,7 +48,7 @@ class PlanCreate(RequestModel):
     @model_validator(mode="after")
     def _period_is_ordered(self) -> "PlanCreate":
         if self.period_end < self.period_start:
-            raise ValueError("period_end must not be before period_start")
+            raise FieldFault("period_end", "period_end must not be before period_start")
         return self
 
 
