@@ -19,7 +19,6 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-
 # The CloudEvents Kafka binding's structured mode: this header says the value is a whole
 # event. No ``ce_`` header goes with it: a reader takes any of them for binary mode.
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"

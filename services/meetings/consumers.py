@@ -8,6 +8,7 @@ the event id, so a redelivery changes nothing.
 
 import uuid
 
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,6 +109,27 @@ async def on_status_changed(
             effective_date=data.effective_date,
             version=data.version,
         )
+    )
+
+
+@subscriptions.on(plan_events.ActionLineHistoryCorrected)
+async def on_history_corrected(
+    session: AsyncSession, event: CloudEvent, data: plan_events.ActionLineHistoryCorrected
+) -> None:
+    """A recorded change took effect on another date: briefings as of a date follow it."""
+    await session.execute(
+        update(orm.KnownStatusChange)
+        .where(
+            orm.KnownStatusChange.action_line_id == data.action_line_id,
+            orm.KnownStatusChange.version == data.entry_version,
+        )
+        .values(effective_date=data.new_effective_date)
+    )
+    table = orm.KnownActionLine.__table__
+    await session.execute(
+        update(orm.KnownActionLine)
+        .where(table.c.action_line_id == data.action_line_id, table.c.version < data.version)
+        .values(version=data.version)
     )
 
 

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -169,6 +169,24 @@ def check_status_review(
         if key in seen:
             raise Invalid(f"lines.{index}", f"action line {key} is reviewed twice")
         seen.add(key)
+
+
+# The first time zone to start a day (Kiribati's Line Islands, UTC+14).
+_EARLIEST_ZONE = timezone(timedelta(hours=14))
+
+
+def check_review_date(effective: date, now: datetime) -> None:
+    """A status review cannot take effect on a day that has not begun anywhere yet. Plans
+    holds the exact rule (no later than today in the plan's time zone, no earlier than each
+    line's latest change) and rejects, line by line with the reason, what breaks it; this
+    refuses at once what could never pass."""
+    latest = now.astimezone(_EARLIEST_ZONE).date()
+    if effective > latest:
+        raise Invalid(
+            "effective_date",
+            f"effective_date {effective} has not begun anywhere yet (today is at most "
+            f"{latest}); a status review reports changes that took effect, send the date they did",
+        )
 
 
 def check_submission_target(

@@ -336,6 +336,10 @@ async def _adopt(
                 [p.plan_id for p in meeting.plans],
                 [domain.ReviewLineRef(line.action_line_id, line.code) for line in body.lines],
             )
+            domain.check_review_date(
+                body.effective_date or domain.meeting_date(meeting.starts_at, meeting.timezone),
+                datetime.now(UTC),
+            )
         if isinstance(body, PlanSubmission) and body.submitted_to_meeting_id is not None:
             await _check_submission_target(session, meeting, body.submitted_to_meeting_id)
     row = orm.Decision(

@@ -21,7 +21,7 @@ from services.plans.domain import IATI_ACTIVITY_STATUS, LineStatus, PlanStatus
 from shared import rounding
 from shared.pagination import Cursor, Limit
 from shared.problems import documented
-from shared.schemas import FieldFault, RequestModel, ResponseModel
+from shared.schemas import FieldFault, IanaTimeZone, RequestModel, ResponseModel
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -44,6 +44,12 @@ class PlanCreate(RequestModel):
     period_start: date = Field(examples=["2016-01-01"])
     period_end: date = Field(examples=["2020-12-31"])
     predecessor_id: uuid.UUID | None = None
+    time_zone: IanaTimeZone = Field(
+        default="UTC",
+        description="IANA time zone of the plan's calendar: what 'today' is for effective "
+        "dates and `as_of` (e.g. where its secretariat sits)",
+        examples=["Asia/Jakarta"],
+    )
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> "PlanCreate":
@@ -59,6 +65,7 @@ class PlanRead(ResponseModel):
     partners: list[str]
     period_start: date
     period_end: date
+    time_zone: str
     status: PlanStatus
     predecessor_id: uuid.UUID | None
     successor_id: uuid.UUID | None
@@ -138,9 +145,28 @@ class StatusChangeRequest(RequestModel):
         description='The version the change is based on; or send it as `If-Match: "<version>"`',
     )
     effective_date: date | None = Field(
-        default=None, description="When it took effect; today by default"
+        default=None,
+        description="When it took effect; today in the plan's time zone by default. Never "
+        "after that today, nor before the line's latest change (a 422 on effective_date): "
+        "dating a recorded change differently is a correction of history, "
+        "POST /action-lines/{id}/history/{entry_id}/corrections",
     )
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class EffectiveDateCorrection(RequestModel):
+    effective_date: date = Field(
+        description="When the recorded change really took effect: not before the change "
+        "recorded before it, not after the one recorded after it (or today in the plan's "
+        "time zone for the line's last change)",
+        examples=["2019-06-30"],
+    )
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        examples=["Completed at the workshop of June 2019; recorded at the 2020 review"]
+    )
+    expected_version: StrictInt | None = Field(
+        default=None, ge=1, description="The line's version; or send `If-Match`"
+    )
 
 
 class ActionLineUpdate(RequestModel):

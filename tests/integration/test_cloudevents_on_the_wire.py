@@ -51,7 +51,8 @@ async def _plans_story(
     http: httpx.AsyncClient, plans: str, headers: dict[str, str], keys: set[str]
 ) -> dict:
     """plan created, submitted, approved, activated, completed, superseded; section and
-    line created, line updated, status changed (and so a rollup changed)."""
+    line created, line updated, status changed (and so a rollup changed), its history
+    corrected."""
     plan = await create_plan(http, plans, headers, period_start="2020-01-01")
     keys.add(plan["id"])
     section = await add_section(http, plans, headers, plan["id"], code="1")
@@ -68,6 +69,16 @@ async def _plans_story(
             f"{plans}/action-lines/{line['id']}/status",
             json={"status": "ongoing", "expected_version": line["version"]},
             headers=headers,
+        )
+    )
+    history = await _ok(
+        await http.get(f"{plans}/action-lines/{line['id']}/history", headers=headers)
+    )
+    await _ok(
+        await http.post(
+            f"{plans}/action-lines/{line['id']}/history/{history['items'][0]['id']}/corrections",
+            json={"effective_date": "2020-01-02", "reason": "started in January"},
+            headers={**headers, "If-Match": '"3"'},
         )
     )
     for action in ("submit", "approve", "activate", "complete"):

@@ -46,6 +46,14 @@ def _render(event: EventContract, names: Names) -> tuple[str, str]:
         case plans.ActionLineUpdated():
             title = f"Action line {event.code} updated"
             return title, f"{_plan(event.plan_id, names)}: {event.text}"
+        case plans.ActionLineHistoryCorrected():
+            title = f"Action line {event.code}: history corrected"
+            status = event.status.replace("_", " ")
+            return title, (
+                f"{_plan(event.plan_id, names)}: the change of action line {event.code} to "
+                f"{status} took effect on {event.new_effective_date}, not "
+                f"{event.old_effective_date}. Reason: {event.reason}"
+            )
         case plans.PlanCreated():
             return f"New plan: {event.title}", f"The plan {event.code} was created as a draft."
         case plans.PlanLifecycleChanged() if type(event) in _PLAN_VERBS:
