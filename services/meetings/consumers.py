@@ -1,5 +1,6 @@
 """What the meetings service reads from plans' events: its read model of plans (the
-``known_*`` tables the briefings are computed from), and plans' answers to meeting decisions.
+``known_*`` tables the briefings are computed from), and plans' answers to meeting decisions;
+and from notifications' events, the delegations registered (the codes a participant may have).
 
 No domain logic here: the read model records what each event says, and an answer becomes a
 command for ``handlers.py``. The runner calls these inside the transaction that also records
@@ -13,11 +14,24 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.meetings import handlers, orm
+from shared.contracts import notifications as notification_events
 from shared.contracts import plans as plan_events
 from shared.events import CloudEvent
 from shared.subscriptions import Subscriptions
 
 subscriptions = Subscriptions()
+
+
+@subscriptions.on(notification_events.DelegationRegistered)
+async def on_delegation_registered(
+    session: AsyncSession, event: CloudEvent, data: notification_events.DelegationRegistered
+) -> None:
+    """A delegation's code becomes one a meeting accepts as a participant."""
+    await session.execute(
+        pg_insert(orm.KnownDelegation)
+        .values(code=data.delegation, name=data.name)
+        .on_conflict_do_update(index_elements=[orm.KnownDelegation.code], set_={"name": data.name})
+    )
 
 
 @subscriptions.on(plan_events.PlanCreated)

@@ -111,6 +111,27 @@ def meeting_date(starts_at: datetime, timezone: str) -> date:
     return starts_at.astimezone(zone(timezone)).date()
 
 
+class UnknownDelegations(Invalid):
+    """Participants whose codes no registered delegation has (as far as meetings has heard
+    from notifications): they could never be told of the meeting nor act for themselves."""
+
+    def __init__(self, field: str, codes: Sequence[str]) -> None:
+        super().__init__(
+            field,
+            f"no delegation is registered with the code {', '.join(codes)}: register it in "
+            "notifications first; one registered a moment ago is known here within seconds "
+            "(retry)",
+        )
+
+
+def unknown_participants(participants: Sequence[str], known: Iterable[str]) -> None:
+    """Refuse the first participant no delegation has, naming every such code."""
+    known_codes = set(known)
+    missing = [(i, code) for i, code in enumerate(participants) if code not in known_codes]
+    if missing:
+        raise UnknownDelegations(f"participants.{missing[0][0]}", [code for _, code in missing])
+
+
 def check_participants(participants: Sequence[str], co_chair_delegations: Sequence[str]) -> None:
     seen: set[str] = set()
     for index, code in enumerate(participants):

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from pydantic import TypeAdapter
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.meetings import domain, events, orm
@@ -94,6 +95,9 @@ class AddAgendaItem(NewAgendaItem):
 async def schedule_meeting(session: AsyncSession, command: ScheduleMeeting) -> orm.Meeting:
     domain.check_schedule(command.starts_at, command.ends_at, command.timezone)
     domain.check_participants(command.participants, [c.delegation for c in command.co_chairs])
+    domain.unknown_participants(
+        command.participants, await _known_delegations(session, command.participants)
+    )
     meeting_id = uuid.uuid4()
     meeting = orm.Meeting(
         id=meeting_id,
@@ -195,6 +199,8 @@ async def set_attendance(session: AsyncSession, command: SetAttendance) -> orm.M
         (p for p in meeting.participants if p.delegation == command.delegation), None
     )
     if participant is None:
+        if not await _known_delegations(session, [command.delegation]):
+            raise errors.NotFound("delegation", command.delegation)
         position = len(meeting.participants)
         meeting.participants.append(
             orm.Participant(delegation=command.delegation, attendance=attendance, position=position)
@@ -204,6 +210,16 @@ async def set_attendance(session: AsyncSession, command: SetAttendance) -> orm.M
     meeting.version += 1
     await session.flush()
     return meeting
+
+
+async def _known_delegations(session: AsyncSession, codes: Sequence[str]) -> set[str]:
+    """Which of these codes notifications has announced as registered delegations."""
+    if not codes:
+        return set()
+    rows = await session.scalars(
+        select(orm.KnownDelegation.code).where(orm.KnownDelegation.code.in_(list(codes)))
+    )
+    return set(rows)
 
 
 async def add_agenda_item(session: AsyncSession, command: AddAgendaItem) -> orm.AgendaItem:
