@@ -42,9 +42,7 @@ async def _plan(session: AsyncSession, time_zone: str = "UTC") -> orm.Plan:
     return await handlers.create_plan(session, command)
 
 
-async def _line(
-    session: AsyncSession, plan: orm.Plan, code: str, **fields: object
-) -> orm.ActionLine:
+async def _line(session: AsyncSession, plan: orm.Plan, code: str, **fields: Any) -> orm.ActionLine:
     command = handlers.AddActionLine(plan_id=plan.id, code=code, text=f"Line {code}", **fields)
     return await handlers.add_action_line(session, command)
 
