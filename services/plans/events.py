@@ -116,16 +116,23 @@ def action_line_updated(
     return contracts.ActionLineUpdated(**_line_fields(line, section_path))
 
 
+def _where(line: orm.ActionLine, section_path: list[uuid.UUID]) -> dict[str, object]:
+    """Where a line is, as every event about its history says it (for matching subscribers)."""
+    return {
+        "plan_id": line.plan_id,
+        "action_line_id": line.id,
+        "section_path": section_path,
+        "code": line.code,
+        "tags": line.tags,
+        "leads": line.leads,
+    }
+
+
 def status_changed(
     line: orm.ActionLine, entry: orm.JournalEntry, section_path: list[uuid.UUID]
 ) -> contracts.ActionLineStatusChanged:
     return contracts.ActionLineStatusChanged(
-        plan_id=line.plan_id,
-        action_line_id=line.id,
-        section_path=section_path,
-        code=line.code,
-        tags=line.tags,
-        leads=line.leads,
+        **_where(line, section_path),
         old_status=entry.from_status,
         new_status=entry.to_status,
         version=entry.version,
@@ -146,12 +153,7 @@ def history_corrected(
     completed_on: date | None,
 ) -> contracts.ActionLineHistoryCorrected:
     return contracts.ActionLineHistoryCorrected(
-        plan_id=line.plan_id,
-        action_line_id=line.id,
-        section_path=section_path,
-        code=line.code,
-        tags=line.tags,
-        leads=line.leads,
+        **_where(line, section_path),
         line_status=line.status,
         version=line.version,
         journal_entry_id=entry.id,
