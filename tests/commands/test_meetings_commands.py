@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.meetings import consumers, handlers, orm
 from services.meetings.domain import Attendance, ForbiddenTransition, WrongState
 from shared.contracts.notifications import DelegationRegistered
-from shared.contracts.plans import ReviewLineResult
+from shared.contracts.plans import ActionLineHistoryCorrected, ReviewLineResult
 from shared.errors import Invalid, NotFound
 from shared.events import CloudEvent, envelope
 from tests.commands.conftest import staged
+from tests.support.plan_events import status_changed
 
 pytestmark = pytest.mark.integration
 
@@ -457,3 +458,42 @@ async def test_a_participant_no_registered_delegation_has_is_refused_on_its_fiel
         ),
     )
     assert [p.delegation for p in joined.participants] == ["VNM", "UN", "ZZA"]
+
+
+async def test_a_correction_of_history_re_dates_the_change_in_the_read_model(
+    meetings_db: AsyncSession,
+) -> None:
+    changed = status_changed(effective_date=date(2020, 9, 15), version=2)
+    await consumers.on_status_changed(
+        meetings_db, envelope(changed, source="/accord/plans", subject="x"), changed
+    )
+    corrected = ActionLineHistoryCorrected(
+        plan_id=changed.plan_id,
+        action_line_id=changed.action_line_id,
+        section_path=[],
+        code=changed.code,
+        tags=[],
+        leads=[],
+        line_status="completed",
+        version=3,
+        journal_entry_id=1,
+        entry_version=2,
+        status="completed",
+        old_effective_date=date(2020, 9, 15),
+        new_effective_date=date(2019, 6, 30),
+        completed_on=date(2019, 6, 30),
+        actor="secretariat",
+        reason="completed at the June 2019 workshop",
+        corrected_at=datetime.now(UTC),
+    )
+    await consumers.on_history_corrected(
+        meetings_db, envelope(corrected, source="/accord/plans", subject="x"), corrected
+    )
+    dates = await meetings_db.scalars(
+        select(orm.KnownStatusChange.effective_date).where(
+            orm.KnownStatusChange.action_line_id == changed.action_line_id
+        )
+    )
+    assert list(dates) == [date(2019, 6, 30)]
+    line = await meetings_db.get(orm.KnownActionLine, changed.action_line_id)
+    assert line is not None and line.version == 3
