@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.meetings import consumers, handlers, orm
 from services.meetings.domain import Attendance, ForbiddenTransition, WrongState
 from shared.contracts.notifications import DelegationRegistered
-from shared.contracts.plans import ActionLineHistoryCorrected, ReviewLineResult
+from shared.contracts.plans import ReviewLineResult
 from shared.errors import Invalid, NotFound
 from shared.events import CloudEvent, envelope
 from tests.commands.conftest import staged
-from tests.support.plan_events import status_changed
+from tests.support.plan_events import history_corrected, status_changed
 
 pytestmark = pytest.mark.integration
 
@@ -467,24 +467,8 @@ async def test_a_correction_of_history_re_dates_the_change_in_the_read_model(
     await consumers.on_status_changed(
         meetings_db, envelope(changed, source="/accord/plans", subject="x"), changed
     )
-    corrected = ActionLineHistoryCorrected(
-        plan_id=changed.plan_id,
-        action_line_id=changed.action_line_id,
-        section_path=[],
-        code=changed.code,
-        tags=[],
-        leads=[],
-        line_status="completed",
-        version=3,
-        journal_entry_id=1,
-        entry_version=2,
-        status="completed",
-        old_effective_date=date(2020, 9, 15),
-        new_effective_date=date(2019, 6, 30),
-        completed_on=date(2019, 6, 30),
-        actor="secretariat",
-        reason="completed at the June 2019 workshop",
-        corrected_at=datetime.now(UTC),
+    corrected = history_corrected(
+        plan_id=changed.plan_id, action_line_id=changed.action_line_id, entry_version=2, version=3
     )
     await consumers.on_history_corrected(
         meetings_db, envelope(corrected, source="/accord/plans", subject="x"), corrected

@@ -2,34 +2,16 @@
 targets) and reads as what it is: a change re-dated, with the reason."""
 
 import uuid
-from datetime import UTC, date, datetime
 
 from services.notifications.domain import TargetKind
 from services.notifications.inbox.render import render
 from services.notifications.intake.domain import targets
 from shared.contracts import plans
+from tests.support.plan_events import history_corrected
 
 
 def _corrected() -> plans.ActionLineHistoryCorrected:
-    return plans.ActionLineHistoryCorrected(
-        plan_id=uuid.uuid4(),
-        action_line_id=uuid.uuid4(),
-        section_path=[uuid.uuid4()],
-        code="1.2.3",
-        tags=["peacekeeping"],
-        leads=["UN"],
-        line_status="completed",
-        version=4,
-        journal_entry_id=17,
-        entry_version=3,
-        status="completed",
-        old_effective_date=date(2020, 9, 15),
-        new_effective_date=date(2019, 6, 30),
-        completed_on=date(2019, 6, 30),
-        actor="secretariat",
-        reason="completed at the June 2019 workshop",
-        corrected_at=datetime.now(UTC),
-    )
+    return history_corrected(section_path=[uuid.uuid4()], tags=["peacekeeping"], version=4)
 
 
 def test_a_correction_matches_the_plan_sections_line_and_tags() -> None:
