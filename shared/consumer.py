@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import structlog
@@ -38,7 +39,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import failpoints
+from shared import failpoints, tracing
 from shared.backoff import Backoff
 from shared.db import is_database_unavailable, is_lost_race, sqlstate
 from shared.dead_letters import dead_letter_row, publish, refused_by_broker
@@ -361,8 +362,11 @@ class ConsumerRunner:
                 self.metrics.count(first.topic, first.partition, "duplicate", skipped)
                 return True
         for item in work:
-            with structlog.contextvars.bound_contextvars(
-                event_id=item.event.id, event_type=item.event.type
+            with (
+                structlog.contextvars.bound_contextvars(
+                    event_id=item.event.id, event_type=item.event.type
+                ),
+                _process_span(item.record, item.event),
             ):
                 await self._apply(item.record, item.event, item.data, item.handler, dead_letters)
         return True
@@ -381,8 +385,11 @@ class ConsumerRunner:
                 if item.event.id not in fresh:
                     continue
                 fresh.discard(item.event.id)  # the same event twice in one batch applies once
-                with structlog.contextvars.bound_contextvars(
-                    event_id=item.event.id, event_type=item.event.type
+                with (
+                    structlog.contextvars.bound_contextvars(
+                        event_id=item.event.id, event_type=item.event.type
+                    ),
+                    _process_span(item.record, item.event),
                 ):
                     await item.handler(session, item.event, item.data)
                 applied += 1
@@ -533,6 +540,30 @@ class ConsumerRunner:
             reason=reason,
             publish_error=row["publish_error"],
         )
+
+
+def _process_span(
+    record: ConsumerRecord, event: CloudEvent
+) -> AbstractContextManager[tracing.Span | None]:
+    """The consumer span of one event, child of the trace context the event carries: what its
+    handler stages or records continues the same trace."""
+    attributes = None
+    if tracing.enabled():
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+            "messaging.message.id": event.id,
+            "cloudevents.event_type": event.type,
+        }
+    return tracing.span(
+        f"{record.topic} process",
+        kind=tracing.SpanKind.CONSUMER,
+        parent={"traceparent": event.traceparent, "tracestate": event.tracestate},
+        attributes=attributes,
+    )
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):

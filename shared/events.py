@@ -5,9 +5,11 @@ protocol binding in structured mode: the value is the whole event, the header
 ``content-type`` is ``application/cloudevents+json`` (``KAFKA_HEADERS``), and the message key
 is the event's ``partitionkey`` extension. Besides the required attributes we
 carry ``dataschemaversion``: the version of the ``data`` contract, so that a breaking change
-can be published as a new version beside the old one. The envelope is a pydantic model
-rather than the ``cloudevents`` SDK's class because we need strict validation of incoming
-messages with a readable reason for the dead-letter topic, which pydantic gives us directly.
+can be published as a new version beside the old one. ``traceparent`` and ``tracestate`` (the
+distributed-tracing extension) carry the trace the event belongs to (shared/tracing.py).
+The envelope is a pydantic model rather than the ``cloudevents`` SDK's class because we need
+strict validation of incoming messages with a readable reason for the dead-letter topic,
+which pydantic gives us directly.
 
 Contracts are pydantic models registered under (type, version); consumers look them up to
 validate ``data``. Contracts only ever gain optional fields; anything else is a new version.
@@ -18,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared import tracing
 
 # The CloudEvents Kafka binding's structured mode: this header says the value is a whole
 # event. No ``ce_`` header goes with it: a reader takes any of them for binary mode.
@@ -41,6 +45,11 @@ class CloudEvent(BaseModel):
         max_length=200,
         description="The Kafka message key (CloudEvents partitioning extension)",
     )
+    # The CloudEvents distributed-tracing extension: the W3C trace context of the work that
+    # staged the event (shared/tracing.py); absent when that work was not traced. Not checked
+    # further: a context the propagator cannot read starts a new trace, it never rejects an event.
+    traceparent: str | None = Field(default=None, max_length=256)
+    tracestate: str | None = Field(default=None, max_length=4096)
     data: dict[str, Any]
 
     def to_bytes(self) -> bytes:
@@ -109,8 +118,9 @@ def envelope(
     payload: EventContract, *, source: str, subject: str, partitionkey: str | None = None
 ) -> CloudEvent:
     """Wrap a contract in a new envelope with a fresh id (``partitionkey``: the Kafka key it
-    is published with)."""
+    is published with), carrying the current trace context if there is one."""
     return CloudEvent(
+        **tracing.current_context(),
         id=str(uuid.uuid4()),
         source=source,
         type=payload.event_type,

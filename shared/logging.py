@@ -1,4 +1,5 @@
-"""JSON logs for every service, carrying the request id or event id of the work at hand.
+"""JSON logs for every service, carrying the request id or event id of the work at hand, and
+the trace id when it is traced.
 
 structlog renders every line as one JSON object; the standard library's loggers (uvicorn,
 aiokafka, sqlalchemy) go through the same renderer. Ids are bound with structlog's context
@@ -19,8 +20,23 @@ from dataclasses import dataclass
 
 import structlog
 
+from shared import tracing
+
+
+def add_trace_id(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """``trace_id`` on every line logged while a span is current (shared/tracing.py), so that
+    an operator goes from a trace to its logs and back."""
+    current = tracing.trace_id()
+    if current is not None:
+        event_dict["trace_id"] = current
+    return event_dict
+
+
 _SHARED_PROCESSORS: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_id,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]

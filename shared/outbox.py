@@ -9,12 +9,14 @@ the ack and the commit republishes the rows: consumers are idempotent, so that i
 
 An insert trigger sends ``NOTIFY accord_outbox`` so the relay wakes at once instead of
 polling; a slow fallback poll covers notifications lost while its connection was down.
+With traces on, each row's publish is a span continuing the trace its event carries.
 Only one relay per database publishes at a time (a session advisory lock): two relays
 claiming rows side by side could reorder one aggregate's events.
 """
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -43,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import failpoints, metrics
+from shared import failpoints, metrics, tracing
 from shared.backoff import Backoff
 from shared.events import KAFKA_HEADERS, EventContract, envelope
 from shared.kafka_access import KafkaAccess
@@ -256,7 +258,17 @@ class OutboxRelay:
                 return 0
             # send() only enqueues; the batch counts as published when every ack is in.
             sent = time.perf_counter()
-            await asyncio.wait_for(self._send_all(producer, rows), self._send_timeout)
+            spans = _publish_spans(rows) if tracing.enabled() else []
+            try:
+                await asyncio.wait_for(self._send_all(producer, rows), self._send_timeout)
+            except BaseException as exc:
+                for span in spans:
+                    span.record_exception(exc)
+                    tracing.fail(span, type(exc).__name__)
+                raise
+            finally:
+                for span in spans:  # each ends with its batch's last acknowledgement
+                    span.end()
             metrics.RELAY_ACK.observe(time.perf_counter() - sent)
             failpoints.reach(failpoints.OUTBOX_AFTER_ACK)
             await session.execute(
@@ -309,6 +321,31 @@ class OutboxRelay:
         if self._producer is not None:
             await _stop_quietly(self._producer, self._send_timeout)
             self._producer = None
+
+
+def _publish_spans(rows: Sequence[Row[Any, Any, Any, Any, Any]]) -> list[tracing.Span]:
+    """One producer span per row, child of the trace context its event carries (read back
+    from the staged envelope: the request that staged it finished long ago)."""
+    spans = []
+    for row in rows:
+        carried = json.loads(row.payload)
+        span = tracing.start_span(
+            f"{row.topic} publish",
+            kind=tracing.SpanKind.PRODUCER,
+            parent={k: carried.get(k) for k in ("traceparent", "tracestate")},
+        )
+        if span is not None:
+            span.set_attributes(
+                {
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "send",
+                    "messaging.destination.name": row.topic,
+                    "messaging.message.id": str(carried.get("id", "")),
+                    "cloudevents.event_type": row.event_type,
+                }
+            )
+            spans.append(span)
+    return spans
 
 
 async def _stop_quietly(producer: AIOKafkaProducer, timeout: float) -> None:

@@ -11,7 +11,7 @@ background and ``/readyz`` says not ready meanwhile.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
-from shared import failpoints, idempotency, kafka_reconnect, metrics
+from shared import failpoints, idempotency, kafka_reconnect, metrics, tracing
 from shared.asyncapi import catalogue_router
 from shared.auth import refuse_missing_keys, token_verifier
 from shared.config import CommonSettings, ServiceSettings
@@ -28,7 +28,7 @@ from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.health import health_router
 from shared.kafka_acls import consumer_group
 from shared.logging import configure_logging
-from shared.middleware import install_middleware
+from shared.middleware import UNLIMITED_PATHS, install_middleware
 from shared.outbox import OutboxRelay
 from shared.parameters import refuse_unstorable_parameters
 from shared.problems import COMMON_RESPONSES, document_problems, install_problem_handlers
@@ -73,8 +73,13 @@ class Runtime:
 _NO_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
 
 
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNLIMITED_PATHS
+
+
 def create_app(spec: ServiceSpec) -> FastAPI:
     configure_logging(spec.name, spec.common.log_level)
+    tracing.configure_tracing(spec.name)  # only if the OTEL_* variables ask for it
     failpoints.arm(spec.common.failpoints)
     kafka_reconnect.install()
 
@@ -140,6 +145,10 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         # Path and query parameters that are not storable text are refused before any route.
         # Then a POST with an Idempotency-Key claims it, or is answered without running.
         dependencies=[Depends(refuse_unstorable_parameters), Depends(idempotency.claim_key)],
+        # FastAPI's own OpenTelemetry spans (the request's server span, its dependencies,
+        # endpoint and serialisation), through the provider configure_tracing installed; none
+        # for the probes and the scrape, which would bury the traces that matter.
+        telemetry={"exclude": _untraced},
         # The interactive documentation and the schema are switched off in production.
         **({} if spec.common.docs_served else _NO_DOCS),
     )

@@ -136,6 +136,9 @@ class ReceivedEvent(Base):
     received_at: Mapped[datetime] = _created_at()
     # What the event is about, by name (intake/context.py): set when someone is told.
     context: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The trace its intake ran in ({"traceparent": ..., "tracestate": ...}, shared/tracing.py),
+    # which the webhook attempts continue, later; None when nothing traced it.
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
 
 class Endpoint(Base):

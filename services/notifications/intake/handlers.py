@@ -21,6 +21,7 @@ from services.notifications.intake import domain, readmodel
 from services.notifications.intake.context import context_of
 from services.notifications.intake.domain import Consumed, Recipient
 from services.notifications.webhooks.domain import DeliveryStatus
+from shared import tracing
 from shared.events import CloudEvent, EventContract, registered_contracts
 
 
@@ -43,6 +44,7 @@ async def take_in(session: AsyncSession, command: TakeIn) -> None:
         subject=envelope.subject,
         data=envelope.data,
         occurred_at=envelope.time,
+        trace_context=tracing.current_context() or None,
     )
     session.add(row)
     await session.flush()

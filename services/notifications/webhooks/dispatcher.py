@@ -73,7 +73,7 @@ from services.notifications.webhooks.payloads import webhook_body
 from services.notifications.webhooks.release import release_after_answer
 from services.notifications.webhooks.secrets_at_rest import active_secrets
 from services.notifications.webhooks.signing import signature_headers
-from shared import failpoints
+from shared import failpoints, tracing
 from shared.backoff import Backoff
 
 log = structlog.get_logger(__name__)
@@ -209,6 +209,8 @@ class Job:
     unsigned_because: str | None = None
     # A probe's: when the delivery was due before it was sent early (None: not a probe).
     resume_at: datetime | None = None
+    # The trace of the event's intake, which the attempt continues (None: not traced).
+    trace_context: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -373,6 +375,7 @@ class Dispatcher:
                     context=events[c.event_row_id].context,
                 ),
                 resume_at=c.resume_at,
+                trace_context=events[c.event_row_id].trace_context,
             )
             for c in claimed
         ]
@@ -406,6 +409,28 @@ class Dispatcher:
         return max(0.0, min(float(wait), self._settings.poll_interval))
 
     async def _send(self, client: httpx.AsyncClient, job: Job, deadline: float) -> None:
+        # A client span continuing the trace of the event's intake; the receiver gets its
+        # context in ``traceparent``.
+        with tracing.span(
+            "webhook POST",
+            kind=tracing.SpanKind.CLIENT,
+            parent=job.trace_context,
+            attributes={"http.request.method": "POST", "webhook.delivery_id": job.delivery_id}
+            if tracing.enabled()
+            else None,
+        ) as span:
+            outcome, seconds = await self._attempt(client, job, deadline)
+            if span is not None:
+                if outcome.result.status_code is not None:
+                    span.set_attribute("http.response.status_code", outcome.result.status_code)
+                if outcome.error is not None:
+                    tracing.fail(span, outcome.error)
+        metrics.count_attempt(outcome.result, probe=job.resume_at is not None, seconds=seconds)
+        self._outcomes.put_nowait(outcome)
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, job: Job, deadline: float
+    ) -> tuple["Outcome", float]:
         attempted_at = datetime.now(UTC)
         started = time.perf_counter()
         status_code: int | None = None
@@ -423,6 +448,7 @@ class Dispatcher:
                 )
                 headers = signature_headers(job.webhook_id, job.body, job.secrets, attempted_at)
                 headers["content-type"] = "application/json"
+                headers.update(tracing.current_context())
                 request = _pinned_request(target, headers, job.body.encode())
                 response = await client.send(request, stream=True)
                 try:
@@ -453,8 +479,7 @@ class Dispatcher:
             error=error,
             response_body=body,
         )
-        metrics.count_attempt(outcome.result, probe=job.resume_at is not None, seconds=seconds)
-        self._outcomes.put_nowait(outcome)
+        return outcome, seconds
 
     async def _record_forever(self) -> None:
         while True:

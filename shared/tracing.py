@@ -1,0 +1,156 @@
+"""Traces: one status change is one trace, from the HTTP request through Kafka to the webhook.
+
+OpenTelemetry is off unless the operator asks for it with the standard variables: a
+``OTEL_TRACES_EXPORTER`` of ``otlp`` or ``console``, or an OTLP endpoint
+(``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) with no exporter
+named. ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` keeps it off. Off, no SDK
+is loaded and every helper below returns after one flag test, so the hot paths (relay,
+consumer, dispatcher) pay nothing.
+
+The trace context crosses Kafka inside the event, in the CloudEvents distributed-tracing
+extension (``traceparent``, ``tracestate``): the envelope is written into the outbox in the
+request's transaction, so the context travels with the row to the relay, which publishes later
+from another task, and on to every consumer. That context is the span of the work that staged
+the event (the request's, or a consumer's): the OpenTelemetry messaging conventions' creation
+context. The relay's publish span and each consumer's process span are its children. The
+notifications consumer stores the context of its process span with the event it records, so
+the dispatcher's attempt, later, continues it and sends ``traceparent`` to the receiver.
+
+Off, a context that arrives in an event is still passed on unchanged (one flag test and one
+parse, only for events that carry one), so a receiver downstream of a service that does not
+trace still sees the trace it belongs to.
+"""
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+__all__ = ["Span", "SpanKind"]
+
+TRACER_NAME = "accord"
+_PROPAGATOR = TraceContextTextMapPropagator()
+_enabled = False
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def export_requested(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the standard ``OTEL_*`` variables ask for traces to be exported."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter:
+        return exporter != "none"
+    return bool(
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+
+def configure_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Install the SDK with the exporter the ``OTEL_*`` variables name, once per process;
+    ``service`` is the ``service.name`` unless ``OTEL_SERVICE_NAME`` says otherwise. Whether
+    traces are on."""
+    if _enabled or not export_requested(environ):
+        return _enabled
+    # Imported here: a process that does not trace never loads the SDK.
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
+    if exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    else:  # otlp over HTTP/protobuf: endpoint, headers, timeout from OTEL_EXPORTER_OTLP_*
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    use_provider(provider)
+    return True
+
+
+def use_provider(provider: trace.TracerProvider) -> None:
+    """Trace through ``provider`` from now on (``configure_tracing``; tests with the SDK's
+    in-memory exporter)."""
+    global _enabled
+    trace.set_tracer_provider(provider)
+    _enabled = True
+
+
+def _tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def current_context() -> dict[str, str]:
+    """The current span's ``traceparent`` (and ``tracestate``), to carry in an event or a
+    header; empty when there is no trace."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier
+
+
+def trace_id() -> str | None:
+    """The current trace's id in hex (for the logs), None outside a trace."""
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
+
+def _parent(carrier: Mapping[str, Any] | None) -> otel_context.Context | None:
+    if not carrier or not carrier.get("traceparent"):
+        return None
+    return _PROPAGATOR.extract({k: str(v) for k, v in carrier.items() if v is not None})
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    parent: Mapping[str, Any] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[Span | None]:
+    """A span named ``name``, child of ``parent`` (a carrier with ``traceparent``, from an
+    event or a header) or of the current span. Off: yields None, and only makes ``parent``
+    current so that it is passed on."""
+    remote = _parent(parent)
+    if not _enabled:
+        if remote is None:
+            yield None
+            return
+        token = otel_context.attach(remote)
+        try:
+            yield None
+        finally:
+            otel_context.detach(token)
+        return
+    with _tracer().start_as_current_span(
+        name, context=remote, kind=kind, attributes=attributes, record_exception=True
+    ) as current:
+        yield current
+
+
+def fail(current: Span | None, reason: str) -> None:
+    """Mark ``current`` as failed (an outcome that raised no exception, e.g. a 5xx)."""
+    if current is not None:
+        current.set_status(Status(StatusCode.ERROR, reason))
+
+
+def start_span(
+    name: str, *, kind: SpanKind, parent: Mapping[str, Any] | None = None
+) -> Span | None:
+    """A span started now and ended by the caller (work that spans tasks, e.g. a publish
+    that ends with its acknowledgement); None when off."""
+    if not _enabled:
+        return None
+    return _tracer().start_span(name, context=_parent(parent), kind=kind)
