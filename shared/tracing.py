@@ -23,7 +23,7 @@ trace still sees the trace it belongs to.
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -112,27 +112,39 @@ def _parent(carrier: Mapping[str, Any] | None) -> otel_context.Context | None:
     return _PROPAGATOR.extract({k: str(v) for k, v in carrier.items() if v is not None})
 
 
-@contextmanager
+_UNTRACED: AbstractContextManager[None] = nullcontext()
+
+
 def span(
     name: str,
     *,
     kind: SpanKind = SpanKind.INTERNAL,
     parent: Mapping[str, Any] | None = None,
     attributes: Mapping[str, Any] | None = None,
-) -> Iterator[Span | None]:
+) -> AbstractContextManager[Span | None]:
     """A span named ``name``, child of ``parent`` (a carrier with ``traceparent``, from an
     event or a header) or of the current span. Off: yields None, and only makes ``parent``
-    current so that it is passed on."""
-    remote = _parent(parent)
+    current so that it is passed on (nothing at all without one: the common case costs one
+    flag test)."""
+    if not _enabled and (not parent or not parent.get("traceparent")):
+        return _UNTRACED
+    return _span(name, kind, _parent(parent), attributes)
+
+
+@contextmanager
+def _span(
+    name: str,
+    kind: SpanKind,
+    remote: otel_context.Context | None,
+    attributes: Mapping[str, Any] | None,
+) -> Iterator[Span | None]:
     if not _enabled:
-        if remote is None:
-            yield None
-            return
-        token = otel_context.attach(remote)
+        token = otel_context.attach(remote) if remote is not None else None
         try:
             yield None
         finally:
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
         return
     with _tracer().start_as_current_span(
         name, context=remote, kind=kind, attributes=attributes, record_exception=True
