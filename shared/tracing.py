@@ -166,3 +166,26 @@ def start_span(
     if not _enabled:
         return None
     return _tracer().start_span(name, context=_parent(parent), kind=kind)
+
+
+def instrument_http_client(client: Any) -> None:
+    """httpx's own client spans (the OpenTelemetry httpx instrumentation) on ``client``, which
+    also sends the ``traceparent`` of its span; nothing when off. Of the URL only the origin
+    goes on the span: a webhook URL's path or query can be the receiver's secret."""
+    if not _enabled:
+        return
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor.instrument_client(client, request_hook=_origin_only)
+
+
+_URL_ATTRIBUTES = ("url.full", "http.url")
+
+
+async def _origin_only(span: Span, request: Any) -> None:
+    url = request.url
+    origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
+    recorded = getattr(span, "attributes", None) or {}
+    for attribute in _URL_ATTRIBUTES:
+        if attribute in recorded:
+            span.set_attribute(attribute, origin)

@@ -264,6 +264,7 @@ class Dispatcher:
             # Bodies are read raw and only in part (see _read_prefix): ask for no compression.
             headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
         ) as client:
+            tracing.instrument_http_client(client)
             recorder = asyncio.create_task(self._record_forever())
             try:
                 await self._take_back_what_a_previous_run_left()
@@ -409,11 +410,12 @@ class Dispatcher:
         return max(0.0, min(float(wait), self._settings.poll_interval))
 
     async def _send(self, client: httpx.AsyncClient, job: Job, deadline: float) -> None:
-        # A client span continuing the trace of the event's intake; the receiver gets its
-        # context in ``traceparent``.
+        # A span per attempt continuing the trace of the event's intake; httpx's client span
+        # under it sends its context to the receiver in ``traceparent`` (the header set here
+        # passes an event's context on when this service does not trace).
         with tracing.span(
-            "webhook POST",
-            kind=tracing.SpanKind.CLIENT,
+            "webhook attempt",
+            kind=tracing.SpanKind.INTERNAL,
             parent=job.trace_context,
             attributes={"http.request.method": "POST", "webhook.delivery_id": job.delivery_id}
             if tracing.enabled()
