@@ -29,10 +29,11 @@ from services.notifications.webhooks.secrets_at_rest import store_secret
 from services.plans import orm as plans_orm
 from shared.consumer import ConsumerRunner
 from shared.events import CloudEvent, EventContract, InvalidEvent
+from shared.kafka_acls import PRINCIPALS, consumer_group
 from shared.migrations import upgrade
 from shared.topics import PLANS_EVENTS, dead_letter_topic
 from tests.support.kafka import produce, read_all, status_changed_event
-from tests.support.stack import REPO, SECRET_KEYS, Infrastructure
+from tests.support.stack import REPO, SECRET_KEYS, Infrastructure, Services
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -154,6 +155,23 @@ async def test_lag_per_partition_after_producing_and_partially_consuming(
         assert group in people and "lag 6" in people
     finally:
         await consumer.stop()
+
+
+async def test_groups_lists_every_group_the_services_included(services: Services, ops: Ops) -> None:
+    """Without ``--group``: every group the broker knows, each running service's with its
+    members and the partitions of every topic it reads."""
+    wanted = {consumer_group(service.name): service.consumes for service in PRINCIPALS}
+
+    async def listed() -> dict[str, Any] | None:
+        groups = {g["group"]: g for g in await asyncio.to_thread(ops.json, "groups")}
+        mine = {name: groups[name] for name in wanted if name in groups}
+        return (
+            mine if len(mine) == len(wanted) and all(g["members"] for g in mine.values()) else None
+        )
+
+    found = await eventually(listed, timeout=60, what="the services' groups with their members")
+    for name, consumes in wanted.items():
+        assert {p["topic"] for p in found[name]["partitions"]} == set(consumes), found[name]
 
 
 async def _fetched(consumer: AIOKafkaConsumer) -> bool:
