@@ -3,11 +3,17 @@ registered contracts so that it cannot drift from the code.
 
     python -m shared.asyncapi > shared/contracts/asyncapi.json
 
-A test checks that the committed file equals what this module generates.
+A test checks that the committed file equals what this module generates. Every service
+serves the same document at ``/asyncapi.json`` (``catalogue_router``): the catalogue is one
+for the whole system, and a client reaches it from whichever service it talks to.
 """
 
+import functools
 import json
 from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from shared import contracts
 from shared.events import CloudEvent, registered_contracts
@@ -100,6 +106,21 @@ def _schema(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, An
     for name, definition in schema.pop("$defs", {}).items():
         definitions[name] = definition
     return json.loads(json.dumps(schema).replace('"#/$defs/', '"#/components/schemas/'))
+
+
+catalogue_router = APIRouter(tags=["events"])
+
+
+@functools.cache
+def _served() -> dict[str, Any]:
+    return document()
+
+
+@catalogue_router.get("/asyncapi.json", summary="The catalogue of events (AsyncAPI 3.0)")
+async def asyncapi() -> JSONResponse:
+    """Every topic and event of the system, with each event's `data` schema: the same
+    document from every service. No token needed."""
+    return JSONResponse(_served())
 
 
 def render() -> str:

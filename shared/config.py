@@ -134,6 +134,8 @@ class CommonSettings(BaseSettings):
     # webhook deliveries it has in flight, so that a restarted dispatcher resends them at once
     # instead of waiting for their lease to run out. Empty: leases simply expire.
     instance_id: str = ""
+    # How long an Idempotency-Key is kept from its first use (shared/idempotency.py).
+    idempotency_key_seconds: float = Field(default=86_400.0, gt=0)
 
     _kafka_ssl_context: ssl.SSLContext | None = PrivateAttr(default=None)
 

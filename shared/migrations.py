@@ -182,3 +182,41 @@ def drop_redrives_table() -> None:
     from alembic import op
 
     op.drop_table("redrives")
+
+
+def create_idempotency_table() -> None:
+    """The Idempotency-Key table (shared/idempotency.py), as of its first version; called
+    from one migration of every service."""
+    import sqlalchemy as sa
+    from alembic import op
+    from sqlalchemy.dialects import postgresql
+
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("claim", sa.String(length=32), nullable=False),
+        sa.Column(
+            "claimed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "effect_committed", sa.Boolean(), server_default=sa.text("false"), nullable=False
+        ),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("response_headers", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("response_body", sa.LargeBinary(), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("subject", "key", name="pk_idempotency_keys"),
+    )
+    # The purge deletes by expiry.
+    op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])
+
+
+def drop_idempotency_table() -> None:
+    from alembic import op
+
+    op.drop_table("idempotency_keys")

@@ -19,7 +19,8 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
-from shared import failpoints, kafka_reconnect, metrics
+from shared import failpoints, idempotency, kafka_reconnect, metrics
+from shared.asyncapi import catalogue_router
 from shared.auth import refuse_missing_keys, token_verifier
 from shared.config import CommonSettings, ServiceSettings
 from shared.consumer import ConsumerRunner
@@ -109,6 +110,12 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         runtime = Runtime(relay=relay, consumer=consumer, tasks=[])
         app.state.runtime = runtime
         runtime.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        runtime.tasks.append(
+            asyncio.create_task(
+                idempotency.purge_forever(sessions, app.state.idempotency_table),
+                name="idempotency-purge",
+            )
+        )
         if consumer is not None:
             runtime.tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
         for job in spec.background:
@@ -131,7 +138,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         responses=COMMON_RESPONSES,
         openapi_tags=spec.openapi_tags or None,
         # Path and query parameters that are not storable text are refused before any route.
-        dependencies=[Depends(refuse_unstorable_parameters)],
+        # Then a POST with an Idempotency-Key claims it, or is answered without running.
+        dependencies=[Depends(refuse_unstorable_parameters), Depends(idempotency.claim_key)],
         # The interactive documentation and the schema are switched off in production.
         **({} if spec.common.docs_served else _NO_DOCS),
     )
@@ -149,15 +157,21 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         *spec.scrape_probes,
     ]
     app.state.spec = spec
+    app.state.idempotency_table = spec.metadata.tables["idempotency_keys"]
+    app.state.idempotency_key_seconds = spec.common.idempotency_key_seconds
     install_problem_handlers(app)
+    app.add_exception_handler(idempotency.Replay, idempotency.on_replay)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate_openapi())
+            document = document_problems(generate_openapi())
+            app.openapi_schema = idempotency.document_idempotency(document)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # Innermost: records the answer of a request that claimed an Idempotency-Key.
+    app.add_middleware(idempotency.IdempotencyMiddleware)
     # Starlette counts the body as it arrives, announced or chunked, and answers 413.
     per_address = TokenBuckets(
         "requests_per_address",
@@ -167,6 +181,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     install_middleware(app, common.max_body_bytes, per_address)
     app.include_router(health_router)
     app.include_router(metrics.metrics_router)
+    app.include_router(catalogue_router)
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -104,6 +104,11 @@ class MeetingSpec:
     participants: tuple[str, ...] = tuple(DELEGATIONS)
     decisions: tuple[Decision, ...] = field(default=())
 
+    def attendance(self) -> list[dict[str, str]]:
+        """The attendance the meeting records as it concludes: every participant attended
+        (the demo's meetings were virtual, and everyone joined)."""
+        return [{"delegation": code, "attendance": "present"} for code in self.participants]
+
     def create_body(self, plans_under_review: list[str]) -> dict[str, object]:
         return {
             "series": self.series,
@@ -125,6 +130,14 @@ class MeetingSpec:
 PLAN_2016 = "{plan_2016_2020}"
 PLAN_2021 = "{plan_2021_2025}"
 MINISTERIAL = "{ministerial}"
+
+
+def _reviewed(line: plan.Line) -> dict[str, str]:
+    reviewed = {"code": line.code, "status": line.review_status}
+    if line.completed_on is not None:
+        reviewed["effective_date"] = line.completed_on.isoformat()
+    return reviewed
+
 
 CPR = MeetingSpec(
     series=CPR_SERIES,
@@ -158,7 +171,8 @@ CPR = MeetingSpec(
                 "kind": "status_review",
                 "plan_id": PLAN_2016,
                 "effective_date": plan.REVIEW_DATE.isoformat(),
-                "lines": [{"code": line.code, "status": line.review_status} for line in plan.LINES],
+                # Each completed line with its completion date; the ongoing ones as of the review.
+                "lines": [_reviewed(line) for line in plan.LINES],
             },
             agenda=1,
         ),

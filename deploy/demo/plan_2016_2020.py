@@ -8,7 +8,7 @@ they are not the text of the real plan. Codes are opaque labels, as in the produ
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 CODE = "ASEAN-UN-POA-2016-2020"
 TITLE = "ASEAN-UN Plan of Action 2016-2020"
@@ -350,6 +350,13 @@ AREAS = (
 # The six lines the CPR-UN meeting of 2020-09-15 reported as still ongoing; all the others
 # (97 of 103) were reported completed.
 UNFINISHED = frozenset({"1.3.3.4", "2.3.4", "3.1.7", "3.2.5", "4.1.7", "4.2.6"})
+# Completions are dated as a real plan's would be, from the first year of the plan up to the
+# review, more of them in later years as work matures: each completed line gets a fraction of
+# that span, scattered (a fixed stride modulo 997, so the demo is the same every time) rather
+# than in code order, and its square root, which leans the dates towards the review.
+FIRST_COMPLETION = date(2016, 3, 1)
+_SPAN_DAYS = (REVIEW_DATE - FIRST_COMPLETION).days
+_STRIDE = 617  # prime, so consecutive lines land far apart in the span
 
 
 @dataclass(frozen=True)
@@ -367,8 +374,18 @@ class Line:
         return "ongoing" if self.code in UNFINISHED else "completed"
 
     @property
+    def completed_on(self) -> date | None:
+        """When the line was completed, as the review reports it (None: not completed)."""
+        if self.review_status != "completed":
+            return None
+        position = int("".join(f"{int(part):02d}" for part in self.code.split(".")))
+        fraction = ((position * _STRIDE) % 997) / 996
+        return FIRST_COMPLETION + timedelta(days=round(_SPAN_DAYS * fraction**0.5))
+
+    @property
     def completed_ahead(self) -> bool:
-        return self.review_status == "completed" and self.area.target > REVIEW_DATE
+        """Completed strictly before its target date, as the plans service counts it."""
+        return self.completed_on is not None and self.completed_on < self.area.target
 
     def under(self, section_code: str) -> bool:
         """Whether the line is anywhere under the section with this code."""

@@ -222,7 +222,7 @@ async def _hold(
     if any(d.body["kind"] == "status_review" for d in spec.decisions):
         await _review_applied(api, ids.plan_2016)
     await wait_for(lambda: _decisions_applied(api, url), f"plans to apply {spec.title}'s decisions")
-    await api.post(f"{url}/conclude")
+    await api.post(f"{url}/conclude", {"attendance": spec.attendance()})
     say(f"held: {spec.title} ({len(spec.decisions)} decisions)")
 
 

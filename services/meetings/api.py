@@ -8,12 +8,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from services.meetings import domain, handlers, views
+from services.meetings import domain, handlers, orm, views
 from services.meetings.schemas import (
     CONFLICT,
     NOT_FOUND,
+    STALE,
     AgendaItemCreate,
     AgendaItemRead,
     AttendanceUpdate,
@@ -31,18 +32,25 @@ from services.meetings.schemas import (
     StatusReviewIn,
 )
 from shared.auth import AnyPrincipal, Secretariat
-from shared.http import read_only, unit_of_work
+from shared.http import IfMatch, optional_if_match, read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
+from shared.problems import etag
 from shared.schemas import UtcDatetime
 
 router = APIRouter(tags=["meetings"])
+
+
+def _tagged(response: Response, meeting: orm.Meeting) -> MeetingRead:
+    """The meeting as answered, its version as the answer's ETag (for the next If-Match)."""
+    response.headers["ETag"] = etag(meeting.version)
+    return views.meeting_read(meeting)
 
 
 @router.post(
     "/meetings", status_code=status.HTTP_201_CREATED, response_model=MeetingRead, tags=["meetings"]
 )
 async def schedule_meeting(
-    body: MeetingCreate, request: Request, principal: Secretariat
+    body: MeetingCreate, request: Request, response: Response, principal: Secretariat
 ) -> MeetingRead:
     """Schedule a meeting. Times carry their UTC offset and the meeting its IANA time zone;
     every co-chair's delegation must be a participant. Publishes `meeting.scheduled`."""
@@ -53,7 +61,7 @@ async def schedule_meeting(
     )
     async with unit_of_work(request) as session:
         meeting = await handlers.schedule_meeting(session, command)
-    return views.meeting_read(meeting)
+    return _tagged(response, meeting)
 
 
 @router.get("/meetings", response_model=Page[MeetingRead])
@@ -111,51 +119,72 @@ async def upcoming_meetings(
 
 @router.get("/meetings/{meeting_id}", response_model=MeetingRead, responses=NOT_FOUND)
 async def read_meeting(
-    meeting_id: MeetingId, request: Request, principal: AnyPrincipal
+    meeting_id: MeetingId, request: Request, response: Response, principal: AnyPrincipal
 ) -> MeetingRead:
     """A meeting with its co-chairs, participants, plans under review, agenda and
-    postponements."""
+    postponements. Its `ETag` is its version: send it as `If-Match` with a change to make
+    the change only if nobody changed the meeting meanwhile (412 otherwise)."""
     async with read_only(request) as session:
-        return await views.meeting_by_id(session, meeting_id)
+        meeting = await views.meeting_by_id(session, meeting_id)
+    response.headers["ETag"] = etag(meeting.version)
+    return meeting
 
 
 @router.post(
     "/meetings/{meeting_id}/postpone",
     response_model=MeetingRead,
-    responses=NOT_FOUND | CONFLICT,
+    responses=NOT_FOUND | CONFLICT | STALE,
 )
 async def postpone_meeting(
-    meeting_id: MeetingId, body: Postpone, request: Request, principal: Secretariat
+    meeting_id: MeetingId,
+    body: Postpone,
+    request: Request,
+    response: Response,
+    principal: Secretariat,
+    if_match: IfMatch = None,
 ) -> MeetingRead:
     """Move a scheduled meeting to new times; the old ones are kept in `postponements`.
     Publishes `meeting.postponed`."""
-    command = handlers.PostponeMeeting(meeting_id=meeting_id, **body.model_dump())
+    command = handlers.PostponeMeeting(
+        meeting_id=meeting_id, **body.model_dump(), expected_version=optional_if_match(if_match)
+    )
     async with unit_of_work(request) as session:
         meeting = await handlers.postpone_meeting(session, command)
-    return views.meeting_read(meeting)
+    return _tagged(response, meeting)
 
 
 @router.post(
-    "/meetings/{meeting_id}/start", response_model=MeetingRead, responses=NOT_FOUND | CONFLICT
+    "/meetings/{meeting_id}/start",
+    response_model=MeetingRead,
+    responses=NOT_FOUND | CONFLICT | STALE,
 )
 async def start_meeting(
-    meeting_id: MeetingId, request: Request, principal: Secretariat
+    meeting_id: MeetingId,
+    request: Request,
+    response: Response,
+    principal: Secretariat,
+    if_match: IfMatch = None,
 ) -> MeetingRead:
     """Open a scheduled meeting: from now on it can adopt decisions. Publishes
     `meeting.started`."""
-    command = handlers.StartMeeting(meeting_id)
+    command = handlers.StartMeeting(meeting_id, optional_if_match(if_match))
     async with unit_of_work(request) as session:
         meeting = await handlers.start_meeting(session, command)
-    return views.meeting_read(meeting)
+    return _tagged(response, meeting)
 
 
 @router.post(
     "/meetings/{meeting_id}/conclude",
     response_model=MeetingRead,
-    responses=NOT_FOUND | CONFLICT,
+    responses=NOT_FOUND | CONFLICT | STALE,
 )
 async def conclude_meeting(
-    meeting_id: MeetingId, request: Request, principal: Secretariat, body: Conclude | None = None
+    meeting_id: MeetingId,
+    request: Request,
+    response: Response,
+    principal: Secretariat,
+    body: Conclude | None = None,
+    if_match: IfMatch = None,
 ) -> MeetingRead:
     """Close a meeting in progress, adopting the closing `decisions` first (all or nothing).
     Its briefing is frozen as an immutable snapshot, at once or, when a status review still
@@ -167,58 +196,83 @@ async def conclude_meeting(
         )
         for d in (body.decisions if body is not None else [])
     ]
-    command = handlers.ConcludeMeeting(meeting_id=meeting_id, decisions=decisions)
+    command = handlers.ConcludeMeeting(
+        meeting_id=meeting_id,
+        decisions=decisions,
+        attendance=[(a.delegation, a.attendance) for a in body.attendance] if body else [],
+        expected_version=optional_if_match(if_match),
+    )
     async with unit_of_work(request) as session:
         meeting = await handlers.conclude_meeting(session, command)
-    return views.meeting_read(meeting)
+    return _tagged(response, meeting)
 
 
 @router.post(
-    "/meetings/{meeting_id}/cancel", response_model=MeetingRead, responses=NOT_FOUND | CONFLICT
+    "/meetings/{meeting_id}/cancel",
+    response_model=MeetingRead,
+    responses=NOT_FOUND | CONFLICT | STALE,
 )
 async def cancel_meeting(
-    meeting_id: MeetingId, request: Request, principal: Secretariat, body: Cancel | None = None
+    meeting_id: MeetingId,
+    request: Request,
+    response: Response,
+    principal: Secretariat,
+    body: Cancel | None = None,
+    if_match: IfMatch = None,
 ) -> MeetingRead:
     """Call off a meeting that is scheduled or in progress. Publishes `meeting.cancelled`."""
-    command = handlers.CancelMeeting(meeting_id, body.reason if body else None)
+    command = handlers.CancelMeeting(
+        meeting_id, body.reason if body else None, optional_if_match(if_match)
+    )
     async with unit_of_work(request) as session:
         meeting = await handlers.cancel_meeting(session, command)
-    return views.meeting_read(meeting)
+    return _tagged(response, meeting)
 
 
 @router.put(
     "/meetings/{meeting_id}/participants/{delegation}",
     response_model=MeetingRead,
-    responses=NOT_FOUND | CONFLICT,
+    responses=NOT_FOUND | CONFLICT | STALE,
 )
 async def set_attendance(
     meeting_id: MeetingId,
     delegation: Annotated[DelegationCode, Path()],
     body: AttendanceUpdate,
     request: Request,
+    response: Response,
     principal: Secretariat,
+    if_match: IfMatch = None,
 ) -> MeetingRead:
     """Record a delegation's attendance (invited, present, absent, excused), adding it as
     a participant if it was not one yet."""
     command = handlers.SetAttendance(
-        meeting_id=meeting_id, delegation=delegation, attendance=body.attendance
+        meeting_id=meeting_id,
+        delegation=delegation,
+        attendance=body.attendance,
+        expected_version=optional_if_match(if_match),
     )
     async with unit_of_work(request) as session:
         meeting = await handlers.set_attendance(session, command)
-    return views.meeting_read(meeting)
+    return _tagged(response, meeting)
 
 
 @router.post(
     "/meetings/{meeting_id}/agenda-items",
     status_code=status.HTTP_201_CREATED,
     response_model=AgendaItemRead,
-    responses=NOT_FOUND | CONFLICT,
+    responses=NOT_FOUND | CONFLICT | STALE,
 )
 async def add_agenda_item(
-    meeting_id: MeetingId, body: AgendaItemCreate, request: Request, principal: Secretariat
+    meeting_id: MeetingId,
+    body: AgendaItemCreate,
+    request: Request,
+    principal: Secretariat,
+    if_match: IfMatch = None,
 ) -> AgendaItemRead:
     """Add an agenda item, optionally linked to plans and action lines."""
-    command = handlers.AddAgendaItem(meeting_id=meeting_id, **body.model_dump())
+    command = handlers.AddAgendaItem(
+        meeting_id=meeting_id, **body.model_dump(), expected_version=optional_if_match(if_match)
+    )
     async with unit_of_work(request) as session:
         item = await handlers.add_agenda_item(session, command)
     return AgendaItemRead.model_validate(item)
@@ -228,14 +282,19 @@ async def add_agenda_item(
     "/meetings/{meeting_id}/decisions",
     status_code=status.HTTP_201_CREATED,
     response_model=DecisionRead,
-    responses=NOT_FOUND | CONFLICT,
+    responses=NOT_FOUND | CONFLICT | STALE,
     tags=["decisions"],
 )
 async def adopt_decision(
-    meeting_id: MeetingId, body: DecisionCreate, request: Request, principal: Secretariat
+    meeting_id: MeetingId,
+    body: DecisionCreate,
+    request: Request,
+    principal: Secretariat,
+    if_match: IfMatch = None,
 ) -> DecisionRead:
     """Record a decision adopted at a meeting in progress: a status review (of a plan under
-    review; effective as of the meeting's date unless said otherwise), a plan submission
+    review; effective as of the meeting's date unless said otherwise, and each line as of its
+    own `effective_date` if it has one, such as a reported completion date), a plan submission
     (to a later scheduled meeting), a plan approval, a commitment or a statement. Publishes
     `decision.adopted`; what it changes in plans, the plans service applies and answers,
     and the decision's `outcome` follows that answer."""
@@ -244,6 +303,7 @@ async def adopt_decision(
         title=body.title,
         body=_decision_body(body.body),
         agenda_item_id=body.agenda_item_id,
+        expected_version=optional_if_match(if_match),
     )
     async with unit_of_work(request) as session:
         adopted = await handlers.adopt_decision(session, command)

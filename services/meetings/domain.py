@@ -15,7 +15,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Invalid, Stale
 
 
 class MeetingStatus(StrEnum):
@@ -82,6 +82,13 @@ class ForbiddenTransition(Conflict):
         )
 
 
+class StaleMeeting(Stale):
+    """The caller's If-Match names a version of the meeting that is no longer current."""
+
+    def __init__(self, *, expected: int, current: int) -> None:
+        super().__init__("the meeting", expected=expected, current=current)
+
+
 class WrongState(Conflict):
     """The meeting or commitment is not in a state that allows this."""
 
@@ -137,6 +144,14 @@ def check_can_change_arrangements(status: MeetingStatus) -> None:
         raise WrongState(f"the meeting is {status}; its arrangements can no longer change")
 
 
+def check_attendance_once(delegations: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for index, delegation in enumerate(delegations):
+        if delegation in seen:
+            raise Invalid(f"attendance.{index}.delegation", f"{delegation} is listed twice")
+        seen.add(delegation)
+
+
 def check_can_postpone(status: MeetingStatus) -> None:
     if status is not MeetingStatus.SCHEDULED:
         raise WrongState(f"only a scheduled meeting can be postponed; this one is {status}")
@@ -154,17 +169,29 @@ def check_can_decide(status: MeetingStatus) -> None:
 class ReviewLineRef:
     action_line_id: uuid.UUID | None
     code: str | None
+    effective_date: date | None = None
 
 
 def check_status_review(
-    plan_id: uuid.UUID, plans_under_review: Iterable[uuid.UUID], lines: Sequence[ReviewLineRef]
+    plan_id: uuid.UUID,
+    plans_under_review: Iterable[uuid.UUID],
+    lines: Sequence[ReviewLineRef],
+    review_date: date,
 ) -> None:
+    """A review names plans under review and each line once; a line's own date is when its
+    reported status took effect, so it cannot be after the review's (the meeting reports
+    what happened, not what will)."""
     if plan_id not in set(plans_under_review):
         raise Invalid("plan_id", f"plan {plan_id} is not under review at this meeting")
     seen: set[object] = set()
     for index, line in enumerate(lines):
         if (line.action_line_id is None) == (line.code is None):
             raise Invalid(f"lines.{index}", "name the action line by action_line_id or by code")
+        if line.effective_date is not None and line.effective_date > review_date:
+            raise Invalid(
+                f"lines.{index}.effective_date",
+                f"a line's effective date cannot be after the review's ({review_date})",
+            )
         key = line.action_line_id or line.code
         if key in seen:
             raise Invalid(f"lines.{index}", f"action line {key} is reviewed twice")

@@ -65,7 +65,11 @@ def lifecycle_changed(meeting: orm.Meeting, at: datetime) -> EventContract:
     if status is domain.MeetingStatus.IN_PROGRESS:
         return contracts.MeetingStarted(**common)
     if status is domain.MeetingStatus.CONCLUDED:
-        return contracts.MeetingConcluded(**common)
+        attendance = [
+            contracts.Attendee(delegation=p.delegation, attendance=p.attendance)
+            for p in meeting.participants
+        ]
+        return contracts.MeetingConcluded(**common, attendance=attendance)
     return contracts.MeetingCancelled(**common, reason=meeting.cancellation_reason)
 
 

@@ -66,17 +66,20 @@ class PostponeMeeting:
     starts_at: datetime
     ends_at: datetime
     reason: str | None = None
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True)
 class StartMeeting:
     meeting_id: uuid.UUID
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True)
 class CancelMeeting:
     meeting_id: uuid.UUID
     reason: str | None = None
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,11 +87,13 @@ class SetAttendance:
     meeting_id: uuid.UUID
     delegation: str
     attendance: Attendance
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class AddAgendaItem(NewAgendaItem):
     meeting_id: uuid.UUID
+    expected_version: int | None = None
 
 
 async def schedule_meeting(session: AsyncSession, command: ScheduleMeeting) -> orm.Meeting:
@@ -125,6 +130,16 @@ async def schedule_meeting(session: AsyncSession, command: ScheduleMeeting) -> o
     return meeting
 
 
+async def _load_to_change(
+    session: AsyncSession, meeting_id: uuid.UUID, expected_version: int | None
+) -> orm.Meeting:
+    """The meeting, locked; at the version the caller saw, when it said which (If-Match)."""
+    meeting = await orm.load(session, orm.Meeting, meeting_id, lock=True)
+    if expected_version is not None and expected_version != meeting.version:
+        raise domain.StaleMeeting(expected=expected_version, current=meeting.version)
+    return meeting
+
+
 def _agenda_item(meeting_id: uuid.UUID, position: int, item: NewAgendaItem) -> orm.AgendaItem:
     return orm.AgendaItem(
         id=uuid.uuid4(),
@@ -138,7 +153,7 @@ def _agenda_item(meeting_id: uuid.UUID, position: int, item: NewAgendaItem) -> o
 
 
 async def postpone_meeting(session: AsyncSession, command: PostponeMeeting) -> orm.Meeting:
-    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
+    meeting = await _load_to_change(session, command.meeting_id, command.expected_version)
     domain.check_can_postpone(MeetingStatus(meeting.status))
     domain.check_schedule(command.starts_at, command.ends_at, meeting.timezone)
     postponement = orm.Postponement(
@@ -159,7 +174,7 @@ async def postpone_meeting(session: AsyncSession, command: PostponeMeeting) -> o
 
 
 async def start_meeting(session: AsyncSession, command: StartMeeting) -> orm.Meeting:
-    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
+    meeting = await _load_to_change(session, command.meeting_id, command.expected_version)
     now = _move(meeting, MeetingStatus.IN_PROGRESS)
     meeting.started_at = now
     await _published_move(session, meeting, now)
@@ -167,7 +182,7 @@ async def start_meeting(session: AsyncSession, command: StartMeeting) -> orm.Mee
 
 
 async def cancel_meeting(session: AsyncSession, command: CancelMeeting) -> orm.Meeting:
-    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
+    meeting = await _load_to_change(session, command.meeting_id, command.expected_version)
     now = _move(meeting, MeetingStatus.CANCELLED)
     meeting.cancelled_at, meeting.cancellation_reason = now, command.reason
     await _published_move(session, meeting, now)
@@ -188,26 +203,30 @@ async def _published_move(session: AsyncSession, meeting: orm.Meeting, at: datet
 
 async def set_attendance(session: AsyncSession, command: SetAttendance) -> orm.Meeting:
     """Record a delegation's attendance, adding it as a participant if it was not one."""
-    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
+    meeting = await _load_to_change(session, command.meeting_id, command.expected_version)
     domain.check_can_change_arrangements(MeetingStatus(meeting.status))
-    attendance = command.attendance.value
-    participant = next(
-        (p for p in meeting.participants if p.delegation == command.delegation), None
-    )
-    if participant is None:
-        position = len(meeting.participants)
-        meeting.participants.append(
-            orm.Participant(delegation=command.delegation, attendance=attendance, position=position)
-        )
-    else:
-        participant.attendance = attendance
+    _record_attendance(meeting, command.delegation, command.attendance)
     meeting.version += 1
     await session.flush()
     return meeting
 
 
+def _record_attendance(meeting: orm.Meeting, delegation: str, attendance: Attendance) -> None:
+    participant = next((p for p in meeting.participants if p.delegation == delegation), None)
+    if participant is None:
+        meeting.participants.append(
+            orm.Participant(
+                delegation=delegation,
+                attendance=attendance.value,
+                position=len(meeting.participants),
+            )
+        )
+    else:
+        participant.attendance = attendance.value
+
+
 async def add_agenda_item(session: AsyncSession, command: AddAgendaItem) -> orm.AgendaItem:
-    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
+    meeting = await _load_to_change(session, command.meeting_id, command.expected_version)
     domain.check_can_change_arrangements(MeetingStatus(meeting.status))
     item = _agenda_item(meeting.id, len(meeting.agenda_items), command)
     meeting.agenda_items.append(item)
@@ -229,6 +248,7 @@ class ReviewedLine:
     action_line_id: uuid.UUID | None = None
     code: str | None = None
     note: str | None = None
+    effective_date: date | None = None  # the review's date when not said
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,12 +304,15 @@ class NewDecision:
 @dataclass(frozen=True, kw_only=True)
 class AdoptDecision(NewDecision):
     meeting_id: uuid.UUID
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class ConcludeMeeting:
     meeting_id: uuid.UUID
     decisions: Sequence[NewDecision] = ()
+    attendance: Sequence[tuple[str, Attendance]] = ()
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -301,17 +324,20 @@ class FulfilCommitment:
 
 async def adopt_decision(session: AsyncSession, command: AdoptDecision) -> orm.Decision:
     """Record a decision of a meeting in progress and publish it."""
-    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
+    meeting = await _load_to_change(session, command.meeting_id, command.expected_version)
     return await _adopt(session, meeting, command)
 
 
 async def conclude_meeting(session: AsyncSession, command: ConcludeMeeting) -> orm.Meeting:
     """Adopt the closing decisions, close the meeting, and freeze its briefing unless a
     status review still waits for the plans service (it is frozen when that answer comes)."""
-    meeting = await orm.load(session, orm.Meeting, command.meeting_id, lock=True)
+    meeting = await _load_to_change(session, command.meeting_id, command.expected_version)
     for index, decision in enumerate(command.decisions):
         with _fields_under(f"decisions.{index}"):
             await _adopt(session, meeting, decision)
+    domain.check_attendance_once([delegation for delegation, _ in command.attendance])
+    for delegation, attendance in command.attendance:
+        _record_attendance(meeting, delegation, attendance)
     now = _move(meeting, MeetingStatus.CONCLUDED)
     meeting.concluded_at = now
     await _published_move(session, meeting, now)
@@ -334,7 +360,11 @@ async def _adopt(
             domain.check_status_review(
                 body.plan_id,
                 [p.plan_id for p in meeting.plans],
-                [domain.ReviewLineRef(line.action_line_id, line.code) for line in body.lines],
+                [
+                    domain.ReviewLineRef(line.action_line_id, line.code, line.effective_date)
+                    for line in body.lines
+                ],
+                body.effective_date or domain.meeting_date(meeting.starts_at, meeting.timezone),
             )
         if isinstance(body, PlanSubmission) and body.submitted_to_meeting_id is not None:
             await _check_submission_target(session, meeting, body.submitted_to_meeting_id)
@@ -363,10 +393,16 @@ _CONTRACT_BODY: TypeAdapter[contracts.DecisionBody] = TypeAdapter(contracts.Deci
 
 def _published_body(body: DecisionBody, meeting: orm.Meeting) -> dict[str, Any]:
     """The decision's body as the public contract words it; a status review takes effect
-    on the meeting's date unless it says otherwise."""
+    on the meeting's date unless it says otherwise, and each of its lines on the review's
+    date unless the line says otherwise: the published review states every line's date."""
     fields = dataclasses.asdict(body)
-    if isinstance(body, StatusReview) and body.effective_date is None:
-        fields["effective_date"] = domain.meeting_date(meeting.starts_at, meeting.timezone)
+    if isinstance(body, StatusReview):
+        review_date = body.effective_date or domain.meeting_date(
+            meeting.starts_at, meeting.timezone
+        )
+        fields["effective_date"] = review_date
+        for line in fields["lines"]:
+            line["effective_date"] = line["effective_date"] or review_date
     contract = _CONTRACT_BODY.validate_python({"kind": body.kind.value, **fields})
     return contract.model_dump(mode="json")
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import NO_KEY_UPDATE, new_metadata
 from shared.errors import NotFound
+from shared.idempotency import idempotency_table
 from shared.orm import ServiceBase, messaging_tables
 
 
@@ -40,6 +41,8 @@ class Base(ServiceBase, DeclarativeBase):
 
 
 outbox, processed_events, dead_letters = messaging_tables(Base.metadata)
+# Idempotency-Key claims and the answers they replay (shared/idempotency.py).
+idempotency_keys = idempotency_table(Base.metadata)
 
 Row = TypeVar("Row", bound=Base)
 

@@ -109,13 +109,21 @@ class ReviewedLineIn(RequestModel):
     )
     status: ActionLineStatus = Field(examples=["completed"])
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    effective_date: date | None = Field(
+        default=None,
+        description="When this line's status took effect (a reported completion date); the "
+        "review's `effective_date` when not said, and never after it",
+        examples=["2019-11-04"],
+    )
 
 
 class StatusReviewIn(RequestModel):
     kind: Literal["status_review"]
     plan_id: uuid.UUID
     effective_date: date | None = Field(
-        default=None, description="When the reported statuses took effect; the meeting's date"
+        default=None,
+        description="When the reported statuses took effect, for every line without a date "
+        "of its own; the meeting's date (in its time zone) when not said",
     )
     lines: list[ReviewedLineIn] = Field(min_length=1, max_length=2000)
 
@@ -170,11 +178,23 @@ class DecisionCreate(RequestModel):
     )
 
 
+class AttendanceAt(RequestModel):
+    delegation: DelegationCode
+    attendance: Attendance = Field(examples=["present"])
+
+
 class Conclude(RequestModel):
     decisions: list[DecisionCreate] = Field(
         default_factory=list,
         max_length=50,
         description="Decisions adopted at the conclusion, recorded before the meeting closes",
+    )
+    attendance: list[AttendanceAt] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Who attended: each delegation's attendance as the meeting closes (a "
+        "delegation not yet a participant is added); published with `meeting.concluded`",
+        examples=[[{"delegation": "VNM", "attendance": "present"}]],
     )
 
 
@@ -261,6 +281,7 @@ MeetingId = Annotated[uuid.UUID, Path(description="The meeting's id")]
 
 # The problems routes document besides the common ones (shared.problems.COMMON_RESPONSES).
 NOT_FOUND = documented(404, "No such meeting or decision")
+STALE = documented(412, "`If-Match` names a version of the meeting that is not current")
 CONFLICT = documented(
     409,
     "The meeting's state does not allow this (e.g. a decision on a meeting "

@@ -16,6 +16,7 @@ from services.notifications.schemas import (
     ActivityRead,
     DelegationCreate,
     DelegationRead,
+    DelegationUpdate,
     GroupingMembers,
     MembershipCreate,
     MembershipRead,
@@ -66,6 +67,22 @@ async def read_delegation(code: str, request: Request, principal: AnyPrincipal) 
     """One delegation: its name, time zone (digests are timed in it) and contact."""
     async with read_only(request) as session:
         return await views.delegation(session, code)
+
+
+@router.patch(
+    "/delegations/{code}", response_model=DelegationRead, responses=NOT_FOUND, tags=["delegations"]
+)
+async def update_delegation(
+    code: str, body: DelegationUpdate, request: Request, principal: AnyPrincipal
+) -> DelegationRead:
+    """Change a delegation's name, time zone, contact or digest hour (only the fields sent).
+    The secretariat may change any delegation; a delegation its own."""
+    if scope_of(principal) not in (None, code):
+        raise Forbidden("a delegation may only change itself")
+    command = handlers.UpdateDelegation(code=code, changes=body.model_dump(exclude_unset=True))
+    async with unit_of_work(request) as session:
+        delegation = await handlers.update_delegation(session, command)
+    return DelegationRead.model_validate(delegation)
 
 
 @router.post(
@@ -119,6 +136,7 @@ async def subscribe(
         event_types=body.event_types,
         statuses=body.statuses,
         cadence=body.cadence,
+        thresholds=body.thresholds,
     )
     cap = request.app.state.notifications_settings.max_subscriptions_per_delegation
     async with unit_of_work(request) as session:

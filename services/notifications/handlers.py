@@ -6,7 +6,7 @@ The commands of webhooks and of the inbox are in their features' ``handlers.py``
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -53,6 +53,25 @@ async def register_delegation(session: AsyncSession, command: RegisterDelegation
 
 
 @dataclass(frozen=True)
+class UpdateDelegation:
+    """Change a delegation's descriptive fields: only those in ``changes`` (name, timezone,
+    contact, digest_hour); its code, which everything refers to, never changes."""
+
+    code: str
+    changes: Mapping[str, object]
+
+
+async def update_delegation(session: AsyncSession, command: UpdateDelegation) -> orm.Delegation:
+    delegation = await session.get(orm.Delegation, command.code, with_for_update=True)
+    if delegation is None:
+        raise DelegationNotRegistered(command.code)
+    for field, value in command.changes.items():
+        setattr(delegation, field, value)
+    await session.flush()
+    return delegation
+
+
+@dataclass(frozen=True)
 class AddMembership:
     """A delegation is a member of a grouping from a date (and, optionally, until one)."""
 
@@ -91,6 +110,7 @@ class Subscribe:
     event_types: Sequence[str] = ()
     statuses: Sequence[str] = ()
     cadence: Cadence = Cadence.IMMEDIATE
+    thresholds: Sequence[float] = ()
 
 
 async def subscribe(session: AsyncSession, command: Subscribe, *, cap: int) -> orm.Subscription:
@@ -106,6 +126,7 @@ async def subscribe(session: AsyncSession, command: Subscribe, *, cap: int) -> o
         statuses=list(command.statuses),
         channels=sorted({c.value for c in command.channels}),
         cadence=command.cadence.value,
+        thresholds=sorted(set(command.thresholds)),
     )
     session.add(subscription)
     await session.flush()

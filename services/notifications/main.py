@@ -9,6 +9,7 @@ from services.notifications.inbox import api as inbox_api
 from services.notifications.inbox.stream_slots import StreamSlots
 from services.notifications.wakeup import DELIVERIES, Listener
 from services.notifications.webhooks import api as webhooks_api
+from services.notifications.webhooks.catalogue import describe_webhooks
 from services.notifications.webhooks.dispatcher import Dispatcher
 from shared.config import CommonSettings
 from shared.db import asyncpg_dsn
@@ -24,8 +25,13 @@ another delegation's ids answer 404. The secretariat sees everything.
 ## Verifying webhooks
 
 Every webhook is a `POST` of a JSON body
-(`{"type", "timestamp", "event_id", "delegation", "data"}`) signed per
-[Standard Webhooks](https://www.standardwebhooks.com):
+(`{"type", "timestamp", "event_id", "delegation", "data", "context"}`; `context` names what the
+event is about: plan, line, old and new status, who changed it, the plan's figures after the
+change, the meeting, a commitment) signed per
+[Standard Webhooks](https://www.standardwebhooks.com). This document's `webhooks` describe
+each one a delegation can receive, named by its `type`, with its body's schema (`data` is the
+event's data as its publisher wrote it, as in the event catalogue served at `/asyncapi.json`)
+and its headers:
 
 - `webhook-id`: the delivery's id, **the same on every retry and redelivery**: dedupe on it;
 - `webhook-timestamp`: unix seconds of this attempt;
@@ -96,6 +102,7 @@ def create() -> FastAPI:
             scrape_probes=[metrics.webhook_probe],
         )
     )
+    describe_webhooks(app)
     app.state.notifications_settings = settings
     app.state.stream_slots = StreamSlots(settings.max_streams_per_delegation)
     app.state.allow_loopback_webhooks = common.allow_loopback_webhooks

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import new_metadata
+from shared.idempotency import idempotency_table
 from shared.orm import ServiceBase, messaging_tables
 
 
@@ -35,6 +36,8 @@ class Base(ServiceBase, DeclarativeBase):
 
 
 outbox, processed_events, dead_letters = messaging_tables(Base.metadata)
+# Idempotency-Key claims and the answers they replay (shared/idempotency.py).
+idempotency_keys = idempotency_table(Base.metadata)
 
 
 def _created_at() -> Mapped[datetime]:
@@ -84,6 +87,8 @@ class Subscription(Base):
     statuses: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
     channels: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
     cadence: Mapped[str] = mapped_column(String(20))
+    # Completion thresholds in percent (intake/domain.py SubscriptionRule); empty: none.
+    thresholds: Mapped[list[float]] = mapped_column(ARRAY(Float), server_default=text("'{}'"))
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -129,6 +134,8 @@ class ReceivedEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = _created_at()
+    # What the event is about, by name (intake/context.py): set when someone is told.
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class Endpoint(Base):
@@ -240,6 +247,7 @@ class InboxEntry(Base):
     event_type: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     channels: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
     critical: Mapped[bool] = mapped_column(Boolean, default=False)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -9,7 +9,15 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import Field, StrictInt, StringConstraints, field_validator, model_validator
+from pydantic import (
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.notifications.domain import Cadence, Channel, TargetKind
 from shared.contracts.plans import ActionLineStatus
@@ -35,28 +43,56 @@ EVENT_TYPES_DOC = (
 )
 
 
+def known_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+DelegationName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Contact = Annotated[str, StringConstraints(max_length=320)]
+DigestHour = Annotated[StrictInt, Field(ge=0, le=23, description="Local hour of daily digests")]
+
+
 class DelegationCreate(RequestModel):
     code: DelegationCode = Field(
         description="ISO 3166-1 alpha-3 for a state (VNM, MMR), or UN, ASEC, ..."
     )
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
-        examples=["Viet Nam"]
-    )
+    name: DelegationName = Field(examples=["Viet Nam"])
     timezone: str = Field(description="IANA time zone", examples=["Asia/Ho_Chi_Minh"])
-    contact: Annotated[str, StringConstraints(max_length=320)] | None = Field(
-        default=None, examples=["mission.asean@example.vn"]
-    )
-    digest_hour: StrictInt = Field(
-        default=9, ge=0, le=23, description="Local hour of daily digests"
-    )
+    contact: Contact | None = Field(default=None, examples=["mission.asean@example.vn"])
+    digest_hour: DigestHour = 9
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        return known_zone(value)
+
+
+class DelegationUpdate(RequestModel):
+    """The fields to change; a field left out keeps its value (`contact: null` clears it)."""
+
+    name: DelegationName | None = Field(default=None, examples=["Viet Nam"])
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone; digests are timed in it from the next one on",
+        examples=["Asia/Ho_Chi_Minh"],
+    )
+    contact: Contact | None = Field(default=None, examples=["mission.asean@example.vn"])
+    digest_hour: DigestHour | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
+
+    @field_validator("name", "timezone", "digest_hour")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out, not cleared")
         return value
 
 
@@ -118,6 +154,27 @@ class SubscriptionCreate(RequestModel):
         description="`immediate`, or held for a daily digest or the digest before a meeting; "
         "critical events are always immediate",
     )
+    thresholds: list[Annotated[StrictFloat | StrictInt, Field(gt=0, le=100)]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Completion thresholds in percent, for a plan or a section: the "
+        "subscription is then told only when the target's completion rate (the plans "
+        "service's default counting rule) crosses one, reaching it or falling below it again, "
+        "once per crossing (a `rollup.changed` event); empty: every event as usual",
+        examples=[[90]],
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_of_a_plan_or_section(
+        cls, thresholds: list[float], info: ValidationInfo
+    ) -> list[float]:
+        # A field validator, not a model one, so that the error names body.thresholds; the
+        # target kind is declared earlier and so already validated.
+        kind = info.data.get("target_kind")
+        if thresholds and kind not in (TargetKind.PLAN, TargetKind.SECTION):
+            raise ValueError(f"thresholds are for a plan or a section, not a {kind}")
+        return thresholds
 
     @model_validator(mode="after")
     def _key_is_an_id_where_needed(self) -> "SubscriptionCreate":
@@ -138,6 +195,7 @@ class SubscriptionRead(ResponseModel):
     statuses: list[str]
     channels: list[Channel]
     cadence: Cadence
+    thresholds: list[float]
     created_at: datetime
 
 

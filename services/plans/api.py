@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from services.plans import handlers, views
 from services.plans.domain import LineStatus, PlanStatus, Source
@@ -32,16 +32,12 @@ from services.plans.schemas import (
     StatusChangeRequest,
 )
 from shared.auth import AnyPrincipal, Principal, Secretariat
-from shared.http import parse_if_match, read_only, unit_of_work
+from shared.http import IfMatch, parse_if_match, read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import Conflict, FieldError, PreconditionRequired, etag
 
 router = APIRouter(tags=["plans"])
 journal_router = APIRouter(tags=["journal"])
-
-IfMatch = Annotated[
-    str | None, Header(description='The ETag of the version being changed, e.g. "3"')
-]
 
 
 @router.post(
@@ -72,6 +68,17 @@ async def read_plan(plan_id: uuid.UUID, request: Request, principal: AnyPrincipa
     """A plan of action."""
     async with read_only(request) as session:
         return await views.plan(session, plan_id)
+
+
+@router.get("/plans/by-code/{plan_code}", response_model=PlanRead, responses=NOT_FOUND)
+async def read_plan_by_code(
+    plan_code: Annotated[str, Path(max_length=100, examples=["ASEAN-UN-POA-2016-2020"])],
+    request: Request,
+    principal: AnyPrincipal,
+) -> PlanRead:
+    """A plan of action by its code (codes are unique)."""
+    async with read_only(request) as session:
+        return await views.plan_by_code(session, plan_code)
 
 
 @router.post("/plans/{plan_id}/submit", response_model=PlanRead, responses=CONFLICT | NOT_FOUND)

@@ -50,6 +50,7 @@ async def on_decision_adopted(
                     code=line.code,
                     status=LineStatus(line.status),
                     note=line.note,
+                    effective_date=line.effective_date,
                 )
                 for line in body.lines
             ],

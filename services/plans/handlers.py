@@ -107,6 +107,7 @@ class ReviewedLine:
     code: str | None
     status: LineStatus
     note: str | None = None
+    effective_date: date | None = None  # the review's date when not said
 
 
 @dataclass(frozen=True)
@@ -410,7 +411,7 @@ async def apply_status_review(session: AsyncSession, command: ApplyStatusReview)
             action_line_id=line.id,
             status=reviewed.status,
             expected_version=line.version,
-            effective_date=command.effective_date,
+            effective_date=reviewed.effective_date or command.effective_date,
             actor=f"meeting:{command.meeting_id}",
             source=Source.decision(command.decision_id),
             note=reviewed.note,

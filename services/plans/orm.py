@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import new_metadata
+from shared.idempotency import idempotency_table
 from shared.orm import ServiceBase, messaging_tables
 
 
@@ -32,6 +33,8 @@ class Base(ServiceBase, DeclarativeBase):
 
 
 outbox, processed_events, dead_letters = messaging_tables(Base.metadata)
+# Idempotency-Key claims and the answers they replay (shared/idempotency.py).
+idempotency_keys = idempotency_table(Base.metadata)
 
 
 class Plan(Base):

@@ -2,12 +2,14 @@
 routes declare in the OpenAPI document (defined once here for every router of the service)."""
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     StrictBool,
     StrictFloat,
@@ -17,7 +19,13 @@ from pydantic import (
     model_validator,
 )
 
-from services.plans.domain import IATI_ACTIVITY_STATUS, LineStatus, PlanStatus
+from services.plans.domain import (
+    IATI_ACTIVITY_STATUS,
+    PLAN_TRANSITIONS,
+    TRANSITIONS,
+    LineStatus,
+    PlanStatus,
+)
 from shared.pagination import Cursor, Limit
 from shared.problems import documented
 from shared.schemas import RequestModel, ResponseModel
@@ -29,6 +37,20 @@ NOT_FOUND = documented(404, "No such plan, section or action line")
 CONFLICT = documented(409, "Duplicate code, stale version or forbidden transition")
 PRECONDITIONS = documented(412, "`If-Match` names a version that is not current") | documented(
     428, "Neither `If-Match` nor `expected_version` was sent"
+)
+
+Status = TypeVar("Status", bound=str)
+
+
+def state_machine(transitions: Mapping[Status, Iterable[Status]]) -> dict[str, Any]:
+    """A workflow as the schema states it (``x-state-machine``: each status and the statuses
+    it may go to next), so that a client learns it from the contract, not from 409s."""
+    return {"x-state-machine": {status: sorted(after) for status, after in transitions.items()}}
+
+
+ALLOWED_DOC = (
+    "The statuses it may go to next, from its current status (`x-state-machine` of this "
+    "schema has the whole workflow); any other is refused with a 409 listing these"
 )
 
 
@@ -64,6 +86,13 @@ class PlanRead(ResponseModel):
     submitted_to_meeting_id: uuid.UUID | None
     version: int
     created_at: datetime
+
+    model_config = ConfigDict(json_schema_extra=state_machine(PLAN_TRANSITIONS))
+
+    @computed_field(description=ALLOWED_DOC)  # type: ignore[prop-decorator]
+    @property
+    def allowed_transitions(self) -> list[PlanStatus]:
+        return sorted(PLAN_TRANSITIONS[self.status])
 
 
 class SectionCreate(RequestModel):
@@ -121,12 +150,19 @@ class ActionLineRead(ResponseModel):
     )
     updated_at: datetime
 
+    model_config = ConfigDict(json_schema_extra=state_machine(TRANSITIONS))
+
     @computed_field(  # type: ignore[prop-decorator]
         description="The IATI ActivityStatus code of the status (1, 2, 4, 5 or 6)"
     )
     @property
     def iati_activity_status(self) -> int:
         return IATI_ACTIVITY_STATUS[self.status]
+
+    @computed_field(description=ALLOWED_DOC)  # type: ignore[prop-decorator]
+    @property
+    def allowed_transitions(self) -> list[LineStatus]:
+        return sorted(TRANSITIONS[self.status])
 
 
 class StatusChangeRequest(RequestModel):

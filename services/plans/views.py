@@ -52,6 +52,14 @@ async def plan(session: AsyncSession, plan_id: uuid.UUID) -> PlanRead:
     return PlanRead.model_validate(await require_plan(session, plan_id))
 
 
+async def plan_by_code(session: AsyncSession, code: str) -> PlanRead:
+    """Plan codes are unique: a client that knows a plan by its code needs no search."""
+    row = await session.scalar(select(orm.Plan).where(orm.Plan.code == code))
+    if row is None:
+        raise NotFound("plan", code)
+    return PlanRead.model_validate(row)
+
+
 async def require_plan(session: AsyncSession, plan_id: uuid.UUID) -> orm.Plan:
     """The plan a read is about; a 404 when there is none."""
     row = await session.get(orm.Plan, plan_id)

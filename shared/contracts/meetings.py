@@ -71,9 +71,18 @@ class MeetingStarted(MeetingLifecycleChanged):
     event_type = "org.accord.meetings.meeting.started"
 
 
+class Attendee(BaseModel):
+    delegation: str
+    attendance: Literal["invited", "present", "absent", "excused"]
+
+
 @contract
 class MeetingConcluded(MeetingLifecycleChanged):
+    """A meeting in progress was closed; its participants' attendance as recorded then."""
+
     event_type = "org.accord.meetings.meeting.concluded"
+    # Optional (docs/decisions/0005): absent in events published before it was added.
+    attendance: list[Attendee] = Field(default_factory=list)
 
 
 @contract
@@ -89,6 +98,13 @@ class ReviewedLine(BaseModel):
     code: str | None = None
     status: ActionLineStatus
     note: str | None = None
+    # Added in version 1 as an optional field (docs/decisions/0005): absent in older events,
+    # where every line takes the review's date.
+    effective_date: date | None = Field(
+        default=None,
+        description="When this line's reported status took effect (e.g. a completion "
+        "reported at the meeting but reached earlier); the review's effective_date when absent",
+    )
 
 
 class StatusReview(BaseModel):

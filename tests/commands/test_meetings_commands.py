@@ -285,8 +285,21 @@ async def test_a_status_review_takes_effect_on_the_meetings_date_and_waits_for_p
         "plan_id": str(PLAN),
         "effective_date": "2020-09-15",  # the date in Jakarta
         "lines": [
-            {"action_line_id": None, "code": "1.1", "status": "completed", "note": None},
-            {"action_line_id": None, "code": "1.2", "status": "ongoing", "note": None},
+            # Each line states its date: the review's, as no line said otherwise.
+            {
+                "action_line_id": None,
+                "code": "1.1",
+                "status": "completed",
+                "note": None,
+                "effective_date": "2020-09-15",
+            },
+            {
+                "action_line_id": None,
+                "code": "1.2",
+                "status": "ongoing",
+                "note": None,
+                "effective_date": "2020-09-15",
+            },
         ],
     }
     event = (await events_of(meetings_db, meeting.id))[-1]

@@ -102,7 +102,16 @@ async def test_a_meeting_is_scheduled_held_and_concluded_and_each_step_is_publis
         "kind": "status_review",
         "plan_id": plan_id,
         "effective_date": "2020-09-15",
-        "lines": [{"action_line_id": None, "code": "1.1", "status": "completed", "note": None}],
+        # Each line states its date: the review's, as the line said none of its own.
+        "lines": [
+            {
+                "action_line_id": None,
+                "code": "1.1",
+                "status": "completed",
+                "note": None,
+                "effective_date": "2020-09-15",
+            }
+        ],
     }
     assert {e["source"] for e in events} == {"/accord/meetings"}
 

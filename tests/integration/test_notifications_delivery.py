@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from shared.topics import PLANS_EVENTS
-from tests.support.api import add_action_line, add_section, create_plan
+from tests.support.api import add_action_line, add_section, change_status, create_plan
 from tests.support.kafka import produce, status_changed_event
 from tests.support.notifications import (
     STATUS_CHANGED,
@@ -52,18 +52,6 @@ async def _delegation_with_endpoint(
     return code, endpoint, path
 
 
-async def _change(
-    http: httpx.AsyncClient, plans: str, headers: dict[str, str], line: dict, status: str
-) -> None:
-    response = await http.patch(
-        f"{plans}/action-lines/{line['id']}/status",
-        json={"status": status, "expected_version": line["version"]},
-        headers=headers,
-    )
-    assert response.status_code == 200, response.text
-    line["version"] = response.json()["version"]
-
-
 async def test_a_status_change_reaches_exactly_the_matching_delegations_once_each(
     services: Services,
     http: httpx.AsyncClient,
@@ -97,7 +85,7 @@ async def test_a_status_change_reaches_exactly_the_matching_delegations_once_eac
     plan_delegation = who["plan"][0]
 
     async with live_stream(base, headers_of(plan_delegation)) as streamed:
-        await _change(http, plans, secretariat_headers, line, "ongoing")
+        await change_status(http, plans, secretariat_headers, line, "ongoing")
         expected = ("plan", "pillar", "tag", "twice")
 
         async def all_received() -> bool:
@@ -150,7 +138,7 @@ async def test_a_receiver_that_fails_then_recovers_gets_everything_with_the_same
     await subscribe(http, base, code, "plan", plan["id"], **ONLY_STATUS_CHANGES)
     lines = [await add_action_line(http, plans, secretariat_headers, plan["id"]) for _ in range(3)]
     for line in lines:
-        await _change(http, plans, secretariat_headers, line, "completed")
+        await change_status(http, plans, secretariat_headers, line, "completed")
 
     await eventually(
         lambda: asyncio.sleep(0, len({r.webhook_id for r in receiver.accepted(path)}) == 3),
@@ -209,7 +197,7 @@ async def test_a_410_disables_the_endpoint_and_stops_deliveries(
     plan = await create_plan(http, plans, secretariat_headers)
     await subscribe(http, base, code, "plan", plan["id"], **ONLY_STATUS_CHANGES)
     line = await add_action_line(http, plans, secretariat_headers, plan["id"])
-    await _change(http, plans, secretariat_headers, line, "ongoing")
+    await change_status(http, plans, secretariat_headers, line, "ongoing")
 
     async def disabled() -> dict | None:
         response = await http.get(f"{base}/endpoints/{endpoint['id']}", headers=headers_of(code))
@@ -218,7 +206,7 @@ async def test_a_410_disables_the_endpoint_and_stops_deliveries(
 
     state = await eventually(disabled, what="the endpoint disabled by its 410")
     assert state["disabled_reason"] == "gone"
-    await _change(http, plans, secretariat_headers, line, "completed")
+    await change_status(http, plans, secretariat_headers, line, "completed")
     inbox = await eventually(
         lambda: listed_when(http, f"{base}/inbox", headers_of(code), 3), what="three entries"
     )
@@ -333,7 +321,7 @@ async def test_a_redirect_is_not_followed_and_counts_as_a_failed_attempt(
     plan = await create_plan(http, plans, secretariat_headers)
     await subscribe(http, base, code, "plan", plan["id"], **ONLY_STATUS_CHANGES)
     line = await add_action_line(http, plans, secretariat_headers, plan["id"])
-    await _change(http, plans, secretariat_headers, line, "ongoing")
+    await change_status(http, plans, secretariat_headers, line, "ongoing")
 
     async def redirected() -> dict | None:
         [delivery] = await listed(http, f"{base}/deliveries", headers_of(code)) or [None]

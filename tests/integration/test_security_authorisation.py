@@ -78,9 +78,11 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     # plans
     ("plans", "GET", "/healthz"): ("open", {}),
     ("plans", "GET", "/readyz"): ("open", {}),
+    ("plans", "GET", "/asyncapi.json"): ("open", {}),
     ("plans", "POST", "/plans"): ("write", {"json": "new_plan"}),
     ("plans", "GET", "/plans"): ("read", {}),
     ("plans", "GET", "/plans/{plan_id}"): ("read", {}),
+    ("plans", "GET", "/plans/by-code/{plan_code}"): ("read", {}),
     ("plans", "POST", "/plans/{plan_id}/submit"): ("write", {"json": {}, "plan": "lifecycle"}),
     ("plans", "POST", "/plans/{plan_id}/approve"): ("write", {"json": {}, "plan": "lifecycle"}),
     ("plans", "POST", "/plans/{plan_id}/activate"): ("write", {"plan": "lifecycle"}),
@@ -106,6 +108,7 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     # meetings
     ("meetings", "GET", "/healthz"): ("open", {}),
     ("meetings", "GET", "/readyz"): ("open", {}),
+    ("meetings", "GET", "/asyncapi.json"): ("open", {}),
     ("meetings", "POST", "/meetings"): ("write", {"json": "new_meeting"}),
     ("meetings", "GET", "/meetings"): ("read", {}),
     ("meetings", "GET", "/meetings/upcoming"): ("read", {}),
@@ -137,9 +140,14 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     # notifications
     ("notifications", "GET", "/healthz"): ("open", {}),
     ("notifications", "GET", "/readyz"): ("open", {}),
+    ("notifications", "GET", "/asyncapi.json"): ("open", {}),
     ("notifications", "GET", "/delegations"): ("read", {}),
     ("notifications", "POST", "/delegations"): ("write", {"json": "new_delegation"}),
     ("notifications", "GET", "/delegations/{code}"): ("read", {}),
+    ("notifications", "PATCH", "/delegations/{code}"): (
+        "for_a",
+        {"json": {"contact": "desk@example.org"}},
+    ),
     ("notifications", "POST", "/groupings/{grouping}/members"): (
         "write",
         {"json": {"delegation": "{a}", "valid_from": "2020-01-01"}},
@@ -234,7 +242,12 @@ async def _build_world(world: World) -> None:
     line = await add_action_line(http, plans, sec, plan["id"], section_id=section["id"])
     lifecycle = await create_plan(http, plans, sec)
     await add_action_line(http, plans, sec, lifecycle["id"])
-    world.ids.update(plan_id=plan["id"], line_id=line["id"], lifecycle_plan=lifecycle["id"])
+    world.ids.update(
+        plan_id=plan["id"],
+        plan_code=plan["code"],
+        line_id=line["id"],
+        lifecycle_plan=lifecycle["id"],
+    )
 
     meeting = await schedule(
         http, meetings, sec, meeting_body("MATRIX", "2020-09-15T09:00:00+07:00")

@@ -49,3 +49,16 @@ async def activity(
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+async def change_status(
+    http: httpx.AsyncClient, base: str, headers: dict[str, str], line: dict[str, Any], status: str
+) -> None:
+    """Move ``line`` (as the API returned it) to ``status``; ``line`` becomes the answer."""
+    response = await http.patch(
+        f"{base}/action-lines/{line['id']}/status",
+        json={"status": status, "expected_version": line["version"]},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    line.update(response.json())

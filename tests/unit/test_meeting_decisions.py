@@ -1,7 +1,7 @@
 """Which decisions a meeting may adopt, and how their outcome and follow-up evolve."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -23,6 +23,7 @@ from shared.errors import Invalid
 
 PLAN = uuid.uuid4()
 NOW = datetime(2020, 9, 15, 9, tzinfo=UTC)
+DAY = NOW.date()
 
 
 def test_decisions_are_adopted_only_while_the_meeting_is_in_progress() -> None:
@@ -34,17 +35,17 @@ def test_decisions_are_adopted_only_while_the_meeting_is_in_progress() -> None:
 
 def test_a_status_review_must_concern_a_plan_under_review() -> None:
     lines = [ReviewLineRef(None, "1.1")]
-    check_status_review(PLAN, [PLAN], lines)
+    check_status_review(PLAN, [PLAN], lines, DAY)
     with pytest.raises(Invalid) as caught:
-        check_status_review(uuid.uuid4(), [PLAN], lines)
+        check_status_review(uuid.uuid4(), [PLAN], lines, DAY)
     assert caught.value.field == "plan_id"
 
 
 def test_a_review_line_is_named_by_exactly_one_of_id_and_code() -> None:
     with pytest.raises(Invalid) as neither:
-        check_status_review(PLAN, [PLAN], [ReviewLineRef(None, None)])
+        check_status_review(PLAN, [PLAN], [ReviewLineRef(None, None)], DAY)
     with pytest.raises(Invalid):
-        check_status_review(PLAN, [PLAN], [ReviewLineRef(uuid.uuid4(), "1.1")])
+        check_status_review(PLAN, [PLAN], [ReviewLineRef(uuid.uuid4(), "1.1")], DAY)
     assert neither.value.field == "lines.0"
 
 
@@ -54,8 +55,19 @@ def test_a_line_reviewed_twice_is_refused() -> None:
             PLAN,
             [PLAN],
             [ReviewLineRef(None, "1.1"), ReviewLineRef(None, "1.2"), ReviewLineRef(None, "1.1")],
+            DAY,
         )
     assert caught.value.field == "lines.2"
+
+
+def test_a_lines_own_date_may_be_earlier_than_the_reviews_never_later() -> None:
+    earlier = ReviewLineRef(None, "1.1", date(2019, 11, 4))
+    same = ReviewLineRef(None, "1.2", DAY)
+    check_status_review(PLAN, [PLAN], [earlier, same], DAY)
+    later = ReviewLineRef(None, "1.3", DAY + timedelta(days=1))
+    with pytest.raises(Invalid) as caught:
+        check_status_review(PLAN, [PLAN], [earlier, later], DAY)
+    assert caught.value.field == "lines.1.effective_date"
 
 
 def test_a_plan_is_submitted_to_a_later_scheduled_meeting() -> None:

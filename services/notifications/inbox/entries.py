@@ -22,6 +22,8 @@ class Notice:
     body: str
     critical: bool = False
     event_row_id: int | None = None
+    # What the event is about, by name (intake/context.py), as JSON.
+    context: Mapping[str, object] | None = None
 
 
 async def add_entries(
@@ -58,6 +60,7 @@ async def add_entries(
             "event_type": notice.event_type,
             "title": notice.title,
             "body": notice.body,
+            "context": notice.context,
             "channels": wanted[code],
             "critical": notice.critical,
         }

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from pydantic_core import to_jsonable_python
 
+from services.notifications.intake.context import NoticeContext
 from shared.contracts import meetings, notifications, plans
 from shared.events import EventContract
 
@@ -31,15 +32,26 @@ _MEETING_VERBS: dict[type[EventContract], str] = {
 }
 
 
-def render(event: EventContract, names: Names) -> tuple[str, str]:
-    title, body = _render(event, names)
+def render(
+    event: EventContract, names: Names, about: NoticeContext | None = None
+) -> tuple[str, str]:
+    """``about`` (when the intake has it) adds who made a change and the figures after it."""
+    title, body = _render(event, names, about or NoticeContext())
     return title[:300], body[:4000]
 
 
-def _render(event: EventContract, names: Names) -> tuple[str, str]:
+def _render(event: EventContract, names: Names, about: NoticeContext) -> tuple[str, str]:
     match event:
         case plans.ActionLineStatusChanged():
-            return _status_changed(event, names)
+            title, body = _status_changed(event, names)
+            return title, body + _who(about) + _figures(about)
+        case meetings.DecisionAdopted(body=meetings.Commitment() as commitment):
+            due = f" by {commitment.due_date}" if commitment.due_date else ""
+            return (
+                f"Commitment by {commitment.party}: {commitment.text}"[:300],
+                f"At {event.meeting_title} on {event.meeting_date}, {commitment.party} committed "
+                f"to: {commitment.text}{due}.",
+            )
         case plans.ActionLineCreated():
             return f"New action line {event.code}", f"{_plan(event.plan_id, names)}: {event.text}"
         case plans.ActionLineUpdated():
@@ -94,6 +106,24 @@ def _status_changed(event: plans.ActionLineStatusChanged, names: Names) -> tuple
     if event.note:
         body += f" Note: {event.note}"
     return title, body
+
+
+def _who(about: NoticeContext) -> str:
+    changed_by = about.changed_by
+    if changed_by is None:
+        return ""
+    if changed_by.meeting is not None:
+        return f" Decided at {changed_by.meeting.title}."
+    if changed_by.kind == "meeting_decision":
+        return " Decided at a meeting."
+    return f" Changed by {changed_by.actor}." if changed_by.actor else ""
+
+
+def _figures(about: NoticeContext) -> str:
+    figures = about.plan_figures
+    if figures is None or figures.lines == 0:
+        return ""
+    return f" The plan now has {figures.completed} of {figures.lines} lines completed."
 
 
 def _rollup(event: plans.RollupChanged, names: Names) -> tuple[str, str]:

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from services.notifications.intake.context import NoticeContext
 from shared.schemas import ResponseModel
 
 
@@ -14,6 +15,9 @@ class InboxEntryRead(ResponseModel):
     event_type: str
     title: str
     body: str
+    context: NoticeContext | None = Field(
+        default=None, description="What the event is about, by name (plan, line, who, figures)"
+    )
     critical: bool
     read_at: datetime | None
     created_at: datetime

@@ -108,6 +108,17 @@ def type_matches(patterns: Sequence[str], event_type: str) -> bool:
     return False
 
 
+def crosses(threshold_percent: float, before: float, after: float) -> bool:
+    """A completion rate crosses a threshold when one side of the change is below it and the
+    other at or above it: reaching it, or falling below it again. One change crosses once."""
+    line = threshold_percent / 100
+    return (before < line) != (after < line)
+
+
+# The rollup scope a threshold subscription watches: its own target, as a scope.
+_WATCHED_SCOPE = {TargetKind.PLAN.value: "plan", TargetKind.SECTION.value: "section"}
+
+
 @dataclass(frozen=True)
 class SubscriptionRule:
     delegation: str
@@ -115,11 +126,29 @@ class SubscriptionRule:
     statuses: Sequence[str]
     channels: Sequence[str]
     cadence: str
+    target_kind: str = ""
+    target_key: str = ""
+    # Completion thresholds in percent: the subscription is then told only when its plan's or
+    # section's completion rate crosses one (from rollup.changed), once per crossing.
+    thresholds: Sequence[float] = ()
 
     def accepts(self, event: Consumed) -> bool:
+        if self.thresholds:
+            return self._crossed(event)
         if not type_matches(self.event_types, event.event_type):
             return False
         return not self.statuses or new_status(event) in self.statuses
+
+    def _crossed(self, event: Consumed) -> bool:
+        if not isinstance(event, plans.RollupChanged):
+            return False
+        if (event.scope_kind, event.scope_key) != (
+            _WATCHED_SCOPE.get(self.target_kind),
+            self.target_key,
+        ):
+            return False
+        before, after = event.before.completion_rate, event.after.completion_rate
+        return any(crosses(t, before, after) for t in self.thresholds)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from services.notifications.domain import Channel
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.inbox.render import render
 from services.notifications.intake import domain, readmodel
+from services.notifications.intake.context import context_of
 from services.notifications.intake.domain import Consumed, Recipient
 from services.notifications.webhooks.domain import DeliveryStatus
 from shared.events import CloudEvent, EventContract, registered_contracts
@@ -67,19 +68,25 @@ async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed
             statuses=s.statuses,
             channels=s.channels,
             cadence=s.cadence,
+            target_kind=s.target_kind,
+            target_key=s.target_key,
+            thresholds=s.thresholds,
         )
         for s in subscriptions
     ]
     recipients = domain.recipients(rules, event)
     if not recipients:
         return
-    title, body = render(event, await readmodel.names(session, event))
+    about = await context_of(session, event)
+    row.context = about.model_dump(mode="json")
+    title, body = render(event, await readmodel.names(session, event), about)
     notice = Notice(
         event_type=event.event_type,
         title=title,
         body=body,
         critical=domain.is_critical(event),
         event_row_id=row.id,
+        context=row.context,
     )
     await add_entries(
         session, notice, {r.delegation: sorted(r.immediate_channels) for r in recipients.values()}

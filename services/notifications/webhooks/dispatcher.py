@@ -370,6 +370,7 @@ class Dispatcher:
                     occurred_at=events[c.event_row_id].occurred_at,
                     delegation=c.delegation_code,
                     data=events[c.event_row_id].data,
+                    context=events[c.event_row_id].context,
                 ),
                 resume_at=c.resume_at,
             )

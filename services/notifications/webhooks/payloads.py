@@ -17,15 +17,21 @@ def webhook_body(
     occurred_at: datetime,
     delegation: str,
     data: Mapping[str, object],
+    context: Mapping[str, object] | None = None,
 ) -> str:
+    body: dict[str, object] = {
+        "type": event_type,
+        "timestamp": occurred_at.isoformat(),
+        "event_id": event_id,
+        "delegation": delegation,
+        "data": data,
+    }
+    if context is not None:
+        # What the event is about, by name (intake/context.py); absent on events taken in
+        # before it was recorded, so that their bodies stay the bytes they always were.
+        body["context"] = context
     return json.dumps(
-        {
-            "type": event_type,
-            "timestamp": occurred_at.isoformat(),
-            "event_id": event_id,
-            "delegation": delegation,
-            "data": data,
-        },
+        body,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
