@@ -259,10 +259,12 @@ async def claim(
     if row.status_code is not None:
         headers = [(name, value) for name, value in row.response_headers]
         return Stored(row.status_code, headers, row.response_body)
+    if row.claimed_at > now - LEASE:
+        # Running, even when its change has committed: it records its answer in a
+        # transaction of its own afterwards, and a retry in between must come back for it.
+        return StillRunning()
     if row.effect_committed:
         return AnswerLost(row.claimed_at)
-    if row.claimed_at > now - LEASE:
-        return StillRunning()
     # Its request died before its change committed: take the key over.
     await session.execute(
         update(table)

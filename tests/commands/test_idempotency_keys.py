@@ -80,6 +80,9 @@ async def test_a_claim_whose_change_committed_is_never_taken_over(
     committed = await _claim(plans_db, "committed")
     assert isinstance(committed, Claim)
     await mark_effect(plans_db, committed)
+    # Its request is still recording its answer (a transaction after the change's): a retry
+    # is told to come back for it, not that the answer was lost.
+    assert isinstance(await _claim(plans_db, "committed"), StillRunning)
     await plans_db.execute(
         update(idempotency_keys).values(
             claimed_at=idempotency_keys.c.claimed_at - LEASE - timedelta(seconds=1)
