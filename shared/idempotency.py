@@ -18,8 +18,8 @@ How "one effect" holds even if a process dies (docs/decisions/0023):
   never committed releases the key instead, so that a retry runs again;
 - a claim left pending longer than ``LEASE`` by a process that died before committing can be
   taken over by the next request with the key; one that committed and died before recording
-  its answer is answered 409 with the time of the change: the effect happened once, and the
-  client looks the result up.
+  its answer is answered, once its lease is over, 409 with the time of the change: the effect
+  happened once, and the client looks the result up.
 
 Keys are kept ``ACCORD_IDEMPOTENCY_KEY_SECONDS`` (24 h by default) from their first use; an
 expired key is free again, and ``purge_expired`` (run by every service every
