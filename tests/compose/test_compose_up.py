@@ -94,7 +94,7 @@ def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
     demo_state = tmp_path / "demo"
     demo_state.mkdir()
     ports = {name: free_port() for name in ("plans", "meetings", "notifications", "receiver")}
-    settings, signing_key = compose.new_secrets(tmp_path)
+    settings = compose.new_secrets()
     compose.env_file_from_example(
         tmp_path / ".env",
         {
@@ -121,7 +121,7 @@ def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
             meetings=f"{localhost}:{ports['meetings']}",
             notifications=f"{localhost}:{ports['notifications']}",
             receiver=f"{localhost}:{ports['receiver']}",
-            signer=signing_key,
+            jwt_secret=settings["ACCORD_JWT_SECRET"],
             state_dir=demo_state,
         )
         asyncio.run(_play_story(target))

@@ -17,9 +17,6 @@ from typing import Any
 
 import yaml
 
-from services.notifications.webhooks.keyring import new_key_entry
-from shared.signing_keys import SigningKey, add_key
-
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
@@ -74,20 +71,12 @@ def env_file_from_example(path: Path, values: dict[str, str]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def new_secrets(key_dir: Path) -> tuple[dict[str, str], SigningKey]:
-    """The .env settings of fresh secrets, and the key that signs the test's tokens (its
-    JWKS document is written in ``key_dir``, the services check tokens against it)."""
-    key = SigningKey.generate()
-    jwks = key_dir / "jwks.json"
-    add_key(jwks, key)
-    # Letters and digits only: the passwords go into database URLs and the broker's users.
-    kafka_users = ("ADMIN", "PLANS", "MEETINGS", "NOTIFICATIONS")
+def new_secrets() -> dict[str, str]:
+    # Letters and digits only: the password goes into the services' database URLs.
     return {
+        "ACCORD_JWT_SECRET": secrets.token_urlsafe(32),
         "POSTGRES_PASSWORD": secrets.token_hex(16),
-        **{f"KAFKA_{user}_PASSWORD": secrets.token_hex(16) for user in kafka_users},
-        "JWKS_FILE": str(jwks),
-        "NOTIFICATIONS_SECRET_KEYS": new_key_entry(),
-    }, key
+    }
 
 
 @dataclass
