@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from shared import contracts
-from shared.events import CloudEvent, registered_contracts
+from shared.events import STRUCTURED_CONTENT_TYPE, CloudEvent, registered_contracts
 from shared.topics import MEETINGS_EVENTS, NOTIFICATIONS_EVENTS, PLANS_EVENTS, dead_letter_topic
 
 # Which service publishes what, and on which topic, keyed by aggregate.
@@ -32,7 +32,18 @@ def document() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     definitions: dict[str, Any] = {}
-    schemas: dict[str, Any] = {"CloudEvent": _schema(CloudEvent.model_json_schema(), definitions)}
+    schemas: dict[str, Any] = {
+        "CloudEvent": _schema(CloudEvent.model_json_schema(), definitions),
+        "KafkaHeaders": {
+            "type": "object",
+            "description": (
+                "CloudEvents Kafka protocol binding, structured content mode: no ce_ header; "
+                "the message key equals the event's partitionkey"
+            ),
+            "properties": {"content-type": {"const": STRUCTURED_CONTENT_TYPE}},
+            "required": ["content-type"],
+        },
+    }
     for service, (topic, source, key) in _PUBLISHERS.items():
         names = []
         for cls in registered_contracts():
@@ -45,8 +56,16 @@ def document() -> dict[str, Any]:
                 "name": cls.event_type,
                 "title": f"{cls.event_type} (data schema version {cls.schema_version})",
                 "summary": (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
-                "contentType": "application/json",
-                # Structured mode: the message is the whole envelope, its data this contract.
+                # The CloudEvents Kafka binding, structured mode: the value is the whole
+                # envelope (its data this contract), announced by the content-type header.
+                "contentType": STRUCTURED_CONTENT_TYPE,
+                "headers": {"$ref": "#/components/schemas/KafkaHeaders"},
+                "bindings": {
+                    "kafka": {
+                        "key": {"type": "string", "description": f"the {key}"},
+                        "bindingVersion": "0.5.0",
+                    }
+                },
                 "payload": {
                     "allOf": [
                         {"$ref": "#/components/schemas/CloudEvent"},
@@ -90,7 +109,10 @@ def document() -> dict[str, Any]:
             "title": "Accord events",
             "version": "1",
             "description": (
-                "Every message is a CloudEvents 1.0 event in structured JSON mode; `data` "
+                "Every message is a CloudEvents 1.0 event per the CloudEvents Kafka protocol "
+                "binding in structured content mode: the value is the JSON event, the header "
+                "`content-type: application/cloudevents+json` says so, and the key is the "
+                "event's `partitionkey` extension (the aggregate's id); `data` "
                 "follows the contract named by `type` and `dataschemaversion`. Contracts only "
                 "gain optional fields; anything else is a new version beside the old one."
             ),

@@ -1,6 +1,9 @@
 """The event envelope (CloudEvents 1.0, structured JSON mode) and the event contract registry.
 
-Every message on Accord's topics is one JSON CloudEvent. Besides the required attributes we
+Every message on Accord's topics is one JSON CloudEvent, sent per the CloudEvents Kafka
+protocol binding in structured mode: the value is the whole event, the header
+``content-type`` is ``application/cloudevents+json`` (``KAFKA_HEADERS``), and the message key
+is the event's ``partitionkey`` extension. Besides the required attributes we
 carry ``dataschemaversion``: the version of the ``data`` contract, so that a breaking change
 can be published as a new version beside the old one. The envelope is a pydantic model
 rather than the ``cloudevents`` SDK's class because we need strict validation of incoming
@@ -16,6 +19,11 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+# The CloudEvents Kafka binding's structured mode: this header says the value is a whole
+# event. No ``ce_`` header goes with it: a reader takes any of them for binary mode.
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+KAFKA_HEADERS = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
+
 
 class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -28,6 +36,11 @@ class CloudEvent(BaseModel):
     subject: str | None = Field(default=None, max_length=500)
     datacontenttype: Literal["application/json"] = "application/json"
     dataschemaversion: int = Field(ge=1)
+    partitionkey: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The Kafka message key (CloudEvents partitioning extension)",
+    )
     data: dict[str, Any]
 
     def to_bytes(self) -> bytes:
@@ -92,8 +105,11 @@ def parse_data(event: CloudEvent) -> EventContract:
         ) from exc
 
 
-def envelope(payload: EventContract, *, source: str, subject: str) -> CloudEvent:
-    """Wrap a contract in a new envelope with a fresh id."""
+def envelope(
+    payload: EventContract, *, source: str, subject: str, partitionkey: str | None = None
+) -> CloudEvent:
+    """Wrap a contract in a new envelope with a fresh id (``partitionkey``: the Kafka key it
+    is published with)."""
     return CloudEvent(
         id=str(uuid.uuid4()),
         source=source,
@@ -101,6 +117,7 @@ def envelope(payload: EventContract, *, source: str, subject: str) -> CloudEvent
         time=datetime.now(UTC),
         subject=subject,
         dataschemaversion=payload.schema_version,
+        partitionkey=partitionkey,
         data=payload.model_dump(mode="json"),
     )
 

@@ -64,7 +64,7 @@ class ServicePrincipal:
 # What each service consumes follows from its subscriptions; a test checks they agree.
 PRINCIPALS = (
     ServicePrincipal("plans", PLANS_EVENTS, consumes=(MEETINGS_EVENTS, PLANS_EVENTS)),
-    ServicePrincipal("meetings", MEETINGS_EVENTS, consumes=(PLANS_EVENTS,)),
+    ServicePrincipal("meetings", MEETINGS_EVENTS, consumes=(NOTIFICATIONS_EVENTS, PLANS_EVENTS)),
     ServicePrincipal(
         "notifications", NOTIFICATIONS_EVENTS, consumes=(MEETINGS_EVENTS, PLANS_EVENTS)
     ),

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import failpoints, metrics
 from shared.backoff import Backoff
-from shared.events import EventContract, envelope
+from shared.events import KAFKA_HEADERS, EventContract, envelope
 from shared.kafka_access import KafkaAccess
 
 log = structlog.get_logger(__name__)
@@ -118,7 +118,7 @@ class Outbox:
         key = getattr(event, self.key, None)
         if key is None:
             raise TypeError(f"{type(event).__name__} has no {self.key!r} to key it by")
-        envelope_ = envelope(event, source=self.source, subject=subject)
+        envelope_ = envelope(event, source=self.source, subject=subject, partitionkey=str(key))
         return {
             "event_id": uuid.UUID(envelope_.id),
             "topic": self.topic,
@@ -276,7 +276,7 @@ class OutboxRelay:
                 row.topic,
                 value=row.payload,
                 key=row.key.encode(),
-                headers=[("ce_type", row.event_type.encode())],
+                headers=list(KAFKA_HEADERS),
             )
             for row in rows
         ]

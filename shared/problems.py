@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import errors
 from shared.db import DatabaseOutage, is_database_unavailable, is_lost_race
+from shared.schemas import FieldFault
 
 log = structlog.get_logger(__name__)
 
@@ -204,6 +205,15 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _at_fault(error: Any) -> tuple[Any, ...]:
+    """Where a validation error is: a model validator's rule across fields (``FieldFault``)
+    is located on the model, so the field it names is added."""
+    fault = error.get("ctx", {}).get("error")
+    if isinstance(fault, FieldFault):
+        return (*error["loc"], *fault.field.split("."))
+    return tuple(error["loc"])
+
+
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     return problem_response(
@@ -225,7 +235,7 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [FieldError(field=_location(e["loc"]), message=e["msg"]) for e in exc.errors()]
+    errors = [FieldError(field=_location(_at_fault(e)), message=e["msg"]) for e in exc.errors()]
     fields = ", ".join(sorted({e.field for e in errors}))
     return problem_response(
         422,

@@ -1,9 +1,17 @@
 """Base classes and types for HTTP models shared by the services."""
 
+import zoneinfo
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    field_validator,
+)
 
 # The largest value of a PostgreSQL bigint / integer: ids and numbers a client sends are bounded
 # by the column they are compared with, so that a too-large one is a 422, not a database error.
@@ -46,6 +54,29 @@ def representable_in_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(representable_in_utc)]
 """A time with its UTC offset (one without is refused) whose UTC instant can be stored: the
 type of every time a client sends, in a body or a query."""
+
+
+def iana_time_zone(name: str) -> str:
+    """An IANA time zone name the server knows (Asia/Jakarta, UTC)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Asia/Jakarta)") from exc
+    return name
+
+
+IanaTimeZone = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(iana_time_zone)
+]
+
+
+class FieldFault(ValueError):
+    """Raised by a model validator for a rule across fields, naming the field at fault: the
+    problem's ``errors`` then say ``body.valid_to``, not ``body`` (``shared.problems``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class RequestModel(BaseModel):

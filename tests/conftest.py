@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from shared.auth import Role
+from tests.support.meetings import PARTICIPANTS, known_to_meetings
 from tests.support.stack import Infrastructure, Services, new_infrastructure, token
 
 
@@ -32,9 +33,21 @@ def services(infra: Infrastructure) -> Iterator[Services]:
     running = Services(infra)
     try:
         running.start_all()
+        asyncio.run(_participants_known(running))
         yield running
     finally:
         running.stop_all()
+
+
+async def _participants_known(running: Services) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        await known_to_meetings(
+            http,
+            running.url("notifications"),
+            {"Authorization": f"Bearer {token(Role.SECRETARIAT)}"},
+            running.infra.database_url("meetings"),
+            PARTICIPANTS,
+        )
 
 
 @pytest.fixture(scope="session")

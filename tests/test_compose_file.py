@@ -61,9 +61,31 @@ def compose_config(env_file: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+# Host ports other than the defaults: the services keep listening on theirs inside the compose
+# network, where Prometheus scrapes them.
+MOVED_HOST_PORTS = {
+    "PLANS_HTTP_PORT": "18001",
+    "MEETINGS_HTTP_PORT": "18002",
+    "NOTIFICATIONS_HTTP_PORT": "18003",
+}
+
+
+@pytest.fixture(scope="module", params=["env-example", "host-ports-moved"])
+def env_file(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if request.param == "env-example":
+        return ENV_EXAMPLE
+    moved = tmp_path_factory.mktemp("env") / ".env"
+    lines = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        name = line.partition("=")[0]
+        lines.append(f"{name}={MOVED_HOST_PORTS[name]}" if name in MOVED_HOST_PORTS else line)
+    moved.write_text("\n".join(lines) + "\n")
+    return moved
+
+
 @pytest.fixture(scope="module")
-def stack() -> dict[str, Any]:
-    result = compose_config(ENV_EXAMPLE)
+def stack(env_file: Path) -> dict[str, Any]:
+    result = compose_config(env_file)
     assert result.returncode == 0, result.stderr
     resolved: dict[str, Any] = yaml.safe_load(result.stdout)
     return resolved
@@ -185,8 +207,10 @@ def test_every_container_environment_is_accepted_by_its_settings(
 
 
 def test_each_service_publishes_the_port_its_settings_make_it_listen_on(
-    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    stack: dict[str, Any], env_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On the host port that .env chooses (its default: the same port)."""
+    env = dotenv_values(env_file)
     for name, container in accord_containers(stack).items():
         service = service_of(container)
         if service is None or command_of(container)[-1] != "serve":
@@ -195,7 +219,8 @@ def test_each_service_publishes_the_port_its_settings_make_it_listen_on(
             SERVICE_SETTINGS[service], container.get("environment", {}), monkeypatch
         )
         published = [(int(p["published"]), int(p["target"])) for p in container.get("ports", [])]
-        assert published == [(settings.http_port, settings.http_port)], name
+        host_port = int(env[f"{service.upper()}_HTTP_PORT"] or "")
+        assert published == [(host_port, settings.http_port)], name
 
 
 def test_every_command_names_a_module_of_the_repository(stack: dict[str, Any]) -> None:

@@ -103,6 +103,28 @@ class Api:
     async def post(self, url: str, body: Any = None, *, expect: int = 200, **kwargs: Any) -> Any:
         return await self.call("POST", url, json=body, expect=expect, **kwargs)
 
+    async def create_once_known(
+        self, url: str, body: Any, *, field: str, what: str, **kwargs: Any
+    ) -> Any:
+        """POST a creation that names something made a moment ago in another service (a
+        delegation as a participant, a plan or a meeting series to follow): until this
+        service has taken in that event it answers 422 on ``field``, so try again, as any
+        client must."""
+
+        async def created() -> Any:
+            response = await self.http.request(
+                "POST", url, json=body, headers=kwargs.get("headers") or self._secretariat
+            )
+            if response.status_code == 422 and any(
+                e["field"].startswith(field) for e in response.json().get("errors", [])
+            ):
+                return None
+            if response.status_code != 201:
+                raise DemoError(f"POST {url}: {response.status_code} {response.text[:2000]}")
+            return response.json()
+
+        return await wait_for(created, what)
+
     async def pages(self, url: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
         """Every item of a cursor-paginated list."""
         params = dict(kwargs.pop("params", {}), limit=200)

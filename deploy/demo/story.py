@@ -38,10 +38,12 @@ class StoryIds:
 
 async def play(api: Api, say: Say = print) -> StoryIds:
     old = await _plan_2016(api, say)
-    await _delegations(api, old, say)
+    await _delegations(api, old, say, series=False)
     new = await _plan(api, cast.PLAN_2021_CODE, lambda: cast.plan_2021_document(old["id"]), say)
     ministerial = await _meeting(api, cast.MINISTERIAL_MEETING, [new["id"]], say)
     cpr = await _meeting(api, cast.CPR, [old["id"]], say)
+    # A meeting series can be followed once a meeting of it is scheduled.
+    await _delegations(api, old, say, series=True)
     ids = StoryIds(old["id"], new["id"], cpr["id"], ministerial["id"])
     await _hold(api, cast.CPR, cpr, ids, say)
     await _hold(api, cast.MINISTERIAL_MEETING, ministerial, ids, say)
@@ -88,7 +90,9 @@ async def _plan_2016(api: Api, say: Say) -> dict[str, Any]:
 # --- delegations -----------------------------------------------------------------------------
 
 
-async def _delegations(api: Api, old: dict[str, Any], say: Say) -> None:
+async def _delegations(api: Api, old: dict[str, Any], say: Say, *, series: bool) -> None:
+    """Register the delegations and their endpoints, and their follows: those of meeting
+    series (``series``) or the others."""
     notifications = api.target.notifications
     registered = {d["code"] for d in await api.get(f"{notifications}/delegations")}
     sections = {
@@ -101,17 +105,22 @@ async def _delegations(api: Api, old: dict[str, Any], say: Say) -> None:
             body = {"code": code, "name": name, "timezone": zone}
             await api.post(f"{notifications}/delegations", body, expect=201)
         await _endpoint(api, code)
-        missing = await _missing_follows(api, code, old["id"], sections)
+        missing = [
+            body
+            for body in await _missing_follows(api, code, old["id"], sections)
+            if (body["target_kind"] == "meeting_series") == series
+        ]
         if missing and not waited:
             # The plan's own earlier events (its creation, activation) must not reach the
             # new subscribers: wait until notifications has taken them in.
             await _seen_by_notifications(api, old["id"], "org.accord.plans.plan.activated")
             waited = True
         for body in missing:
-            await api.post(
+            await api.create_once_known(
                 f"{notifications}/subscriptions",
                 body,
-                expect=201,
+                field="body.target_key",
+                what=f"notifications to know {body['target_kind']} {body['target_key']}",
                 headers=api.as_delegation(code),
             )
         progress.advance()
@@ -184,7 +193,12 @@ async def _meeting(
     if found is not None:
         return found
     body = spec.create_body(plans_under_review)
-    created: dict[str, Any] = await api.post(f"{api.target.meetings}/meetings", body, expect=201)
+    created: dict[str, Any] = await api.create_once_known(
+        f"{api.target.meetings}/meetings",
+        body,
+        field="body.participants",
+        what="meetings to know the participating delegations",
+    )
     say(f"scheduled: {spec.title} ({spec.starts_at[:10]})")
     return created
 

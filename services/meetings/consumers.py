@@ -1,5 +1,6 @@
 """What the meetings service reads from plans' events: its read model of plans (the
-``known_*`` tables the briefings are computed from), and plans' answers to meeting decisions.
+``known_*`` tables the briefings are computed from), and plans' answers to meeting decisions;
+and from notifications' events, the delegations registered (the codes a participant may have).
 
 No domain logic here: the read model records what each event says, and an answer becomes a
 command for ``handlers.py``. The runner calls these inside the transaction that also records
@@ -8,15 +9,29 @@ the event id, so a redelivery changes nothing.
 
 import uuid
 
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.meetings import handlers, orm
+from shared.contracts import notifications as notification_events
 from shared.contracts import plans as plan_events
 from shared.events import CloudEvent
 from shared.subscriptions import Subscriptions
 
 subscriptions = Subscriptions()
+
+
+@subscriptions.on(notification_events.DelegationRegistered)
+async def on_delegation_registered(
+    session: AsyncSession, event: CloudEvent, data: notification_events.DelegationRegistered
+) -> None:
+    """A delegation's code becomes one a meeting accepts as a participant."""
+    await session.execute(
+        pg_insert(orm.KnownDelegation)
+        .values(code=data.delegation, name=data.name)
+        .on_conflict_do_update(index_elements=[orm.KnownDelegation.code], set_={"name": data.name})
+    )
 
 
 @subscriptions.on(plan_events.PlanCreated)
@@ -108,6 +123,27 @@ async def on_status_changed(
             effective_date=data.effective_date,
             version=data.version,
         )
+    )
+
+
+@subscriptions.on(plan_events.ActionLineHistoryCorrected)
+async def on_history_corrected(
+    session: AsyncSession, event: CloudEvent, data: plan_events.ActionLineHistoryCorrected
+) -> None:
+    """A recorded change took effect on another date: briefings as of a date follow it."""
+    await session.execute(
+        update(orm.KnownStatusChange)
+        .where(
+            orm.KnownStatusChange.action_line_id == data.action_line_id,
+            orm.KnownStatusChange.version == data.entry_version,
+        )
+        .values(effective_date=data.new_effective_date)
+    )
+    table = orm.KnownActionLine.__table__
+    await session.execute(
+        update(orm.KnownActionLine)
+        .where(table.c.action_line_id == data.action_line_id, table.c.version < data.version)
+        .values(version=data.version)
     )
 
 

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -118,6 +118,27 @@ def meeting_date(starts_at: datetime, timezone: str) -> date:
     return starts_at.astimezone(zone(timezone)).date()
 
 
+class UnknownDelegations(Invalid):
+    """Participants whose codes no registered delegation has (as far as meetings has heard
+    from notifications): they could never be told of the meeting nor act for themselves."""
+
+    def __init__(self, field: str, codes: Sequence[str]) -> None:
+        super().__init__(
+            field,
+            f"no delegation is registered with the code {', '.join(codes)}: register it in "
+            "notifications first; one registered a moment ago is known here within seconds "
+            "(retry)",
+        )
+
+
+def unknown_participants(participants: Sequence[str], known: Iterable[str]) -> None:
+    """Refuse the first participant no delegation has, naming every such code."""
+    known_codes = set(known)
+    missing = [(i, code) for i, code in enumerate(participants) if code not in known_codes]
+    if missing:
+        raise UnknownDelegations(f"participants.{missing[0][0]}", [code for _, code in missing])
+
+
 def check_participants(participants: Sequence[str], co_chair_delegations: Sequence[str]) -> None:
     seen: set[str] = set()
     for index, code in enumerate(participants):
@@ -196,6 +217,24 @@ def check_status_review(
         if key in seen:
             raise Invalid(f"lines.{index}", f"action line {key} is reviewed twice")
         seen.add(key)
+
+
+# The first time zone to start a day (Kiribati's Line Islands, UTC+14).
+_EARLIEST_ZONE = timezone(timedelta(hours=14))
+
+
+def check_review_date(effective: date, now: datetime) -> None:
+    """A status review cannot take effect on a day that has not begun anywhere yet. Plans
+    holds the exact rule (no later than today in the plan's time zone, no earlier than each
+    line's latest change) and rejects, line by line with the reason, what breaks it; this
+    refuses at once what could never pass."""
+    latest = now.astimezone(_EARLIEST_ZONE).date()
+    if effective > latest:
+        raise Invalid(
+            "effective_date",
+            f"effective_date {effective} has not begun anywhere yet (today is at most "
+            f"{latest}); a status review reports changes that took effect, send the date they did",
+        )
 
 
 def check_submission_target(

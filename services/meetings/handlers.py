@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from pydantic import TypeAdapter
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.meetings import domain, events, orm
@@ -99,6 +100,9 @@ class AddAgendaItem(NewAgendaItem):
 async def schedule_meeting(session: AsyncSession, command: ScheduleMeeting) -> orm.Meeting:
     domain.check_schedule(command.starts_at, command.ends_at, command.timezone)
     domain.check_participants(command.participants, [c.delegation for c in command.co_chairs])
+    domain.unknown_participants(
+        command.participants, await _known_delegations(session, command.participants)
+    )
     meeting_id = uuid.uuid4()
     meeting = orm.Meeting(
         id=meeting_id,
@@ -205,6 +209,10 @@ async def set_attendance(session: AsyncSession, command: SetAttendance) -> orm.M
     """Record a delegation's attendance, adding it as a participant if it was not one."""
     meeting = await _load_to_change(session, command.meeting_id, command.expected_version)
     domain.check_can_change_arrangements(MeetingStatus(meeting.status))
+    # A new participant must be a delegation notifications has announced.
+    new = not any(p.delegation == command.delegation for p in meeting.participants)
+    if new and not await _known_delegations(session, [command.delegation]):
+        raise errors.NotFound("delegation", command.delegation)
     _record_attendance(meeting, command.delegation, command.attendance)
     meeting.version += 1
     await session.flush()
@@ -223,6 +231,16 @@ def _record_attendance(meeting: orm.Meeting, delegation: str, attendance: Attend
         )
     else:
         participant.attendance = attendance.value
+
+
+async def _known_delegations(session: AsyncSession, codes: Sequence[str]) -> set[str]:
+    """Which of these codes notifications has announced as registered delegations."""
+    if not codes:
+        return set()
+    rows = await session.scalars(
+        select(orm.KnownDelegation.code).where(orm.KnownDelegation.code.in_(list(codes)))
+    )
+    return set(rows)
 
 
 async def add_agenda_item(session: AsyncSession, command: AddAgendaItem) -> orm.AgendaItem:
@@ -365,6 +383,10 @@ async def _adopt(
                     for line in body.lines
                 ],
                 body.effective_date or domain.meeting_date(meeting.starts_at, meeting.timezone),
+            )
+            domain.check_review_date(
+                body.effective_date or domain.meeting_date(meeting.starts_at, meeting.timezone),
+                datetime.now(UTC),
             )
         if isinstance(body, PlanSubmission) and body.submitted_to_meeting_id is not None:
             await _check_submission_target(session, meeting, body.submitted_to_meeting_id)

@@ -183,6 +183,18 @@ class BriefingSnapshot(Base):
     frozen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+# --- what meetings knows of delegations, from notifications' events -------------------------
+
+
+class KnownDelegation(Base):
+    """A delegation notifications registered: the codes a meeting accepts as participants."""
+
+    __tablename__ = "known_delegations"
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
 # --- what meetings knows of plans, from plans' events ------------------------------------
 
 

@@ -22,6 +22,7 @@ CONSUMED: tuple[type[Consumed], ...] = (
     plan_events.ActionLineCreated,
     plan_events.ActionLineUpdated,
     plan_events.ActionLineStatusChanged,
+    plan_events.ActionLineHistoryCorrected,
     plan_events.RollupChanged,
     meeting_events.MeetingScheduled,
     meeting_events.MeetingPostponed,

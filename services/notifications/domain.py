@@ -51,6 +51,21 @@ class DelegationAlreadyRegistered(errors.Conflict):
         super().__init__(f"delegation {code} is already registered")
 
 
+class UnknownTarget(errors.Invalid):
+    """A subscription names a plan, section, line or meeting series notifications has not
+    seen in any event: it could never fire."""
+
+    def __init__(self, kind: "TargetKind", key: str) -> None:
+        what = (
+            "meeting series" if kind is TargetKind.MEETING_SERIES else kind.value.replace("_", " ")
+        )
+        super().__init__(
+            "target_key",
+            f"no {what} {key!r} is known to notifications: it does not exist, or was created "
+            "a moment ago and its event has not been taken in yet (retry in a few seconds)",
+        )
+
+
 # --- delegations -----------------------------------------------------------------------------
 
 

@@ -23,6 +23,12 @@ def subject(delegation: str) -> str:
     return f"delegations/{delegation}"
 
 
+def delegation_registered(delegation: orm.Delegation) -> contracts.DelegationRegistered:
+    return contracts.DelegationRegistered(
+        delegation=delegation.code, name=delegation.name, timezone=delegation.timezone
+    )
+
+
 def endpoint_disabling_soon(
     endpoint: orm.Endpoint, disable_at: datetime
 ) -> contracts.EndpointDisablingSoon:

@@ -10,16 +10,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import orm
+from services.notifications import events, orm
 from services.notifications.domain import (
     Cadence,
     Channel,
     DelegationAlreadyRegistered,
     DelegationNotRegistered,
     TargetKind,
+    UnknownTarget,
 )
 from services.notifications.ownership import SUBSCRIPTIONS_CAP, Scope, get_owned, owner_of_new
 
@@ -49,6 +51,9 @@ async def register_delegation(session: AsyncSession, command: RegisterDelegation
         await session.flush()
     except IntegrityError as exc:
         raise DelegationAlreadyRegistered(command.code) from exc
+    await events.outbox.add(
+        session, events.delegation_registered(delegation), subject=events.subject(delegation.code)
+    )
     return delegation
 
 
@@ -117,6 +122,7 @@ async def subscribe(session: AsyncSession, command: Subscribe, *, cap: int) -> o
     """``cap``: the most subscriptions one delegation may hold (the operator's setting)."""
     delegation = await owner_of_new(session, command.delegation)
     await SUBSCRIPTIONS_CAP.check(session, delegation, limit=cap)
+    await _check_target_known(session, command.target_kind, command.target_key)
     subscription = orm.Subscription(
         id=uuid.uuid4(),
         delegation_code=delegation,
@@ -131,6 +137,26 @@ async def subscribe(session: AsyncSession, command: Subscribe, *, cap: int) -> o
     session.add(subscription)
     await session.flush()
     return subscription
+
+
+async def _check_target_known(session: AsyncSession, kind: TargetKind, key: str) -> None:
+    """A subscription to what notifications has never heard of would never fire: refuse it.
+    Known means seen in plans' or meetings' events (the read models): a plan, section or line
+    created a moment ago is known as soon as its event is taken in, a meeting series once a
+    meeting of it is scheduled. A tag is any label, so any tag is accepted."""
+    if kind is TargetKind.TAG:
+        return
+    if kind is TargetKind.MEETING_SERIES:
+        query = select(orm.Meeting.id).where(orm.Meeting.series == key).limit(1)
+    else:
+        node_kind = {TargetKind.PLAN: "plan", TargetKind.SECTION: "section"}.get(
+            kind, "action_line"
+        )
+        query = select(orm.PlanNode.id).where(
+            orm.PlanNode.id == uuid.UUID(key), orm.PlanNode.kind == node_kind
+        )
+    if await session.scalar(query) is None:
+        raise UnknownTarget(kind, key)
 
 
 @dataclass(frozen=True)

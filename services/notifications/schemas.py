@@ -22,7 +22,7 @@ from pydantic import (
 from services.notifications.domain import Cadence, Channel, TargetKind
 from shared.contracts.plans import ActionLineStatus
 from shared.problems import documented
-from shared.schemas import RequestModel, ResponseModel
+from shared.schemas import FieldFault, RequestModel, ResponseModel
 
 # Problem responses of the routes that have them, for the OpenAPI document.
 NOT_FOUND = documented(404, "No such object, or not the caller's")
@@ -112,7 +112,7 @@ class MembershipCreate(RequestModel):
     @model_validator(mode="after")
     def _ordered(self) -> "MembershipCreate":
         if self.valid_to is not None and self.valid_to < self.valid_from:
-            raise ValueError("valid_to must not be before valid_from")
+            raise FieldFault("valid_to", "valid_to must not be before valid_from")
         return self
 
 
@@ -182,7 +182,9 @@ class SubscriptionCreate(RequestModel):
             try:
                 self.target_key = str(uuid.UUID(self.target_key))
             except ValueError as exc:
-                raise ValueError(f"target_key must be the {self.target_kind}'s id") from exc
+                raise FieldFault(
+                    "target_key", f"target_key must be the {self.target_kind}'s id"
+                ) from exc
         return self
 
 

@@ -7,7 +7,6 @@ body, and the ETag of what is answered.
 """
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -21,6 +20,7 @@ from services.plans.schemas import (
     ActionLineCreate,
     ActionLineRead,
     ActionLineUpdate,
+    EffectiveDateCorrection,
     HistoryQuery,
     JournalEntryRead,
     PlanApprove,
@@ -35,6 +35,7 @@ from shared.auth import AnyPrincipal, Principal, Secretariat
 from shared.http import IfMatch, parse_if_match, read_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import Conflict, FieldError, PreconditionRequired, etag
+from shared.schemas import MAX_BIGINT
 
 router = APIRouter(tags=["plans"])
 journal_router = APIRouter(tags=["journal"])
@@ -269,7 +270,7 @@ async def change_status(
         action_line_id=line_id,
         status=body.status,
         expected_version=_expected_version(body.expected_version, if_match),
-        effective_date=body.effective_date or datetime.now(UTC).date(),
+        effective_date=body.effective_date,
         actor=principal.subject,
         # Who changed it is the actor; the source only says it came through the API.
         source=Source.api(),
@@ -279,6 +280,38 @@ async def change_status(
         line = await handlers.change_action_line_status(session, command)
     response.headers["ETag"] = etag(line.version)
     return ActionLineRead.model_validate(line)
+
+
+@journal_router.post(
+    "/action-lines/{line_id}/history/{entry_id}/corrections",
+    response_model=JournalEntryRead,
+    responses=CONFLICT | NOT_FOUND | PRECONDITIONS,
+)
+async def correct_effective_date(
+    line_id: uuid.UUID,
+    entry_id: Annotated[int, Path(ge=1, le=MAX_BIGINT)],
+    body: EffectiveDateCorrection,
+    request: Request,
+    response: Response,
+    principal: Secretariat,
+    if_match: IfMatch = None,
+) -> JournalEntryRead:
+    """Correct history: a recorded change of the line took effect on another date. The
+    date stays between the changes recorded before and after it; the correction is kept
+    with its reason, bumps the line's version (the new `ETag`) and publishes
+    `action_line.history_corrected`, so the rollups and everyone following the line see it."""
+    command = handlers.CorrectEffectiveDate(
+        action_line_id=line_id,
+        journal_entry_id=entry_id,
+        effective_date=body.effective_date,
+        expected_version=_expected_version(body.expected_version, if_match),
+        actor=principal.subject,
+        reason=body.reason,
+    )
+    async with unit_of_work(request) as session:
+        line, entry = await handlers.correct_effective_date(session, command)
+    response.headers["ETag"] = etag(line.version)
+    return JournalEntryRead.model_validate(entry)
 
 
 def _expected_version(in_body: int | None, if_match: str | None) -> int:

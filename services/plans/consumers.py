@@ -27,10 +27,11 @@ async def on_line_event(session: AsyncSession, event: CloudEvent, data: LineEven
     await apply(Projection(session, publish=True, cause_event_id=event.id), data)
 
 
-# One handler for the three line events (the decorator cannot be stacked for a union).
+# One handler for the line events (the decorator cannot be stacked for a union).
 subscriptions.on(contracts.ActionLineCreated)(on_line_event)
 subscriptions.on(contracts.ActionLineStatusChanged)(on_line_event)
 subscriptions.on(contracts.ActionLineUpdated)(on_line_event)
+subscriptions.on(contracts.ActionLineHistoryCorrected)(on_line_event)
 
 
 @subscriptions.on(meeting_contracts.DecisionAdopted)

@@ -7,9 +7,11 @@ Frameworks are not imported here; handlers load and save, this module decides.
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
-from shared.errors import Conflict, NotFound, Stale
+from shared.errors import Conflict, Invalid, NotFound, Stale
 
 
 class LineStatus(StrEnum):
@@ -156,3 +158,52 @@ def change_status(
     if requested not in TRANSITIONS[current]:
         raise ForbiddenTransition(current, requested)
     return StatusChange(old=current, new=requested, version=version + 1)
+
+
+# --- effective dates ------------------------------------------------------------------------
+#
+# The rule (docs/decisions/0025-effective-dates-and-corrections-of-history.md): a change takes
+# effect no later than today in the plan's time zone, and no earlier than the line's latest
+# recorded change. So a line's journal, ordered by effective date, is in the order the changes
+# were made, and the status "as of today" recounted from it is the current one. Dating a
+# recorded change differently is a correction of history, a command of its own
+# (``check_correction``).
+
+
+class EffectiveDateRefused(Invalid):
+    """An effective date outside what the rule allows; the field is ``effective_date``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("effective_date", message)
+
+
+def plan_today(time_zone: str, now: datetime) -> date:
+    """Today's date where the plan keeps its calendar."""
+    return now.astimezone(ZoneInfo(time_zone)).date()
+
+
+def check_effective_date(effective: date, *, today: date, latest: date | None) -> None:
+    if effective > today:
+        raise EffectiveDateRefused(
+            f"effective_date {effective} is after today ({today} in the plan's time zone)"
+        )
+    if latest is not None and effective < latest:
+        raise EffectiveDateRefused(
+            f"effective_date {effective} is before the line's latest change ({latest}); "
+            "to date a recorded change differently, correct the history"
+        )
+
+
+def check_correction(new: date, current: date, *, earliest: date | None, latest: date) -> None:
+    """A corrected date stays between the changes recorded before and after the entry
+    (``latest`` is the next change's date, or today for the line's last change)."""
+    if new == current:
+        raise EffectiveDateRefused(f"the change already took effect on {current}")
+    if earliest is not None and new < earliest:
+        raise EffectiveDateRefused(
+            f"effective_date {new} is before the change recorded before it ({earliest})"
+        )
+    if new > latest:
+        raise EffectiveDateRefused(
+            f"effective_date {new} is after the change recorded after it, or today ({latest})"
+        )

@@ -6,7 +6,7 @@ plan id, so one plan's events (its sections', lines' and rollups' too) keep thei
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from services.plans import orm
 from services.plans.domain import PlanStatus, Source
@@ -31,6 +31,7 @@ def plan_created(plan: orm.Plan) -> contracts.PlanCreated:
         period_end=plan.period_end,
         status=plan.status,
         predecessor_id=plan.predecessor_id,
+        time_zone=plan.time_zone,
     )
 
 
@@ -115,16 +116,23 @@ def action_line_updated(
     return contracts.ActionLineUpdated(**_line_fields(line, section_path))
 
 
+def _where(line: orm.ActionLine, section_path: list[uuid.UUID]) -> dict[str, object]:
+    """Where a line is, as every event about its history says it (for matching subscribers)."""
+    return {
+        "plan_id": line.plan_id,
+        "action_line_id": line.id,
+        "section_path": section_path,
+        "code": line.code,
+        "tags": line.tags,
+        "leads": line.leads,
+    }
+
+
 def status_changed(
     line: orm.ActionLine, entry: orm.JournalEntry, section_path: list[uuid.UUID]
 ) -> contracts.ActionLineStatusChanged:
     return contracts.ActionLineStatusChanged(
-        plan_id=line.plan_id,
-        action_line_id=line.id,
-        section_path=section_path,
-        code=line.code,
-        tags=line.tags,
-        leads=line.leads,
+        **_where(line, section_path),
         old_status=entry.from_status,
         new_status=entry.to_status,
         version=entry.version,
@@ -134,4 +142,27 @@ def status_changed(
         source=contracts.ChangeSource(kind=entry.source_kind, id=entry.source_id),
         note=entry.note,
         changed_at=datetime.now(UTC),
+    )
+
+
+def history_corrected(
+    line: orm.ActionLine,
+    entry: orm.JournalEntry,
+    correction: orm.JournalCorrection,
+    section_path: list[uuid.UUID],
+    completed_on: date | None,
+) -> contracts.ActionLineHistoryCorrected:
+    return contracts.ActionLineHistoryCorrected(
+        **_where(line, section_path),
+        line_status=line.status,
+        version=line.version,
+        journal_entry_id=entry.id,
+        entry_version=entry.version,
+        status=entry.to_status,
+        old_effective_date=correction.old_effective_date,
+        new_effective_date=correction.new_effective_date,
+        completed_on=completed_on,
+        actor=correction.actor,
+        reason=correction.reason,
+        corrected_at=datetime.now(UTC),
     )

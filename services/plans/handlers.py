@@ -9,10 +9,10 @@ makes both durable together. It refuses with the domain's errors (``domain``,
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import Enum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +31,7 @@ class CreatePlan:
     period_start: date
     period_end: date
     predecessor_id: uuid.UUID | None = None
+    time_zone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,30 @@ class UpdateActionLine:
 
 @dataclass(frozen=True)
 class ChangeActionLineStatus:
+    """``effective_date`` None: today in the plan's time zone. Any other date must be no
+    later than that and no earlier than the line's latest change (``domain``)."""
+
     action_line_id: uuid.UUID
     status: LineStatus
     expected_version: int
-    effective_date: date
+    effective_date: date | None
     actor: str
     source: Source
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class CorrectEffectiveDate:
+    """A correction of history: the recorded change ``journal_entry_id`` of the line took
+    effect on ``effective_date`` instead. It stays between the changes before and after it,
+    and bumps the line's version."""
+
+    action_line_id: uuid.UUID
+    journal_entry_id: int
+    effective_date: date
+    expected_version: int
+    actor: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +154,7 @@ async def create_plan(session: AsyncSession, command: CreatePlan) -> orm.Plan:
         period_start=command.period_start,
         period_end=command.period_end,
         predecessor_id=command.predecessor_id,
+        time_zone=command.time_zone,
     )
     session.add(plan)
     await _flush_unique(session, f"a plan with code {command.code!r} already exists")
@@ -368,6 +387,11 @@ async def _change_status(
     change = domain.change_status(
         LineStatus(line.status), line.version, command.status, command.expected_version
     )
+    today = await _plan_today(session, line.plan_id)
+    effective = command.effective_date or today
+    domain.check_effective_date(
+        effective, today=today, latest=await _latest_effective(session, line)
+    )
     line.status = change.new.value
     line.version = change.version
     entry = orm.JournalEntry(
@@ -376,7 +400,7 @@ async def _change_status(
         from_status=change.old.value,
         to_status=change.new.value,
         version=change.version,
-        effective_date=command.effective_date,
+        effective_date=effective,
         actor=command.actor,
         note=command.note,
         source_kind=command.source.kind.value,
@@ -391,6 +415,77 @@ async def _change_status(
         subject=f"action-lines/{line.id}",
     )
     return line
+
+
+async def correct_effective_date(
+    session: AsyncSession, command: CorrectEffectiveDate
+) -> tuple[orm.ActionLine, orm.JournalEntry]:
+    line = await _line(session, command.action_line_id, lock=True)
+    domain.require_version(command.expected_version, line.version)
+    entry = await session.get(orm.JournalEntry, command.journal_entry_id)
+    if entry is None or entry.action_line_id != line.id:
+        raise NotFound("journal entry", command.journal_entry_id)
+    before = await session.scalar(
+        select(func.max(orm.JournalEntry.effective_date)).where(
+            orm.JournalEntry.action_line_id == line.id, orm.JournalEntry.id < entry.id
+        )
+    )
+    after = await session.scalar(
+        select(func.min(orm.JournalEntry.effective_date)).where(
+            orm.JournalEntry.action_line_id == line.id, orm.JournalEntry.id > entry.id
+        )
+    )
+    latest = after if after is not None else await _plan_today(session, line.plan_id)
+    domain.check_correction(
+        command.effective_date, entry.effective_date, earliest=before, latest=latest
+    )
+    line.version += 1
+    correction = orm.JournalCorrection(
+        journal_entry_id=entry.id,
+        action_line_id=line.id,
+        old_effective_date=entry.effective_date,
+        new_effective_date=command.effective_date,
+        line_version=line.version,
+        actor=command.actor,
+        reason=command.reason,
+    )
+    entry.effective_date = command.effective_date
+    session.add(correction)
+    await session.flush()
+    section_path = await _section_path(session, line.section_id)
+    event = events.history_corrected(
+        line, entry, correction, section_path, await _completed_on(session, line)
+    )
+    await events.outbox.add(session, event, subject=f"action-lines/{line.id}")
+    return line, entry
+
+
+async def _plan_today(session: AsyncSession, plan_id: uuid.UUID) -> date:
+    zone = await session.scalar(select(orm.Plan.time_zone).where(orm.Plan.id == plan_id))
+    return domain.plan_today(zone or "UTC", datetime.now(UTC))
+
+
+async def _latest_effective(session: AsyncSession, line: orm.ActionLine) -> date | None:
+    return await session.scalar(
+        select(func.max(orm.JournalEntry.effective_date)).where(
+            orm.JournalEntry.action_line_id == line.id
+        )
+    )
+
+
+async def _completed_on(session: AsyncSession, line: orm.ActionLine) -> date | None:
+    """The date a completed line counts as completed from: its latest completion's."""
+    if line.status != LineStatus.COMPLETED:
+        return None
+    return await session.scalar(
+        select(orm.JournalEntry.effective_date)
+        .where(
+            orm.JournalEntry.action_line_id == line.id,
+            orm.JournalEntry.to_status == LineStatus.COMPLETED.value,
+        )
+        .order_by(orm.JournalEntry.id.desc())
+        .limit(1)
+    )
 
 
 async def apply_status_review(session: AsyncSession, command: ApplyStatusReview) -> None:
@@ -418,8 +513,13 @@ async def apply_status_review(session: AsyncSession, command: ApplyStatusReview)
         )
         try:
             await _change_status(session, line, change)
-        except domain.ForbiddenTransition as refused:
-            results.append(_result(reviewed, line, "rejected", refused.message))
+        except (domain.ForbiddenTransition, domain.EffectiveDateRefused) as refused:
+            # Refused line by line and answered (status_review.processed), never dropped;
+            # the message names effective_date when the date broke the rule.
+            reason = refused.message
+            if isinstance(refused, domain.EffectiveDateRefused):
+                reason = f"{refused.field}: {reason}"
+            results.append(_result(reviewed, line, "rejected", reason))
             continue
         results.append(_result(reviewed, line, "applied"))
     processed = contracts.StatusReviewProcessed(

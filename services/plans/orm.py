@@ -46,6 +46,8 @@ class Plan(Base):
     partners: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
+    # The IANA zone whose calendar says what "today" is for the plan's effective dates.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     status: Mapped[str] = mapped_column(String(20))
     predecessor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("plans.id"))
     successor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -117,6 +119,24 @@ class JournalEntry(Base):
     note: Mapped[str | None] = mapped_column(Text)
     source_kind: Mapped[str] = mapped_column(String(30))
     source_id: Mapped[str | None] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class JournalCorrection(Base):
+    """A correction of history: a journal entry's effective date moved, with who and why."""
+
+    __tablename__ = "journal_corrections"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    journal_entry_id: Mapped[int] = mapped_column(ForeignKey("status_journal.id"), index=True)
+    action_line_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("action_lines.id"))
+    old_effective_date: Mapped[date] = mapped_column(Date)
+    new_effective_date: Mapped[date] = mapped_column(Date)
+    line_version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -26,9 +26,10 @@ from services.plans.domain import (
     LineStatus,
     PlanStatus,
 )
+from shared import rounding
 from shared.pagination import Cursor, Limit
 from shared.problems import documented
-from shared.schemas import RequestModel, ResponseModel
+from shared.schemas import FieldFault, IanaTimeZone, RequestModel, ResponseModel
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -65,11 +66,17 @@ class PlanCreate(RequestModel):
     period_start: date = Field(examples=["2016-01-01"])
     period_end: date = Field(examples=["2020-12-31"])
     predecessor_id: uuid.UUID | None = None
+    time_zone: IanaTimeZone = Field(
+        default="UTC",
+        description="IANA time zone of the plan's calendar: what 'today' is for effective "
+        "dates and `as_of` (e.g. where its secretariat sits)",
+        examples=["Asia/Jakarta"],
+    )
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> "PlanCreate":
         if self.period_end < self.period_start:
-            raise ValueError("period_end must not be before period_start")
+            raise FieldFault("period_end", "period_end must not be before period_start")
         return self
 
 
@@ -80,6 +87,7 @@ class PlanRead(ResponseModel):
     partners: list[str]
     period_start: date
     period_end: date
+    time_zone: str
     status: PlanStatus
     predecessor_id: uuid.UUID | None
     successor_id: uuid.UUID | None
@@ -173,9 +181,28 @@ class StatusChangeRequest(RequestModel):
         description='The version the change is based on; or send it as `If-Match: "<version>"`',
     )
     effective_date: date | None = Field(
-        default=None, description="When it took effect; today by default"
+        default=None,
+        description="When it took effect; today in the plan's time zone by default. Never "
+        "after that today, nor before the line's latest change (a 422 on effective_date): "
+        "dating a recorded change differently is a correction of history, "
+        "POST /action-lines/{id}/history/{entry_id}/corrections",
     )
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class EffectiveDateCorrection(RequestModel):
+    effective_date: date = Field(
+        description="When the recorded change really took effect: not before the change "
+        "recorded before it, not after the one recorded after it (or today in the plan's "
+        "time zone for the line's last change)",
+        examples=["2019-06-30"],
+    )
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        examples=["Completed at the workshop of June 2019; recorded at the 2020 review"]
+    )
+    expected_version: StrictInt | None = Field(
+        default=None, ge=1, description="The line's version; or send `If-Match`"
+    )
 
 
 class ActionLineUpdate(RequestModel):
@@ -260,17 +287,27 @@ class FiguresRead(BaseModel):
     by_status: dict[LineStatus, float]
     completed: float
     addressed: float = Field(description="Ongoing + completed")
-    completion_rate: float = Field(description="completed / counted, 0..1", examples=[0.9417])
-    completion_percent: float = Field(examples=[94.2])
+    completion_rate: float = Field(
+        description=f"completed / counted, 0..1, to 4 decimals: {rounding.RULE}",
+        examples=[0.9417],
+    )
+    completion_percent: float = Field(
+        description=(
+            f"100 * completed / counted, to 1 decimal: {rounding.RULE} "
+            "(never from completion_rate: 15 of 19 is 78.9, not 79.0)"
+        ),
+        examples=[94.2],
+    )
     completed_ahead_of_schedule: float = Field(description="Completed before the target date")
     overdue: float = Field(
         description="Past the target date and neither completed nor discontinued"
     )
     health: Literal["on_track", "at_risk", "off_track"] = Field(
         description=(
-            "expected = elapsed share of the plan period; on_track if "
-            "completion_rate >= expected - 0.10 and at most 10 % of counted lines are overdue; "
-            "off_track if completion_rate < expected - 0.25 or more than 25 % are overdue; "
+            "expected = elapsed share of the plan period, rate = completed / counted "
+            "unrounded; on_track if rate >= expected - 0.10 and at most 10 % of counted "
+            "lines are overdue; "
+            "off_track if rate < expected - 0.25 or more than 25 % are overdue; "
             "at_risk otherwise"
         )
     )

@@ -13,6 +13,18 @@ SOURCE = "/accord/notifications"
 
 
 @contract
+class DelegationRegistered(EventContract):
+    """A delegation was registered: its code is now one that meetings accept as a
+    participant (meetings keeps a read model of these)."""
+
+    event_type = "org.accord.notifications.delegation.registered"
+
+    delegation: str
+    name: str
+    timezone: str
+
+
+@contract
 class EndpointDisablingSoon(EventContract):
     """A webhook endpoint has been failing for a while and will be disabled at ``disable_at``
     unless a delivery succeeds first. Emitted once per failing streak, before any disabling."""

@@ -41,6 +41,7 @@ class PlanCreated(EventContract):
     period_end: date
     status: str
     predecessor_id: uuid.UUID | None = None
+    time_zone: str = "UTC"  # whose calendar "today" and effective dates follow
 
 
 class PlanLifecycleChanged(EventContract):
@@ -167,6 +168,36 @@ class ActionLineStatusChanged(EventContract):
     source: ChangeSource
     note: str | None = None
     changed_at: datetime
+
+
+@contract
+class ActionLineHistoryCorrected(EventContract):
+    """A recorded status change got another effective date: a correction of history, never
+    a change of status. The change is the journal entry that moved the line to ``status`` at
+    ``entry_version``; it now took effect on ``new_effective_date``, which lies between the
+    dates of the changes before and after it. ``version`` is the line's new version (a
+    correction bumps it, like any change of the line); ``completed_on`` is the date the line
+    counts as completed from, after the correction (null unless it is completed)."""
+
+    event_type = "org.accord.plans.action_line.history_corrected"
+
+    plan_id: uuid.UUID
+    action_line_id: uuid.UUID
+    section_path: list[uuid.UUID]
+    code: str
+    tags: list[str]
+    leads: list[str]
+    line_status: ActionLineStatus
+    version: int
+    journal_entry_id: int
+    entry_version: int
+    status: ActionLineStatus
+    old_effective_date: date
+    new_effective_date: date
+    completed_on: date | None
+    actor: str
+    reason: str
+    corrected_at: datetime
 
 
 class RollupFigures(BaseModel):

@@ -15,8 +15,11 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from shared.events import CloudEvent
+from services.meetings import consumers as meetings_consumers
+from shared.contracts.notifications import SOURCE, DelegationRegistered
+from shared.events import CloudEvent, envelope
 from shared.migrations import upgrade
+from tests.support.meetings import PARTICIPANTS
 from tests.support.stack import REPO, SERVICE_NAMES, Infrastructure
 
 
@@ -59,7 +62,13 @@ async def plans_db(command_databases: dict[str, str]) -> AsyncIterator[AsyncSess
 
 @pytest.fixture
 async def meetings_db(command_databases: dict[str, str]) -> AsyncIterator[AsyncSession]:
+    """Meetings' database, knowing the suite's usual participants as registered delegations
+    (as if notifications' delegation.registered events had been taken in)."""
     async with rolled_back(command_databases["meetings"]) as session:
+        for code, name in PARTICIPANTS.items():
+            announced = DelegationRegistered(delegation=code, name=name, timezone="UTC")
+            event = envelope(announced, source=SOURCE, subject=f"delegations/{code}")
+            await meetings_consumers.on_delegation_registered(session, event, announced)
         yield session
 
 

@@ -11,12 +11,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.meetings import handlers, orm
+from services.meetings import consumers, handlers, orm
 from services.meetings.domain import Attendance, ForbiddenTransition, WrongState
+from shared.contracts.notifications import DelegationRegistered
 from shared.contracts.plans import ReviewLineResult
 from shared.errors import Invalid, NotFound
-from shared.events import CloudEvent
+from shared.events import CloudEvent, envelope
 from tests.commands.conftest import staged
+from tests.support.plan_events import history_corrected, status_changed
 
 pytestmark = pytest.mark.integration
 
@@ -435,3 +437,60 @@ async def test_plans_answer_to_a_plan_decision_settles_its_outcome(
 
     assert (approval.outcome, approval.rejection_reason) == ("applied", None)
     assert (submission.outcome, submission.rejection_reason) == ("rejected", "not a draft")
+
+
+async def test_a_participant_no_registered_delegation_has_is_refused_on_its_field(
+    meetings_db: AsyncSession,
+) -> None:
+    with pytest.raises(Invalid) as refused:
+        async with meetings_db.begin_nested():
+            await handlers.schedule_meeting(
+                meetings_db, scheduling(participants=["VNM", "UN", "ZZA", "ZZB"])
+            )
+    assert refused.value.field == "participants.2"
+    assert "ZZA, ZZB" in refused.value.message
+
+    meeting = await handlers.schedule_meeting(meetings_db, scheduling())
+    with pytest.raises(NotFound):
+        async with meetings_db.begin_nested():
+            await handlers.set_attendance(
+                meetings_db,
+                handlers.SetAttendance(
+                    meeting_id=meeting.id, delegation="ZZA", attendance=Attendance.PRESENT
+                ),
+            )
+
+    # Once notifications announces the delegation, it can take part.
+    announced = DelegationRegistered(delegation="ZZA", name="Zed", timezone="UTC")
+    event = envelope(announced, source="/accord/notifications", subject="delegations/ZZA")
+    await consumers.on_delegation_registered(meetings_db, event, announced)
+    joined = await handlers.set_attendance(
+        meetings_db,
+        handlers.SetAttendance(
+            meeting_id=meeting.id, delegation="ZZA", attendance=Attendance.PRESENT
+        ),
+    )
+    assert [p.delegation for p in joined.participants] == ["VNM", "UN", "ZZA"]
+
+
+async def test_a_correction_of_history_re_dates_the_change_in_the_read_model(
+    meetings_db: AsyncSession,
+) -> None:
+    changed = status_changed(effective_date=date(2020, 9, 15), version=2)
+    await consumers.on_status_changed(
+        meetings_db, envelope(changed, source="/accord/plans", subject="x"), changed
+    )
+    corrected = history_corrected(
+        plan_id=changed.plan_id, action_line_id=changed.action_line_id, entry_version=2, version=3
+    )
+    await consumers.on_history_corrected(
+        meetings_db, envelope(corrected, source="/accord/plans", subject="x"), corrected
+    )
+    dates = await meetings_db.scalars(
+        select(orm.KnownStatusChange.effective_date).where(
+            orm.KnownStatusChange.action_line_id == changed.action_line_id
+        )
+    )
+    assert list(dates) == [date(2019, 6, 30)]
+    line = await meetings_db.get(orm.KnownActionLine, changed.action_line_id)
+    assert line is not None and line.version == 3

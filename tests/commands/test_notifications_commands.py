@@ -58,9 +58,17 @@ async def new_delegation(session: AsyncSession) -> str:
     return code
 
 
-async def events_of(session: AsyncSession, code: str) -> list[CloudEvent]:
-    """What was staged for this delegation, oldest first (the outbox may hold others')."""
-    return [e for e in await staged(session, orm.outbox) if e.subject == f"delegations/{code}"]
+async def events_of(
+    session: AsyncSession, code: str, *, registration: bool = False
+) -> list[CloudEvent]:
+    """What was staged for this delegation, oldest first (the outbox may hold others'),
+    leaving out its registration's announcement unless ``registration``."""
+    return [
+        e
+        for e in await staged(session, orm.outbox)
+        if e.subject == f"delegations/{code}"
+        and (registration or e.type != "org.accord.notifications.delegation.registered")
+    ]
 
 
 async def follow(
@@ -602,3 +610,51 @@ async def test_held_events_go_out_as_one_digest_a_day_from_the_digest_hour(
         select(orm.DigestItem.digested_at).where(orm.DigestItem.delegation_code == code)
     )
     assert list(held) == [early + timedelta(hours=2)] * 2
+
+
+async def test_a_registered_delegation_is_announced_for_meetings(
+    notifications_db: AsyncSession,
+) -> None:
+    code = await new_delegation(notifications_db)
+    [announced] = await events_of(notifications_db, code, registration=True)
+    assert announced.type == "org.accord.notifications.delegation.registered"
+    assert announced.data == {
+        "delegation": code,
+        "name": "Test mission",
+        "timezone": "Asia/Jakarta",
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", [TargetKind.PLAN, TargetKind.SECTION, TargetKind.ACTION_LINE, TargetKind.MEETING_SERIES]
+)
+async def test_a_subscription_to_what_no_event_ever_named_is_refused_on_target_key(
+    notifications_db: AsyncSession, kind: TargetKind
+) -> None:
+    code = await new_delegation(notifications_db)
+    key = f"Series {uuid.uuid4()}" if kind is TargetKind.MEETING_SERIES else str(uuid.uuid4())
+    command = handlers.Subscribe(
+        delegation=code, target_kind=kind, target_key=key, channels=[Channel.INBOX]
+    )
+    with pytest.raises(Invalid) as refused:
+        async with notifications_db.begin_nested():
+            await handlers.subscribe(notifications_db, command)
+    assert refused.value.field == "target_key"
+    assert "is known to notifications" in refused.value.message
+
+
+async def test_a_subscription_to_a_target_named_in_an_event_is_taken(
+    notifications_db: AsyncSession,
+) -> None:
+    code = await new_delegation(notifications_db)
+    created = line_created()
+    await take(notifications_db, created)
+    for kind, key in (
+        (TargetKind.ACTION_LINE, str(created.action_line_id)),
+        (TargetKind.TAG, "any label at all"),
+    ):
+        command = handlers.Subscribe(
+            delegation=code, target_kind=kind, target_key=key, channels=[Channel.INBOX]
+        )
+        subscription = await handlers.subscribe(notifications_db, command)
+        assert subscription.target_key == key

@@ -1,12 +1,14 @@
 """The operators' path, run for real: docker-compose.yml brought up on a Docker engine (started
 here if none answers), every container healthy, the demo story played through the ports the
-stack publishes, the webhooks verified by a receiver, then ``down -v`` leaving nothing.
+stack publishes, the webhooks verified by a receiver, Prometheus scraping every service, then
+``down -v`` leaving nothing.
 
 The images are built on this machine: deploy/images/build makes stand-ins for the base images
 when no registry answers (cached: the second run takes seconds), then the Accord image is
 built. The stack runs under a project name of its own, on free ports, with a .env made from
 .env.example with new secrets, so it never meets the local stack or the suite's servers.
-Timings are printed at the end (engine, images, `up` until healthy, story, `down`).
+Timings are printed at the end (engine, images, `up` until healthy, story, Prometheus's
+targets up, `down`).
 """
 
 import asyncio
@@ -22,8 +24,10 @@ import pytest
 from deploy.demo import cast, expected, story
 from deploy.demo.client import Api, Target
 from deploy.local.processes import free_port
+from shared.signing_keys import load_signing_key
 from tests.support import compose
 from tests.support.compose import ComposeStack
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1800)]
 
@@ -83,6 +87,22 @@ async def _play_story(target: Target) -> None:
             assert counts[code] == {"received": len(keys), "verified": len(keys)}, code
 
 
+async def _prometheus_scrapes_every_service(prometheus: str) -> None:
+    """Prometheus answers on its published port and scrapes the three services: each target
+    up, at the port the service listens on inside the compose network (a scrape every 15 s:
+    the first ones may have come before the services were up)."""
+
+    async def targets() -> dict[str, str] | None:
+        answer = await http.get(f"{prometheus}/api/v1/targets", params={"state": "active"})
+        assert answer.status_code == 200, answer.text
+        found = {t["labels"]["job"]: t["health"] for t in answer.json()["data"]["activeTargets"]}
+        return found if set(found.values()) == {"up"} else None
+
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
+        up = await eventually(targets, timeout=120, interval=2, what="every target up")
+    assert set(up) == {"plans", "meetings", "notifications"}
+
+
 def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
     engine: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -93,8 +113,10 @@ def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
 
     demo_state = tmp_path / "demo"
     demo_state.mkdir()
-    ports = {name: free_port() for name in ("plans", "meetings", "notifications", "receiver")}
-    settings = compose.new_secrets()
+    names = ("plans", "meetings", "notifications", "receiver", "prometheus")
+    ports = {name: free_port() for name in names}
+    keys_dir = tmp_path / "keys"
+    settings = compose.new_secrets(keys_dir)
     compose.env_file_from_example(
         tmp_path / ".env",
         {
@@ -102,6 +124,7 @@ def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
             "PLANS_HTTP_PORT": str(ports["plans"]),
             "MEETINGS_HTTP_PORT": str(ports["meetings"]),
             "NOTIFICATIONS_HTTP_PORT": str(ports["notifications"]),
+            "PROMETHEUS_PORT": str(ports["prometheus"]),
             # The receiver shares the notifications container's loopback (receiver.yml).
             "ACCORD_ALLOW_LOOPBACK_WEBHOOKS": "true",
             "ACCORD_TEST_RECEIVER_PORT": str(ports["receiver"]),
@@ -121,11 +144,13 @@ def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
             meetings=f"{localhost}:{ports['meetings']}",
             notifications=f"{localhost}:{ports['notifications']}",
             receiver=f"{localhost}:{ports['receiver']}",
-            jwt_secret=settings["ACCORD_JWT_SECRET"],
+            signer=load_signing_key(keys_dir / compose.SIGNING_KEY),
             state_dir=demo_state,
         )
         asyncio.run(_play_story(target))
         timings.lap("story")
+        asyncio.run(_prometheus_scrapes_every_service(f"{localhost}:{ports['prometheus']}"))
+        timings.lap("prometheus")
     finally:
         stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "30")
     timings.lap("down")

@@ -24,7 +24,13 @@ from shared import failpoints
 from shared.contracts import plans as plan_events
 from shared.dead_letters import VALUE_PREFIX_BYTES
 from shared.events import envelope
-from shared.topics import EVENT_TOPICS, MEETINGS_EVENTS, PLANS_EVENTS, dead_letter_topic
+from shared.topics import (
+    EVENT_TOPICS,
+    MEETINGS_EVENTS,
+    NOTIFICATIONS_EVENTS,
+    PLANS_EVENTS,
+    dead_letter_topic,
+)
 from tests.support.api import create_plan
 from tests.support.faults import (
     CHANGES,
@@ -494,10 +500,12 @@ async def test_receiver_answering_410_then_the_delegation_re_enables_its_endpoin
     await _run(fault_stack, client, "receiver 410, endpoint re-enabled", fault)
 
 
-# Who reads each event topic inside Accord; nothing does notifications' (other systems may).
+# Who reads each event topic inside Accord (meetings reads notifications' for the
+# registered delegations).
 READERS = {
     PLANS_EVENTS: {"accord-plans", "accord-meetings", "accord-notifications"},
     MEETINGS_EVENTS: {"accord-plans", "accord-notifications"},
+    NOTIFICATIONS_EVENTS: {"accord-meetings"},
 }
 
 

@@ -20,7 +20,7 @@ A's webhook secret.
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -95,6 +95,10 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     ("plans", "PATCH", "/action-lines/{line_id}"): ("write", {"json": "line_update"}),
     ("plans", "PATCH", "/action-lines/{line_id}/status"): ("write", {"json": "line_status"}),
     ("plans", "GET", "/action-lines/{line_id}/history"): ("read", {}),
+    ("plans", "POST", "/action-lines/{line_id}/history/{entry_id}/corrections"): (
+        "write",
+        {"json": "history_correction"},
+    ),
     ("plans", "GET", "/plans/{plan_id}/history"): ("read", {}),
     ("plans", "GET", "/plans/{plan_id}/rollups"): ("read", {}),
     ("plans", "GET", "/plans/{plan_id}/rollups/check"): ("read", {}),
@@ -288,6 +292,8 @@ async def _build_world(world: World) -> None:
         headers=sec,
     )
     assert changed.status_code == 200, changed.text
+    history = await http.get(f"{plans}/action-lines/{line['id']}/history", headers=sec)
+    world.ids["entry_id"] = str(history.json()["items"][-1]["id"])  # the line's first change
     deliveries = await eventually(
         lambda: listed(http, f"{notifications}/deliveries", headers_of(world.a)),
         what="a delivery to A's endpoint",
@@ -334,6 +340,19 @@ async def _body(world: World, name: str) -> Any:
             return {"text": f"Matrix line {unique}", "expected_version": version}
         status = "on_hold" if current.json()["status"] == "ongoing" else "ongoing"
         return {"status": status, "expected_version": version}
+    if name == "history_correction":  # the line's first change, a day earlier each time
+        line_url = f"{plans_url}/action-lines/{world.ids['line_id']}"
+        current = await world.http.get(line_url, headers=world.secretariat)
+        history = await world.http.get(f"{line_url}/history", headers=world.secretariat)
+        first = next(
+            e for e in history.json()["items"] if str(e["id"]) == str(world.ids["entry_id"])
+        )
+        earlier = date.fromisoformat(first["effective_date"]) - timedelta(days=1)
+        return {
+            "effective_date": earlier.isoformat(),
+            "reason": "matrix",
+            "expected_version": current.json()["version"],
+        }
     if name == "plan_document":
         exported = await world.http.get(
             f"{plans_url}/plans/{world.ids['plan_id']}/export", headers=world.secretariat

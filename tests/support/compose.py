@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,12 +18,15 @@ from typing import Any
 
 import yaml
 
+from services.notifications.webhooks.keyring import new_key_entry
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 ENGINE = REPO / "deploy" / "images" / "engine"
 BUILD_BASE_IMAGES = REPO / "deploy" / "images" / "build"
 PROJECT_LABEL = "com.docker.compose.project"
+SIGNING_KEY = "signing.pem"  # in new_secrets' keys_dir
 
 
 class ComposeError(AssertionError):
@@ -71,11 +75,42 @@ def env_file_from_example(path: Path, values: dict[str, str]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def new_secrets() -> dict[str, str]:
-    # Letters and digits only: the password goes into the services' database URLs.
+def new_secrets(keys_dir: Path) -> dict[str, str]:
+    """A new value for every secret .env.example asks for: passwords, the webhook secrets'
+    encryption key, and a token signing key made as an operator makes it (its public half in
+    the JWKS document that JWKS_FILE names, its private half in ``keys_dir``, for the test's
+    own tokens: the stack never sees it)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.auth",
+            "keys",
+            "new",
+            "--private-key",
+            str(keys_dir / SIGNING_KEY),
+            "--jwks",
+            str(keys_dir / "jwks.json"),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
+    # Letters and digits only: the passwords go into database URLs and the broker's JAAS.
+    passwords = {
+        name: secrets.token_hex(16)
+        for name in (
+            "POSTGRES_PASSWORD",
+            "KAFKA_ADMIN_PASSWORD",
+            "KAFKA_PLANS_PASSWORD",
+            "KAFKA_MEETINGS_PASSWORD",
+            "KAFKA_NOTIFICATIONS_PASSWORD",
+        )
+    }
     return {
-        "ACCORD_JWT_SECRET": secrets.token_urlsafe(32),
-        "POSTGRES_PASSWORD": secrets.token_hex(16),
+        **passwords,
+        "NOTIFICATIONS_SECRET_KEYS": new_key_entry(),
+        "JWKS_FILE": str(keys_dir / "jwks.json"),
     }
 
 

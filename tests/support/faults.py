@@ -37,7 +37,7 @@ from deploy.local.processes import ServiceProcess
 from shared.auth import Role
 from shared.db import asyncpg_dsn
 from shared.kafka_access import KafkaAccess
-from shared.topics import MEETINGS_EVENTS, PARTITIONS, PLANS_EVENTS
+from shared.topics import MEETINGS_EVENTS, NOTIFICATIONS_EVENTS, PARTITIONS, PLANS_EVENTS
 from tests.support.api import add_action_line, add_section, create_plan
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
 from tests.support.receiver import Receiver
@@ -280,7 +280,7 @@ async def _consumer_lag(http: httpx.AsyncClient, base: str) -> int | None:
 # Each consumer group of the stack and the topics it reads.
 GROUPS = {
     "accord-plans": (PLANS_EVENTS, MEETINGS_EVENTS),
-    "accord-meetings": (PLANS_EVENTS,),
+    "accord-meetings": (PLANS_EVENTS, NOTIFICATIONS_EVENTS),
     "accord-notifications": (PLANS_EVENTS, MEETINGS_EVENTS),
 }
 

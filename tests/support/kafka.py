@@ -95,3 +95,18 @@ def status_changed_event(plan_id: uuid.UUID, *, version: int = 2) -> CloudEvent:
         changed_at=datetime.now(UTC),
     )
     return envelope(payload, source=plan_events.SOURCE, subject=f"action-lines/{line_id}")
+
+
+def plan_created_event(plan_id: uuid.UUID) -> CloudEvent:
+    """The plans service's announcement of a plan: what makes it one notifications knows
+    (a subscription to a plan no event named is refused)."""
+    payload = plan_events.PlanCreated(
+        plan_id=plan_id,
+        code=f"TEST-{plan_id.hex[:8]}",
+        title="A plan announced by the test",
+        partners=["ASEAN", "UN"],
+        period_start=date(2016, 1, 1),
+        period_end=date(2020, 12, 31),
+        status="draft",
+    )
+    return envelope(payload, source=plan_events.SOURCE, subject=f"plans/{plan_id}")

@@ -6,13 +6,57 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 
 from shared.contracts import plans as plan_events
+from shared.db import asyncpg_dsn
 from shared.events import EventContract, envelope
 from shared.kafka_access import KafkaAccess
 from shared.topics import PLANS_EVENTS
 from tests.support.kafka import produce
+from tests.support.waiting import eventually
+
+# The delegations the suite's meetings invite: registered once per suite (``known_to_meetings``),
+# since meetings refuses a participant no registered delegation has.
+PARTICIPANTS = {
+    "VNM": "Viet Nam",
+    "UN": "United Nations",
+    "MMR": "Myanmar",
+    "TLS": "Timor-Leste",
+    "SGP": "Singapore",
+}
+
+
+async def known_to_meetings(
+    http: httpx.AsyncClient,
+    notifications: str,
+    headers: dict[str, str],
+    meetings_database_url: str,
+    codes: dict[str, str],
+) -> None:
+    """Register these delegations (if they are not yet) and wait until meetings has taken in
+    their delegation.registered events, as a client scheduling a meeting with a brand-new
+    delegation must."""
+    for code, name in codes.items():
+        response = await http.post(
+            f"{notifications}/delegations",
+            json={"code": code, "name": name, "timezone": "Asia/Jakarta"},
+            headers=headers,
+        )
+        assert response.status_code in (201, 409), response.text
+    connection = await asyncpg.connect(asyncpg_dsn(meetings_database_url))
+    try:
+
+        async def all_known() -> bool:
+            rows = await connection.fetch(
+                "SELECT code FROM known_delegations WHERE code = any($1::text[])", list(codes)
+            )
+            return len(rows) == len(codes)
+
+        await eventually(all_known, what="meetings to know the delegations")
+    finally:
+        await connection.close()
 
 
 def meeting_body(series: str, starts_at: str, **fields: Any) -> dict[str, Any]:

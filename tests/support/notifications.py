@@ -12,6 +12,7 @@ import httpx
 
 from shared.auth import Role
 from tests.support.stack import token
+from tests.support.waiting import eventually
 
 STATUS_CHANGED = "org.accord.plans.action_line.status_changed"
 
@@ -37,8 +38,18 @@ async def new_delegation(
 async def subscribe(
     http: httpx.AsyncClient, base: str, code: str, kind: str, key: str, **fields: Any
 ) -> dict[str, Any]:
+    """Subscribe as a client does: a target created a moment ago is refused (422 on
+    target_key) until notifications has taken in its event, so try again until it has."""
     body = {"target_kind": kind, "target_key": key, **fields}
-    response = await http.post(f"{base}/subscriptions", json=body, headers=headers_of(code))
+
+    async def subscribed() -> httpx.Response | None:
+        response = await http.post(f"{base}/subscriptions", json=body, headers=headers_of(code))
+        not_yet = response.status_code == 422 and [
+            e["field"] for e in response.json()["errors"]
+        ] == ["body.target_key"]
+        return None if not_yet else response
+
+    response = await eventually(subscribed, what=f"notifications to know {kind} {key}")
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result

@@ -45,3 +45,27 @@ def line_created(**fields: Any) -> plans.ActionLineCreated:
         "version": 1,
     }
     return plans.ActionLineCreated(**(values | fields))
+
+
+def history_corrected(**fields: Any) -> plans.ActionLineHistoryCorrected:
+    """Line 1.2.3's completion, recorded as of 2020-09-15, re-dated to 2019-06-30."""
+    values: dict[str, Any] = {
+        "plan_id": uuid.uuid4(),
+        "action_line_id": uuid.uuid4(),
+        "section_path": [],
+        "code": "1.2.3",
+        "tags": [],
+        "leads": ["UN"],
+        "line_status": "completed",
+        "version": 3,
+        "journal_entry_id": 17,
+        "entry_version": 2,
+        "status": "completed",
+        "old_effective_date": date(2020, 9, 15),
+        "new_effective_date": date(2019, 6, 30),
+        "completed_on": date(2019, 6, 30),
+        "actor": "secretariat",
+        "reason": "completed at the June 2019 workshop",
+        "corrected_at": datetime.now(UTC),
+    }
+    return plans.ActionLineHistoryCorrected(**(values | fields))

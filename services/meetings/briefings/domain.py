@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from shared import rounding
+
 COMPLETED = "completed"
 
 
@@ -53,7 +55,7 @@ def figures(statuses: Iterable[str]) -> Figures:
     by_status = dict(sorted(Counter(statuses).items()))
     total = sum(by_status.values())
     completed = by_status.get(COMPLETED, 0)
-    rate = round(100 * completed / total, 1) if total else 0.0
+    rate = rounding.percent(completed, total)
     return Figures(total=total, by_status=by_status, completed=completed, completion_rate=rate)
 
 

@@ -5,6 +5,7 @@ from datetime import date, datetime
 
 from pydantic import Field
 
+from shared import rounding
 from shared.schemas import ResponseModel
 
 
@@ -12,7 +13,9 @@ class FiguresRead(ResponseModel):
     total: int = Field(examples=[103])
     by_status: dict[str, int] = Field(examples=[{"completed": 97, "ongoing": 6}])
     completed: int = Field(examples=[97])
-    completion_rate: float = Field(description="Percent, count rule", examples=[94.2])
+    completion_rate: float = Field(
+        description=f"Percent, count rule, to 1 decimal: {rounding.RULE}", examples=[94.2]
+    )
 
 
 class PillarFiguresRead(FiguresRead):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pydantic_core import to_jsonable_python
 
 from services.notifications.intake.context import NoticeContext
+from shared import rounding
 from shared.contracts import meetings, notifications, plans
 from shared.events import EventContract
 
@@ -57,6 +58,14 @@ def _render(event: EventContract, names: Names, about: NoticeContext) -> tuple[s
         case plans.ActionLineUpdated():
             title = f"Action line {event.code} updated"
             return title, f"{_plan(event.plan_id, names)}: {event.text}"
+        case plans.ActionLineHistoryCorrected():
+            title = f"Action line {event.code}: history corrected"
+            status = event.status.replace("_", " ")
+            return title, (
+                f"{_plan(event.plan_id, names)}: the change of action line {event.code} to "
+                f"{status} took effect on {event.new_effective_date}, not "
+                f"{event.old_effective_date}. Reason: {event.reason}"
+            )
         case plans.PlanCreated():
             return f"New plan: {event.title}", f"The plan {event.code} was created as a draft."
         case plans.PlanLifecycleChanged() if type(event) in _PLAN_VERBS:
@@ -130,7 +139,8 @@ def _rollup(event: plans.RollupChanged, names: Names) -> tuple[str, str]:
     before, after = event.before, event.after
     scope = f"{event.scope_kind} {names.get(event.scope_key, event.scope_key)}"
     return (
-        f"Progress of {_plan(event.plan_id, names)}: {after.completion_rate:.1%} completed",
+        f"Progress of {_plan(event.plan_id, names)}: "
+        f"{rounding.percent(after.completed, after.counted):.1f}% completed",
         f"{scope}: {after.completed:g} of {after.counted:g} completed "
         f"(was {before.completed:g} of {before.counted:g}).",
     )

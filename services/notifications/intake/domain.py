@@ -12,7 +12,12 @@ from services.notifications.domain import Cadence, TargetKind
 from shared.contracts import meetings, notifications, plans
 from shared.events import EventContract
 
-LineEvent = plans.ActionLineCreated | plans.ActionLineUpdated | plans.ActionLineStatusChanged
+LineEvent = (
+    plans.ActionLineCreated
+    | plans.ActionLineUpdated
+    | plans.ActionLineStatusChanged
+    | plans.ActionLineHistoryCorrected
+)
 PlanEvent = (
     plans.PlanCreated
     | plans.PlanLifecycleChanged

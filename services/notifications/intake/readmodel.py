@@ -39,6 +39,8 @@ async def apply(session: AsyncSession, event: Consumed) -> None:
             await _line(session, event, event.status, text=event.text)
         case plans.ActionLineStatusChanged():
             await _line(session, event, event.new_status, text=None)
+        case plans.ActionLineHistoryCorrected():
+            await _line(session, event, event.line_status, text=None)
         case meetings.MeetingScheduled() | meetings.MeetingPostponed():
             await _upsert(
                 session,

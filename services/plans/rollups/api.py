@@ -45,15 +45,16 @@ async def plan_rollups(
 async def check_plan_rollups(
     plan_id: uuid.UUID, request: Request, principal: AnyPrincipal
 ) -> RollupCheckRead:
-    """Compare every rollup of the plan with a from-scratch recount of its lines and journal."""
+    """Compare every rollup of the plan with a from-scratch recount of its lines and journal,
+    and every line of the read model with the journal as of today in the plan's time zone."""
     async with read_only(request) as session:
         return await views.plan_check(session, plan_id)
 
 
 @router.get("/rollups/check", response_model=RollupCheckRead)
 async def check_all_rollups(request: Request, principal: AnyPrincipal) -> RollupCheckRead:
-    """Compare the rollups of every plan with a from-scratch recount (also:
-    `python -m services.plans rollups-check`)."""
+    """Compare the rollups of every plan with a from-scratch recount, and every line with
+    the journal as of today (also: `python -m services.plans rollups-check`)."""
     async with read_only(request) as session:
         return await views.every_plan_check(session)
 

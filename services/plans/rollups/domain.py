@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.plans.domain import LineStatus
+from shared import rounding
 
 FINISHED = frozenset({LineStatus.COMPLETED, LineStatus.DISCONTINUED})
 
@@ -121,6 +122,7 @@ class Figures:
     completed: float
     addressed: float
     completion_rate: float
+    completion_percent: float
     completed_ahead_of_schedule: float
     overdue: float
     health: Health
@@ -147,7 +149,9 @@ def figures(
     )
     ongoing = by_status[LineStatus.ONGOING] if LineStatus.ONGOING not in rule.excluded else 0.0
     overdue = sum(cell[index] for target, cell in counters.open_targets.items() if target < today)
-    rate = round(completed / counted, 4) if counted else 0.0
+    # Each published share from the unrounded counters, rounded once (shared/rounding.py);
+    # health compares the exact rate, never a rounded one.
+    exact_rate = completed / counted if counted else 0.0
     return Figures(
         rule_version=rule.version,
         mode=rule.mode,
@@ -156,10 +160,11 @@ def figures(
         by_status={s: _tidy(v) for s, v in by_status.items()},
         completed=_tidy(completed),
         addressed=_tidy(completed + ongoing),
-        completion_rate=rate,
+        completion_rate=rounding.rate(completed, counted),
+        completion_percent=rounding.percent(completed, counted),
         completed_ahead_of_schedule=_tidy(ahead),
         overdue=_tidy(overdue),
-        health=health(rate, overdue / counted if counted else 0.0, _elapsed(period, today)),
+        health=health(exact_rate, overdue / counted if counted else 0.0, _elapsed(period, today)),
     )
 
 

@@ -85,6 +85,17 @@ class Projection:
         row.version = data.version
         await self._move(row.plan_id, row.scopes, before, row.scopes, facts_of(row))
 
+    async def history_corrected(self, data: contracts.ActionLineHistoryCorrected) -> None:
+        """A corrected date can move the line's completion date, and so whether it was
+        completed ahead of schedule."""
+        row = await self._current(data.action_line_id, data.version)
+        if row is None:
+            return
+        before = facts_of(row)
+        row.completed_on = data.completed_on if row.status == LineStatus.COMPLETED else None
+        row.version = data.version
+        await self._move(row.plan_id, row.scopes, before, row.scopes, facts_of(row))
+
     async def line_updated(self, data: contracts.ActionLineUpdated) -> None:
         row = await self._current(data.action_line_id, data.version)
         if row is None:
@@ -241,12 +252,16 @@ async def clear(session: AsyncSession) -> None:
 
 
 LineEvent = (
-    contracts.ActionLineCreated | contracts.ActionLineStatusChanged | contracts.ActionLineUpdated
+    contracts.ActionLineCreated
+    | contracts.ActionLineStatusChanged
+    | contracts.ActionLineUpdated
+    | contracts.ActionLineHistoryCorrected
 )
 LINE_EVENTS = (
     contracts.ActionLineCreated,
     contracts.ActionLineStatusChanged,
     contracts.ActionLineUpdated,
+    contracts.ActionLineHistoryCorrected,
 )
 
 
@@ -255,5 +270,7 @@ async def apply(projection: Projection, data: LineEvent) -> None:
         await projection.line_created(data)
     elif isinstance(data, contracts.ActionLineStatusChanged):
         await projection.status_changed(data)
+    elif isinstance(data, contracts.ActionLineHistoryCorrected):
+        await projection.history_corrected(data)
     else:
         await projection.line_updated(data)

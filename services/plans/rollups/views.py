@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.plans import orm
-from services.plans.domain import LineStatus
+from services.plans.domain import LineStatus, plan_today
 from services.plans.rollups.domain import Counters, CountingRule, LineFacts, figures, recount
 from services.plans.rollups.projection import (
     PLAN_SCOPE,
@@ -50,7 +50,7 @@ async def plan_rollups(
 
     def scope(kind: str, key: str, c: Counters, **extra: object) -> ScopeRollupRead:
         f = figures(c, rule, today=today, period=period)
-        read = FiguresRead(**vars(f), completion_percent=round(f.completion_rate * 100, 1))
+        read = FiguresRead(**vars(f))
         return ScopeRollupRead(kind=kind, key=key, figures=read, **extra)
 
     by_kind: dict[str, list[ScopeRollupRead]] = {"section": [], "tag": [], "lead": []}
@@ -189,6 +189,50 @@ class Difference:
     recounted: object
 
 
+# Each line as the read model has it, as the lines table has it, and as the journal has it as
+# of a date (its last change effective by then, the latest recorded first on a tie).
+_LINE_CHECK = text(
+    """
+    SELECT l.id, l.code, l.status AS line_status,
+           r.status AS model_status, r.completed_on AS model_completed_on,
+           coalesce(last.to_status, 'not_started') AS journal_status,
+           CASE WHEN last.to_status = 'completed' THEN last.effective_date END
+               AS journal_completed_on
+      FROM action_lines l
+      LEFT JOIN rollup_lines r ON r.action_line_id = l.id
+      LEFT JOIN LATERAL (
+            SELECT j.to_status, j.effective_date FROM status_journal j
+             WHERE j.action_line_id = l.id AND j.effective_date <= :as_of
+             ORDER BY j.effective_date DESC, j.id DESC LIMIT 1) last ON true
+     WHERE l.plan_id = :plan_id
+     ORDER BY l.ordering_key, l.id
+    """
+)
+
+
+async def check_lines_as_of_today(session: AsyncSession, plan_id: uuid.UUID) -> list[Difference]:
+    """Every line of the plan: its status and completion date in the read model must be
+    the journal's as of today in the plan's time zone (the rule on effective dates makes
+    them so; data written before the rule, or a bug, shows here), and so must its status."""
+    zone = await session.scalar(select(orm.Plan.time_zone).where(orm.Plan.id == plan_id))
+    today = plan_today(zone or "UTC", datetime.now(UTC))
+    differences = []
+    rows = await session.execute(_LINE_CHECK, {"plan_id": plan_id, "as_of": today})
+    for row in rows:
+        model = {"status": row.model_status, "completed_on": row.model_completed_on}
+        journal = {"status": row.journal_status, "completed_on": row.journal_completed_on}
+        if model != journal or row.line_status != row.journal_status:
+            differences.append(
+                Difference(
+                    plan_id,
+                    f"line:{row.id} (code {row.code}) vs the journal as of {today}",
+                    {**model, "line_status": row.line_status},
+                    journal,
+                )
+            )
+    return differences
+
+
 async def check_plan(session: AsyncSession, plan_id: uuid.UUID) -> list[Difference]:
     stored = await load_counters(session, plan_id)
     fresh = await recount_plan(session, plan_id)
@@ -198,7 +242,7 @@ async def check_plan(session: AsyncSession, plan_id: uuid.UUID) -> list[Differen
         b = fresh.get(scope, Counters()).normalised()
         if a != b:
             differences.append(Difference(plan_id, scope, _show(a), _show(b)))
-    return differences
+    return differences + await check_lines_as_of_today(session, plan_id)
 
 
 async def check_all(session: AsyncSession) -> tuple[int, list[Difference]]:

@@ -40,6 +40,7 @@ async def plan_document(session: AsyncSession, plan_id: uuid.UUID) -> PlanDocume
             partners=plan.partners,
             period_start=plan.period_start,
             period_end=plan.period_end,
+            time_zone=plan.time_zone,
         ),
         sections=[
             SectionDocument(

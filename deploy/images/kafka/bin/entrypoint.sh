@@ -42,17 +42,4 @@ java_base=(java -Djava.awt.headless=true -cp '/opt/kafka/libs/*')
     kafka.tools.StorageTool format --ignore-formatted \
     --cluster-id="${CLUSTER_ID:-5L6g3nShT-eMCtK--X86sw}" -c "$CONFIG" >/dev/null
 
-log4j="$DEFAULTS/log4j2.properties"
-if [ -n "${KAFKA_LOG4J_ROOT_LOGLEVEL:-}" ]; then
-    log4j=/opt/kafka/config/log4j2.properties
-    sed "s/^rootLogger.level = .*/rootLogger.level = $KAFKA_LOG4J_ROOT_LOGLEVEL/" \
-        "$DEFAULTS/log4j2.properties" >"$log4j"
-fi
-
-# shellcheck disable=SC2086 # the options are lists of words, as in Kafka's own scripts
-exec java ${KAFKA_HEAP_OPTS:--Xmx1G -Xms1G} \
-    ${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35} \
-    ${KAFKA_OPTS:-} \
-    -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$log4j" \
-    -cp '/opt/kafka/libs/*' kafka.Kafka "$CONFIG"
+exec /opt/kafka/bin/kafka-server-start.sh "$CONFIG"
