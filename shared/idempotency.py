@@ -18,8 +18,8 @@ How "one effect" holds even if a process dies (docs/decisions/0023):
   never committed releases the key instead, so that a retry runs again;
 - a claim left pending longer than ``LEASE`` by a process that died before committing can be
   taken over by the next request with the key; one that committed and died before recording
-  its answer is answered 409 with the time of the change: the effect happened once, and the
-  client looks the result up.
+  its answer is answered, once its lease is over, 409 with the time of the change: the effect
+  happened once, and the client looks the result up.
 
 Keys are kept ``ACCORD_IDEMPOTENCY_KEY_SECONDS`` (24 h by default) from their first use; an
 expired key is free again, and ``purge_expired`` (run by every service every
@@ -259,10 +259,12 @@ async def claim(
     if row.status_code is not None:
         headers = [(name, value) for name, value in row.response_headers]
         return Stored(row.status_code, headers, row.response_body)
+    if row.claimed_at > now - LEASE:
+        # Running, even when its change has committed: it records its answer in a
+        # transaction of its own afterwards, and a retry in between must come back for it.
+        return StillRunning()
     if row.effect_committed:
         return AnswerLost(row.claimed_at)
-    if row.claimed_at > now - LEASE:
-        return StillRunning()
     # Its request died before its change committed: take the key over.
     await session.execute(
         update(table)

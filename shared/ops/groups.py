@@ -51,9 +51,13 @@ async def consumer_groups(timeout: float, only: str | None = None) -> list[Group
         if only is not None and not names:
             raise LookupError(f"the broker knows no consumer group {only!r}")
         described: dict[str, dict[str, Any]] = {}
-        for response in await admin.describe_consumer_groups(names) if names else []:
-            for group in response.to_object()["groups"]:
-                described[group["group"]] = group
+        # One group per request: aiokafka 0.14 fails to decode the broker's answer about
+        # several groups at once ("Buffer underrun decoding string", then the connection is
+        # closed), which made the listing of every group fail.
+        for name in names:
+            for response in await admin.describe_consumer_groups([name]):
+                for group in response.to_object()["groups"]:
+                    described[group["group"]] = group
         committed = {name: await admin.list_consumer_group_offsets(name) for name in names}
     assigned: dict[str, dict[TopicPartition, str]] = {}
     members: dict[str, list[str]] = {}

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import text
 
+from shared.kafka_access import KafkaAccess
 from shared.ops import sources
 
 DLT_HEADER_PREFIX = "dlt."
@@ -164,11 +165,13 @@ class Selection:
 
 
 async def dead_letter_counts(
-    timeout: float, bootstrap_servers: str | None = None
+    timeout: float, kafka: KafkaAccess | None = None
 ) -> dict[str, dict[int, int]]:
     """Messages on each dead-letter topic, per partition, from the offsets (nothing is read).
-    A dead-letter topic not created yet is left out. (``deploy/stack status`` asks this too.)"""
-    async with sources.reader(timeout, bootstrap_servers) as consumer:
+    A dead-letter topic not created yet is left out. ``kafka``: the broker and a principal
+    that may describe and read the dead-letter topics (default: the environment's).
+    (``deploy/stack status`` asks this too, as the local stack's admin.)"""
+    async with sources.reader(timeout, kafka) as consumer:
         existing = await sources.partitions_of_topics(consumer)
         partitions = [
             TopicPartition(topic, partition)

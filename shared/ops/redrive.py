@@ -83,13 +83,14 @@ async def redrive(
     producer = None
     try:
         if send:
+            kafka = sources.kafka_access()
             producer = make_producer(
-                sources.bootstrap_servers(),
+                kafka,
                 max_request_size=MAX_REQUEST_BYTES,
                 request_timeout_ms=int(timeout * 1000),
             )
             await sources.start_client(
-                producer.start, producer.stop, sources.bootstrap_servers(), timeout
+                producer.start, producer.stop, kafka.bootstrap_servers, timeout
             )
         who = getpass.getuser()
         for owner, mine in by_owner.items():

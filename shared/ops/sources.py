@@ -1,7 +1,10 @@
 """Where the operator's command reads from, configured by the environment the services use:
-the broker from ``CommonSettings`` (``ACCORD_KAFKA_BOOTSTRAP_SERVERS``), each database from
-its service's settings (``PLANS_DATABASE_URL``, ...). A broker or database that cannot be
-reached is an ``Unreachable`` naming it, which the command prints without a traceback."""
+the broker and who the command is on it from ``CommonSettings().kafka_access()``
+(``ACCORD_KAFKA_BOOTSTRAP_SERVERS``, ``ACCORD_KAFKA_SECURITY_PROTOCOL``, ``ACCORD_KAFKA_USERNAME``,
+... : the operator runs it as the broker's admin, who may describe every group and read and
+write every topic), each database from its service's settings (``PLANS_DATABASE_URL``, ...,
+with their passwords and TLS settings). A broker or database that cannot be reached is an
+``Unreachable`` naming it, which the command prints without a traceback."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from shared.config import CommonSettings, ServiceSettings
+from shared.kafka_access import KafkaAccess
 from shared.topics import EVENT_TOPICS, dead_letter_topic
 
 SERVICES = ("plans", "meetings", "notifications")
@@ -35,8 +39,8 @@ def service_settings(service: str) -> ServiceSettings:
     return settings
 
 
-def bootstrap_servers() -> str:
-    return CommonSettings().kafka_bootstrap_servers
+def kafka_access() -> KafkaAccess:
+    return CommonSettings().kafka_access()
 
 
 def owner_of(topic: str) -> str:
@@ -59,18 +63,18 @@ def _what(exc: BaseException) -> str:
     return f"{name}: {text}"
 
 
-def kafka_options(servers: str, timeout: float) -> dict[str, Any]:
-    """What every Kafka client of the command is given: the one place to add what the
-    services' clients get besides the address (security settings, for instance). The redrive's
-    producer is the services' own (``shared.outbox.make_producer``)."""
-    return {"bootstrap_servers": servers, "request_timeout_ms": int(timeout * 1000)}
+def kafka_options(kafka: KafkaAccess, timeout: float) -> dict[str, Any]:
+    """What every Kafka client of the command is given: the address and credentials the
+    services' clients get too, and the command's own timeout. The redrive's producer is the
+    services' own (``shared.outbox.make_producer``), given the same access."""
+    return {**kafka.client_options(), "request_timeout_ms": int(timeout * 1000)}
 
 
 @contextlib.asynccontextmanager
 async def admin(timeout: float) -> AsyncIterator[AIOKafkaAdminClient]:
-    servers = bootstrap_servers()
-    client = AIOKafkaAdminClient(**kafka_options(servers, timeout))
-    await start_client(client.start, client.close, servers, timeout)
+    kafka = kafka_access()
+    client = AIOKafkaAdminClient(**kafka_options(kafka, timeout))
+    await start_client(client.start, client.close, kafka.bootstrap_servers, timeout)
     try:
         yield client
     finally:
@@ -79,11 +83,14 @@ async def admin(timeout: float) -> AsyncIterator[AIOKafkaAdminClient]:
 
 
 @contextlib.asynccontextmanager
-async def reader(timeout: float, servers: str | None = None) -> AsyncIterator[AIOKafkaConsumer]:
-    """A consumer outside any group: offsets, and reading chosen partitions."""
-    servers = servers or bootstrap_servers()
-    consumer = AIOKafkaConsumer(**kafka_options(servers, timeout), enable_auto_commit=False)
-    await start_client(consumer.start, consumer.stop, servers, timeout)
+async def reader(
+    timeout: float, kafka: KafkaAccess | None = None
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer outside any group: offsets, and reading chosen partitions. ``kafka``: the
+    broker and principal (default: the environment's, ``kafka_access()``)."""
+    kafka = kafka or kafka_access()
+    consumer = AIOKafkaConsumer(**kafka_options(kafka, timeout), enable_auto_commit=False)
+    await start_client(consumer.start, consumer.stop, kafka.bootstrap_servers, timeout)
     try:
         yield consumer
     finally:
@@ -109,10 +116,16 @@ async def start_client(
 @contextlib.asynccontextmanager
 async def database(service: str, timeout: float) -> AsyncIterator[AsyncConnection]:
     """One connection to the service's database (one transaction: the caller commits)."""
-    url = service_settings(service).database_url
+    settings = service_settings(service)
+    url = settings.database_url
     # Shown without the password.
     shown = make_url(url).render_as_string(hide_password=True)
-    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args={"timeout": timeout})
+    engine = create_async_engine(
+        url,
+        poolclass=pool.NullPool,
+        # The service's own TLS settings, as its own engine gets them.
+        connect_args={"timeout": timeout, **settings.database_connect_args()},
+    )
     try:
         try:
             connection = await asyncio.wait_for(engine.connect(), timeout + 1)

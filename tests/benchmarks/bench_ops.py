@@ -28,7 +28,7 @@ from tests.support.stack import SERVICE_NAMES, Infrastructure, new_infrastructur
 
 
 async def _park(infra: Infrastructure, count: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**infra.kafka_admin.client_options(), acks="all")
     await producer.start()
     try:
         deliveries = [
@@ -75,7 +75,8 @@ def main() -> None:
             asyncio.run(_park(infra, count))
             environment = {
                 **os.environ,
-                "ACCORD_KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+                # The command runs as operators run it: as the broker's admin.
+                **infra.kafka.client_env(),
                 **{f"{s.upper()}_DATABASE_URL": infra.database_url(s) for s in SERVICE_NAMES},
             }
             topic = dead_letter_topic(PLANS_EVENTS)

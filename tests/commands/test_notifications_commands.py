@@ -638,7 +638,7 @@ async def test_a_subscription_to_what_no_event_ever_named_is_refused_on_target_k
     )
     with pytest.raises(Invalid) as refused:
         async with notifications_db.begin_nested():
-            await handlers.subscribe(notifications_db, command)
+            await handlers.subscribe(notifications_db, command, cap=CAP)
     assert refused.value.field == "target_key"
     assert "is known to notifications" in refused.value.message
 
@@ -656,5 +656,5 @@ async def test_a_subscription_to_a_target_named_in_an_event_is_taken(
         command = handlers.Subscribe(
             delegation=code, target_kind=kind, target_key=key, channels=[Channel.INBOX]
         )
-        subscription = await handlers.subscribe(notifications_db, command)
+        subscription = await handlers.subscribe(notifications_db, command, cap=CAP)
         assert subscription.target_key == key

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.auth import Role, issue_token
+from shared.tokens import Role
 from tests.support.meetings import meeting_body
 from tests.support.notifications import new_delegation
-from tests.support.stack import JWT_SECRET, Services
+from tests.support.stack import Services, token
 
 pytestmark = pytest.mark.integration
 
@@ -84,8 +84,7 @@ async def _items(
 
 def _headers_of(subject: str, delegation: str | None = None) -> dict[str, str]:
     role = Role.DELEGATION if delegation else Role.SECRETARIAT
-    token = issue_token(JWT_SECRET, subject=subject, role=role, delegation=delegation)
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {token(role, delegation, subject=subject)}"}
 
 
 async def _caller(
@@ -173,7 +172,9 @@ async def test_a_key_that_is_not_one_is_refused_naming_the_header(
 ) -> None:
     base = services.url("meetings")
     body = meeting_body("BAD-KEY", "2020-09-15T09:00:00+07:00", participants=[], co_chairs=[])
-    headers = {**_headers_of("bad-key"), "Idempotency-Key": key}
+    # As bytes: the key is sent exactly as given, whatever its encoding.
+    headers = [(k.encode(), v.encode()) for k, v in _headers_of("bad-key").items()]
+    headers.append((b"Idempotency-Key", key))
     response = await http.post(f"{base}/meetings", json=body, headers=headers)
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == [KEY_FIELD]

@@ -11,7 +11,7 @@ import pytest
 
 from shared.topics import PLANS_EVENTS
 from tests.support.api import add_action_line, add_section, change_status, create_plan
-from tests.support.kafka import plan_created_event, produce, status_changed_event
+from tests.support.kafka import announced_plan, produce, status_changed_event
 from tests.support.notifications import (
     STATUS_CHANGED,
     headers_of,
@@ -219,18 +219,6 @@ async def test_a_410_disables_the_endpoint_and_stops_deliveries(
     assert len(waiting) == 2
 
 
-async def _announced_plan(services: Services) -> uuid.UUID:
-    """A plan known to notifications only from its plan.created event, produced here."""
-    plan_id = uuid.uuid4()
-    announcement = plan_created_event(plan_id)
-    await produce(
-        services.infra.kafka_as("plans"),
-        PLANS_EVENTS,
-        [(str(plan_id).encode(), announcement.to_bytes())],
-    )
-    return plan_id
-
-
 async def listed_when(
     http: httpx.AsyncClient, url: str, headers: dict[str, str], count: int
 ) -> list[dict] | None:
@@ -246,7 +234,7 @@ async def test_a_redelivered_kafka_event_creates_no_second_delivery(
 ) -> None:
     base = services.url("notifications")
     code, _, path = await _delegation_with_endpoint(http, services, secretariat_headers, receiver)
-    plan_id = await _announced_plan(services)
+    plan_id = await announced_plan(services.infra.kafka_as("plans"))
     await subscribe(http, base, code, "plan", str(plan_id))
     duplicate = status_changed_event(plan_id)
     marker = status_changed_event(plan_id, version=3)
@@ -275,7 +263,7 @@ async def test_another_delegations_ids_give_404_and_the_secretariat_sees_all(
         http, services, secretariat_headers, receiver
     )
     other = await new_delegation(http, base, secretariat_headers)
-    plan_id = await _announced_plan(services)
+    plan_id = await announced_plan(services.infra.kafka_as("plans"))
     subscription = await subscribe(http, base, owner, "plan", str(plan_id))
     await produce(
         services.infra.kafka_admin,

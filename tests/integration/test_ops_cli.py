@@ -24,13 +24,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from deploy.local.processes import free_port
+from services.notifications.webhooks.keyring import parse_keys
+from services.notifications.webhooks.secrets_at_rest import store_secret
 from services.plans import orm as plans_orm
 from shared.consumer import ConsumerRunner
 from shared.events import CloudEvent, EventContract, InvalidEvent
+from shared.kafka_acls import PRINCIPALS, consumer_group
 from shared.migrations import upgrade
 from shared.topics import PLANS_EVENTS, dead_letter_topic
 from tests.support.kafka import produce, read_all, status_changed_event
-from tests.support.stack import REPO, Infrastructure
+from tests.support.stack import REPO, SECRET_KEYS, Infrastructure, Services
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -73,7 +76,9 @@ def _scratch_database(infra: Infrastructure, service: str) -> str:
 def ops(infra: Infrastructure) -> Iterator[Ops]:
     environment = {
         "ACCORD_ENVIRONMENT": "development",
-        "ACCORD_KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+        # As operators run it: the broker's admin, who may describe every group and read
+        # and write every topic.
+        **infra.kafka.client_env(),
         "PLANS_DATABASE_URL": _scratch_database(infra, "plans"),
         "MEETINGS_DATABASE_URL": infra.database_url("meetings"),
         "NOTIFICATIONS_DATABASE_URL": _scratch_database(infra, "notifications"),
@@ -110,19 +115,20 @@ async def test_lag_per_partition_after_producing_and_partially_consuming(
 ) -> None:
     topic = f"ops-test-lag-{uuid.uuid4().hex[:8]}"
     group = f"ops-test-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**infra.kafka_admin.client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
     finally:
         await admin.close()
     messages = [(b"k", f"m{i}".encode()) for i in range(5)]
-    await produce(infra.bootstrap_servers, topic, messages, partition=0)
-    await produce(infra.bootstrap_servers, topic, messages[:3], partition=1)
+    # The admin writes and reads this topic (a super user): it needs no ACL.
+    await produce(infra.kafka_admin, topic, messages, partition=0)
+    await produce(infra.kafka_admin, topic, messages[:3], partition=1)
 
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=infra.bootstrap_servers,
+        **infra.kafka_admin.client_options(),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -151,6 +157,23 @@ async def test_lag_per_partition_after_producing_and_partially_consuming(
         await consumer.stop()
 
 
+async def test_groups_lists_every_group_the_services_included(services: Services, ops: Ops) -> None:
+    """Without ``--group``: every group the broker knows, each running service's with its
+    members and the partitions of every topic it reads."""
+    wanted = {consumer_group(service.name): service.consumes for service in PRINCIPALS}
+
+    async def listed() -> dict[str, Any] | None:
+        groups = {g["group"]: g for g in await asyncio.to_thread(ops.json, "groups")}
+        mine = {name: groups[name] for name in wanted if name in groups}
+        return (
+            mine if len(mine) == len(wanted) and all(g["members"] for g in mine.values()) else None
+        )
+
+    found = await eventually(listed, timeout=60, what="the services' groups with their members")
+    for name, consumes in wanted.items():
+        assert {p["topic"] for p in found[name]["partitions"]} == set(consumes), found[name]
+
+
 async def _fetched(consumer: AIOKafkaConsumer) -> bool:
     return bool(await consumer.getmany(timeout_ms=500))
 
@@ -158,6 +181,9 @@ async def _fetched(consumer: AIOKafkaConsumer) -> bool:
 async def test_outbox_backlog_counts_unpublished_rows_and_the_oldest_age(ops: Ops) -> None:
     url = ops.environment["PLANS_DATABASE_URL"]
     await _execute(url, "DELETE FROM outbox")
+    # Nothing pending for notifications: its migrations seed delegations and announce them
+    # (0014) through the outbox, which no relay publishes from this scratch database.
+    await _execute(ops.environment["NOTIFICATIONS_DATABASE_URL"], "DELETE FROM outbox")
     for age, published in ((90, False), (30, False), (10, False), (500, True)):
         await _execute(
             url,
@@ -217,12 +243,13 @@ async def test_a_poison_message_is_shown_redriven_once_and_consumed_after_the_fi
             sessions=sessions,
             processed_table=plans_orm.processed_events,
             dead_letters_table=plans_orm.dead_letters,
-            bootstrap_servers=infra.bootstrap_servers,
+            # The admin: a service's principal may only use its own consumer group.
+            kafka=infra.kafka_admin,
         )
         consuming = asyncio.create_task(runner.run())
         try:
             await produce(
-                infra.bootstrap_servers, PLANS_EVENTS, [(str(plan_id).encode(), event.to_bytes())]
+                infra.kafka_as("plans"), PLANS_EVENTS, [(str(plan_id).encode(), event.to_bytes())]
             )
 
             async def parked() -> list[dict[str, Any]] | None:
@@ -274,7 +301,7 @@ async def test_a_poison_message_is_shown_redriven_once_and_consumed_after_the_fi
             assert second["outcomes"][0]["new_offset"] == outcome["new_offset"]
             copies = [
                 r
-                for r in await read_all(infra.bootstrap_servers, PLANS_EVENTS, settle=1)
+                for r in await read_all(infra.kafka_admin, PLANS_EVENTS, settle=1)
                 if r.value == event.to_bytes()
             ]
             assert len(copies) == 2  # the original and one redrive
@@ -299,11 +326,11 @@ async def test_a_dead_letters_row_is_listed_shown_and_redriven_once(
     plan_id = uuid.uuid4()
     event = status_changed_event(plan_id)
     await produce(
-        infra.bootstrap_servers, PLANS_EVENTS, [(str(plan_id).encode(), event.to_bytes())]
+        infra.kafka_as("plans"), PLANS_EVENTS, [(str(plan_id).encode(), event.to_bytes())]
     )
     [original] = [
         r
-        for r in await read_all(infra.bootstrap_servers, PLANS_EVENTS, settle=1)
+        for r in await read_all(infra.kafka_admin, PLANS_EVENTS, settle=1)
         if r.value == event.to_bytes()
     ]
     await _execute(
@@ -341,7 +368,7 @@ async def test_a_dead_letters_row_is_listed_shown_and_redriven_once(
     assert again["counts"] == {"already redriven": 1}
     copies = [
         r
-        for r in await read_all(infra.bootstrap_servers, PLANS_EVENTS, settle=1)
+        for r in await read_all(infra.kafka_admin, PLANS_EVENTS, settle=1)
         if r.value == event.to_bytes()
     ]
     # The whole message went back, read from its topic (the row kept 20 bytes of it).
@@ -379,15 +406,19 @@ async def test_endpoints_in_trouble_and_stuck_deliveries(ops: Ops) -> None:
     now = datetime.now(UTC)
     code = f"T{uuid.uuid4().hex[:6].upper()}"
 
+    # Stored as the service stores them: encrypted with the suite's key.
+    keyring = parse_keys(SECRET_KEYS, "the suite's keys")
+
     def endpoint(name: str, **state: Any) -> Any:
-        return n.Endpoint(
+        row = n.Endpoint(
             id=uuid.uuid4(),
             delegation_code=code,
             url=f"https://{name}.example.org/hook",
-            secret="whsec_test",
             event_types=[],
             **state,
         )
+        store_secret(row, keyring, "whsec_test")
+        return row
 
     healthy = endpoint("healthy", enabled=True)
     disabled = endpoint("gone", enabled=False, disabled_reason="gone", disabled_at=now)
@@ -465,7 +496,7 @@ async def test_two_groups_copies_of_one_message_are_redriven_once_in_one_run(
     offset = str(10**9 + uuid.uuid4().int % 10**6).encode()
     for group in (b"accord-plans", b"accord-notifications"):
         await produce(
-            infra.bootstrap_servers,
+            infra.kafka_admin,
             dead_letter_topic(PLANS_EVENTS),
             [(str(plan_id).encode(), event.to_bytes())],
             headers=[
@@ -485,7 +516,7 @@ async def test_two_groups_copies_of_one_message_are_redriven_once_in_one_run(
     assert len({(o["new_partition"], o["new_offset"]) for o in sent["outcomes"]}) == 1
     copies = [
         r
-        for r in await read_all(infra.bootstrap_servers, PLANS_EVENTS, settle=1)
+        for r in await read_all(infra.kafka_admin, PLANS_EVENTS, settle=1)
         if r.value == event.to_bytes()
     ]
     assert len(copies) == 1

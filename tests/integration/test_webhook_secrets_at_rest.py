@@ -40,7 +40,7 @@ from shared.topics import PLANS_EVENTS
 from tests.integration.test_webhook_slots import Endpoint as SlotEndpoint
 from tests.integration.test_webhook_slots import attempts_of, pending_deliveries
 from tests.support.background import in_background
-from tests.support.kafka import produce, status_changed_event
+from tests.support.kafka import announced_plan, produce, status_changed_event
 from tests.support.notifications import headers_of, new_delegation, register_endpoint, subscribe
 from tests.support.receiver import Receiver
 from tests.support.stack import REPO, SECRET_KEYS, Infrastructure, Services
@@ -112,7 +112,7 @@ async def test_the_row_holds_no_plaintext_and_webhooks_still_verify(
     path = f"/hooks/{code}"
     endpoint = await register_endpoint(http, base, code, receiver.url(path))
     receiver.route(path, endpoint["secret"])
-    plan_id = uuid.uuid4()
+    plan_id = await announced_plan(services.infra.kafka_as("plans"))
     await subscribe(http, base, code, "plan", str(plan_id))
 
     async def a_webhook_verifies(with_secret: str, count: int) -> None:

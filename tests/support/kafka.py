@@ -12,6 +12,7 @@ from deploy.local.kafka import MESSAGE_MAX_BYTES
 from shared.contracts import plans as plan_events
 from shared.events import CloudEvent, envelope
 from shared.kafka_access import KafkaAccess
+from shared.topics import PLANS_EVENTS
 
 # How far under the broker's limit ``just_under_the_size_limit`` stays: less than the dlt.*
 # headers a consumer adds (well over 100 bytes).
@@ -110,3 +111,13 @@ def plan_created_event(plan_id: uuid.UUID) -> CloudEvent:
         status="draft",
     )
     return envelope(payload, source=plan_events.SOURCE, subject=f"plans/{plan_id}")
+
+
+async def announced_plan(plans: KafkaAccess) -> uuid.UUID:
+    """A new plan that notifications knows only from its plan.created event, produced here
+    as ``plans`` (the plans service's principal)."""
+    plan_id = uuid.uuid4()
+    await produce(
+        plans, PLANS_EVENTS, [(str(plan_id).encode(), plan_created_event(plan_id).to_bytes())]
+    )
+    return plan_id

@@ -155,10 +155,12 @@ class Services:
 ISSUED_TOKENS: set[str] = set()
 
 
-def token(role: Role, delegation: str | None = None) -> str:
+def token(role: Role, delegation: str | None = None, *, subject: str | None = None) -> str:
+    """A token the services accept; ``subject``: a caller of its own (default: one per role
+    or delegation)."""
     issued = issue_token(
         SIGNING_KEY,
-        subject=delegation or f"test-{role.value}",
+        subject=subject or delegation or f"test-{role.value}",
         role=role,
         delegation=delegation,
     )

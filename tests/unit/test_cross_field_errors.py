@@ -87,7 +87,8 @@ def test_no_model_validator_of_a_service_refuses_the_whole_body() -> None:
             ):
                 continue
             for raised in ast.walk(node):
-                refuses = isinstance(raised, ast.Raise) and raised.exc is not None
-                if refuses and "FieldFault" not in ast.unparse(raised.exc):
+                if not isinstance(raised, ast.Raise) or raised.exc is None:
+                    continue
+                if "FieldFault" not in ast.unparse(raised.exc):
                     offenders.append(f"{path.relative_to(REPO)}:{raised.lineno}")
     assert offenders == []

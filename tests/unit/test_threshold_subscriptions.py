@@ -2,6 +2,7 @@
 of its thresholds, once per crossing, either way, and of nothing else."""
 
 import uuid
+from datetime import date
 
 from services.notifications.intake.domain import SubscriptionRule, crosses
 from shared.contracts import plans
@@ -27,7 +28,7 @@ def _rollup(
 ) -> plans.RollupChanged:
     return plans.RollupChanged(
         plan_id=PLAN,
-        scope_kind=kind,  # type: ignore[arg-type]
+        scope_kind=kind,
         scope_key=key,
         rule_version=1,
         before=_figures(before),
@@ -74,8 +75,8 @@ def test_a_threshold_subscription_is_told_of_nothing_else_and_a_plain_one_of_eve
         code="P",
         title="P",
         partners=[],
-        period_start="2016-01-01",  # type: ignore[arg-type]
-        period_end="2020-12-31",  # type: ignore[arg-type]
+        period_start=date(2016, 1, 1),
+        period_end=date(2020, 12, 31),
         status="draft",
     )
     assert not _rule("plan", str(PLAN), 90).accepts(created)

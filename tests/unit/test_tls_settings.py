@@ -4,6 +4,7 @@ setting gives the clients, and the start-up refusals that name the variable at f
 import datetime
 import ssl
 from pathlib import Path
+from typing import cast
 
 import pytest
 from cryptography import x509
@@ -97,8 +98,7 @@ def test_kafka_tls_trusts_the_ca_file_and_verifies_the_broker_name(
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
     assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
-    trusted = [dict(part[0] for part in c["subject"]) for c in context.get_ca_certs()]
-    assert {"commonName": "accord-test-ca"} in trusted
+    assert {"commonName": "accord-test-ca"} in _ca_subjects(context)
 
 
 def test_kafka_tls_takes_a_client_certificate(
@@ -181,9 +181,7 @@ def test_postgres_verify_modes_trust_the_root_certificate(
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname is check_hostname
-    assert [dict(p[0] for p in c["subject"]) for c in context.get_ca_certs()] == [
-        {"commonName": "db-ca"}
-    ]
+    assert _ca_subjects(context) == [{"commonName": "db-ca"}]
 
 
 @pytest.mark.parametrize("mode", ["disable", "prefer", "require"])
@@ -211,3 +209,14 @@ def test_postgres_tls_refusals_name_the_variable(
     assert "PLANS_DATABASE_SSL_ROOT_CERT: /nonexistent/root.crt cannot be read" in message
     message = refused(PlansSettings, monkeypatch, PLANS_DATABASE_SSL_MODE="sometimes")
     assert "database_ssl_mode" in message
+
+
+# A subject: relative distinguished names, each of (attribute, value) pairs.
+Subject = tuple[tuple[tuple[str, str], ...], ...]
+
+
+def _ca_subjects(context: ssl.SSLContext) -> list[dict[str, str]]:
+    """The subject of each CA certificate ``context`` trusts, e.g. {"commonName": ...}."""
+    # typeshed types every field of a certificate as the union of all fields' shapes.
+    subjects = (cast(Subject, c["subject"]) for c in context.get_ca_certs())
+    return [dict(part[0] for part in subject) for subject in subjects]
