@@ -8,10 +8,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from shared.topics import PLANS_EVENTS
 from tests.support.api import add_action_line, add_section, change_status, create_plan
+from tests.support.kafka import read_all
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
 from tests.support.otlp import ReceivedSpan, SpanCollector, exporting_to
 from tests.support.receiver import Receiver
@@ -130,6 +133,19 @@ async def test_one_status_change_is_one_trace_from_the_request_to_the_webhook(
     # Only the receiver's origin is recorded: a webhook URL's path can be its secret.
     urls = [v for k, v in http_client.attributes.items() if k in ("url.full", "http.url")]
     assert urls == [receiver.url("")]
+
+    # On the topic the context is a CloudEvents extension attribute, as the SDK's Kafka
+    # binding reads it: the span that staged the event.
+    [record] = [
+        r
+        for r in await read_all(services.infra.kafka_admin, PLANS_EVENTS, settle=0.5)
+        if trace_id.encode() in r.value and b"action_line.status_changed" in r.value
+    ]
+    message = ce_kafka.KafkaMessage(
+        headers=dict(record.headers), key=record.key, value=record.value
+    )
+    attributes = ce_kafka.from_kafka(message, JSONFormat()).get_attributes()
+    assert attributes["traceparent"] == f"00-{trace_id}-{publish.parent_span_id}-01"
 
     # The receiver was told which request of which trace sent it.
     [received] = receiver.accepted(path)
