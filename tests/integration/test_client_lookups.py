@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.support.api import create_plan
-from tests.support.meetings import act, meeting_body, schedule
+from tests.support.meetings import act, known_to_meetings, meeting_body, schedule
 from tests.support.notifications import headers_of, new_delegation
 from tests.support.stack import Services
 from tests.support.waiting import eventually
@@ -89,6 +89,14 @@ async def test_attendance_is_recorded_as_a_meeting_concludes_and_published(
     meetings, base = services.url("meetings"), services.url("notifications")
     present = await new_delegation(http, base, secretariat_headers)
     excused = await new_delegation(http, base, secretariat_headers)
+    # Meetings knows a delegation from notifications' event: wait for it, as a client would.
+    await known_to_meetings(
+        http,
+        base,
+        secretariat_headers,
+        services.infra.database_url("meetings"),
+        {present: present, excused: excused},
+    )
     body = meeting_body(
         f"ATT-{uuid.uuid4().hex[:6]}",
         "2020-09-15T09:00:00+07:00",

@@ -97,7 +97,7 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     ("plans", "GET", "/action-lines/{line_id}/history"): ("read", {}),
     ("plans", "POST", "/action-lines/{line_id}/history/{entry_id}/corrections"): (
         "write",
-        {"json": "history_correction"},
+        {"json": "history_correction", "entry": "journal"},
     ),
     ("plans", "GET", "/plans/{plan_id}/history"): ("read", {}),
     ("plans", "GET", "/plans/{plan_id}/rollups"): ("read", {}),
@@ -293,7 +293,8 @@ async def _build_world(world: World) -> None:
     )
     assert changed.status_code == 200, changed.text
     history = await http.get(f"{plans}/action-lines/{line['id']}/history", headers=sec)
-    world.ids["entry_id"] = str(history.json()["items"][-1]["id"])  # the line's first change
+    # The line's first change (a journal entry; "entry_id" of the inbox routes is another id).
+    world.ids["journal_entry_id"] = str(history.json()["items"][-1]["id"])
     deliveries = await eventually(
         lambda: listed(http, f"{notifications}/deliveries", headers_of(world.a)),
         what="a delivery to A's endpoint",
@@ -320,6 +321,21 @@ def _principal_headers(world: World) -> dict[str, dict[str, str]]:
     }
 
 
+async def _history_entry(world: World, line_url: str, entry_id: str) -> dict[str, Any]:
+    """One entry of a line's history, on whichever page it is: the matrix changes the line's
+    status many times, so its first change soon leaves the first page."""
+    cursor: str | None = None
+    while True:
+        params = {"cursor": cursor} if cursor else {}
+        page = await world.http.get(f"{line_url}/history", params=params, headers=world.secretariat)
+        body = page.json()
+        for entry in body["items"]:
+            if str(entry["id"]) == entry_id:
+                return dict(entry)
+        cursor = body["next_cursor"]
+        assert cursor is not None, f"entry {entry_id} is not in the line's history"
+
+
 async def _body(world: World, name: str) -> Any:
     """Valid request bodies, fresh for each call where the resource must be new."""
     plans_url = world.url("plans")
@@ -343,10 +359,7 @@ async def _body(world: World, name: str) -> Any:
     if name == "history_correction":  # the line's first change, a day earlier each time
         line_url = f"{plans_url}/action-lines/{world.ids['line_id']}"
         current = await world.http.get(line_url, headers=world.secretariat)
-        history = await world.http.get(f"{line_url}/history", headers=world.secretariat)
-        first = next(
-            e for e in history.json()["items"] if str(e["id"]) == str(world.ids["entry_id"])
-        )
+        first = await _history_entry(world, line_url, str(world.ids["journal_entry_id"]))
         earlier = date.fromisoformat(first["effective_date"]) - timedelta(days=1)
         return {
             "effective_date": earlier.isoformat(),
@@ -393,6 +406,8 @@ async def _call(
         ids["meeting_id"] = ids["lifecycle_meeting"]
     if spec.get("meeting") == "cancelled":
         ids["meeting_id"] = ids["cancelled_meeting"]
+    if spec.get("entry") == "journal":
+        ids["entry_id"] = ids["journal_entry_id"]
     fresh: dict[str, Callable[[], Awaitable[str]]] = {
         "subscription": world.new_subscription_of_a,
         "endpoint": world.new_endpoint_of_a,
