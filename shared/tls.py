@@ -20,17 +20,6 @@ class PostgresSslMode(StrEnum):
     VERIFY_FULL = "verify-full"  # ... and naming the host connected to
 
 
-class KafkaSecurityProtocol(StrEnum):
-    PLAINTEXT = "PLAINTEXT"
-    SSL = "SSL"
-    SASL_PLAINTEXT = "SASL_PLAINTEXT"
-    SASL_SSL = "SASL_SSL"
-
-    @property
-    def uses_tls(self) -> bool:
-        return self in (KafkaSecurityProtocol.SSL, KafkaSecurityProtocol.SASL_SSL)
-
-
 def _file(path: str, variable: str) -> str:
     """``path`` if it names a readable file; else an error naming ``variable``."""
     try:
