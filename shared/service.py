@@ -89,6 +89,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         refuse_missing_keys(spec.common)
         database_tls = spec.settings.database_connect_args()
         engine = make_engine(spec.settings.database_url, spec.settings.db_pool_size, database_tls)
+        tracing.instrument_database(engine)  # statement spans, only when tracing is on
         sessions = make_session_factory(engine)
         app.state.engine = engine
         app.state.database_outage.watch(engine)
