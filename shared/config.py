@@ -203,6 +203,11 @@ class CommonSettings(BaseSettings):
                 " broker must authenticate its clients (SASL_PLAINTEXT, SASL_SSL, or SSL"
                 " with client certificates)"
             )
+        elif self.kafka_security_protocol is SecurityProtocol.SSL and not self.kafka_ssl_certfile:
+            refusals.append(
+                "ACCORD_KAFKA_SECURITY_PROTOCOL=SSL without ACCORD_KAFKA_SSL_CERTFILE: the broker"
+                " would not know who connects (use SASL_SSL, or a client certificate)"
+            )
         elif self.kafka_security_protocol.uses_sasl:
             weakness = secret_weakness(self.kafka_password)
             if weakness is not None:

@@ -132,6 +132,24 @@ class StillRunning(Conflict):
         )
 
 
+class AnswerWithheld(Conflict):
+    def __init__(self, committed_at: datetime) -> None:
+        super().__init__(
+            f"the request with this Idempotency-Key took effect (at {committed_at.isoformat()}); "
+            "its answer held a secret, which is shown once and not kept: look the result up "
+            "instead of sending it again",
+            errors=[FieldError(field=FIELD, message="took effect; answer held a secret")],
+        )
+
+
+def _holds_a_secret(headers: list[tuple[str, str]]) -> bool:
+    """An answer marked ``Cache-Control: no-store`` carries a secret (a webhook signing
+    secret): it is never written to the keys' table, which is not encrypted."""
+    return any(
+        name.lower() == "cache-control" and "no-store" in value.lower() for name, value in headers
+    )
+
+
 class AnswerLost(Conflict):
     def __init__(self, committed_at: datetime) -> None:
         super().__init__(
@@ -161,17 +179,20 @@ def _key(request: Request) -> str | None:
 
 
 async def _subject(request: Request) -> str | None:
-    """Keys are the caller's own. Without a valid token there is nothing to scope them by:
-    the route's own authentication refuses the request anyway."""
+    """Keys are the caller's own: its subject with its role and delegation, so that a token
+    of another role issued to the same subject never replays an answer it may not see. Without
+    a valid token there is nothing to scope them by: the route's own authentication refuses
+    the request anyway."""
     authorization = request.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
     try:
         verifier: TokenVerifier = request.app.state.token_verifier
-        subject = (await verifier.verify(token.strip())).subject
+        principal = await verifier.verify(token.strip())
     except Problem:
         return None
+    subject = f"{principal.role.value}:{principal.delegation or ''}:{principal.subject}"
     # The column's width: a longer subject (tokens are ours, so only in theory) by its digest.
     return subject if len(subject) <= 200 else hashlib.sha256(subject.encode()).hexdigest()
 
@@ -258,6 +279,8 @@ async def claim(
         return _problem_for_other_request()
     if row.status_code is not None:
         headers = [(name, value) for name, value in row.response_headers]
+        if row.response_body is None and _holds_a_secret(headers):
+            return AnswerWithheld(row.claimed_at)
         return Stored(row.status_code, headers, row.response_body)
     if row.claimed_at > now - LEASE:
         # Running, even when its change has committed: it records its answer in a
@@ -293,15 +316,16 @@ async def mark_effect(session: AsyncSession, claim_: Claim) -> None:
 async def record(
     sessions: async_sessionmaker[AsyncSession], claim_: Claim, answer: Stored | None
 ) -> None:
-    """Keep the answer with the key; or, for an answer of 500 or more (or none) whose change
-    never committed, release the key so that a retry runs again."""
+    """Keep the answer of a request whose change committed with the key (without its body
+    if it holds a secret); release the key of one whose change never committed, whatever it
+    answered (a 429, a 412, a 422 that says to retry, a 500), so that a retry runs again: it
+    had no effect to repeat."""
     table = claim_.table
     mine = and_(
         table.c.subject == claim_.subject, table.c.key == claim_.key, table.c.claim == claim_.token
     )
     async with sessions() as session, session.begin():
-        if answer is None or answer.status >= 500:
-            await session.execute(delete(table).where(mine, table.c.effect_committed.is_(False)))
+        await session.execute(delete(table).where(mine, table.c.effect_committed.is_(False)))
         if answer is not None:
             await session.execute(
                 update(table)
@@ -309,7 +333,7 @@ async def record(
                 .values(
                     status_code=answer.status,
                     response_headers=[list(pair) for pair in answer.headers],
-                    response_body=answer.body,
+                    response_body=None if _holds_a_secret(answer.headers) else answer.body,
                 )
             )
 

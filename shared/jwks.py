@@ -146,7 +146,7 @@ class JwksKeys:
         self._tried_at = time.monotonic()
         try:
             keys = parse_jwks(await read_document(self.source))
-        except (OSError, httpx.HTTPError, JwksError) as exc:
+        except Exception as exc:  # any failure keeps the keys already held
             # The source is an operator's setting, not a secret: it may be logged.
             log.warning("jwks_not_read", source=self.source, error=f"{type(exc).__name__}: {exc}")
             return

@@ -208,6 +208,7 @@ class OutboxRelay:
         if self._listener is not None and not self._listener.is_closed():
             return
         self.state.is_leader = False
+        metrics.RELAY_LEADER.set(0)  # until the lock is taken again, maybe by another replica
         connection = await asyncpg.connect(
             self._listen_dsn, timeout=10, **self._listen_connect_args
         )

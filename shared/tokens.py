@@ -196,8 +196,10 @@ class TokenVerifier:
 
 
 def _number(value: object) -> float:
-    # PyJWT has checked both are numbers (its exp and iat validation).
-    assert isinstance(value, int | float)
+    # PyJWT has validated exp and iat, but it also takes a number in a string ("exp":
+    # "1999999999"): anything else than a plain number is refused here, never a 500.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unauthorized("the token's exp and iat must be numbers")
     return float(value)
 
 

@@ -266,7 +266,13 @@ def apt_install(*packages: str) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     print(f"installing {' '.join(packages)} with apt-get ...", file=sys.stderr)
     run(["apt-get", "update"], "apt-get update", env=env)
-    run(["apt-get", "install", "-y", *packages], f"apt-get install {packages}", env=env)
+    # Without the recommended packages: Debian's prometheus recommends a node exporter, its
+    # docker-compose the Docker engine, daemons nobody asked for.
+    run(
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+        f"apt-get install {packages}",
+        env=env,
+    )
 
 
 # --- detached processes --------------------------------------------------------------------

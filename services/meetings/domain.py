@@ -131,12 +131,15 @@ class UnknownDelegations(Invalid):
         )
 
 
-def unknown_participants(participants: Sequence[str], known: Iterable[str]) -> None:
-    """Refuse the first participant no delegation has, naming every such code."""
+def unknown_participants(
+    participants: Sequence[str], known: Iterable[str], field: str = "participants.{index}"
+) -> None:
+    """Refuse the first participant no delegation has, naming every such code; ``field`` is
+    where a code sits in the request (``{index}``: its position)."""
     known_codes = set(known)
     missing = [(i, code) for i, code in enumerate(participants) if code not in known_codes]
     if missing:
-        raise UnknownDelegations(f"participants.{missing[0][0]}", [code for _, code in missing])
+        raise UnknownDelegations(field.format(index=missing[0][0]), [code for _, code in missing])
 
 
 def check_participants(participants: Sequence[str], co_chair_delegations: Sequence[str]) -> None:

@@ -353,7 +353,15 @@ async def conclude_meeting(session: AsyncSession, command: ConcludeMeeting) -> o
     for index, decision in enumerate(command.decisions):
         with _fields_under(f"decisions.{index}"):
             await _adopt(session, meeting, decision)
-    domain.check_attendance_once([delegation for delegation, _ in command.attendance])
+    attending = [delegation for delegation, _ in command.attendance]
+    domain.check_attendance_once(attending)
+    # Attendance may add a participant: like one invited, it must be a registered delegation.
+    already = {p.delegation for p in meeting.participants}
+    domain.unknown_participants(
+        attending,
+        already | await _known_delegations(session, attending),
+        field="attendance.{index}.delegation",
+    )
     for delegation, attendance in command.attendance:
         _record_attendance(meeting, delegation, attendance)
     now = _move(meeting, MeetingStatus.CONCLUDED)

@@ -473,6 +473,29 @@ async def test_a_participant_no_registered_delegation_has_is_refused_on_its_fiel
     assert [p.delegation for p in joined.participants] == ["VNM", "UN", "ZZA"]
 
 
+async def test_attendance_at_the_conclusion_refuses_a_code_no_delegation_has(
+    meetings_db: AsyncSession,
+) -> None:
+    """Found in review: concluding with attendance added unknown codes as participants (and
+    published them), past the check that scheduling and set_attendance make."""
+    meeting = await in_progress(meetings_db)
+    attendance = [("VNM", Attendance.PRESENT), ("ZZQ", Attendance.PRESENT)]
+    with pytest.raises(Invalid) as refused:
+        async with meetings_db.begin_nested():
+            await handlers.conclude_meeting(
+                meetings_db,
+                handlers.ConcludeMeeting(meeting_id=meeting.id, attendance=attendance),
+            )
+    assert refused.value.field == "attendance.1.delegation"
+    assert "ZZQ" in refused.value.message
+    concluded = await handlers.conclude_meeting(
+        meetings_db,
+        handlers.ConcludeMeeting(meeting_id=meeting.id, attendance=attendance[:1]),
+    )
+    vnm = next(p for p in concluded.participants if p.delegation == "VNM")
+    assert vnm.attendance == "present"
+
+
 async def test_a_correction_of_history_re_dates_the_change_in_the_read_model(
     meetings_db: AsyncSession,
 ) -> None:

@@ -7,13 +7,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from shared.db import asyncpg_dsn
 from shared.tokens import Role
+from shared.topics import PLANS_EVENTS
+from tests.support.kafka import plan_created_event, produce
 from tests.support.meetings import meeting_body
 from tests.support.notifications import new_delegation
 from tests.support.stack import Services, token
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +183,58 @@ async def test_a_key_that_is_not_one_is_refused_naming_the_header(
     response = await http.post(f"{base}/meetings", json=body, headers=headers)
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == [KEY_FIELD]
+
+
+async def test_an_answer_holding_a_secret_is_not_kept_and_a_retry_is_told_to_look_it_up(
+    services: Services, http: httpx.AsyncClient
+) -> None:
+    """Found in review: the first answer of POST /endpoints (its whsec_ signing secret) was
+    stored in plain text in idempotency_keys for 24 h, past the encryption at rest, and a
+    replay showed the secret a second time."""
+    base = services.url("notifications")
+    code = await new_delegation(http, base, _headers_of("test-idempotency-setup"))
+    keyed = {**_headers_of(f"idem-secret-{code}", code), "Idempotency-Key": str(uuid.uuid4())}
+    body = {"delegation": code, "url": "http://127.0.0.1:9/hooks", "description": "kept?"}
+    first = await http.post(f"{base}/endpoints", json=body, headers=keyed)
+    assert first.status_code == 201, first.text
+    secret = first.json()["secret"]
+    assert secret.startswith("whsec_")
+    connection = await asyncpg.connect(asyncpg_dsn(services.infra.database_url("notifications")))
+    try:
+        stored = await connection.fetch("SELECT status_code, response_body FROM idempotency_keys")
+    finally:
+        await connection.close()
+    assert all(secret.encode() not in (row["response_body"] or b"") for row in stored)
+
+    again = await http.post(f"{base}/endpoints", json=body, headers=keyed)
+    assert again.status_code == 409, again.text
+    assert secret not in again.text
+    assert [e["field"] for e in again.json()["errors"]] == [KEY_FIELD]
+
+
+async def test_a_request_refused_without_effect_runs_again_when_retried_with_its_key(
+    services: Services, http: httpx.AsyncClient
+) -> None:
+    """Found in review: a refusal that says to retry (a subscription to a plan notifications
+    has not heard of yet, 422) was stored with the key and replayed for 24 h, so the retry the
+    answer asked for could never succeed."""
+    base = services.url("notifications")
+    code = await new_delegation(http, base, _headers_of("test-idempotency-setup"))
+    keyed = {**_headers_of(f"idem-retry-{code}", code), "Idempotency-Key": str(uuid.uuid4())}
+    plan_id = uuid.uuid4()
+    body = {"target_kind": "plan", "target_key": str(plan_id), "event_types": []}
+    refused = await http.post(f"{base}/subscriptions", json=body, headers=keyed)
+    assert refused.status_code == 422, refused.text
+
+    await produce(
+        services.infra.kafka_as("plans"),
+        PLANS_EVENTS,
+        [(str(plan_id).encode(), plan_created_event(plan_id).to_bytes())],
+    )
+
+    async def taken() -> bool:
+        retried = await http.post(f"{base}/subscriptions", json=body, headers=keyed)
+        assert retried.status_code in (201, 422), retried.text
+        return retried.status_code == 201
+
+    await eventually(taken, what="the retried subscription to be taken once the plan is known")

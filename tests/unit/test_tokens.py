@@ -147,3 +147,22 @@ def test_a_service_needs_a_jwks_document_unless_hs256(monkeypatch: pytest.Monkey
         refuse_missing_keys(CommonSettings())
     monkeypatch.setenv("ACCORD_JWT_ALGORITHM", "HS256")
     refuse_missing_keys(CommonSettings())
+
+
+async def test_a_signed_token_with_numbers_in_strings_is_a_401_not_a_500(
+    key: SigningKey, verifier: TokenVerifier
+) -> None:
+    """Found in review: PyJWT takes "exp": "1999999999" (a number in a string), and the
+    lifetime check then failed on an assertion: a 500 for a validly signed token."""
+    now = int(datetime.now(UTC).timestamp())
+    claims = {
+        "sub": "s",
+        "role": "secretariat",
+        "iss": "accord",
+        "aud": "accord-plans",
+        "iat": str(now),
+        "exp": str(now + 60),
+    }
+    token = jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})
+    with pytest.raises(Unauthorized, match="must be numbers"):
+        await verifier.verify(token)
