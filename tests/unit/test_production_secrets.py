@@ -184,3 +184,15 @@ def test_a_client_of_a_broker_without_users_sends_no_credentials(
     options = CommonSettings().kafka_access().client_options()
     assert options["security_protocol"] == "PLAINTEXT"
     assert "sasl_plain_password" not in options
+
+
+def test_production_refuses_kafka_tls_without_a_client_certificate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in review: SSL without a client certificate passed, although the broker then
+    cannot tell who connects (the refusal's own message asked for client certificates)."""
+    monkeypatch.setenv("ACCORD_ENVIRONMENT", "production")
+    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "SSL")
+    with pytest.raises(ValidationError) as refused:
+        CommonSettings()
+    assert "ACCORD_KAFKA_SSL_CERTFILE" in str(refused.value)
