@@ -28,7 +28,7 @@ from services.notifications.config import NotificationsSettings
 from services.notifications.intake.handlers import TakeIn, new_webhook_id, take_in
 from services.notifications.wakeup import Pulse
 from services.notifications.webhooks.dispatcher import Dispatcher
-from services.notifications.webhooks.keyring import Keyring
+from services.notifications.webhooks.keyring import Keyring, new_key_entry, parse_keys
 from services.notifications.webhooks.payloads import webhook_body
 from services.notifications.webhooks.secrets_at_rest import store_secret
 from services.notifications.webhooks.signing import new_secret, signature_headers
@@ -187,20 +187,24 @@ async def fan_out_to(sessions, recipients: int) -> float:
                 for c in codes
             ],
         )
-        await session.execute(
-            insert(orm.Endpoint),
-            [
+        # Secrets are stored encrypted (services/notifications/webhooks/keyring.py).
+        keyring = parse_keys(new_key_entry(), "the benchmark's key")
+        endpoints = []
+        for c in codes:
+            endpoint_id = uuid.uuid4()
+            sealed = keyring.seal(endpoint_id, new_secret())
+            endpoints.append(
                 {
-                    "id": uuid.uuid4(),
+                    "id": endpoint_id,
                     "delegation_code": c,
                     "url": "https://hooks.example/",
-                    "secret": new_secret(),
+                    "secret_key_id": sealed.key_id,
+                    "secret_ciphertext": sealed.ciphertext,
                     "event_types": [],
                     "enabled": False,  # nothing is sent: this measures the fan-out only
                 }
-                for c in codes
-            ],
-        )
+            )
+        await session.execute(insert(orm.Endpoint), endpoints)
     payload = status_changed(plan_id)
     event = envelope(payload, source="/bench", subject="bench")
     started = time.perf_counter()

@@ -12,6 +12,7 @@ from sqlalchemy import insert
 
 from services.meetings import orm as meetings_orm
 from services.notifications import orm as notifications_orm
+from services.notifications.webhooks.keyring import new_key_entry, parse_keys
 from services.plans import orm as plans_orm
 from shared.contracts import plans as plan_events
 from shared.db import make_engine
@@ -93,6 +94,15 @@ def _templates(plan_id: uuid.UUID) -> tuple[str, str]:
         event = envelope(payload, source=plan_events.SOURCE, subject=subject)
         texts.append(event.to_bytes().decode().replace(event.id, EVENT_ID))
     return texts[0], texts[1]
+
+
+def _sealed_secret(endpoint_id: uuid.UUID) -> dict[str, object]:
+    """The secret columns of an endpoint row: encrypted at rest, as the service stores them
+    (the raw loop signs nothing, so any key does)."""
+    sealed = parse_keys(new_key_entry(), "the raw loop's key").seal(
+        endpoint_id, "whsec_" + "A" * 32
+    )
+    return {"secret_key_id": sealed.key_id, "secret_ciphertext": sealed.ciphertext}
 
 
 async def seed(urls: dict[str, str], size: int, sink_url: str) -> Seeded:
@@ -198,7 +208,8 @@ async def seed(urls: dict[str, str], size: int, sink_url: str) -> Seeded:
                 notifications_orm.Endpoint,
                 [
                     {"id": endpoint_id, "delegation_code": DELEGATION, "url": sink_url}
-                    | {"secret": "whsec_" + "A" * 32, "event_types": []}
+                    | _sealed_secret(endpoint_id)
+                    | {"event_types": []}
                 ],
             ),
             (
