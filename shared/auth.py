@@ -75,8 +75,12 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    principal = await verifier.verify(credentials.credentials)
+    verified = getattr(request.state, "verified_token", None)  # by shared/idempotency.py
+    if verified is not None and verified[0] == credentials.credentials:
+        principal: Principal = verified[1]
+    else:
+        verifier: TokenVerifier = request.app.state.token_verifier
+        principal = await verifier.verify(credentials.credentials)
     per_subject: TokenBuckets | None = getattr(request.app.state, "subject_limits", None)
     if per_subject is not None:
         refused = per_subject.refuse(principal.subject)

@@ -58,13 +58,19 @@ def secret_weakness(secret: str) -> str | None:
     return None
 
 
-def refuse_weak_secret(variable: str, secret: str) -> None:
-    """Raise (naming the variable, never the value) if ``secret`` is not fit for production."""
+def weak_secret_refusal(variable: str, secret: str) -> str | None:
+    """Why ``secret`` is not fit for production, naming the variable (never the value)."""
     weakness = secret_weakness(secret)
-    if weakness is not None:
-        raise ValueError(
-            f"{variable} {weakness}: production needs a secret of its own ({MAKE_A_SECRET})"
-        )
+    if weakness is None:
+        return None
+    return f"{variable} {weakness}: production needs a secret of its own ({MAKE_A_SECRET})"
+
+
+def refuse_weak_secret(variable: str, secret: str) -> None:
+    """Raise ``weak_secret_refusal`` if there is one."""
+    refusal = weak_secret_refusal(variable, secret)
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 class Environment(StrEnum):
@@ -209,12 +215,9 @@ class CommonSettings(BaseSettings):
                 " would not know who connects (use SASL_SSL, or a client certificate)"
             )
         elif self.kafka_security_protocol.uses_sasl:
-            weakness = secret_weakness(self.kafka_password)
-            if weakness is not None:
-                refusals.append(
-                    f"ACCORD_KAFKA_PASSWORD {weakness}: production needs a secret of its own"
-                    f" ({MAKE_A_SECRET})"
-                )
+            weak = weak_secret_refusal("ACCORD_KAFKA_PASSWORD", self.kafka_password)
+            if weak is not None:
+                refusals.append(weak)
         if self.jwt_algorithm is TokenAlgorithm.HS256:
             refusals.append(
                 "ACCORD_JWT_ALGORITHM=HS256 is for development only: production checks"

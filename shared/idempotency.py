@@ -192,6 +192,8 @@ async def _subject(request: Request) -> str | None:
         principal = await verifier.verify(token.strip())
     except Problem:
         return None
+    # The route's own authentication takes it from here instead of checking the token again.
+    request.state.verified_token = (token.strip(), principal)
     subject = f"{principal.role.value}:{principal.delegation or ''}:{principal.subject}"
     # The column's width: a longer subject (tokens are ours, so only in theory) by its digest.
     return subject if len(subject) <= 200 else hashlib.sha256(subject.encode()).hexdigest()

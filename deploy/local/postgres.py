@@ -23,6 +23,7 @@ from deploy.local.processes import (
     apt_install,
     failure,
     group_gone,
+    kept_secret,
     kill_group,
     live_pid,
     open_log,
@@ -116,16 +117,7 @@ class Postgres:
     @property
     def password(self) -> str:
         """The superuser's password, generated on first use and kept (URL-safe characters)."""
-        path = self.password_path
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                return path.read_text().strip()  # another process made it meanwhile
-            with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_urlsafe(32))
-        return path.read_text().strip()
+        return kept_secret(self.password_path, lambda: secrets.token_urlsafe(32))
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres:{self.password}@127.0.0.1:{self.port}/{database}"

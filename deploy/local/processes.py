@@ -49,6 +49,22 @@ PORT_BAND = (20000, 32000)
 _handed_out: set[int] = set()
 
 
+def kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in ``path``, made by ``make`` on first use in a file only its owner
+    can read, and kept so that what it protects survives restarts. Two processes making it
+    at once agree: the one that loses the race reads the other's."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(make() + "\n")
+    return path.read_text().strip()
+
+
 def ephemeral_port_range() -> tuple[int, int]:
     """The kernel's range of ephemeral (source) ports, both ends included."""
     try:

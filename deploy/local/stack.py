@@ -31,6 +31,7 @@ from deploy.local.processes import (
     StackError,
     ephemeral_port_range,
     is_ephemeral,
+    kept_secret,
     run,
     wait_for,
 )
@@ -169,13 +170,10 @@ class LocalStack:
         """The key that encrypts webhook secrets, generated on the first ``up`` and kept,
         given as a file the way an operator mounts one."""
         path = self.runtime_dir / "notifications_secret_keys"
-        if not path.exists():
-            # The service's own command makes it, so that the key's format has one owner.
-            entry = run([self.python, *NEW_SECRET_KEY], "making a key", cwd=REPO_ROOT).strip()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as file:
-                file.write(entry + "\n")
+        # The service's own command makes it, so that the key's format has one owner.
+        kept_secret(
+            path, lambda: run([self.python, *NEW_SECRET_KEY], "making a key", cwd=REPO_ROOT)
+        )
         return path
 
     def signing_key_path(self) -> Path:

@@ -14,6 +14,7 @@ from deploy.local.processes import free_port
 from services.notifications.config import DEVELOPMENT_SECRET_KEYS
 from services.notifications.webhooks.keyring import new_key_entry
 from shared.config import DEVELOPMENT_JWT_SECRET
+from tests.support.production import SASL  # an authenticated broker, unless a case says not
 from tests.support.stack import REPO, SERVICE_NAMES
 
 pytestmark = pytest.mark.integration
@@ -22,11 +23,6 @@ STRONG = "a-real-secret-from-the-vault-0123"
 EXAMPLE_PASSWORD = "postgresql+asyncpg://accord:replace-me-with-a-database-password@db/x"
 # A JWKS document need not exist for the refusals below: they come before it is read.
 KEYS = {"ACCORD_JWKS_URL": "/nonexistent/jwks.json"}
-# An authenticated broker with a password of its own, unless a case says otherwise.
-SASL = {
-    "ACCORD_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-    "ACCORD_KAFKA_PASSWORD": "another-real-secret-from-the-vault-4567",
-}
 # A key of its own for the webhook secrets of notifications, unless a case is about the keys.
 SECRET_KEYS = {"NOTIFICATIONS_SECRET_KEYS": new_key_entry()}
 PLAINTEXT = {"ACCORD_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}

@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from services.meetings.main import create
+from tests.support.production import authenticated_kafka
 
 DOC_PATHS = {"/docs", "/redoc", "/openapi.json"}
 
@@ -18,9 +19,7 @@ def _served(monkeypatch: pytest.MonkeyPatch, environment: str, switch: str | Non
     monkeypatch.setenv("ACCORD_ENVIRONMENT", environment)
     monkeypatch.setenv("MEETINGS_DATABASE_URL", "postgresql+asyncpg://db/x")
     # Production also needs an authenticated broker (tests/unit/test_production_secrets.py).
-    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
-    monkeypatch.setenv("ACCORD_KAFKA_USERNAME", "meetings")
-    monkeypatch.setenv("ACCORD_KAFKA_PASSWORD", "another-real-secret-from-the-vault-4567")
+    authenticated_kafka(monkeypatch, user="meetings")
     if switch is None:
         monkeypatch.delenv("ACCORD_API_DOCS", raising=False)
     else:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from services.plans.config import PlansSettings
 from shared.config import PUBLISHED_SECRETS, CommonSettings
+from tests.support.production import authenticated_kafka
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|KEY")
@@ -113,12 +114,6 @@ def test_development_keeps_its_defaults(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("ACCORD_ENVIRONMENT", raising=False)
     monkeypatch.delenv("ACCORD_JWT_SECRET", raising=False)
     assert CommonSettings().jwt_secret in PUBLISHED_SECRETS
-
-
-def authenticated_kafka(monkeypatch: pytest.MonkeyPatch, *, password: str) -> None:
-    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
-    monkeypatch.setenv("ACCORD_KAFKA_USERNAME", "plans")
-    monkeypatch.setenv("ACCORD_KAFKA_PASSWORD", password)
 
 
 def test_production_refuses_a_broker_that_does_not_authenticate(

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from services.plans.config import PlansSettings
 from shared.config import CommonSettings
+from tests.support.production import authenticated_kafka
 
 KAFKA_VARIABLES = (
     "ACCORD_KAFKA_SECURITY_PROTOCOL",
@@ -87,11 +88,9 @@ def test_kafka_tls_trusts_the_ca_file_and_verifies_the_broker_name(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, protocol: str
 ) -> None:
     ca, _, _, _ = certificate(tmp_path, "accord-test-ca")
-    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", protocol)
     monkeypatch.setenv("ACCORD_KAFKA_SSL_CAFILE", str(ca))
     # SASL_SSL: TLS under the SASL login, which needs its credentials.
-    monkeypatch.setenv("ACCORD_KAFKA_USERNAME", "plans")
-    monkeypatch.setenv("ACCORD_KAFKA_PASSWORD", "another-real-secret-from-the-vault-4567")
+    authenticated_kafka(monkeypatch, protocol=protocol)
     options = CommonSettings().kafka_access().client_options()
     assert options["security_protocol"] == protocol
     context = options["ssl_context"]
@@ -139,9 +138,7 @@ def test_a_missing_kafka_tls_file_stops_the_start_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], names: str
 ) -> None:
     cert, key, _, _ = certificate(tmp_path, "client")
-    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
-    monkeypatch.setenv("ACCORD_KAFKA_USERNAME", "plans")
-    monkeypatch.setenv("ACCORD_KAFKA_PASSWORD", "another-real-secret-from-the-vault-4567")
+    authenticated_kafka(monkeypatch, protocol="SASL_SSL")
     monkeypatch.setenv("ACCORD_KAFKA_SSL_CERTFILE", str(cert))
     monkeypatch.setenv("ACCORD_KAFKA_SSL_KEYFILE", str(key))
     message = refused(CommonSettings, monkeypatch, **env)

@@ -22,6 +22,7 @@ from shared.signing_keys import (
     remove_key,
 )
 from shared.tokens import Role, SharedSecret, TokenVerifier, issue_token
+from tests.support.production import authenticated_kafka
 
 
 @pytest.fixture
@@ -127,9 +128,7 @@ def test_production_refuses_hs256_and_plain_http_keys(monkeypatch: pytest.Monkey
     monkeypatch.setenv("ACCORD_JWT_ALGORITHM", "HS256")
     monkeypatch.setenv("ACCORD_JWT_SECRET", "a-real-secret-from-the-vault-0123")
     # Production also needs an authenticated broker (tests/unit/test_production_secrets.py).
-    monkeypatch.setenv("ACCORD_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
-    monkeypatch.setenv("ACCORD_KAFKA_USERNAME", "plans")
-    monkeypatch.setenv("ACCORD_KAFKA_PASSWORD", "another-real-secret-from-the-vault-4567")
+    authenticated_kafka(monkeypatch)
     with pytest.raises(ValueError, match="ACCORD_JWT_ALGORITHM"):
         CommonSettings()
     monkeypatch.delenv("ACCORD_JWT_ALGORITHM")
