@@ -22,14 +22,23 @@ meanwhile, since a restart cannot bring a database back) and a transaction that 
 (a deadlock, a serialization failure, a lock not available), which succeeds when tried again.
 Broker trouble recreates the consumer, and a dead-letter send that fails while the broker
 does not answer is waited out the same way.
+
+A watchdog beside the consume loop asks the broker itself, every few seconds, whether it
+answers and how far its end offsets are ahead of what the runner finished; it recreates the
+consumer when that lag stays without progress, or when the member has no partitions (or no
+known position) long after the broker answers again. It trusts nothing the Kafka client
+believes: a client whose fetcher or group membership stopped after a broker restart keeps a
+stale high-water mark (its lag reads 0) and can wait for an assignment without a timeout
+inside ``getmany``, so a check inside the consume loop would never run or never see it.
 """
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -55,6 +64,9 @@ log = structlog.get_logger(__name__)
 # How often a consumer asks the broker whether it answers, and how long it waits for that.
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 3.0
+# The group forgets a killed member after this long; a join waits at most for that (plus the
+# others' rejoin), which is why lag may stay unknown this much longer than the stall limit.
+SESSION_TIMEOUT = 10.0
 # A dead-letter send that fails while the broker answers is tried this many times in all
 # before the message is recorded in the database instead (see shared/dead_letters.py).
 DEAD_LETTER_ATTEMPTS = 3
@@ -101,7 +113,8 @@ class _Work:
 
 
 class ConsumerStalled(Exception):
-    """Lag is waiting but nothing was processed for too long: recreate the consumer."""
+    """Lag is waiting but nothing was processed for too long, or the member cannot tell its
+    lag long after the broker answers: recreate the consumer."""
 
 
 @dataclass
@@ -118,11 +131,19 @@ class ConsumerState:
     # on them: a member that is still (re)joining, e.g. after a restart while the group
     # waits out the dead member's session, has not caught up, whatever 0 would suggest.
     lag: int | None = None
+    # Since when (monotonic) the lag measured from the broker's end offsets has been unknown
+    # (no partitions assigned, or no position on one of them) while the broker answers; None
+    # while it is known. Restarted when the broker comes back.
+    lag_unknown_since: float | None = None
     processed_total: int = 0
     duplicates_skipped: int = 0
     dead_lettered_total: int = 0
     # True while the consumer waits for its database to come back.
     waiting_for_database: bool = False
+    # True while the consume loop applies a fetched batch: a batch can take long on a busy
+    # machine, and recreating the consumer would throw that work away (a handler that hangs
+    # shows as ``stalled`` in /healthz instead).
+    applying: bool = False
     # Messages the dead-letter topic refused, recorded in the service's dead_letters table:
     # each is an alert for an operator.
     dead_letters_recorded: int = 0
@@ -148,6 +169,22 @@ class ConsumerState:
         if not self.lag or not self.broker_answering or self.waiting_for_database:
             return False
         return self.broker_answered_at - self.last_progress_at > self.stall_seconds
+
+    def stuck_reason(self, broker_lag: int | None) -> str | None:
+        """Why the consumer should be recreated, given the lag just measured from the broker's
+        end offsets (None: unknown), or None while all is well. The broker answered just now.
+        Only a consumer waiting for records can be stuck this way."""
+        if self.waiting_for_database or self.applying:
+            return None
+        now = self.broker_answered_at
+        if broker_lag is None:
+            since = self.lag_unknown_since
+            if since is not None and now - since > self.stall_seconds + SESSION_TIMEOUT:
+                return f"lag unknown (no partitions or no position) for {now - since:.0f}s"
+            return None
+        if broker_lag and now - self.last_progress_at > self.stall_seconds:
+            return f"lag {broker_lag} and no progress for {now - self.last_progress_at:.0f}s"
+        return None
 
 
 class ConsumerRunner:
@@ -202,11 +239,7 @@ class ConsumerRunner:
                 self.state.touch()
                 log.info("consumer_started", group=self._group_id, topics=self._topics)
                 backoff.reset()
-                probe = asyncio.create_task(self._probe_broker(consumer))
-                try:
-                    await self._consume(consumer, dead_letters)
-                finally:
-                    probe.cancel()
+                await _first_to_end(self._consume(consumer, dead_letters), self._watch(consumer))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -220,17 +253,22 @@ class ConsumerRunner:
                 self._consumer = None
                 self._unprocessed_from.clear()
                 self.state.lag = None
+                self.state.lag_unknown_since = None
                 self._assigned = False
                 self._pending.clear()
                 for client in (consumer, dead_letters):
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(client.stop(), 10)
 
-    async def _probe_broker(self, consumer: AIOKafkaConsumer) -> None:
-        """Ask the broker for its metadata every few seconds; readiness follows the answer."""
+    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
+        """Every few seconds ask the broker for its metadata (readiness follows the answer)
+        and for the end offsets of the assigned partitions; raise ``ConsumerStalled`` when
+        ``ConsumerState.stuck_reason`` finds the consumer stuck (see the module's docstring)."""
+        self.state.lag_unknown_since = time.monotonic()
         while True:
             try:
                 await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT)
+                broker_lag = await asyncio.wait_for(self._broker_lag(), PROBE_TIMEOUT)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -238,12 +276,37 @@ class ConsumerRunner:
                     log.warning("consumer_broker_not_answering", error=f"{type(exc).__name__}")
                 self.state.broker_answering = False
             else:
+                now = time.monotonic()
                 if not self.state.broker_answering:
-                    # Back: the stall clock starts again now, not when the broker went away.
+                    # Back: the clocks start again now, not when the broker went away.
                     self.state.touch()
+                    if self.state.lag_unknown_since is not None:
+                        self.state.lag_unknown_since = now
                 self.state.broker_answering = True
-                self.state.broker_answered_at = time.monotonic()
+                self.state.broker_answered_at = now
+                if broker_lag is None:
+                    if self.state.lag_unknown_since is None:
+                        self.state.lag_unknown_since = now
+                else:
+                    self.state.lag_unknown_since = None
+                    if broker_lag == 0:
+                        self.state.touch()  # caught up: nothing waits
+                reason = self.state.stuck_reason(broker_lag)
+                if reason is not None:
+                    raise ConsumerStalled(reason)
             await asyncio.sleep(PROBE_INTERVAL)
+
+    async def _broker_lag(self) -> int | None:
+        """The lag over the assigned partitions against the broker's end offsets (asked now);
+        None while no partition is assigned or a position is not known yet."""
+        consumer = self._consumer
+        if consumer is None or not self._assigned:
+            return None
+        assigned = consumer.assignment()
+        for tp in assigned:
+            if tp not in self._unprocessed_from and consumer.highwater(tp) is None:
+                return None  # not fetched once yet: its position may still be resolving
+        return sum((await self.partition_lag()).values())
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -266,20 +329,22 @@ class ConsumerRunner:
         while True:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             self._unprocessed_from = {tp: records[0].offset for tp, records in batch.items()}
-            for tp, records in batch.items():
-                started = time.perf_counter()
-                if await self._process_batch(records, dead_letters):
-                    failpoints.reach(failpoints.CONSUMER_AFTER_DB_COMMIT)
-                self.metrics.batch_took(tp.topic, tp.partition, time.perf_counter() - started)
-                self._unprocessed_from.pop(tp, None)
-                self._pending[tp] = records[-1].offset + 1
-                self.state.touch()
+            self.state.applying = True
+            try:
+                for tp, records in batch.items():
+                    started = time.perf_counter()
+                    if await self._process_batch(records, dead_letters):
+                        failpoints.reach(failpoints.CONSUMER_AFTER_DB_COMMIT)
+                    self.metrics.batch_took(tp.topic, tp.partition, time.perf_counter() - started)
+                    self._unprocessed_from.pop(tp, None)
+                    self._pending[tp] = records[-1].offset + 1
+                    self.state.touch()
+            finally:
+                self.state.applying = False
             if self._pending and time.monotonic() - last_commit >= self._commit_interval:
                 await self.commit(consumer)
                 last_commit = time.monotonic()
             await self._measure_lag(consumer)
-            if self.state.stalled:
-                raise ConsumerStalled(f"no progress for {self.state.stall_seconds}s with lag")
 
     async def commit(
         self, consumer: AIOKafkaConsumer, only: set[TopicPartition] | None = None
@@ -292,8 +357,10 @@ class ConsumerRunner:
             self._pending.pop(tp, None)
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
-        """Lag over the assigned partitions; unknown (None) until the broker has told the
-        high-water mark of each of them: a partition not fetched yet is not caught up."""
+        """Lag over the assigned partitions from the client's high-water marks, fresh after
+        each fetch (what /healthz shows between two watchdog rounds); unknown (None) until the
+        broker has told the high-water mark of each of them. Never taken as progress: a client
+        that stopped fetching keeps a stale mark (see ``_watch``)."""
         if not self._assigned:
             return
         lag = 0
@@ -304,8 +371,6 @@ class ConsumerRunner:
                 return
             lag += max(0, highwater - await consumer.position(tp))
         self.state.lag = lag
-        if lag == 0:
-            self.state.touch()
 
     async def partition_lag(self) -> dict[tuple[str, int], int]:
         """Per assigned partition, the broker's end offset (asked now, one request) minus the
@@ -540,6 +605,20 @@ class ConsumerRunner:
             reason=reason,
             publish_error=row["publish_error"],
         )
+
+
+async def _first_to_end(*coroutines: Coroutine[Any, Any, None]) -> None:
+    """Run the coroutines together until the first one ends; re-raise what ended it and
+    cancel the others (the consume loop and its watchdog: either may end the pair)."""
+    tasks = [asyncio.create_task(c) for c in coroutines]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _process_span(

@@ -7,23 +7,17 @@ the dead-letter topic refuses is recorded in the database and the runner goes on
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
-from sqlalchemy import Column, MetaData, String, Table, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.consumer import ConsumerRunner, processed_events_table
-from shared.contracts import plans as plan_events
-from shared.db import make_engine, make_session_factory
-from shared.dead_letters import VALUE_PREFIX_BYTES, dead_letters_table
-from shared.events import CloudEvent, EventContract
+from shared.dead_letters import VALUE_PREFIX_BYTES
+from shared.events import CloudEvent
 from shared.topics import dead_letter_topic
 from tests.support.background import in_background
+from tests.support.consumer_harness import Harness, harness
 from tests.support.kafka import (
     just_under_the_size_limit,
     produce,
@@ -34,70 +28,6 @@ from tests.support.stack import Infrastructure
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-Handler = Callable[[AsyncSession, CloudEvent, EventContract], Awaitable[None]]
-Trouble = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
-
-
-@dataclass
-class Harness:
-    topic: str
-    runner: ConsumerRunner
-    engine: AsyncEngine
-    # The handler's effect lives in the database, like every real handler's, so a batch that
-    # is rolled back leaves no trace of it.
-    effects: Table
-    dead_letters: Table
-
-    async def applied(self) -> list[str]:
-        async with self.engine.connect() as connection:
-            return sorted((await connection.execute(select(self.effects.c.event_id))).scalars())
-
-
-@asynccontextmanager
-async def harness(
-    infra: Infrastructure, *, fails: frozenset[str] = frozenset(), trouble: Trouble | None = None
-) -> AsyncIterator[Harness]:
-    """A runner reading a new one-partition topic into a new database; its handler records
-    each event in ``effects``, raises for the event ids in ``fails``, and first runs
-    ``trouble`` (which may fail the transaction) if given. Started by ``run``."""
-    topic = f"test.batches.{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(**infra.kafka_admin.client_options())
-    await admin.start()
-    await admin.create_topics([NewTopic(t, 1, 1) for t in (topic, dead_letter_topic(topic))])
-    await admin.close()
-    database = f"batches_{uuid.uuid4().hex[:6]}"
-    await asyncio.to_thread(infra.postgres.create_database, database)
-    metadata = MetaData()
-    effects = Table("effects", metadata, Column("event_id", String(200), nullable=False))
-    dead_letters = dead_letters_table(metadata)
-    processed = processed_events_table(metadata)
-    engine = make_engine(infra.postgres.url(database), pool_size=2)
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-
-    async def handler(session: AsyncSession, event: CloudEvent, data: EventContract) -> None:
-        if event.id in fails:
-            raise RuntimeError("this one never applies")
-        if trouble is not None:
-            await trouble(session, event)
-        await session.execute(insert(effects).values(event_id=event.id))
-
-    runner = ConsumerRunner(
-        group_id=f"test-{uuid.uuid4().hex[:6]}",
-        topics=[topic],
-        handlers={plan_events.ActionLineStatusChanged.event_type: handler},
-        sessions=make_session_factory(engine),
-        processed_table=processed,
-        dead_letters_table=dead_letters,
-        kafka=infra.kafka_admin,
-        max_attempts=2,
-        owners={topic: plan_events.SOURCE},
-    )
-    try:
-        yield Harness(topic, runner, engine, effects, dead_letters)
-    finally:
-        await engine.dispose()
 
 
 async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_apply_once(

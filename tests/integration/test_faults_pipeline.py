@@ -117,6 +117,37 @@ async def _run(
     changes: int = CHANGES,
     delegations: int = 2,
 ) -> Figures:
+    try:
+        figures = await _scenario(
+            stack,
+            http,
+            scenario,
+            fault,
+            duplicates_allowed=duplicates_allowed,
+            armed=armed,
+            changes=changes,
+            delegations=delegations,
+        )
+    except Exception:
+        print(f"[faults] {scenario} failed; the services then:")
+        print(await stack.diagnostics(http))
+        raise
+    write_figures(stack.infra.runtime_dir, figures)
+    return figures
+
+
+async def _scenario(
+    stack: FaultStack,
+    http: httpx.AsyncClient,
+    scenario: str,
+    fault: Fault,
+    *,
+    duplicates_allowed: bool,
+    armed: Armed | None,
+    changes: int,
+    delegations: int,
+) -> Figures:
+    """One scenario: a new workload, the stream of changes with the fault in it, the check."""
     # Bounded: a scenario that failed half-way may have left a service restarting.
     await time_until_ready(http, stack, timeout=90)
     workload = await Workload.create(http, stack, delegations=delegations)
@@ -132,7 +163,7 @@ async def _run(
         driver.stop()
         await asyncio.gather(driving, return_exceptions=True)
         await asyncio.to_thread(stack.disarm)
-    figures = await check(
+    return await check(
         http,
         stack,
         workload,
@@ -141,8 +172,6 @@ async def _run(
         recovery_seconds=recovery,
         duplicates_allowed=duplicates_allowed,
     )
-    write_figures(stack.infra.runtime_dir, figures)
-    return figures
 
 
 def _outage(stop: Callable[[], None], start: Callable[[], None], seconds: float) -> Fault:

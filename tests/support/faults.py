@@ -128,6 +128,25 @@ class FaultStack:
         with path.open(errors="replace") as log:
             return sum(text in line for line in log)
 
+    async def diagnostics(self, http: httpx.AsyncClient, lines: int = 12) -> str:
+        """What each service says about itself (/healthz) and the last warnings and errors of
+        its log: printed when a scenario fails, so that a failure in CI tells its cause."""
+        parts = []
+        for name in SERVICE_NAMES:
+            try:
+                health = (await http.get(f"{self.url(name)}/healthz", timeout=5)).text
+            except httpx.HTTPError as exc:
+                health = f"no answer ({type(exc).__name__})"
+            with self.process(name).log_path.open(errors="replace") as log:
+                troubles = [
+                    line.rstrip()[:400]
+                    for line in log
+                    if '"level": "warning"' in line or '"level": "error"' in line
+                ]
+            parts.append(f"--- {name}: /healthz {health}")
+            parts.extend(troubles[-lines:])
+        return "\n".join(parts)
+
     def pids(self) -> dict[str, int | None]:
         return {name: self.process(name).pid() for name in SERVICE_NAMES}
 

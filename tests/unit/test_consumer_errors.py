@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from shared.consumer import ConsumerState
+from shared.consumer import SESSION_TIMEOUT, ConsumerState
 from shared.db import is_database_unavailable, is_lost_race
 
 
@@ -83,3 +83,22 @@ def test_a_broker_not_asked_since_the_stall_limit_ran_out_does_not_make_a_stall(
     assert not state.stalled
     state.broker_answered_at = state.last_progress_at + state.stall_seconds + 1
     assert state.stalled
+
+
+def test_a_waiting_consumer_is_stuck_on_broker_lag_or_on_lag_unknown_too_long() -> None:
+    """What the watchdog recreates a consumer for: lag measured from the broker's end offsets
+    with no progress for the stall limit, or a lag it cannot measure (no partitions, no
+    position) for the stall limit plus a session timeout (a join may wait out a dead member's
+    session). Never while a batch is being applied or the database is away."""
+    state = _state(lag=None, broker_answering=True, waiting_for_database=False)
+    assert state.stuck_reason(broker_lag=10) is not None
+    assert state.stuck_reason(broker_lag=0) is None
+    state.applying = True
+    assert state.stuck_reason(broker_lag=10) is None
+    state.applying, state.waiting_for_database = False, True
+    assert state.stuck_reason(broker_lag=10) is None
+    state.waiting_for_database = False
+    state.lag_unknown_since = state.broker_answered_at - state.stall_seconds - SESSION_TIMEOUT + 1
+    assert state.stuck_reason(broker_lag=None) is None
+    state.lag_unknown_since -= 2
+    assert state.stuck_reason(broker_lag=None) is not None

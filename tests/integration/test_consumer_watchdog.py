@@ -1,0 +1,60 @@
+"""The consumer runner's watchdog, against a real broker: a Kafka client that silently stops
+delivering records after broker trouble (CI once saw notifications' consumer read nothing for
+ten minutes after a broker restart while its /readyz said ready) is recreated, and what waited
+is processed. The client faults are made by hand inside aiokafka's consumer, the two ways such
+a client gets stuck: its fetcher stops (the high-water mark it knows goes stale, so lag read
+from the client says 0) or ``getmany`` waits for a group assignment that never comes."""
+
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from tests.support.background import in_background
+from tests.support.consumer_harness import Harness, harness
+from tests.support.kafka import produce, status_changed_event
+from tests.support.stack import Infrastructure
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+# Short, so that the watchdog acts within seconds of the fault.
+STALL_SECONDS = 2.0
+
+
+def _stop_fetching(consumer: AIOKafkaConsumer) -> None:
+    consumer._fetcher._fetch_task.cancel()
+
+
+def _wait_for_an_assignment_forever(consumer: AIOKafkaConsumer) -> None:
+    # What the group coordinator does before a rejoin; without the rejoin that ends it,
+    # getmany waits inside aiokafka with no timeout.
+    consumer._subscription.begin_reassignment()
+
+
+@pytest.mark.parametrize("fault", [_stop_fetching, _wait_for_an_assignment_forever])
+async def test_a_client_that_stopped_delivering_records_is_recreated(
+    infra: Infrastructure, fault: object
+) -> None:
+    plan_id = uuid.uuid4()
+    key = str(plan_id).encode()
+    first, *later = (status_changed_event(plan_id) for _ in range(3))
+    async with harness(infra, stall_seconds=STALL_SECONDS) as h:
+        await produce(infra.kafka_admin, h.topic, [(key, first.to_bytes())])
+        async with in_background(h.runner.run()):
+            await eventually(lambda: _applied(h, [first.id]), what="the first event applied")
+            stuck = h.runner._consumer
+            assert stuck is not None
+            fault(stuck)  # type: ignore[operator]
+            await produce(infra.kafka_admin, h.topic, [(key, e.to_bytes()) for e in later])
+            await eventually(
+                lambda: _applied(h, [first.id, *(e.id for e in later)]),
+                timeout=60,
+                what="the events after the fault applied",
+            )
+            assert h.runner._consumer is not stuck, "applied by the stuck client?"
+            assert "no progress" in (h.runner.state.last_error or "")
+
+
+async def _applied(h: Harness, ids: list[str]) -> bool:
+    return await h.applied() == sorted(ids)
