@@ -71,8 +71,9 @@ HTTP_DURATION = Histogram(
 )
 
 
-def observe_request(scope: Mapping[str, Any], status: int, seconds: float) -> None:
-    """Count one answered request under its route's template (``/plans/{plan_id}``)."""
+def observe_request(scope: Mapping[str, Any], status: int, seconds: float | None) -> None:
+    """Count one answered request under its route's template (``/plans/{plan_id}``), and its
+    duration unless None (a Server-Sent Events stream: not a latency)."""
     route = scope.get("route")
     template = getattr(route, "path", None) or UNMATCHED_ROUTE
     method = str(scope.get("method", ""))
@@ -86,7 +87,8 @@ def observe_request(scope: Mapping[str, Any], status: int, seconds: float) -> No
             HTTP_DURATION.labels(template, method),
         )
     children[0].inc()
-    children[1].observe(seconds)
+    if seconds is not None:
+        children[1].observe(seconds)
 
 
 # The label children of each (route, method, status) seen: looking them up again on every

@@ -17,6 +17,8 @@ from shared.rate_limits import TokenBuckets
 log = structlog.get_logger("accord.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
+# Server-Sent Events: a response that stays open as long as its reader (the live stream).
+EVENT_STREAM = b"text/event-stream"
 # Browsers must not guess a type other than the one declared (e.g. run a CSV export as HTML).
 # (A 500 is sent from outside every middleware: ``problem_response`` sets it there too.)
 EVERY_RESPONSE_HEADERS = [(NOSNIFF[0].lower().encode(), NOSNIFF[1].encode())]
@@ -62,13 +64,18 @@ class RequestContextMiddleware(_HttpMiddleware):
         request_id = _caller_request_id(scope) or uuid.uuid4().hex
         started = time.perf_counter()
         status = 500
+        streamed = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, streamed
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
+                streamed = any(
+                    name.lower() == b"content-type" and value.startswith(EVENT_STREAM)
+                    for name, value in headers
+                )
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 headers.extend(h for h in EVERY_RESPONSE_HEADERS if h[0] not in present)
                 message["headers"] = headers
@@ -79,7 +86,8 @@ class RequestContextMiddleware(_HttpMiddleware):
                 await self.app(scope, receive, send_with_id)
             finally:
                 seconds = time.perf_counter() - started
-                metrics.observe_request(scope, status, seconds)
+                # A live stream lasts as long as its reader stays: its length is no latency.
+                metrics.observe_request(scope, status, None if streamed else seconds)
                 # Prometheus scrapes every few seconds: its requests are counted, not logged.
                 if scope["path"] != metrics.METRICS_PATH:
                     log.info(

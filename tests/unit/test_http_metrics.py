@@ -2,9 +2,11 @@
 the metrics' label values stay bounded whatever callers send."""
 
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from prometheus_client import REGISTRY
 
 from shared import metrics
@@ -73,3 +75,26 @@ async def test_an_unknown_method_is_counted_as_other() -> None:
         "/things/{thing_id}", "other", "405"
     )
     assert after == before + 1
+
+
+async def test_a_live_stream_is_counted_but_its_length_is_not_a_request_duration() -> None:
+    """A Server-Sent Events stream stays open as long as its reader: minutes in the latency
+    histogram would hide every real request's latency."""
+    app = _app()
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        async def events() -> AsyncIterator[bytes]:
+            yield b"data: one\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    def durations() -> float:
+        labels = {"route": "/stream", "method": "GET"}
+        return REGISTRY.get_sample_value("accord_http_request_duration_seconds_count", labels) or 0
+
+    before = _requests("/stream", "GET", "200"), durations()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/stream")).status_code == 200
+    assert (_requests("/stream", "GET", "200"), durations()) == (before[0] + 1, before[1])
