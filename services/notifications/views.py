@@ -17,6 +17,7 @@ from services.notifications.schemas import (
     ActivityRead,
     DelegationRead,
     GroupingMembers,
+    RoleHolders,
     SubscriptionRead,
 )
 from shared.pagination import Page, decode_cursor, encode_cursor
@@ -81,6 +82,20 @@ async def grouping_members(session: AsyncSession, grouping: str, on: date) -> Gr
         (domain.Membership(m.delegation_code, m.valid_from, m.valid_to) for m in rows), on
     )
     return GroupingMembers(grouping=grouping, on=on, members=members)
+
+
+async def role_holders(session: AsyncSession, role: str, on: date) -> RoleHolders:
+    if await session.get(orm.Role, role) is None:
+        raise domain.RoleNotDefined(role)
+    rows = await session.scalars(
+        select(orm.RoleAssignment).where(
+            orm.RoleAssignment.role == role, orm.RoleAssignment.meeting_id.is_(None)
+        )
+    )
+    holders = domain.holders_on(
+        (domain.RoleAssignment(a.delegation_code, a.valid_from, a.valid_to) for a in rows), on
+    )
+    return RoleHolders(role=role, on=on, holders=holders)
 
 
 # --- subscriptions ---------------------------------------------------------------------------

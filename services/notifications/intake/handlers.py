@@ -17,7 +17,7 @@ from services.notifications import orm, wakeup
 from services.notifications.domain import Channel
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.inbox.render import render
-from services.notifications.intake import domain, readmodel
+from services.notifications.intake import audiences, domain, readmodel
 from services.notifications.intake.context import context_of
 from services.notifications.intake.domain import Consumed, Recipient
 from services.notifications.webhooks.domain import DeliveryStatus
@@ -63,19 +63,8 @@ async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed
             )
         )
     )
-    rules = [
-        domain.SubscriptionRule(
-            delegation=s.delegation_code,
-            event_types=s.event_types,
-            statuses=s.statuses,
-            channels=s.channels,
-            cadence=s.cadence,
-            target_kind=s.target_kind,
-            target_key=s.target_key,
-            thresholds=s.thresholds,
-        )
-        for s in subscriptions
-    ]
+    on = domain.effective_date(event, row.occurred_at)
+    rules = await audiences.rules_for(session, subscriptions.all(), event, on)
     recipients = domain.recipients(rules, event)
     if not recipients:
         return
