@@ -123,7 +123,10 @@ async def subscription(
 async def activity(
     session: AsyncSession, plan_id: uuid.UUID | None, limit: int, cursor: str | None
 ) -> Page[ActivityRead]:
-    query = select(orm.ReceivedEvent)
+    # This service's own digests are kept with the events for their deliveries; not taken in.
+    query = select(orm.ReceivedEvent).where(
+        orm.ReceivedEvent.event_type.not_like("org.accord.notifications.%")
+    )
     if plan_id is not None:
         query = query.where(orm.ReceivedEvent.plan_id == plan_id)
     return await page(

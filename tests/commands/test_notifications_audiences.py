@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import domain, handlers, orm, views
-from services.notifications.domain import Cadence, Channel, TargetKind
+from services.notifications.domain import Channel, TargetKind
 from services.notifications.intake.handlers import TakeIn, take_in
 from shared.contracts import meetings as meeting_events
 from shared.errors import Invalid

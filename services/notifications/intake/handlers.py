@@ -82,14 +82,14 @@ async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed
     await add_entries(
         session, notice, {r.delegation: sorted(r.immediate_channels) for r in recipients.values()}
     )
-    await _add_deliveries(session, row, event, recipients.values())
+    codes = [r.delegation for r in recipients.values() if Channel.WEBHOOK in r.immediate_channels]
+    await add_deliveries(session, row, codes)
     await _hold_for_digests(session, row, recipients.values())
 
 
-async def _add_deliveries(
-    session: AsyncSession, row: orm.ReceivedEvent, event: Consumed, recipients: Iterable[Recipient]
-) -> None:
-    codes = [r.delegation for r in recipients if Channel.WEBHOOK in r.immediate_channels]
+async def add_deliveries(session: AsyncSession, row: orm.ReceivedEvent, codes: list[str]) -> None:
+    """One delivery of ``row`` to each endpoint of these delegations that takes its type
+    (the digests deliver theirs here too)."""
     if not codes:
         return
     endpoints = await session.execute(
@@ -111,7 +111,7 @@ async def _add_deliveries(
             "next_attempt_at": row.received_at,
         }
         for endpoint_id, code, event_types in endpoints.all()
-        if domain.type_matches(event_types, event.event_type)
+        if domain.type_matches(event_types, row.event_type)
     ]
     if values:
         await session.execute(insert(orm.Delivery).values(values).on_conflict_do_nothing())
