@@ -79,6 +79,33 @@ def follows_of(code: str) -> tuple[Follow, ...]:
     return EVERYONE + FOLLOWS.get(code, ())
 
 
+# --- rotating roles --------------------------------------------------------------------------
+
+ASEAN_CHAIR = "ASEAN Chair"
+# Who chaired ASEAN each calendar year.
+ASEAN_CHAIRS = {
+    2016: "LAO",
+    2017: "PHL",
+    2018: "SGP",
+    2019: "THA",
+    2020: "VNM",
+    2021: "BRN",
+    2022: "KHM",
+    2023: "IDN",
+    2024: "LAO",
+    2025: "MYS",
+    2026: "PHL",
+}
+# Subscriptions of the secretariat addressed to a role, resolved on each event's date, told
+# in the inbox only (the webhooks each delegation receives stay those of its own follows):
+# the CPR meetings' notices to that meeting's co-chairs, and the plan's completions to the
+# ASEAN Chair of the year each took effect.
+ROLE_FOLLOWS = (
+    ("co-chairs", Follow("meeting_series", CPR_SERIES, ())),
+    (ASEAN_CHAIR, Follow("plan", "plan", tuple(STATUS_CHANGES), ("completed",))),
+)
+
+
 # --- meetings --------------------------------------------------------------------------------
 
 

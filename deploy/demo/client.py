@@ -75,6 +75,10 @@ class Api:
         self.target = target
         self._secretariat = self._headers(Role.SECRETARIAT)
 
+    @property
+    def secretariat(self) -> dict[str, str]:
+        return self._secretariat
+
     def _headers(self, role: Role, delegation: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.target.token(role, delegation)}"}
 

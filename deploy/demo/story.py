@@ -44,6 +44,7 @@ async def play(api: Api, say: Say = print) -> StoryIds:
     cpr = await _meeting(api, cast.CPR, [old["id"]], say)
     # A meeting series can be followed once a meeting of it is scheduled.
     await _delegations(api, old, say, series=True)
+    await _roles(api, old["id"], say)
     ids = StoryIds(old["id"], new["id"], cpr["id"], ministerial["id"])
     await _hold(api, cast.CPR, cpr, ids, say)
     await _hold(api, cast.MINISTERIAL_MEETING, ministerial, ids, say)
@@ -181,6 +182,60 @@ async def _seen_by_notifications(api: Api, plan_id: str, event_type: str) -> Non
         return False
 
     await wait_for(seen, f"notifications to take in {event_type}")
+
+
+# --- rotating roles ----------------------------------------------------------------------------
+
+
+async def _roles(api: Api, plan_id: str, say: Say) -> None:
+    """The ASEAN Chair year by year, and the subscriptions addressed to roles."""
+    base = api.target.notifications
+    chair = f"{base}/roles/{cast.ASEAN_CHAIR}/holders"
+    response = await api.http.get(chair, params={"on": "2016-07-01"}, headers=api.secretariat)
+    if response.status_code == 404:
+        body = {
+            "name": cast.ASEAN_CHAIR,
+            "single_holder": True,
+            "description": "The member state chairing ASEAN that year",
+        }
+        await api.post(f"{base}/roles", body, expect=201)
+    recorded = 0
+    for year, code in cast.ASEAN_CHAIRS.items():
+        holders = await api.get(chair, params={"on": f"{year}-07-01"})
+        if not holders["holders"]:
+            body = {
+                "role": cast.ASEAN_CHAIR,
+                "delegation": code,
+                "valid_from": f"{year}-01-01",
+                "valid_to": f"{year}-12-31",
+            }
+            await api.post(f"{base}/role-assignments", body, expect=201)
+            recorded += 1
+    if recorded:
+        say(f"recorded the ASEAN Chair for {recorded} years")
+    have = {
+        (s["role"], s["target_kind"], s["target_key"])
+        for s in await api.all(f"{base}/subscriptions")
+        if s["role"] is not None
+    }
+    for role, follow in cast.ROLE_FOLLOWS:
+        key = plan_id if follow.kind == "plan" else follow.key
+        if (role, follow.kind, key) in have:
+            continue
+        body = {
+            "role": role,
+            "target_kind": follow.kind,
+            "target_key": key,
+            "event_types": list(follow.event_types),
+            "statuses": list(follow.statuses),
+            "channels": ["inbox"],
+        }
+        await api.create_once_known(
+            f"{base}/subscriptions",
+            body,
+            field="body.target_key",
+            what=f"notifications to know {follow.kind} {key}",
+        )
 
 
 # --- meetings --------------------------------------------------------------------------------

@@ -20,6 +20,11 @@ from services.notifications.schemas import (
     GroupingMembers,
     MembershipCreate,
     MembershipRead,
+    RoleAssignmentCreate,
+    RoleAssignmentRead,
+    RoleCreate,
+    RoleHolders,
+    RoleRead,
     SubscriptionCreate,
     SubscriptionRead,
     WhoseDelegation,
@@ -115,6 +120,55 @@ async def grouping_members(
 
 
 @router.post(
+    "/roles",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RoleRead,
+    responses=CONFLICT,
+    tags=["delegations"],
+)
+async def define_role(body: RoleCreate, request: Request, principal: Secretariat) -> RoleRead:
+    """Define a role delegations hold for a period: one at a time (`single_holder`, the ASEAN
+    Chair) or several together (coordinators). `co-chairs` is defined from the start: a
+    meeting's, as the meetings service names them."""
+    command = handlers.DefineRole(**body.model_dump())
+    async with unit_of_work(request) as session:
+        role = await handlers.define_role(session, command)
+    return RoleRead.model_validate(role)
+
+
+@router.post(
+    "/role-assignments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RoleAssignmentRead,
+    tags=["delegations"],
+)
+async def assign_role(
+    body: RoleAssignmentCreate, request: Request, principal: Secretariat
+) -> RoleAssignmentRead:
+    """Record that a delegation holds a role from a date (and, optionally, until one,
+    inclusive): e.g. Viet Nam the ASEAN Chair from 2020-01-01 to 2020-12-31. An assignment of
+    a single-holder role that overlaps another is refused (422 on `valid_from`)."""
+    command = handlers.AssignRole(**body.model_dump())
+    async with unit_of_work(request) as session:
+        assignment = await handlers.assign_role(session, command)
+    return RoleAssignmentRead.model_validate(assignment)
+
+
+@router.get(
+    "/roles/{role}/holders", response_model=RoleHolders, responses=NOT_FOUND, tags=["delegations"]
+)
+async def role_holders(
+    role: Annotated[str, Path(max_length=100, examples=["ASEAN Chair"])],
+    request: Request,
+    principal: AnyPrincipal,
+    on: Annotated[date, Query(description="The date of interest", examples=["2020-09-15"])],
+) -> RoleHolders:
+    """Who holds a role on a date: the ASEAN Chair on 2020-09-15 is Viet Nam."""
+    async with read_only(request) as session:
+        return await views.role_holders(session, role, on)
+
+
+@router.post(
     "/subscriptions",
     status_code=status.HTTP_201_CREATED,
     response_model=SubscriptionRead,
@@ -126,10 +180,17 @@ async def subscribe(
 ) -> SubscriptionRead:
     """Follow a plan, a section (and everything under it), an action line, an area tag or a
     meeting series, for chosen event types and statuses, on chosen channels, immediately or
-    in a digest. A delegation subscribes for itself; the secretariat names the delegation.
-    However many of a delegation's subscriptions match an event, it is told once."""
+    in a digest. A delegation subscribes for itself; the secretariat names the delegation, or
+    addresses the subscription to a grouping (its members on each event's date) or a role
+    (its holders on each event's date; `co-chairs`: the event's meeting's). However many
+    subscriptions reach a delegation for one event, it is told once."""
+    addressed = body.grouping is not None or body.role is not None
+    if addressed and not principal.is_secretariat:
+        raise Forbidden("only the secretariat addresses a subscription to a grouping or role")
     command = handlers.Subscribe(
-        delegation=acting_for(principal, body.delegation),
+        delegation=None if addressed else acting_for(principal, body.delegation),
+        grouping=body.grouping,
+        role=body.role,
         target_kind=body.target_kind,
         target_key=body.target_key,
         channels=body.channels,

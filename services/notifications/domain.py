@@ -6,6 +6,7 @@ how (``intake``), when a failed delivery is retried and when an endpoint is give
 (``webhooks``), when a digest is due (``digests``).
 """
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -81,3 +82,66 @@ class Membership:
 
 def members_on(memberships: Iterable[Membership], day: date) -> list[str]:
     return sorted({m.delegation for m in memberships if m.holds_on(day)})
+
+
+# --- roles -----------------------------------------------------------------------------------
+
+# The role held per meeting: its co-chairs, as the meetings service's events name them.
+CO_CHAIRS = "co-chairs"
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    """A delegation holds a role over a date range; ``meeting``: only for that meeting."""
+
+    delegation: str
+    valid_from: date
+    valid_to: date | None = None
+    meeting: uuid.UUID | None = None
+
+    def holds_on(self, day: date, meeting: uuid.UUID | None = None) -> bool:
+        if self.meeting is not None and self.meeting != meeting:
+            return False
+        return Membership(self.delegation, self.valid_from, self.valid_to).holds_on(day)
+
+    def overlaps(self, other: "RoleAssignment") -> bool:
+        """Two date ranges (inclusive, open-ended when ``valid_to`` is None) share a day."""
+        self_ends, other_ends = self.valid_to or date.max, other.valid_to or date.max
+        return self.valid_from <= other_ends and other.valid_from <= self_ends
+
+
+def holders_on(
+    assignments: Iterable[RoleAssignment], day: date, meeting: uuid.UUID | None = None
+) -> list[str]:
+    """Who holds a role on ``day``; for a meeting's role, for ``meeting`` (the event's)."""
+    return sorted({a.delegation for a in assignments if a.holds_on(day, meeting)})
+
+
+class RoleNotDefined(errors.NotFound):
+    def __init__(self, role: str, *, field: str | None = None) -> None:
+        errors.DomainError.__init__(self, f"role {role} is not defined")
+        self.field = field
+
+
+class RoleAlreadyDefined(errors.Conflict):
+    def __init__(self, role: str) -> None:
+        super().__init__(f"role {role} is already defined")
+
+
+class OverlappingAssignment(errors.Invalid):
+    """A single-holder role (the ASEAN Chair) has one holder on any day."""
+
+    def __init__(self, role: str, other: RoleAssignment) -> None:
+        until = other.valid_to.isoformat() if other.valid_to else "open-ended"
+        super().__init__(
+            "valid_from",
+            f"{role} has one holder at a time and {other.delegation} holds it from "
+            f"{other.valid_from.isoformat()} to {until}: the periods overlap",
+        )
+
+
+class AssignedByMeetings(errors.Invalid):
+    def __init__(self, role: str) -> None:
+        super().__init__(
+            "role", f"{role} is held per meeting, as the meetings service's events name them"
+        )

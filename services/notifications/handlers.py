@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import events, orm
+from services.notifications import domain, events, orm
 from services.notifications.domain import (
     Cadence,
     Channel,
@@ -24,6 +24,7 @@ from services.notifications.domain import (
     UnknownTarget,
 )
 from services.notifications.ownership import SUBSCRIPTIONS_CAP, Scope, get_owned, owner_of_new
+from shared import errors
 
 # --- delegations -----------------------------------------------------------------------------
 
@@ -100,13 +101,78 @@ async def add_membership(session: AsyncSession, command: AddMembership) -> orm.M
     return membership
 
 
+# --- roles -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DefineRole:
+    """A role delegations hold in turn (the ASEAN Chair: one at a time) or together."""
+
+    name: str
+    single_holder: bool
+    description: str | None = None
+
+
+async def define_role(session: AsyncSession, command: DefineRole) -> orm.Role:
+    role = orm.Role(
+        name=command.name, single_holder=command.single_holder, description=command.description
+    )
+    session.add(role)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise domain.RoleAlreadyDefined(command.name) from exc
+    return role
+
+
+@dataclass(frozen=True)
+class AssignRole:
+    """A delegation holds a role from a date (and, optionally, until one, inclusive)."""
+
+    role: str
+    delegation: str
+    valid_from: date
+    valid_to: date | None = None
+
+
+async def assign_role(session: AsyncSession, command: AssignRole) -> orm.RoleAssignment:
+    # Locked: two assignments of a single-holder role at once cannot both pass the check.
+    role = await session.get(orm.Role, command.role, with_for_update=True)
+    if role is None:
+        raise domain.RoleNotDefined(command.role, field="role")
+    if role.name == domain.CO_CHAIRS:
+        raise domain.AssignedByMeetings(role.name)
+    if await session.get(orm.Delegation, command.delegation) is None:
+        raise DelegationNotRegistered(command.delegation, field="delegation")
+    new = domain.RoleAssignment(command.delegation, command.valid_from, command.valid_to)
+    if role.single_holder:
+        held = await session.scalars(
+            select(orm.RoleAssignment).where(orm.RoleAssignment.role == role.name)
+        )
+        for row in held:
+            other = domain.RoleAssignment(row.delegation_code, row.valid_from, row.valid_to)
+            if new.overlaps(other):
+                raise domain.OverlappingAssignment(role.name, other)
+    assignment = orm.RoleAssignment(
+        role=role.name,
+        delegation_code=command.delegation,
+        valid_from=command.valid_from,
+        valid_to=command.valid_to,
+    )
+    session.add(assignment)
+    await session.flush()
+    return assignment
+
+
 # --- subscriptions ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Subscribe:
     """Follow a target for some event types and statuses (empty: all), on some channels, at
-    a cadence. ``delegation`` is whose subscription it is (see ``ownership.acting_for``)."""
+    a cadence. ``delegation`` is whose subscription it is (see ``ownership.acting_for``);
+    instead, the secretariat may address it to a ``grouping`` (its members on each event's
+    date) or a ``role`` (its holders on each event's date)."""
 
     delegation: str | None
     target_kind: TargetKind
@@ -116,16 +182,31 @@ class Subscribe:
     statuses: Sequence[str] = ()
     cadence: Cadence = Cadence.IMMEDIATE
     thresholds: Sequence[float] = ()
+    grouping: str | None = None
+    role: str | None = None
 
 
 async def subscribe(session: AsyncSession, command: Subscribe, *, cap: int) -> orm.Subscription:
     """``cap``: the most subscriptions one delegation may hold (the operator's setting)."""
-    delegation = await owner_of_new(session, command.delegation)
-    await SUBSCRIPTIONS_CAP.check(session, delegation, limit=cap)
+    delegation = None
+    if command.role is not None:
+        if await session.get(orm.Role, command.role) is None:
+            raise domain.RoleNotDefined(command.role, field="role")
+    elif command.grouping is not None:
+        known = select(orm.Membership.id).where(orm.Membership.grouping == command.grouping)
+        if await session.scalar(known.limit(1)) is None:
+            raise errors.Invalid(
+                "grouping", f"grouping {command.grouping} has no members on any date"
+            )
+    else:
+        delegation = await owner_of_new(session, command.delegation)
+        await SUBSCRIPTIONS_CAP.check(session, delegation, limit=cap)
     await _check_target_known(session, command.target_kind, command.target_key)
     subscription = orm.Subscription(
         id=uuid.uuid4(),
         delegation_code=delegation,
+        grouping=command.grouping,
+        role=command.role,
         target_kind=command.target_kind.value,
         target_key=command.target_key,
         event_types=list(command.event_types),

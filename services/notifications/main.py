@@ -30,8 +30,9 @@ event is about: plan, line, old and new status, who changed it, the plan's figur
 change, the meeting, a commitment) signed per
 [Standard Webhooks](https://www.standardwebhooks.com). This document's `webhooks` describe
 each one a delegation can receive, named by its `type`, with its body's schema (`data` is the
-event's data as its publisher wrote it, as in the event catalogue served at `/asyncapi.json`)
-and its headers:
+event's data as its publisher wrote it, as in the event catalogue served at `/asyncapi.json`;
+a digest is the webhook `org.accord.notifications.digest.ready`, whose `data` is the digest,
+its text rendered, and which has no `context`) and its headers:
 
 - `webhook-id`: the delivery's id, **the same on every retry and redelivery**: dedupe on it;
 - `webhook-timestamp`: unix seconds of this attempt;

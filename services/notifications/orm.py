@@ -8,6 +8,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -74,13 +75,22 @@ class Membership(Base):
 
 
 class Subscription(Base):
+    """What is followed, and who is told: one delegation, every member of a grouping on the
+    event's date (``grouping``), or whoever holds a role on that date (``role``); exactly one
+    of the three (intake/audiences.py)."""
+
     __tablename__ = "subscriptions"
-    __table_args__ = (Index("ix_subscriptions_target", "target_kind", "target_key"),)
+    __table_args__ = (
+        Index("ix_subscriptions_target", "target_kind", "target_key"),
+        CheckConstraint("num_nonnulls(delegation_code, grouping, role) = 1", name="one_audience"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     # Orders lists and serves as their cursor (ids are random).
     number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
-    delegation_code: Mapped[str] = mapped_column(ForeignKey("delegations.code"), index=True)
+    delegation_code: Mapped[str | None] = mapped_column(ForeignKey("delegations.code"), index=True)
+    grouping: Mapped[str | None] = mapped_column(String(50))
+    role: Mapped[str | None] = mapped_column(String(100))
     target_kind: Mapped[str] = mapped_column(String(20))
     target_key: Mapped[str] = mapped_column(String(200))
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
@@ -89,6 +99,35 @@ class Subscription(Base):
     cadence: Mapped[str] = mapped_column(String(20))
     # Completion thresholds in percent (intake/domain.py SubscriptionRule); empty: none.
     thresholds: Mapped[list[float]] = mapped_column(ARRAY(Float), server_default=text("'{}'"))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Role(Base):
+    """A role a delegation can hold for a period: the ASEAN Chair (one holder at a time), a
+    coordinator; ``co-chairs`` is held per meeting, as the meetings service's events say."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    single_holder: Mapped[bool] = mapped_column(Boolean)
+    description: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class RoleAssignment(Base):
+    """A delegation holds a role from ``valid_from`` to ``valid_to`` (inclusive; open when
+    None); ``meeting_id``: only for that meeting's events (a meeting's co-chairs)."""
+
+    __tablename__ = "role_assignments"
+    __table_args__ = (Index("ix_role_assignments_role", "role", "meeting_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    role: Mapped[str] = mapped_column(ForeignKey("roles.name"))
+    # Not a foreign key: a meeting's co-chairs are named by meetings, registered here or not.
+    delegation_code: Mapped[str] = mapped_column(String(10))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    meeting_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -118,6 +157,10 @@ class Meeting(Base):
     title: Mapped[str] = mapped_column(String(500))
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(20))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    plans_under_review: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(Uuid), server_default=text("'{}'")
+    )
 
 
 class ReceivedEvent(Base):
@@ -274,3 +317,18 @@ class DigestItem(Base):
     channels: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
     created_at: Mapped[datetime] = _created_at()
     digested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Digest(Base):
+    """A digest sent: one row per (delegation, period) (``key``, e.g. ``VNM/daily/2030-01-01``
+    or ``VNM/meeting/<id>``), so that a period's digest is composed once whatever number of
+    replicas run the job. ``event_row_id``: the digest as a received event, from which its
+    deliveries are rendered like any other event's."""
+
+    __tablename__ = "digests"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    delegation_code: Mapped[str] = mapped_column(String(10), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    event_row_id: Mapped[int] = mapped_column(ForeignKey("received_events.id"))
+    created_at: Mapped[datetime] = _created_at()

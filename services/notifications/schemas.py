@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import (
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StringConstraints,
@@ -129,9 +130,67 @@ class GroupingMembers(ResponseModel):
     members: list[str] = Field(examples=[["BRN", "IDN", "KHM", "LAO", "MMR"]])
 
 
+GroupingName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,50}$")]
+RoleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")]
+
+
+class RoleCreate(RequestModel):
+    name: RoleName = Field(examples=["ASEAN Chair"])
+    single_holder: StrictBool = Field(
+        description="One holder on any day (the ASEAN Chair): overlapping assignments are refused"
+    )
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class RoleRead(ResponseModel):
+    name: str
+    single_holder: bool
+    description: str | None
+
+
+class RoleAssignmentCreate(RequestModel):
+    role: RoleName = Field(examples=["ASEAN Chair"])
+    delegation: DelegationCode
+    valid_from: date = Field(examples=["2020-01-01"])
+    valid_to: date | None = Field(default=None, description="Inclusive", examples=["2020-12-31"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RoleAssignmentCreate":
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise FieldFault("valid_to", "valid_to must not be before valid_from")
+        return self
+
+
+class RoleAssignmentRead(ResponseModel):
+    id: int
+    role: str
+    delegation_code: str
+    valid_from: date
+    valid_to: date | None
+    meeting_id: uuid.UUID | None
+
+
+class RoleHolders(ResponseModel):
+    role: str = Field(examples=["ASEAN Chair"])
+    on: date = Field(examples=["2020-09-15"])
+    holders: list[str] = Field(examples=[["VNM"]])
+
+
 class SubscriptionCreate(RequestModel):
     delegation: DelegationCode | None = Field(
         default=None, description="Whose subscription; a delegation's token implies its own"
+    )
+    grouping: GroupingName | None = Field(
+        default=None,
+        description="Secretariat only, instead of `delegation`: tell every member of this "
+        "grouping on the event's date (a member joined later gets nothing dated before)",
+        examples=["ASEAN"],
+    )
+    role: RoleName | None = Field(
+        default=None,
+        description="Secretariat only, instead of `delegation`: tell whoever holds this role "
+        "on the event's date; `co-chairs`: the co-chairs of the meeting the event is about",
+        examples=["ASEAN Chair"],
     )
     target_kind: TargetKind = Field(examples=["tag"])
     target_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
@@ -177,6 +236,15 @@ class SubscriptionCreate(RequestModel):
         return thresholds
 
     @model_validator(mode="after")
+    def _one_audience(self) -> "SubscriptionCreate":
+        if self.grouping is not None and self.role is not None:
+            raise FieldFault("role", "a subscription names a grouping or a role, not both")
+        if (self.grouping or self.role) is not None and self.delegation is not None:
+            which = "grouping" if self.grouping is not None else "role"
+            raise FieldFault(which, f"a subscription names a delegation or a {which}, not both")
+        return self
+
+    @model_validator(mode="after")
     def _key_is_an_id_where_needed(self) -> "SubscriptionCreate":
         if self.target_kind in (TargetKind.PLAN, TargetKind.SECTION, TargetKind.ACTION_LINE):
             try:
@@ -190,7 +258,9 @@ class SubscriptionCreate(RequestModel):
 
 class SubscriptionRead(ResponseModel):
     id: uuid.UUID
-    delegation_code: str
+    delegation_code: str | None = Field(description="Null for a grouping's or a role's")
+    grouping: str | None
+    role: str | None
     target_kind: TargetKind
     target_key: str
     event_types: list[str]

@@ -17,6 +17,7 @@ from services.notifications.schemas import (
     ActivityRead,
     DelegationRead,
     GroupingMembers,
+    RoleHolders,
     SubscriptionRead,
 )
 from shared.pagination import Page, decode_cursor, encode_cursor
@@ -83,6 +84,20 @@ async def grouping_members(session: AsyncSession, grouping: str, on: date) -> Gr
     return GroupingMembers(grouping=grouping, on=on, members=members)
 
 
+async def role_holders(session: AsyncSession, role: str, on: date) -> RoleHolders:
+    if await session.get(orm.Role, role) is None:
+        raise domain.RoleNotDefined(role)
+    rows = await session.scalars(
+        select(orm.RoleAssignment).where(
+            orm.RoleAssignment.role == role, orm.RoleAssignment.meeting_id.is_(None)
+        )
+    )
+    holders = domain.holders_on(
+        (domain.RoleAssignment(a.delegation_code, a.valid_from, a.valid_to) for a in rows), on
+    )
+    return RoleHolders(role=role, on=on, holders=holders)
+
+
 # --- subscriptions ---------------------------------------------------------------------------
 
 
@@ -108,7 +123,10 @@ async def subscription(
 async def activity(
     session: AsyncSession, plan_id: uuid.UUID | None, limit: int, cursor: str | None
 ) -> Page[ActivityRead]:
-    query = select(orm.ReceivedEvent)
+    # This service's own digests are kept with the events for their deliveries; not taken in.
+    query = select(orm.ReceivedEvent).where(
+        orm.ReceivedEvent.event_type.not_like("org.accord.notifications.%")
+    )
     if plan_id is not None:
         query = query.where(orm.ReceivedEvent.plan_id == plan_id)
     return await page(

@@ -603,8 +603,14 @@ async def test_held_events_go_out_as_one_digest_a_day_from_the_digest_hour(
     (digest,) = await notifications_db.scalars(
         select(orm.InboxEntry).where(orm.InboxEntry.delegation_code == code)
     )
-    assert digest.title == "Daily digest of 2030-01-01: 2 update(s)"
-    assert digest.body == "- New action line 1.2.3\n- Action line 1.2.3: ongoing -> completed"
+    assert digest.title == "Daily digest of 2030-01-01"
+    lines = digest.body.splitlines()
+    assert lines[0] == "Daily digest of 2030-01-01 (times in Asia/Jakarta)"
+    assert lines[2] == "2 update(s):"
+    assert [line.split(" ", 3)[3] for line in lines[3:]] == [
+        "New action line 1.2.3",
+        "Action line 1.2.3: ongoing -> completed",
+    ]
     assert sorted(digest.channels) == ["inbox", "stream"]
     held = await notifications_db.scalars(
         select(orm.DigestItem.digested_at).where(orm.DigestItem.delegation_code == code)

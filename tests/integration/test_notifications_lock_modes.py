@@ -29,8 +29,8 @@ from services.notifications.config import NotificationsSettings
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.webhooks.domain import AttemptResult
 from services.notifications.webhooks.endpoint_health import record_endpoint_health
-from shared.migrations import upgrade
-from tests.support.stack import REPO, Infrastructure
+from tests.support.databases import migrated_database
+from tests.support.stack import Infrastructure
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -39,12 +39,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def database(infra: Infrastructure) -> str:
     """A notifications database of these tests' own: they commit rows of their own."""
-    name = "accord_notifications_locks"
-    infra.postgres.drop_database(name)
-    infra.postgres.create_database(name)
-    url = infra.postgres.url(name)
-    upgrade(REPO / "services" / "notifications" / "migrations", url)
-    return url
+    return migrated_database(infra, "notifications", "accord_notifications_locks")
 
 
 @pytest.fixture

@@ -160,6 +160,9 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
         "read",
         {"params": {"on": "2020-09-15"}},
     ),
+    ("notifications", "POST", "/roles"): ("write", {"json": "new_role"}),
+    ("notifications", "POST", "/role-assignments"): ("write", {"json": "new_assignment"}),
+    ("notifications", "GET", "/roles/{role}/holders"): ("read", {"params": {"on": "2020-09-15"}}),
     ("notifications", "POST", "/subscriptions"): ("for_a", {"json": "subscription_for_a"}),
     ("notifications", "GET", "/subscriptions"): ("own_list", {"params": {"delegation": "{a}"}}),
     ("notifications", "GET", "/subscriptions/{subscription_id}"): ("a_owned", {}),
@@ -279,6 +282,7 @@ async def _build_world(world: World) -> None:
         delegation="VNM",
         code=world.a,
         grouping=f"MATRIX{uuid.uuid4().hex[:6]}",
+        role="co-chairs",
     )
 
     # A follows the plan with an endpoint; a status change gives it a delivery and an entry.
@@ -381,6 +385,14 @@ async def _body(world: World, name: str) -> Any:
         return {"title": "Statement", "body": {"kind": "statement", "text": "Agreed."}}
     if name == "new_delegation":
         return {"code": f"M{unique.upper()[:7]}", "name": "Matrix", "timezone": "Asia/Jakarta"}
+    if name == "new_role":
+        return {"name": f"Matrix role {unique}", "single_holder": False}
+    if name == "new_assignment":  # a role of its own, held by A from a date
+        role = {"name": f"Matrix role {unique}", "single_holder": False}
+        notifications = world.url("notifications")
+        made = await world.http.post(f"{notifications}/roles", json=role, headers=world.secretariat)
+        assert made.status_code == 201, made.text
+        return {"role": role["name"], "delegation": world.a, "valid_from": "2020-01-01"}
     if name == "subscription_for_a":
         return {"delegation": world.a, "target_kind": "tag", "target_key": f"matrix-{unique}"}
     if name == "endpoint_for_a":

@@ -172,6 +172,32 @@ async def test_the_story_plays_through_the_apis_and_a_second_run_changes_nothing
         assert counts[code] == {"received": len(keys), "verified": len(keys)}, code
     assert set(counts) == set(cast.DELEGATIONS)
 
+    # Rotating roles: the ASEAN Chair year by year; each completion reached, in its inbox, the
+    # Chair of the year it took effect (Thailand: those of 2019), and the CPR meeting's
+    # notices its co-chairs (Viet Nam and the UN follow only the meetings' decisions).
+    chair = f"{t.notifications}/roles/{cast.ASEAN_CHAIR}/holders"
+    assert {
+        year: (await api.get(chair, params={"on": f"{year}-06-30"}))["holders"]
+        for year in cast.ASEAN_CHAIRS
+    } == {year: [code] for year, code in cast.ASEAN_CHAIRS.items()}
+    inbox = {
+        code: await api.all(f"{t.notifications}/inbox", headers=api.as_delegation(code))
+        for code in ("THA", "VNM", "UN", "MMR")
+    }
+    completed_2019 = {
+        e["context"]["action_line"]["code"]
+        for e in inbox["THA"]
+        if e["event_type"].endswith("status_changed")
+        and e["context"]["effective_date"].startswith("2019")
+    }
+    assert completed_2019 == {
+        x.code for x in plan.LINES if x.completed_on is not None and x.completed_on.year == 2019
+    }
+    cpr_title = cast.CPR.title
+    for code, told in (("VNM", True), ("UN", True), ("MMR", False)):
+        titles = {e["title"] for e in inbox[code]}
+        assert (f"Meeting concluded: {cpr_title}" in titles) is told, code
+
     # A second run finds everything there and changes nothing.
     before = await _state(api, ids)
     again = await story.play(api, say=lambda _: None)

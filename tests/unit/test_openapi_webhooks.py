@@ -1,8 +1,10 @@
 """Notifications' OpenAPI document describes every webhook a delegation can receive: one per
-event type the intake takes in, with the Standard Webhooks headers and the body's schema."""
+event type the intake takes in and one for its digests, with the Standard Webhooks headers
+and the body's schema."""
 
 from services.notifications.consumers import CONSUMED
 from services.notifications.main import create
+from shared.contracts.notifications import DigestReady
 
 HEADERS = {"webhook-id", "webhook-timestamp", "webhook-signature"}
 
@@ -11,7 +13,7 @@ def test_every_event_taken_in_is_a_documented_webhook_with_its_headers() -> None
     document = create().openapi()
 
     assert document["openapi"].startswith("3.1")
-    assert set(document["webhooks"]) == {contract.event_type for contract in CONSUMED}
+    assert set(document["webhooks"]) == {c.event_type for c in CONSUMED} | {DigestReady.event_type}
     for event_type, item in document["webhooks"].items():
         operation = item["post"]
         required = {p["name"] for p in operation["parameters"] if p["required"]}

@@ -94,7 +94,7 @@ async def context_of(session: AsyncSession, event: Consumed) -> NoticeContext:
         found.changed_by = await _changed_by(session, event)
     if isinstance(event, plans.ActionLineStatusChanged):
         found.effective_date = event.effective_date
-        found.plan_figures = await _figures(session, event.plan_id)
+        found.plan_figures = await plan_figures(session, event.plan_id)
     if isinstance(event, meetings.DecisionAdopted):
         found.meeting = MeetingRef(
             id=event.meeting_id,
@@ -148,7 +148,8 @@ async def _changed_by(
     )
 
 
-async def _figures(session: AsyncSession, plan_id: uuid.UUID) -> PlanFigures:
+async def plan_figures(session: AsyncSession, plan_id: uuid.UUID) -> PlanFigures:
+    """A plan's line counts per status now, from the read model (digests use it too)."""
     rows = await session.execute(
         select(orm.PlanNode.status, func.count())
         .where(orm.PlanNode.plan_id == plan_id, orm.PlanNode.kind == "action_line")

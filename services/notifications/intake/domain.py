@@ -7,6 +7,8 @@ matched on, so an event gains a way to be followed only by a change of its contr
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from services.notifications.domain import Cadence, TargetKind
 from shared.contracts import meetings, notifications, plans
@@ -51,6 +53,26 @@ def decided_plan(decision: meetings.DecisionAdopted) -> uuid.UUID | None:
     if isinstance(body, meetings.StatusReview | meetings.PlanSubmission | meetings.PlanApproval):
         return body.plan_id
     return None
+
+
+def effective_date(event: Consumed, occurred_at: datetime) -> date:
+    """The date an event is about, on which a grouping's members and a role's holders are
+    taken: a status change's effective date (its corrected one), a decision's meeting date,
+    a meeting's date in its own time zone; otherwise the day it happened (UTC)."""
+    if isinstance(event, plans.ActionLineStatusChanged):
+        return event.effective_date
+    if isinstance(event, plans.ActionLineHistoryCorrected):
+        return event.new_effective_date
+    if isinstance(event, meetings.DecisionAdopted):
+        return event.meeting_date
+    if isinstance(event, MeetingEvent):
+        return event.starts_at.astimezone(ZoneInfo(event.timezone)).date()
+    return occurred_at.date()
+
+
+def meeting_of(event: Consumed) -> uuid.UUID | None:
+    """The meeting an event is about (whose co-chairs a ``co-chairs`` subscription tells)."""
+    return event.meeting_id if isinstance(event, MeetingEvent) else None
 
 
 def new_status(event: Consumed) -> str | None:

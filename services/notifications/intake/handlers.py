@@ -17,7 +17,7 @@ from services.notifications import orm, wakeup
 from services.notifications.domain import Channel
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.inbox.render import render
-from services.notifications.intake import domain, readmodel
+from services.notifications.intake import audiences, domain, readmodel
 from services.notifications.intake.context import context_of
 from services.notifications.intake.domain import Consumed, Recipient
 from services.notifications.webhooks.domain import DeliveryStatus
@@ -63,19 +63,8 @@ async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed
             )
         )
     )
-    rules = [
-        domain.SubscriptionRule(
-            delegation=s.delegation_code,
-            event_types=s.event_types,
-            statuses=s.statuses,
-            channels=s.channels,
-            cadence=s.cadence,
-            target_kind=s.target_kind,
-            target_key=s.target_key,
-            thresholds=s.thresholds,
-        )
-        for s in subscriptions
-    ]
+    on = domain.effective_date(event, row.occurred_at)
+    rules = await audiences.rules_for(session, subscriptions.all(), event, on)
     recipients = domain.recipients(rules, event)
     if not recipients:
         return
@@ -93,14 +82,14 @@ async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed
     await add_entries(
         session, notice, {r.delegation: sorted(r.immediate_channels) for r in recipients.values()}
     )
-    await _add_deliveries(session, row, event, recipients.values())
+    codes = [r.delegation for r in recipients.values() if Channel.WEBHOOK in r.immediate_channels]
+    await add_deliveries(session, row, codes)
     await _hold_for_digests(session, row, recipients.values())
 
 
-async def _add_deliveries(
-    session: AsyncSession, row: orm.ReceivedEvent, event: Consumed, recipients: Iterable[Recipient]
-) -> None:
-    codes = [r.delegation for r in recipients if Channel.WEBHOOK in r.immediate_channels]
+async def add_deliveries(session: AsyncSession, row: orm.ReceivedEvent, codes: list[str]) -> None:
+    """One delivery of ``row`` to each endpoint of these delegations that takes its type
+    (the digests deliver theirs here too)."""
     if not codes:
         return
     endpoints = await session.execute(
@@ -122,7 +111,7 @@ async def _add_deliveries(
             "next_attempt_at": row.received_at,
         }
         for endpoint_id, code, event_types in endpoints.all()
-        if domain.type_matches(event_types, event.event_type)
+        if domain.type_matches(event_types, row.event_type)
     ]
     if values:
         await session.execute(insert(orm.Delivery).values(values).on_conflict_do_nothing())

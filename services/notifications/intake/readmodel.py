@@ -1,14 +1,17 @@
 """Read models built from other services' events: the plan structure (for names and section
-paths) and meetings (for digests timed to a meeting). Never a call into another service."""
+paths), meetings (for digests timed to a meeting) and their co-chairs (who holds a meeting's
+``co-chairs`` role). Never a call into another service."""
 
 import uuid
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm
+from services.notifications.domain import CO_CHAIRS
 from services.notifications.intake.domain import Consumed, LineEvent, PlanEvent
 from shared.contracts import meetings, plans
 
@@ -42,17 +45,18 @@ async def apply(session: AsyncSession, event: Consumed) -> None:
         case plans.ActionLineHistoryCorrected():
             await _line(session, event, event.line_status, text=None)
         case meetings.MeetingScheduled() | meetings.MeetingPostponed():
-            await _upsert(
-                session,
-                orm.Meeting,
-                {
-                    "id": event.meeting_id,
-                    "series": event.series,
-                    "title": event.title,
-                    "starts_at": event.starts_at,
-                    "status": "scheduled",
-                },
-            )
+            values = {
+                "id": event.meeting_id,
+                "series": event.series,
+                "title": event.title,
+                "starts_at": event.starts_at,
+                "timezone": event.timezone,
+                "status": "scheduled",
+            }
+            if isinstance(event, meetings.MeetingScheduled):
+                values["plans_under_review"] = event.plans_under_review
+                await _co_chairs(session, event)
+            await _upsert(session, orm.Meeting, values)
         case meetings.MeetingStarted():
             await _meeting_status(session, event.meeting_id, "in_progress")
         case meetings.MeetingConcluded():
@@ -118,6 +122,25 @@ async def _line(session: AsyncSession, event: LineEvent, status: str, *, text: s
     if text is not None:
         update["name"] = text
     await session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=update))
+
+
+async def _co_chairs(session: AsyncSession, event: meetings.MeetingScheduled) -> None:
+    """A meeting's co-chairs hold its ``co-chairs`` role, for its events only, whatever their
+    date (taken again from a redelivered event: replaced, not added)."""
+    await session.execute(
+        delete(orm.RoleAssignment).where(
+            orm.RoleAssignment.role == CO_CHAIRS, orm.RoleAssignment.meeting_id == event.meeting_id
+        )
+    )
+    session.add_all(
+        orm.RoleAssignment(
+            role=CO_CHAIRS,
+            delegation_code=chair.delegation,
+            valid_from=date.min,
+            meeting_id=event.meeting_id,
+        )
+        for chair in event.co_chairs
+    )
 
 
 async def _meeting_status(session: AsyncSession, meeting_id: uuid.UUID, status: str) -> None:

@@ -1,6 +1,7 @@
 """Every webhook a delegation can receive, described in the OpenAPI document (3.1 ``webhooks``).
 
-One webhook per event type the intake takes in (``consumers.CONSUMED``): its body is the
+One webhook per event type the intake takes in (``consumers.CONSUMED``), and one for the
+digests (``digest.ready``, whose ``data`` is the digest, without ``context``): its body is the
 envelope ``webhook_body`` writes (``type``, ``timestamp``, ``event_id``, ``delegation``) with
 that type's contract as ``data``, and its headers are the three of Standard Webhooks. The
 descriptions are built from the same contracts the consumer validates against, so a receiver
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from services.notifications.consumers import CONSUMED
 from services.notifications.intake.context import NoticeContext
 from services.notifications.intake.domain import Consumed
+from shared.contracts.notifications import DigestReady
 
 WEBHOOK_ID_DOC = (
     "The delivery's id, the same on every retry and redelivery: dedupe on it. "
@@ -61,7 +63,11 @@ class WebhookEnvelope(BaseModel):
     )
 
 
-def payload_model(contract: type[Consumed]) -> type[WebhookEnvelope]:
+# What a delegation can receive: every event taken in, and its digests.
+DELIVERED: tuple[type[Consumed] | type[DigestReady], ...] = (*CONSUMED, DigestReady)
+
+
+def payload_model(contract: type[Consumed] | type[DigestReady]) -> type[WebhookEnvelope]:
     """The body of the webhook sent for ``contract``'s events: its ``type`` a constant, so a
     receiver can tell the webhooks apart by it, and ``data`` the contract as published."""
     event_type = Literal[contract.event_type]  # type: ignore[name-defined]
@@ -76,7 +82,7 @@ def payload_model(contract: type[Consumed]) -> type[WebhookEnvelope]:
 
 
 def describe_webhooks(app: FastAPI) -> None:
-    for contract in CONSUMED:
+    for contract in DELIVERED:
         app.webhooks.add_api_route(
             contract.event_type,
             _describing(payload_model(contract)),
@@ -104,5 +110,5 @@ def _describing(model: type[WebhookEnvelope]) -> Any:
     return webhook
 
 
-def _summary(contract: type[Consumed]) -> str:
+def _summary(contract: type[Consumed] | type[DigestReady]) -> str:
     return " ".join((contract.__doc__ or "").strip().split("\n\n")[0].split())

@@ -1,0 +1,16 @@
+"""Databases of a test module's own on the suite's PostgreSQL, migrated like the real ones:
+for tests whose transactions must commit (racing jobs, lock modes) or that must not see the
+running services' rows."""
+
+from shared.migrations import upgrade
+from tests.support.stack import REPO, Infrastructure
+
+
+def migrated_database(infra: Infrastructure, service: str, name: str) -> str:
+    """A fresh database ``name`` (dropped first if left over) with ``service``'s migrations
+    applied; returns its URL."""
+    infra.postgres.drop_database(name)
+    infra.postgres.create_database(name)
+    url = infra.postgres.url(name)
+    upgrade(REPO / "services" / service / "migrations", url)
+    return url
