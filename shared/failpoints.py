@@ -23,7 +23,12 @@ CONSUMER_AFTER_DB_COMMIT = "consumer.after_db_commit"
 # The dispatcher has a receiver's answer and has not yet recorded the attempt.
 DISPATCHER_AFTER_RESPONSE = "dispatcher.after_response"
 
-KNOWN = frozenset({OUTBOX_AFTER_ACK, CONSUMER_AFTER_DB_COMMIT, DISPATCHER_AFTER_RESPONSE})
+# The SMTP server accepted an email and its delivery is not recorded as sent yet.
+EMAIL_AFTER_ACCEPTED = "email.after_accepted"
+
+KNOWN = frozenset(
+    {OUTBOX_AFTER_ACK, CONSUMER_AFTER_DB_COMMIT, DISPATCHER_AFTER_RESPONSE, EMAIL_AFTER_ACCEPTED}
+)
 
 # failpoint -> how many more times it may be reached before the process dies.
 _armed: dict[str, int] = {}

@@ -42,6 +42,12 @@ class Follow:
     key: str
     event_types: tuple[str, ...]
     statuses: tuple[str, ...] = ()
+    # Where it is told; empty: the service's default (webhook, inbox, stream).
+    channels: tuple[str, ...] = ()
+
+
+# The default channels, and email: the delegation's contacts are told too.
+WITH_EMAIL = ("webhook", "inbox", "stream", "email")
 
 
 def _tag(tag: str) -> Follow:
@@ -55,13 +61,13 @@ def _section(code: str, *statuses: str) -> Follow:
 # Everyone follows the decisions of both meeting series; on top of that each follows what
 # concerns it. Some follows overlap on purpose (UN, PHL): a delegation is told once.
 EVERYONE = (
-    Follow("meeting_series", CPR_SERIES, tuple(DECISIONS)),
-    Follow("meeting_series", MINISTERIAL_SERIES, tuple(DECISIONS)),
+    Follow("meeting_series", CPR_SERIES, tuple(DECISIONS), channels=WITH_EMAIL),
+    Follow("meeting_series", MINISTERIAL_SERIES, tuple(DECISIONS), channels=WITH_EMAIL),
 )
 FOLLOWS: dict[str, tuple[Follow, ...]] = {
     # ASEAN Chair 2020: the whole plan, every status change and its lifecycle.
     "VNM": (Follow("plan", "plan", tuple(STATUS_CHANGES + PLAN_LIFECYCLE)),),
-    "MMR": (_tag("humanitarian"),),
+    "MMR": (Follow("tag", "humanitarian", tuple(STATUS_CHANGES), channels=WITH_EMAIL),),
     "UN": (_tag("peacekeeping"), _section("1", "completed")),
     "ASEC": (_section("4.3"), Follow("plan", "plan", tuple(PLAN_LIFECYCLE))),
     "IDN": (_tag("natural-disasters"),),
@@ -104,6 +110,36 @@ ROLE_FOLLOWS = (
     ("co-chairs", Follow("meeting_series", CPR_SERIES, ())),
     (ASEAN_CHAIR, Follow("plan", "plan", tuple(STATUS_CHANGES), ("completed",))),
 )
+@dataclass(frozen=True)
+class Contact:
+    """A person of a delegation told by email (addresses under example domains: the local
+    stack's Mailpit keeps every message, nothing leaves the machine)."""
+
+    name: str
+    address: str
+    role: str
+    language: str = "en"
+    # The notices the person wants (empty: every one the delegation gets by email).
+    event_types: tuple[str, ...] = ()
+
+
+# Who reads the meeting notices: Viet Nam's ambassador and desk officer (in Hanoi's time),
+# the UN's desk officer (in New York's) and Myanmar's desk officer, who also gets its
+# humanitarian lines. Technical contacts want no notices: they hear of failing endpoints.
+CONTACTS: dict[str, tuple[Contact, ...]] = {
+    "VNM": (
+        Contact("Nguyen Thi Lan", "lan.nguyen@vnm.mission.example", "ambassador", "vi"),
+        Contact("Tran Van Minh", "minh.tran@vnm.mission.example", "desk_officer"),
+        Contact(
+            "Le Hoang Nam",
+            "systems@vnm.mission.example",
+            "technical",
+            event_types=("org.accord.notifications.*",),
+        ),
+    ),
+    "UN": (Contact("Amina Diallo", "asean.desk@un.example", "desk_officer"),),
+    "MMR": (Contact("Aung Kyaw", "aung.kyaw@mmr.mission.example", "desk_officer"),),
+}
 
 
 # --- meetings --------------------------------------------------------------------------------

@@ -45,15 +45,42 @@ def expected_keys(delegation: str) -> set[str]:
     """Every webhook the delegation must receive, once each, by the end of the story."""
     keys: set[str] = set()
     for follow in cast.follows_of(delegation):
-        if follow.kind == "meeting_series":
-            keys.update(f"decision {d.title}" for d in _MEETINGS[follow.key].decisions)
-            continue
-        keys.update(line_key(x.code, x.review_status) for x in plan.LINES if _matches(follow, x))
-        if follow.kind == "plan" and "org.accord.plans.plan.*" in follow.event_types:
-            # The plan was active before anyone subscribed; the successor supersedes it.
-            keys.add(f"plan {plan.CODE} superseded")
+        if "webhook" in (follow.channels or ("webhook",)):
+            keys |= _follow_keys(follow)
+    return keys
+
+
+def _follow_keys(follow: cast.Follow) -> set[str]:
+    if follow.kind == "meeting_series":
+        return {f"decision {d.title}" for d in _MEETINGS[follow.key].decisions}
+    keys = {line_key(x.code, x.review_status) for x in plan.LINES if _matches(follow, x)}
+    if follow.kind == "plan" and "org.accord.plans.plan.*" in follow.event_types:
+        # The plan was active before anyone subscribed; the successor supersedes it.
+        keys.add(f"plan {plan.CODE} superseded")
     return keys
 
 
 def expected_counts() -> dict[str, int]:
     return {code: len(expected_keys(code)) for code in cast.DELEGATIONS}
+
+
+def _wants(contact: cast.Contact, follow: cast.Follow) -> bool:
+    """Whether a contact wants what a follow tells (its wishes are type patterns, like
+    ``org.accord.notifications.*``, or a type's suffix)."""
+    if not contact.event_types:
+        return True
+    return any(
+        t.startswith(p[:-1]) if p.endswith("*") else t == p or t.endswith("." + p)
+        for p in contact.event_types
+        for t in (f"org.accord.x.{e}" for e in follow.event_types)
+    )
+
+
+def expected_email_keys(delegation: str, contact: cast.Contact) -> set[str]:
+    """Every notice the contact must get by email, once each: what the delegation's follows
+    with the email channel tell, that the contact wants."""
+    keys: set[str] = set()
+    for follow in cast.follows_of(delegation):
+        if "email" in follow.channels and _wants(contact, follow):
+            keys |= _follow_keys(follow)
+    return keys

@@ -99,13 +99,14 @@ async def _delegations(api: Api, old: dict[str, Any], say: Say, *, series: bool)
     sections = {
         s["code"]: s["id"] for s in await api.get(f"{api.target.plans}/plans/{old['id']}/sections")
     }
-    progress = Progress("delegations, endpoints, subscriptions", len(cast.DELEGATIONS))
+    progress = Progress("delegations, endpoints, contacts, subscriptions", len(cast.DELEGATIONS))
     waited = False
     for code, (name, zone) in cast.DELEGATIONS.items():
         if code not in registered:
             body = {"code": code, "name": name, "timezone": zone}
             await api.post(f"{notifications}/delegations", body, expect=201)
         await _endpoint(api, code)
+        await _contacts(api, code)
         missing = [
             body
             for body in await _missing_follows(api, code, old["id"], sections)
@@ -144,6 +145,22 @@ async def _endpoint(api: Api, code: str) -> None:
         api.target.remember_secret(code, rotated["secret"])
 
 
+async def _contacts(api: Api, code: str) -> None:
+    """The delegation's contacts (``cast.CONTACTS``), by address."""
+    url, headers = f"{api.target.notifications}/contacts", api.as_delegation(code)
+    have = {c["address"] for c in await api.all(url, headers=headers)}
+    for contact in cast.CONTACTS.get(code, ()):
+        if contact.address not in have:
+            body = {
+                "name": contact.name,
+                "address": contact.address,
+                "role": contact.role,
+                "language": contact.language,
+                "event_types": list(contact.event_types),
+            }
+            await api.post(url, body, expect=201, headers=headers)
+
+
 async def _missing_follows(
     api: Api, code: str, plan_id: str, sections: dict[str, str]
 ) -> list[dict[str, Any]]:
@@ -167,6 +184,7 @@ async def _missing_follows(
                     "target_key": key,
                     "event_types": list(follow.event_types),
                     "statuses": list(follow.statuses),
+                    **({"channels": list(follow.channels)} if follow.channels else {}),
                 }
             )
     return wanted
@@ -343,12 +361,13 @@ async def _settled(api: Api, ids: StoryIds, say: Say) -> None:
         # others' disabled endpoints may hold deliveries back for good).
         for code in wanted:
             params = {"status": "pending", "limit": 1, "delegation": code}
-            pending = await api.get(f"{api.target.notifications}/deliveries", params=params)
-            if pending["items"]:
-                return False
+            for log in ("deliveries", "emails"):
+                pending = await api.get(f"{api.target.notifications}/{log}", params=params)
+                if pending["items"]:
+                    return False
         return True
 
-    await wait_for(delivered, "the webhooks to reach the demo receiver", timeout=120)
+    await wait_for(delivered, "the webhooks and emails to go out", timeout=120)
     progress.finish()
 
 

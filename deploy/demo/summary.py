@@ -32,6 +32,15 @@ async def gather(api: Api) -> dict[str, Any]:
         "carried_over": sum(1 for line in new_lines if line["carried_over_from"]),
         "meetings": meetings,
         "webhooks": await receiver_counts(api),
+        "emails": {
+            code: len(
+                await api.all(
+                    f"{api.target.notifications}/emails",
+                    params={"delegation": code, "status": "succeeded"},
+                )
+            )
+            for code in cast.CONTACTS
+        },
         "failed": len(
             (await api.get(f"{api.target.notifications}/deliveries", params={"status": "failed"}))[
                 "items"
@@ -75,6 +84,9 @@ def render(facts: dict[str, Any]) -> str:
     wanted, got = expected.expected_counts(), facts["webhooks"]
     cells = [f"{code:<5}{got.get(code, 0):>4} ({n})" for code, n in wanted.items()]
     out.extend("  " + "   ".join(cells[i : i + 4]) for i in range(0, len(cells), 4))
+    out.append("")
+    out.append("Emails accepted by the mail server for each delegation's contacts")
+    out.append("  " + "   ".join(f"{code:<5}{n:>4}" for code, n in facts["emails"].items()))
     if facts["failed"]:
         out.append(f"  {facts['failed']} deliveries failed: see GET /deliveries?status=failed")
     return "\n".join(out)

@@ -4,8 +4,10 @@ receiver, under ``<repo>/.runtime/`` (``python -m deploy.local``, behind ``deplo
 Its ports can be changed with ``ACCORD_STACK_POSTGRES_PORT``, ``ACCORD_STACK_KAFKA_PORT``,
 ``ACCORD_STACK_KAFKA_CONTROLLER_PORT``, ``ACCORD_STACK_<SERVICE>_PORT``,
 ``ACCORD_STACK_RECEIVER_PORT`` (the demo's webhook receiver; ``up`` also loads the demo, see
-``deploy/demo``) and ``ACCORD_STACK_PROMETHEUS_PORT`` (Prometheus, scraping every service and
-evaluating the alert rules of ``deploy/prometheus/``). The defaults lie below Linux's
+``deploy/demo``), ``ACCORD_STACK_PROMETHEUS_PORT`` (Prometheus, scraping every service and
+evaluating the alert rules of ``deploy/prometheus/``) and ``ACCORD_STACK_MAILPIT_PORT`` /
+``ACCORD_STACK_MAILPIT_SMTP_PORT`` (Mailpit's web page and SMTP server, where notifications
+sends its emails). The defaults lie below Linux's
 ephemeral port range (32768-60999 unless ``/proc/sys/net/ipv4/ip_local_port_range`` says
 otherwise), where no outgoing connection can take them while a server is down (see
 ``deploy.local.processes``).
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from deploy.local import probes, status
 from deploy.local.kafka import ADMIN_USER, Kafka
+from deploy.local.mailpit import Mailpit
 from deploy.local.postgres import Postgres
 from deploy.local.processes import (
     REPO_ROOT,
@@ -80,8 +83,16 @@ LOAD_DEMO = ("-m", "deploy.demo", "load")
 # Prints a new key for the webhook secrets at rest (NOTIFICATIONS_SECRET_KEYS_FILE).
 NEW_SECRET_KEY = ("-m", "services.notifications", "new-secret-key")
 PROMETHEUS = "prometheus"
+MAILPIT = "mailpit"
 # Every part of the stack, in start order, by the names the commands take.
-PARTS = ("postgres", "kafka", *(launch.name for launch in SERVICES), PROMETHEUS, RECEIVER)
+PARTS = (
+    "postgres",
+    "kafka",
+    MAILPIT,
+    *(launch.name for launch in SERVICES),
+    PROMETHEUS,
+    RECEIVER,
+)
 
 
 def _port(variable: str, default: int) -> int:
@@ -123,6 +134,11 @@ class LocalStack:
             _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 29093),
         )
         self.prometheus = Prometheus(runtime_dir, _port("ACCORD_STACK_PROMETHEUS_PORT", 29090))
+        self.mailpit = Mailpit(
+            runtime_dir,
+            _port("ACCORD_STACK_MAILPIT_SMTP_PORT", 21025),
+            _port("ACCORD_STACK_MAILPIT_PORT", 28025),
+        )
         self.python = _venv_python()
 
     @property
@@ -205,6 +221,10 @@ class LocalStack:
             {
                 "NOTIFICATIONS_ALLOW_HTTP_WEBHOOKS": "true",
                 "NOTIFICATIONS_SECRET_KEYS_FILE": str(self._secret_keys_file()),
+                # Email goes to the stack's Mailpit: plain SMTP on loopback, no login.
+                "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+                "NOTIFICATIONS_SMTP_PORT": str(self.mailpit.smtp_port),
+                "NOTIFICATIONS_SMTP_STARTTLS": "false",
             }
             if launch.name == "notifications"
             else {}
@@ -238,6 +258,11 @@ class LocalStack:
             f" ({time.monotonic() - started:.1f} s)"
         )
         self._run_python(CREATE_TOPICS, self.common_env(), "creating the Kafka topics")
+        self.mailpit.start()
+        print(
+            f"{MAILPIT:<14} running on {self.mailpit.url} (the emails sent;"
+            f" SMTP on 127.0.0.1:{self.mailpit.smtp_port})"
+        )
         for launch in SERVICES:
             self._up_service(launch)
         if not self.prometheus.is_running():
@@ -282,9 +307,10 @@ class LocalStack:
         self.prometheus.stop()
         for launch in reversed(SERVICES):
             self.service(launch).stop()
+        self.mailpit.stop()
         self.kafka.stop()
         self.postgres.stop()
-        print("stopped: demo receiver, Prometheus, services, Kafka, PostgreSQL")
+        print("stopped: demo receiver, Prometheus, services, Mailpit, Kafka, PostgreSQL")
 
     def components(self) -> list[tuple[str, int | None, str, Path]]:
         """(name, pid or None, address, log) of every component, in start order."""
@@ -296,6 +322,7 @@ class LocalStack:
                 self.postgres.log_path,
             ),
             ("kafka", self.kafka.pid(), self.kafka.bootstrap_servers, self.kafka.log_path),
+            (MAILPIT, self.mailpit.pid(), self.mailpit.url, self.mailpit.log_path),
         ]
         for launch in SERVICES:
             process = self.service(launch)
@@ -321,6 +348,9 @@ class LocalStack:
         elif name == "kafka":
             self.kafka.stop()
             self.kafka.start()
+        elif name == MAILPIT:
+            self.mailpit.stop()
+            self.mailpit.start()
         elif name == PROMETHEUS:
             self.prometheus.stop()
             self.prometheus.start(self.scrape_targets())

@@ -58,7 +58,7 @@ def component_states(stack: LocalStack) -> list[ComponentState]:
 
 
 def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
-    from deploy.local.stack import PROMETHEUS, RECEIVER, SERVICES
+    from deploy.local.stack import MAILPIT, PROMETHEUS, RECEIVER, SERVICES
 
     kafka = stack.kafka
     checks: dict[str, Callable[[], str | None]] = {
@@ -68,6 +68,7 @@ def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
         ),
         RECEIVER: lambda: probes.receiver_trouble(f"http://127.0.0.1:{stack.receiver_port}"),
         PROMETHEUS: lambda: probes.prometheus_trouble(stack.prometheus.url),
+        MAILPIT: lambda: None if stack.mailpit.ready() else probes.NOT_ANSWERING,
     }
     for launch in SERVICES:
         url = f"http://127.0.0.1:{launch.port}"

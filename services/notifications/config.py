@@ -76,7 +76,24 @@ class NotificationsSettings(ServiceSettings):
     max_endpoints_per_delegation: int = Field(default=20, ge=1)
     max_subscriptions_per_delegation: int = Field(default=500, ge=1)
     max_streams_per_delegation: int = Field(default=10, ge=1)
+    max_contacts_per_delegation: int = Field(default=50, ge=1)
     digest_interval: float = Field(default=60.0, gt=0)
+
+    # Email (email/): the SMTP server that relays the notices to contacts. No host: email is
+    # off, and email deliveries wait until one is configured. STARTTLS upgrades the
+    # connection before authenticating (a username asks for authentication).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65_535)
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: str = ""
+    # Whole attempt: connecting, STARTTLS, authenticating and sending one message.
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    email_from: str = "Accord notifications <notifications@accord.invalid>"
+    # The right-hand side of every Message-ID (a domain the operator controls).
+    email_message_id_domain: str = "notifications.accord.invalid"
+    # Messages in flight at once (one SMTP connection each).
+    email_concurrency: int = Field(default=4, ge=1, le=100)
 
     _keyring: Keyring = PrivateAttr()
 

@@ -27,6 +27,21 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
     INBOX = "inbox"
     STREAM = "stream"
+    # To the delegation's contacts whose wishes match (email/): chosen, never by default.
+    EMAIL = "email"
+
+
+# What a subscription gets when it names no channel: the delegation's systems and inbox.
+DEFAULT_CHANNELS = (Channel.WEBHOOK, Channel.INBOX, Channel.STREAM)
+
+
+class ContactRole(StrEnum):
+    """A contact's part in the delegation; technical contacts also hear about failing
+    webhook endpoints."""
+
+    AMBASSADOR = "ambassador"
+    DESK_OFFICER = "desk_officer"
+    TECHNICAL = "technical"
 
 
 class Cadence(StrEnum):

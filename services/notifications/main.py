@@ -5,9 +5,11 @@ from fastapi import FastAPI
 from services.notifications import api, consumers, metrics, orm
 from services.notifications.config import NotificationsSettings
 from services.notifications.digests.job import DigestJob
+from services.notifications.email import api as email_api
+from services.notifications.email.dispatcher import EmailDispatcher
 from services.notifications.inbox import api as inbox_api
 from services.notifications.inbox.stream_slots import StreamSlots
-from services.notifications.wakeup import DELIVERIES, Listener
+from services.notifications.wakeup import DELIVERIES, EMAILS, Listener
 from services.notifications.webhooks import api as webhooks_api
 from services.notifications.webhooks.catalogue import describe_webhooks
 from services.notifications.webhooks.dispatcher import Dispatcher
@@ -61,6 +63,7 @@ TAGS = [
     {"name": "subscriptions", "description": "What a delegation follows, and how"},
     {"name": "webhooks", "description": "Endpoints, secrets, the delivery log, redelivery"},
     {"name": "inbox", "description": "The inbox and the live stream"},
+    {"name": "contacts", "description": "The people of a delegation who are told by email"},
     {"name": "activity", "description": "Every event taken in"},
 ]
 
@@ -82,6 +85,14 @@ def create() -> FastAPI:
             instance_id=common.instance_id or None,
         ).run()
 
+    async def send_emails(app: FastAPI) -> None:
+        await EmailDispatcher(
+            app.state.sessions,
+            settings,
+            pulse=listener.pulses[EMAILS],
+            instance_id=common.instance_id or None,
+        ).run()
+
     async def digest(app: FastAPI) -> None:
         await DigestJob(app.state.sessions, settings).run()
 
@@ -96,10 +107,10 @@ def create() -> FastAPI:
             outbox=orm.outbox,
             processed_events=orm.processed_events,
             dead_letters=orm.dead_letters,
-            routers=[api.router, webhooks_api.router, inbox_api.router],
+            routers=[api.router, webhooks_api.router, inbox_api.router, email_api.router],
             subscriptions=consumers.subscriptions,
             openapi_tags=TAGS,
-            background=[listen, dispatch, digest],
+            background=[listen, dispatch, send_emails, digest],
             scrape_probes=[metrics.webhook_probe],
         )
     )

@@ -332,3 +332,75 @@ class Digest(Base):
     kind: Mapped[str] = mapped_column(String(20))
     event_row_id: Mapped[int] = mapped_column(ForeignKey("received_events.id"))
     created_at: Mapped[datetime] = _created_at()
+class Contact(Base):
+    """A person of a delegation who is told by email: an ambassador, a desk officer, a
+    technical contact (who also gets the warnings about failing webhook endpoints)."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("delegation_code", "address", name="uq_contacts_delegation_address"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    # Orders lists and serves as their cursor (ids are random).
+    number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    delegation_code: Mapped[str] = mapped_column(ForeignKey("delegations.code"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(35))
+    # Which notices the person wants, as event type patterns (intake/domain.type_matches);
+    # empty: every notice that reaches the delegation by email.
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class EmailDelivery(Base):
+    """One notice to one contact, whatever happens: unique per (notice, contact), written in
+    the transaction that decided to tell. The message is rendered then and kept, so every
+    attempt sends the same bytes under the same ``message_id`` (a retry is recognisable).
+    ``next_attempt_at`` doubles as the email dispatcher's lease, as for webhook deliveries."""
+
+    __tablename__ = "email_deliveries"
+    __table_args__ = (
+        UniqueConstraint("notice_key", "contact_id", name="uq_email_deliveries_notice_contact"),
+        Index(
+            "ix_email_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # The ordering check: earlier pending emails of the same contact and subject.
+        Index(
+            "ix_email_deliveries_pending_by_subject",
+            "contact_id",
+            "subject",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # The left part of the Message-ID (``<key@NOTIFICATIONS_EMAIL_MESSAGE_ID_DOMAIN>``).
+    message_key: Mapped[str] = mapped_column(String(100), unique=True)
+    # What is told: ``event:<event id>`` or ``endpoint:<id>:<warned|disabled>:<time>``.
+    notice_key: Mapped[str] = mapped_column(String(300))
+    event_row_id: Mapped[int | None] = mapped_column(ForeignKey("received_events.id"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    delegation_code: Mapped[str] = mapped_column(String(10), index=True)
+    # The event's subject: one contact gets one subject's emails in order.
+    subject: Mapped[str | None] = mapped_column(String(500))
+    to_address: Mapped[str] = mapped_column(String(320))
+    email_subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(35))
+    status: Mapped[str] = mapped_column(String(20))
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    leased_by: Mapped[str | None] = mapped_column(String(200))
+    last_smtp_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created_at()
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -113,3 +113,4 @@ class Cap:
 
 ENDPOINTS_CAP = Cap(orm.Endpoint, "webhook_endpoints_per_delegation", "webhook endpoints")
 SUBSCRIPTIONS_CAP = Cap(orm.Subscription, "subscriptions_per_delegation", "subscriptions")
+CONTACTS_CAP = Cap(orm.Contact, "contacts_per_delegation", "contacts")

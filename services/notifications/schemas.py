@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.notifications.domain import Cadence, Channel, TargetKind
+from services.notifications.domain import DEFAULT_CHANNELS, Cadence, Channel, TargetKind
 from shared.contracts.plans import ActionLineStatus
 from shared.problems import documented
 from shared.schemas import FieldFault, RequestModel, ResponseModel
@@ -206,7 +206,11 @@ class SubscriptionCreate(RequestModel):
         description="Only status changes to these statuses (e.g. only completions); empty: all",
     )
     channels: list[Channel] = Field(
-        default_factory=lambda: list(Channel), min_length=1, max_length=3
+        default_factory=lambda: list(DEFAULT_CHANNELS),
+        min_length=1,
+        max_length=len(Channel),
+        description="Where to tell: `webhook`, `inbox`, `stream`, `email` (the delegation's "
+        "contacts who want this kind of notice); default: all but `email`",
     )
     cadence: Cadence = Field(
         default=Cadence.IMMEDIATE,

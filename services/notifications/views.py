@@ -53,7 +53,14 @@ async def page(
     )
 
 
-Owned = type[orm.Subscription] | type[orm.Endpoint] | type[orm.Delivery] | type[orm.InboxEntry]
+Owned = (
+    type[orm.Subscription]
+    | type[orm.Endpoint]
+    | type[orm.Delivery]
+    | type[orm.InboxEntry]
+    | type[orm.Contact]
+    | type[orm.EmailDelivery]
+)
 
 
 def of_delegation(model: Owned, delegation: str | None) -> list[ColumnElement[bool]]:

@@ -22,6 +22,7 @@ log = structlog.get_logger(__name__)
 
 DELIVERIES = "accord_deliveries"
 INBOX = "accord_inbox"
+EMAILS = "accord_emails"
 
 
 async def notify(session: AsyncSession, channel: str) -> None:
@@ -52,7 +53,7 @@ class Listener:
     def __init__(self, dsn: str, connect_args: Mapping[str, Any] | None = None) -> None:
         self._dsn = dsn
         self._connect_args = dict(connect_args or {})  # TLS (ServiceSettings)
-        self.pulses = {DELIVERIES: Pulse(), INBOX: Pulse()}
+        self.pulses = {DELIVERIES: Pulse(), INBOX: Pulse(), EMAILS: Pulse()}
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting after any failure, at least once a second:

@@ -33,6 +33,8 @@ PORT_VARIABLES = (
     "MEETINGS",
     "NOTIFICATIONS",
     "PROMETHEUS",
+    "MAILPIT",
+    "MAILPIT_SMTP",
 )
 
 

@@ -7,8 +7,8 @@ delegation A (which owns the notifications objects used here), delegation B, the
 Design (the rows of ``RULES``):
 - no / expired / badly signed token: 401 on every protected route (everything but health);
 - plans and meetings: anyone with a valid token reads; only the secretariat writes (403);
-- notifications: a delegation reaches only its own subscriptions, endpoints, deliveries and
-  inbox; another delegation's ids answer 404, like unknown ids; a delegation creating for
+- notifications: a delegation reaches only its own subscriptions, endpoints, deliveries,
+  contacts, emails and inbox; another delegation's ids answer 404, like unknown ids; a delegation creating for
   another is refused (403); viewers have no inbox, endpoints or subscriptions (403) and the
   activity feed is for the secretariat and viewers only (403 for delegations);
 - an allowed cell is a 2xx: every call sends a valid request for an object in a state that
@@ -196,6 +196,15 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     ("notifications", "POST", "/inbox/read-all"): ("own_list", {"params": {"delegation": "{a}"}}),
     ("notifications", "POST", "/inbox/{entry_id}/read"): ("a_owned", {}),
     ("notifications", "GET", "/stream"): ("own_list", {"params": {"delegation": "{a}"}}),
+    ("notifications", "POST", "/contacts"): ("for_a", {"json": "contact_for_a"}),
+    ("notifications", "GET", "/contacts"): ("own_list", {"params": {"delegation": "{a}"}}),
+    ("notifications", "GET", "/contacts/{contact_id}"): ("a_owned", {}),
+    ("notifications", "PATCH", "/contacts/{contact_id}"): (
+        "a_owned",
+        {"json": {"name": "Changed by the matrix"}},
+    ),
+    ("notifications", "DELETE", "/contacts/{contact_id}"): ("a_owned", {"fresh": "contact"}),
+    ("notifications", "GET", "/emails"): ("own_list", {"params": {"delegation": "{a}"}}),
 }
 
 
@@ -222,6 +231,20 @@ class World:
         )
         self.private_of_a.add(created["id"])
         return str(created["id"])
+
+    async def new_contact_of_a(self) -> str:
+        response = await self.http.post(
+            f"{self.url('notifications')}/contacts",
+            json={
+                "name": "Matrix",
+                "address": f"{uuid.uuid4().hex}@example.org",
+                "role": "technical",
+            },
+            headers=headers_of(self.a),
+        )
+        assert response.status_code == 201, response.text
+        self.private_of_a.add(response.json()["id"])
+        return str(response.json()["id"])
 
     async def new_endpoint_of_a(self) -> str:
         path = f"/a/{uuid.uuid4().hex}"
@@ -290,6 +313,7 @@ async def _build_world(world: World) -> None:
     world.private_of_a.add(followed["id"])
     world.ids["subscription_id"] = followed["id"]
     world.ids["endpoint_id"] = await world.new_endpoint_of_a()
+    world.ids["contact_id"] = await world.new_contact_of_a()
     changed = await http.patch(
         f"{plans}/action-lines/{line['id']}/status",
         json={"status": "ongoing", "expected_version": line["version"]},
@@ -395,6 +419,9 @@ async def _body(world: World, name: str) -> Any:
         return {"role": role["name"], "delegation": world.a, "valid_from": "2020-01-01"}
     if name == "subscription_for_a":
         return {"delegation": world.a, "target_kind": "tag", "target_key": f"matrix-{unique}"}
+    if name == "contact_for_a":
+        address = f"matrix.{unique}@example.org"
+        return {"delegation": world.a, "name": "Matrix", "address": address, "role": "ambassador"}
     if name == "endpoint_for_a":
         return {"delegation": world.a, "url": world.receiver.url(f"/a/{unique}")}
     raise AssertionError(name)
@@ -423,6 +450,7 @@ async def _call(
     fresh: dict[str, Callable[[], Awaitable[str]]] = {
         "subscription": world.new_subscription_of_a,
         "endpoint": world.new_endpoint_of_a,
+        "contact": world.new_contact_of_a,
     }
     if "fresh" in spec:  # deleting: every caller gets an object of A's that still exists
         ids[f"{spec['fresh']}_id"] = await fresh[spec["fresh"]]()

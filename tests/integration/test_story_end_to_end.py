@@ -14,6 +14,7 @@ from deploy.demo import cast, expected, story
 from deploy.demo import plan_2016_2020 as plan
 from deploy.demo.client import Api, Target
 from deploy.local.processes import ServiceProcess, free_port
+from tests.support.mail import messages_to
 from tests.support.stack import SIGNING_KEY, Services
 
 pytestmark = pytest.mark.integration
@@ -69,6 +70,8 @@ async def _state(api: Api, ids: story.StoryIds) -> dict[str, Any]:
             len(await api.all(f"{t.notifications}/subscriptions", headers=headers)),
             len(await api.all(f"{t.notifications}/endpoints", headers=headers)),
             len(await api.all(f"{t.notifications}/deliveries", headers=headers)),
+            len(await api.all(f"{t.notifications}/contacts", headers=headers)),
+            len(await api.all(f"{t.notifications}/emails", headers=headers)),
         )
     return {
         "plans": {c: plans[c] for c in (plan.CODE, cast.PLAN_2021_CODE)},
@@ -86,7 +89,7 @@ async def _state(api: Api, ids: story.StoryIds) -> dict[str, Any]:
 
 
 async def test_the_story_plays_through_the_apis_and_a_second_run_changes_nothing(
-    api: Api,
+    api: Api, services: Services
 ) -> None:
     ids = await story.play(api, say=lambda _: None)
     t = api.target
@@ -197,6 +200,16 @@ async def test_the_story_plays_through_the_apis_and_a_second_run_changes_nothing
     for code, told in (("VNM", True), ("UN", True), ("MMR", False)):
         titles = {e["title"] for e in inbox[code]}
         assert (f"Meeting concluded: {cpr_title}" in titles) is told, code
+    # Each contact got by email exactly what its delegation's email follows tell and it wants,
+    # once each (a Message-ID of its own each), in the suite's mail server.
+    mailpit = services.infra.mailpit.url
+    for code, contacts in cast.CONTACTS.items():
+        for contact in contacts:
+            got = await messages_to(api.http, mailpit, contact.address)
+            wanted = expected.expected_email_keys(code, contact)
+            assert len(got) == len(wanted), (contact.address, [m["Subject"] for m in got])
+            assert len({m["MessageID"] for m in got}) == len(got), contact.address
+    assert len(await messages_to(api.http, mailpit, "lan.nguyen@vnm.mission.example")) > 0
 
     # A second run finds everything there and changes nothing.
     before = await _state(api, ids)

@@ -143,12 +143,13 @@ class ComposeStack:
     def images_missing(self) -> list[str]:
         """The images of services without a build section that the engine does not have:
         `up` would try to pull them. A service added with an image that no registry here
-        gives needs a stand-in in deploy/images (or a build of its own)."""
+        gives needs a stand-in in deploy/images (or a build of its own). A service behind a
+        profile (Mailpit) is not started by a plain `up`, so its image is not wanted."""
         config = yaml.safe_load(self.compose("config", timeout=60))
         wanted = {
             spec["image"]
             for spec in config["services"].values()
-            if "build" not in spec and "image" in spec
+            if "build" not in spec and "image" in spec and not spec.get("profiles")
         }
         missing = []
         for image in sorted(wanted):

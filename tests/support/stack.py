@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.local.kafka import Kafka
+from deploy.local.mailpit import Mailpit
 from deploy.local.postgres import Postgres
 from deploy.local.processes import ServiceProcess, free_port
 from services.notifications.webhooks.keyring import new_key_entry
@@ -37,6 +38,8 @@ class Infrastructure:
     runtime_dir: Path
     postgres: Postgres
     kafka: Kafka
+    # The SMTP server notifications sends email to; tests read what arrived through its API.
+    mailpit: Mailpit
 
     @property
     def kafka_admin(self) -> KafkaAccess:
@@ -54,12 +57,21 @@ class Infrastructure:
     def jwks_path(self) -> Path:
         return self.runtime_dir / "keys" / "jwks.json"
 
+    def smtp_settings(self) -> dict[str, str]:
+        """Notifications' settings to send email to this Mailpit."""
+        return {
+            "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+            "NOTIFICATIONS_SMTP_PORT": str(self.mailpit.smtp_port),
+            "NOTIFICATIONS_SMTP_STARTTLS": "false",
+        }
+
     def start(self) -> None:
         add_key(self.jwks_path, SIGNING_KEY)
         Postgres.install()
         Kafka.install()
         self.postgres.start()
         self.kafka.start()
+        self.mailpit.start()
         for name in SERVICE_NAMES:
             self.postgres.drop_database(f"accord_{name}")
             self.postgres.create_database(f"accord_{name}")
@@ -69,6 +81,7 @@ class Infrastructure:
         await set_up(self.kafka_admin)
 
     def stop(self) -> None:
+        self.mailpit.stop()
         self.kafka.stop()
         # The data directory may live outside the runtime folder (under /var/tmp): drop it.
         self.postgres.remove()
@@ -79,6 +92,7 @@ def new_infrastructure(runtime_dir: Path) -> Infrastructure:
         runtime_dir=runtime_dir,
         postgres=Postgres(runtime_dir, free_port()),
         kafka=Kafka(runtime_dir, free_port(), free_port()),
+        mailpit=Mailpit(runtime_dir, free_port(), free_port(), chaos=True),
     )
 
 
@@ -126,6 +140,7 @@ class Services:
             f"{prefix}_DATABASE_URL": self.infra.database_url(service),
             f"{prefix}_HTTP_PORT": str(self.ports[service]),
             **(NOTIFICATIONS_TEST_SETTINGS if service == "notifications" else {}),
+            **(self.infra.smtp_settings() if service == "notifications" else {}),
             **self.overrides,
         }
 
@@ -181,7 +196,7 @@ def isolated_service(
     infra.postgres.create_database(database)
     upgrade(REPO / "services" / name / "migrations", infra.postgres.url(database))
     alone = Services(
-        Infrastructure(runtime_dir, infra.postgres, infra.kafka),
+        Infrastructure(runtime_dir, infra.postgres, infra.kafka, infra.mailpit),
         overrides={
             "ACCORD_JWKS_URL": str(infra.jwks_path),
             f"{name.upper()}_DATABASE_URL": infra.postgres.url(database),

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
 from services.notifications.domain import Channel
+from services.notifications.email.queue import email_notice
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.inbox.render import render
 from services.notifications.intake import audiences, domain, readmodel
@@ -84,6 +85,8 @@ async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed
     )
     codes = [r.delegation for r in recipients.values() if Channel.WEBHOOK in r.immediate_channels]
     await add_deliveries(session, row, codes)
+    by_email = [r.delegation for r in recipients.values() if Channel.EMAIL in r.immediate_channels]
+    await email_notice(session, row, by_email, title, body)
     await _hold_for_digests(session, row, recipients.values())
 
 

@@ -1,6 +1,7 @@
 """An endpoint's health after a batch of attempts: a success clears its failing streak; a 410
 disables it at once; a long streak warns its delegation, then disables it. Both the warning
-and the disabling reach the delegation's inbox and stream and are published as events. While
+and the disabling reach the delegation's inbox and stream, its technical contacts by email
+(email/queue.py), and are published as events. While
 it cannot be reached, each such failure also sets when the dispatcher may probe it next
 (``probe_at``)."""
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications import events, orm
 from services.notifications.config import NotificationsSettings
 from services.notifications.domain import Channel
+from services.notifications.email.queue import email_endpoint_alert
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.inbox.render import render
 from services.notifications.intake.domain import is_critical
@@ -84,7 +86,8 @@ async def record_endpoint_health(
         if action is EndpointAction.WARN:
             endpoint.warned_at = now
             disable_at = endpoint.failing_since + timedelta(seconds=settings.disable_after)
-            await _tell(session, events.endpoint_disabling_soon(endpoint, max(disable_at, now)))
+            warning = events.endpoint_disabling_soon(endpoint, max(disable_at, now))
+            await _tell(session, warning, since)
         elif action is EndpointAction.DISABLE:
             await disable(session, endpoint, "gone" if endpoint.id in gone else "failing", now)
     return answered_again
@@ -109,16 +112,18 @@ async def disable(
     endpoint.enabled = False
     endpoint.disabled_reason = reason
     endpoint.disabled_at = now
-    await _tell(session, events.endpoint_disabled(endpoint))
+    await _tell(session, events.endpoint_disabled(endpoint), endpoint.failing_since or now)
 
 
 async def _tell(
     session: AsyncSession,
     event: contracts.EndpointDisablingSoon | contracts.EndpointDisabled,
+    failing_since: datetime,
 ) -> None:
     title, body = render(event, {})
     notice = Notice(
         event_type=event.event_type, title=title, body=body, critical=is_critical(event)
     )
     await add_entries(session, notice, {event.delegation: ALERT_CHANNELS})
+    await email_endpoint_alert(session, event, title, failing_since=failing_since)
     await events.outbox.add(session, event, subject=events.subject(event.delegation))

@@ -1,0 +1,161 @@
+"""Writing email deliveries: one per (notice, contact), rendered and kept in the transaction
+that decides to tell (the intake's fan-out, an endpoint's warning), so that what is sent, and
+every resend of it, is what was true then.
+
+Who gets a notice: the contacts of each delegation told by email whose wishes
+(``event_types``) match its type; an endpoint's warning and disabling go to the technical
+contacts, whatever their wishes.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications import orm, wakeup
+from services.notifications.domain import ContactRole
+from services.notifications.email.domain import new_message_key
+from services.notifications.email.render import Rendered, render
+from services.notifications.intake.domain import type_matches
+from services.notifications.webhooks.domain import DeliveryStatus
+from shared.contracts import notifications as contracts
+
+ROLE_LABELS = {
+    ContactRole.AMBASSADOR.value: "ambassador",
+    ContactRole.DESK_OFFICER.value: "desk officer",
+    ContactRole.TECHNICAL.value: "technical contact",
+}
+
+
+async def email_notice(
+    session: AsyncSession,
+    row: orm.ReceivedEvent,
+    codes: Sequence[str],
+    title: str,
+    body: str,
+) -> None:
+    """Email an event's notice to the contacts of ``codes`` (the delegations told by email)."""
+    if not codes:
+        return
+    about: dict[str, Any] = row.context or {}
+    meeting = about.get("meeting") or {}
+    values = [
+        _delivery(
+            contact,
+            notice_key=f"event:{row.event_id}",
+            subject=row.subject,
+            event_row_id=row.id,
+            rendered=render(
+                "notice",
+                title,
+                {
+                    "contact_name": contact.name,
+                    "role_label": ROLE_LABELS.get(contact.role, contact.role),
+                    "language": contact.language,
+                    "delegation_name": delegation.name,
+                    "zone": delegation.timezone,
+                    "title": title,
+                    "body": body,
+                    "effective_date": _day(about.get("effective_date")),
+                    "meeting_title": meeting.get("title"),
+                    "meeting_date": _day(meeting.get("date")),
+                    "occurred_at": row.occurred_at,
+                    "received_at": row.received_at or datetime.now(UTC),
+                },
+            ),
+        )
+        for contact, delegation in await _contacts(session, codes)
+        if type_matches(contact.event_types, row.event_type)
+    ]
+    await _add(session, values)
+
+
+async def email_endpoint_alert(
+    session: AsyncSession,
+    event: contracts.EndpointDisablingSoon | contracts.EndpointDisabled,
+    title: str,
+    *,
+    failing_since: datetime,
+) -> None:
+    """Tell the delegation's technical contacts that its endpoint fails, or was disabled."""
+    disabled = isinstance(event, contracts.EndpointDisabled)
+    when = event.disabled_at if disabled else event.failing_since  # type: ignore[union-attr]
+    values = [
+        _delivery(
+            contact,
+            notice_key=f"{event.event_type}:{event.endpoint_id}:{when.isoformat()}",
+            subject=f"endpoint/{event.endpoint_id}",
+            event_row_id=None,
+            rendered=render(
+                "endpoint_alert",
+                title,
+                {
+                    "contact_name": contact.name,
+                    "language": contact.language,
+                    "delegation_name": delegation.name,
+                    "zone": delegation.timezone,
+                    "title": title,
+                    "url": event.url,
+                    "endpoint_id": event.endpoint_id,
+                    "failing_since": failing_since,
+                    "disabled_at": event.disabled_at if disabled else None,  # type: ignore[union-attr]
+                    "reason": event.reason if disabled else None,  # type: ignore[union-attr]
+                    "disable_at": None if disabled else event.disable_at,  # type: ignore[union-attr]
+                },
+            ),
+        )
+        for contact, delegation in await _contacts(session, [event.delegation])
+        if contact.role == ContactRole.TECHNICAL.value
+    ]
+    await _add(session, values)
+
+
+async def _contacts(
+    session: AsyncSession, codes: Sequence[str]
+) -> list[tuple[orm.Contact, orm.Delegation]]:
+    found = await session.execute(
+        select(orm.Contact, orm.Delegation)
+        .join(orm.Delegation, orm.Delegation.code == orm.Contact.delegation_code)
+        .where(orm.Contact.delegation_code.in_(sorted(set(codes))))
+        .order_by(orm.Contact.number)
+    )
+    return [(contact, delegation) for contact, delegation in found.tuples()]
+
+
+def _delivery(
+    contact: orm.Contact,
+    *,
+    notice_key: str,
+    subject: str | None,
+    event_row_id: int | None,
+    rendered: Rendered,
+) -> dict[str, Any]:
+    return {
+        "message_key": new_message_key(),
+        "notice_key": notice_key[:300],
+        "event_row_id": event_row_id,
+        "contact_id": contact.id,
+        "delegation_code": contact.delegation_code,
+        "subject": subject,
+        "to_address": contact.address,
+        "email_subject": rendered.subject,
+        "text_body": rendered.text,
+        "html_body": rendered.html,
+        "language": contact.language,
+        "status": DeliveryStatus.PENDING.value,
+        "tries": 0,
+        "next_attempt_at": func.now(),
+    }
+
+
+async def _add(session: AsyncSession, values: list[dict[str, Any]]) -> None:
+    if values:
+        await session.execute(insert(orm.EmailDelivery).values(values).on_conflict_do_nothing())
+        await wakeup.notify(session, wakeup.EMAILS)
+
+
+def _day(value: object) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else None
