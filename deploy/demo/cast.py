@@ -110,6 +110,8 @@ ROLE_FOLLOWS = (
     ("co-chairs", Follow("meeting_series", CPR_SERIES, ())),
     (ASEAN_CHAIR, Follow("plan", "plan", tuple(STATUS_CHANGES), ("completed",))),
 )
+
+
 @dataclass(frozen=True)
 class Contact:
     """A person of a delegation told by email (addresses under example domains: the local

@@ -332,6 +332,8 @@ class Digest(Base):
     kind: Mapped[str] = mapped_column(String(20))
     event_row_id: Mapped[int] = mapped_column(ForeignKey("received_events.id"))
     created_at: Mapped[datetime] = _created_at()
+
+
 class Contact(Base):
     """A person of a delegation who is told by email: an ambassador, a desk officer, a
     technical contact (who also gets the warnings about failing webhook endpoints)."""
