@@ -8,6 +8,8 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from shared.pages import session
+
 # Nothing but this service: no script at all, styles and images from here only, forms posted
 # here only, never framed. The charts are inline SVG drawn with attributes, not style="".
 PAGE_HEADERS = {
@@ -50,7 +52,9 @@ class Pages:
     def render(
         self, request: Request, template: str, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
-        html = self.environment.get_template(template).render(request=request, **context)
+        html = self.environment.get_template(template).render(
+            request=request, pages=session.base(request), **context
+        )
         return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 

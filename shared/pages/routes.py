@@ -26,7 +26,9 @@ def router() -> APIRouter:
 
     @routes.get(session.LOGIN)
     async def login_page(request: Request, next: str | None = None) -> Response:
-        return _pages.render(request, "login.html", next=session.safe_next(next), error=None)
+        return _pages.render(
+            request, "login.html", next=session.safe_next(request, next), error=None
+        )
 
     @routes.post(session.LOGIN)
     async def login(request: Request) -> Response:
@@ -43,7 +45,7 @@ def router() -> APIRouter:
                 request,
                 "login.html",
                 status_code=401,
-                next=session.safe_next(next_path),
+                next=session.safe_next(request, next_path),
                 error=exc.detail,
             )
         return session.signed_in(request, token, next_path)

@@ -24,6 +24,20 @@ PATH = "/pages"
 LOGIN = f"{PATH}/login"
 
 
+def base(request: Request) -> str:
+    """Where the pages are as the browser sees them: ``/pages`` under the prefix the entry
+    point routes to this service (``<NAME>_ROOT_PATH``, e.g. ``/meetings/pages``)."""
+    return request.scope.get("root_path", "").rstrip("/") + PATH
+
+
+def _here(request: Request) -> str:
+    """The page asked for, as the browser sees its path."""
+    root = request.scope.get("root_path", "").rstrip("/")
+    path = request.url.path
+    path = path[len(root) :] if root and path.startswith(root) else path
+    return root + path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def cookie_name(request: Request) -> str:
     # One cookie per service: browsers share cookies across the ports of one host, and a
     # token may be valid for one service's audience and not another's.
@@ -37,17 +51,19 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-def safe_next(value: str | None) -> str:
+def safe_next(request: Request, value: str | None) -> str:
     """Where to go after signing in: a page of this service, never another site."""
-    if value and value.startswith(f"{PATH}/") and not value.startswith("//") and "\\" not in value:
+    pages = base(request)
+    if value and value.startswith(f"{pages}/") and not value.startswith("//") and "\\" not in value:
         return value
-    return f"{PATH}/"
+    return f"{pages}/"
 
 
 async def on_login_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
-    response = RedirectResponse(f"{LOGIN}?next={quote(exc.next_path, safe='/')}", 303)
-    response.delete_cookie(cookie_name(request), path=PATH)
+    pages = base(request)
+    response = RedirectResponse(f"{pages}/login?next={quote(exc.next_path, safe='/')}", 303)
+    response.delete_cookie(cookie_name(request), path=pages)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -55,7 +71,7 @@ async def on_login_required(request: Request, exc: Exception) -> Response:
 async def page_principal(request: Request) -> Principal:
     """The caller of a page, from the cookie's token, checked as a bearer token is."""
     token = request.cookies.get(cookie_name(request))
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    here = _here(request)
     if not token:
         raise LoginRequired(here)
     try:
@@ -83,18 +99,23 @@ def cross_site(request: Request) -> bool:
 
 
 def signed_in(request: Request, token: str, next_path: str) -> Response:
-    response = RedirectResponse(safe_next(next_path), 303)
+    response = RedirectResponse(safe_next(request, next_path), 303)
     spec = request.app.state.spec
     secure = request.url.scheme == "https" or spec.common.environment is Environment.PRODUCTION
     # No Max-Age: the cookie ends with the browser session, the token's own expiry sooner.
     response.set_cookie(
-        cookie_name(request), token, path=PATH, httponly=True, samesite="strict", secure=secure
+        cookie_name(request),
+        token,
+        path=base(request),
+        httponly=True,
+        samesite="strict",
+        secure=secure,
     )
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def signed_out(request: Request) -> Response:
-    response = RedirectResponse(LOGIN, 303)
-    response.delete_cookie(cookie_name(request), path=PATH)
+    response = RedirectResponse(f"{base(request)}/login", 303)
+    response.delete_cookie(cookie_name(request), path=base(request))
     return response

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.demo import cast, expected, story
+from deploy.demo import cast, expected, story, summary
 from deploy.demo import plan_2016_2020 as plan
 from deploy.demo.client import Api, Target
 from deploy.local.processes import ServiceProcess, free_port
@@ -218,6 +218,15 @@ def _bars_drawn_to_scale(page: dict[str, Any]) -> list[tuple[str, float]]:
     return [(bar["key"], bar["value"]) for bar in page["bars"]]
 
 
+async def _screenshot(tab: Tab, name: str, tmp_path: Path) -> None:
+    """The README's screenshots (written to docs/ when asked: a clean clone stays clean)."""
+    png = await tab.screenshot()
+    assert png.startswith(b"\x89PNG")
+    shots = Path("docs/images") if os.environ.get("ACCORD_UPDATE_SCREENSHOTS") else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    (shots / name).write_bytes(png)
+
+
 async def _signed_in(tab: Tab, url: str, token: str) -> None:
     """Open ``url``: the page sends the browser to sign in, and back once signed in."""
     await tab.navigate(url)
@@ -236,8 +245,12 @@ async def test_the_cpr_un_briefing_page_in_chromium_shows_the_apis_figures(
     briefing = await api.get(f"{t.meetings}/meetings/{ids.cpr}/briefing", headers=as_viet_nam)
     (reviewed,) = briefing["plans"]
 
+    # The page the demo's summary (printed by `deploy/stack up`) points to.
+    url = f"{t.meetings}/pages/meetings/{ids.cpr}"
+    assert f"briefing page of the CPR-UN meeting: {url}\n" in summary.render(
+        await summary.gather(api)
+    )
     async with browser.tab() as tab:
-        url = f"{t.meetings}/pages/meetings/{ids.cpr}"
         await _signed_in(tab, url, viet_nam)
         page = await tab.evaluate(READ_PAGE)
         assert tab.console_errors() == []
@@ -274,17 +287,12 @@ async def test_the_cpr_un_briefing_page_in_chromium_shows_the_apis_figures(
         assert pdf.startswith(b"%PDF-") and b"%%EOF" in pdf[-1024:]
         await tab.send("Emulation.setEmulatedMedia", {"media": ""})
 
-        # The README's screenshot (written to docs/ when asked: a clean clone stays clean).
-        png = await tab.screenshot()
-        assert png.startswith(b"\x89PNG")
-        shots = Path("docs/images") if os.environ.get("ACCORD_UPDATE_SCREENSHOTS") else tmp_path
-        shots.mkdir(parents=True, exist_ok=True)
-        (shots / "cpr-un-briefing.png").write_bytes(png)
+        await _screenshot(tab, "cpr-un-briefing.png", tmp_path)
         assert tab.console_errors() == []
 
 
 async def test_the_plan_page_in_chromium_shows_the_rollups_now_and_as_of_a_day(
-    api: Api, browser: Browser
+    api: Api, browser: Browser, tmp_path: Path
 ) -> None:
     ids = await story.play(api, say=lambda _: None)
     t = api.target
@@ -318,3 +326,4 @@ async def test_the_plan_page_in_chromium_shows_the_rollups_now_and_as_of_a_day(
             # The curve from the journal ends where the rollups are (count rule: lines).
             assert page["last"] == str(int(rollups["plan"]["figures"]["completed"]))
         assert page["last"] == "69"
+        await _screenshot(tab, "plan-progress-2019.png", tmp_path)

@@ -89,6 +89,7 @@ def _render(briefing: BriefingRead) -> str:
         plans=[section],
         source=provenance(f"/meetings/{briefing.meeting_id}/briefing"),
         principal=None,
+        pages="/pages",
     )
 
 
