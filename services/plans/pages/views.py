@@ -2,6 +2,7 @@
 API can never differ, and completion over time from the journal."""
 
 import uuid
+from collections.abc import Hashable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ async def plan_page(
     figures = await rollups.plan_rollups(session, plan_id, None, as_of)
     day = as_of or plan_today(plan.time_zone, datetime.now(UTC))
     pillars = [s for s in figures.sections if s.depth == 1]
-    series = await completion_series(session, plan_id, day)
+    series, lines = await completion_series(session, plan_id, day)
     last_change = series[-1][0] if series else day
     return {
         "plan": plan,
@@ -42,7 +43,7 @@ async def plan_page(
         "pillar_chart": bar_chart([pillar_bar(s) for s in pillars]),
         "completion_chart": line_chart(
             series,
-            total=int(figures.plan.figures.total),
+            total=lines,  # lines, whatever the rule: the curve counts lines
             start=plan.period_start,
             end=max(min(plan.period_end, day), last_change),
         ),
@@ -61,9 +62,9 @@ def pillar_bar(scope: ScopeRollupRead) -> Bar:
 
 async def completion_series(
     session: AsyncSession, plan_id: uuid.UUID, until: date
-) -> list[tuple[date, int]]:
+) -> tuple[list[tuple[date, int]], int]:
     """Lines completed at the end of each day the count changed, from the journal (every line
-    starts not started, as the rollups' as-of reads take it)."""
+    starts not started, as the rollups' as-of reads take it), and how many lines there are."""
     lines = await session.scalars(
         select(orm.ActionLine.id).where(orm.ActionLine.plan_id == plan_id)
     )
@@ -78,4 +79,5 @@ async def completion_series(
         .where(orm.ActionLine.plan_id == plan_id)
     )
     changes = [Change(e.effective_date, e.id, e.action_line_id, e.to_status) for e in entries]
-    return completion_over_time(dict.fromkeys(lines, "not_started"), changes, until)
+    initial: dict[Hashable, str] = dict.fromkeys(lines, "not_started")
+    return completion_over_time(initial, changes, until), len(initial)
