@@ -75,12 +75,18 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
+    return await principal_of(request, credentials.credentials)
+
+
+async def principal_of(request: Request, token: str) -> Principal:
+    """The caller a token names, checked and counted against its subject's rate limit: the
+    bearer header's token, or the briefing pages' cookie (``shared/pages/session.py``)."""
     verified = getattr(request.state, "verified_token", None)  # by shared/idempotency.py
-    if verified is not None and verified[0] == credentials.credentials:
+    if verified is not None and verified[0] == token:
         principal: Principal = verified[1]
     else:
         verifier: TokenVerifier = request.app.state.token_verifier
-        principal = await verifier.verify(credentials.credentials)
+        principal = await verifier.verify(token)
     per_subject: TokenBuckets | None = getattr(request.app.state, "subject_limits", None)
     if per_subject is not None:
         refused = per_subject.refuse(principal.subject)

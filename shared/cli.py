@@ -48,6 +48,7 @@ def service_main(
             port=settings.http_port,
             log_config=None,  # our JSON logging is configured by the app
             proxy_headers=False,
+            root_path=settings.root_path,
             timeout_graceful_shutdown=10,
         )
     else:

@@ -256,6 +256,9 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     db_pool_size: int = 10
+    # The path prefix an entry point routes to this service and removes (e.g. /meetings):
+    # the briefing pages put it in their links, redirects and cookie path (shared/pages).
+    root_path: str = Field(default="", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
     # TLS to PostgreSQL (shared/tls.py): libpq's sslmode (unset: asyncpg's default, or the
     # URL's sslmode), and the CA that signed the server's certificate for verify-full or
     # verify-ca (empty: the system's CAs).

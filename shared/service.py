@@ -30,6 +30,7 @@ from shared.kafka_acls import consumer_group
 from shared.logging import configure_logging
 from shared.middleware import UNLIMITED_PATHS, install_middleware
 from shared.outbox import OutboxRelay
+from shared.pages.session import LoginRequired, on_login_required
 from shared.parameters import refuse_unstorable_parameters
 from shared.problems import COMMON_RESPONSES, document_problems, install_problem_handlers
 from shared.rate_limits import TokenBuckets
@@ -171,6 +172,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     app.state.idempotency_key_seconds = spec.common.idempotency_key_seconds
     install_problem_handlers(app)
     app.add_exception_handler(idempotency.Replay, idempotency.on_replay)
+    # A briefing page without a valid sign-in sends the browser to sign in (shared/pages).
+    app.add_exception_handler(LoginRequired, on_login_required)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -24,7 +24,9 @@ async def gather(api: Api) -> dict[str, Any]:
             else []
         )
         meetings.append((spec, found, len(decisions)))
+    cpr = meetings[0][1]
     return {
+        "briefing_page": briefing_page(api, cpr["id"]) if cpr else None,
         "old": old,
         "new": new,
         "rollups": rollups,
@@ -47,6 +49,11 @@ async def gather(api: Api) -> dict[str, Any]:
             ]
         ),
     }
+
+
+def briefing_page(api: Api, meeting_id: str) -> str:
+    """The meeting's briefing page (shared/pages: sign in there with a token)."""
+    return f"{api.target.meetings}/pages/meetings/{meeting_id}"
 
 
 def _figures(f: dict[str, Any]) -> str:
@@ -74,6 +81,11 @@ def render(facts: dict[str, Any]) -> str:
     for spec, found, decisions in facts["meetings"]:
         state = found["status"] if found else "missing"
         out.append(f"  {spec.series}, {spec.starts_at[:10]}: {state}, {decisions} decisions")
+    if facts["briefing_page"]:
+        out.append(f"  briefing page of the CPR-UN meeting: {facts['briefing_page']}")
+        out.append(
+            "    (sign in with a token: .venv/bin/python -m deploy.demo token --role viewer)"
+        )
     out.append("")
     out.append(
         f"{new['title']}: {new['status']}, {facts['new_lines']} action lines "

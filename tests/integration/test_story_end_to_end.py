@@ -2,20 +2,24 @@
 the suite's real stack, with the demo receiver verifying every webhook like a delegation's
 own system would."""
 
+import os
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from deploy.demo import cast, expected, story
+from deploy.demo import cast, expected, story, summary
 from deploy.demo import plan_2016_2020 as plan
 from deploy.demo.client import Api, Target
 from deploy.local.processes import ServiceProcess, free_port
+from shared.auth import Role
+from tests.support.chromium import Browser, Tab, chromium
 from tests.support.mail import messages_to
-from tests.support.stack import SIGNING_KEY, Services
+from tests.support.stack import SIGNING_KEY, Services, token
 
 pytestmark = pytest.mark.integration
 
@@ -216,3 +220,149 @@ async def test_the_story_plays_through_the_apis_and_a_second_run_changes_nothing
     again = await story.play(api, say=lambda _: None)
     assert again == ids
     assert await _state(api, ids) == before
+
+
+# --- the briefing pages, in a real browser -------------------------------------------------
+
+# Every figure of a page and every bar of its pillar chart, as the DOM has them.
+READ_PAGE = """(() => ({
+  figures: [...document.querySelectorAll('[data-figure]')].map(e => ({
+    plan: e.closest('[data-plan]')?.dataset.plan ?? null,
+    scope: e.dataset.scope ?? null, name: e.dataset.figure, value: e.dataset.value})),
+  charts: Object.fromEntries([...document.querySelectorAll('[data-chart]')].map(c =>
+    [c.dataset.chart, null])),
+  bars: [...document.querySelectorAll('[data-chart=pillars] rect[data-bar]')].map(r => ({
+    key: r.dataset.bar, value: parseFloat(r.dataset.value), drawn: r.getBBox().width})),
+  last: document.querySelector('[data-chart=completion_over_time] polyline')?.dataset.lastValue,
+}))()"""
+# The pillar chart's 0-100 % axis, in SVG units (shared/pages/charts.py).
+BAR_AXIS = 310
+
+
+@pytest.fixture(scope="module")
+async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browser]:
+    async with chromium(tmp_path_factory.mktemp("chromium")) as started:
+        yield started
+
+
+def _figures(page: dict[str, Any], names: set[str]) -> dict[tuple[str | None, str], float]:
+    return {
+        (f["scope"], f["name"]): float(f["value"]) for f in page["figures"] if f["name"] in names
+    }
+
+
+def _bars_drawn_to_scale(page: dict[str, Any]) -> list[tuple[str, float]]:
+    for bar in page["bars"]:
+        assert abs(bar["drawn"] - BAR_AXIS * bar["value"] / 100) < 0.5, bar
+    return [(bar["key"], bar["value"]) for bar in page["bars"]]
+
+
+async def _screenshot(tab: Tab, name: str, tmp_path: Path) -> None:
+    """The README's screenshots (written to docs/ when asked: a clean clone stays clean)."""
+    png = await tab.screenshot()
+    assert png.startswith(b"\x89PNG")
+    shots = Path("docs/images") if os.environ.get("ACCORD_UPDATE_SCREENSHOTS") else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    (shots / name).write_bytes(png)
+
+
+async def _signed_in(tab: Tab, url: str, token: str) -> None:
+    """Open ``url``: the page sends the browser to sign in, and back once signed in."""
+    await tab.navigate(url)
+    assert await tab.evaluate("location.pathname") == "/pages/login"
+    await tab.submit("form.login", {"token": token})
+    assert await tab.evaluate("location.href") == url
+
+
+async def test_the_cpr_un_briefing_page_in_chromium_shows_the_apis_figures(
+    api: Api, browser: Browser, tmp_path: Path
+) -> None:
+    ids = await story.play(api, say=lambda _: None)
+    t = api.target
+    viet_nam = token(Role.DELEGATION, "VNM")
+    as_viet_nam = {"Authorization": f"Bearer {viet_nam}"}
+    briefing = await api.get(f"{t.meetings}/meetings/{ids.cpr}/briefing", headers=as_viet_nam)
+    (reviewed,) = briefing["plans"]
+
+    # The page the demo's summary (printed by `deploy/stack up`) points to.
+    url = f"{t.meetings}/pages/meetings/{ids.cpr}"
+    assert f"briefing page of the CPR-UN meeting: {url}\n" in summary.render(
+        await summary.gather(api)
+    )
+    async with browser.tab() as tab:
+        await _signed_in(tab, url, viet_nam)
+        page = await tab.evaluate(READ_PAGE)
+        assert tab.console_errors() == []
+
+        # The figures in the DOM are the API's: overall, per pillar, and the change since the
+        # previous meeting of the series.
+        overall = reviewed["overall"]
+        expected = {
+            (ids.plan_2016, "completed"): overall["completed"],
+            (ids.plan_2016, "total"): overall["total"],
+            (ids.plan_2016, "completion_percent"): overall["completion_rate"],
+            **{(p["pillar_id"], "completed"): p["completed"] for p in reviewed["per_pillar"]},
+            **{(p["pillar_id"], "total"): p["total"] for p in reviewed["per_pillar"]},
+            **{
+                (p["pillar_id"], "completion_percent"): p["completion_rate"]
+                for p in reviewed["per_pillar"]
+            },
+        }
+        assert (overall["completed"], overall["total"]) == (97, 103)
+        assert _figures(page, {"completed", "total", "completion_percent"}) == expected
+        # The pillar chart: one bar per pillar, in the API's order, each its completion rate
+        # and drawn to scale; the completion curve ends at the meeting's 97.
+        assert _bars_drawn_to_scale(page) == [
+            (p["pillar_id"], p["completion_rate"]) for p in reviewed["per_pillar"]
+        ]
+        assert len(page["bars"]) == 4
+        assert page["last"] == "97"
+
+        # Printing: the print stylesheet hides the controls, and the page prints to a PDF.
+        await tab.send("Emulation.setEmulatedMedia", {"media": "print"})
+        hidden = "getComputedStyle(document.querySelector('.signout')).display"
+        assert await tab.evaluate(hidden) == "none"
+        pdf = await tab.pdf()
+        assert pdf.startswith(b"%PDF-") and b"%%EOF" in pdf[-1024:]
+        await tab.send("Emulation.setEmulatedMedia", {"media": ""})
+
+        await _screenshot(tab, "cpr-un-briefing.png", tmp_path)
+        assert tab.console_errors() == []
+
+
+async def test_the_plan_page_in_chromium_shows_the_rollups_now_and_as_of_a_day(
+    api: Api, browser: Browser, tmp_path: Path
+) -> None:
+    ids = await story.play(api, say=lambda _: None)
+    t = api.target
+    viewer = token(Role.VIEWER)
+    names = {"completed", "counted", "completion_percent", "completed_ahead_of_schedule"}
+    names |= {"overdue"}
+    async with browser.tab() as tab:
+        for as_of in (None, "2019-12-31"):
+            params = {"as_of": as_of} if as_of else {}
+            rollups = await api.get(f"{t.plans}/plans/{ids.plan_2016}/rollups", params=params)
+            url = f"{t.plans}/pages/plans/{ids.plan_2016}" + (f"?as_of={as_of}" if as_of else "")
+            if as_of is None:
+                await _signed_in(tab, url, viewer)
+            else:
+                await tab.navigate(url)
+            page = await tab.evaluate(READ_PAGE)
+            assert tab.console_errors() == []
+            pillars = [s for s in rollups["sections"] if s["depth"] == 1]
+            scopes = [(None, rollups["plan"]), *((s["key"], s) for s in pillars)]
+            scopes += [(s["key"], s) for s in rollups["tags"]]
+            expected = {
+                (key, name): scope["figures"][name] for key, scope in scopes for name in names
+            }
+            assert _figures(page, names) == expected, as_of
+            health = {(f["scope"], f["value"]) for f in page["figures"] if f["name"] == "health"}
+            assert health == {(key, scope["figures"]["health"]) for key, scope in scopes}
+            assert _bars_drawn_to_scale(page) == [
+                (s["key"], s["figures"]["completion_percent"]) for s in pillars
+            ]
+            assert len(page["bars"]) == 4
+            # The curve from the journal ends where the rollups are (count rule: lines).
+            assert page["last"] == str(int(rollups["plan"]["figures"]["completed"]))
+        assert page["last"] == "69"
+        await _screenshot(tab, "plan-progress-2019.png", tmp_path)

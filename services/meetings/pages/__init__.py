@@ -1,0 +1,1 @@
+"""The briefing page of a meeting (``shared/pages`` has what the pages share)."""
