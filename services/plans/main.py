@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from services.plans import api, consumers, orm
 from services.plans.config import PlansSettings
+from services.plans.figures import api as figures_api
 from services.plans.rollups import api as rollups_api
 from services.plans.transfer import api as transfer_api
 from shared.config import CommonSettings
@@ -24,7 +25,13 @@ def create() -> FastAPI:
             outbox=orm.outbox,
             processed_events=orm.processed_events,
             dead_letters=orm.dead_letters,
-            routers=[api.router, api.journal_router, rollups_api.router, transfer_api.router],
+            routers=[
+                api.router,
+                api.journal_router,
+                rollups_api.router,
+                transfer_api.router,
+                figures_api.router,
+            ],
             # Its own line events feed the rollups; meetings' decisions change statuses and plans.
             subscriptions=consumers.subscriptions,
         )
