@@ -139,18 +139,25 @@ def figure_published(
 ) -> contracts.FigurePublished:
     return contracts.FigurePublished(
         figure_id=row.id,
-        plan_id=row.plan_id,
         plan_code=plan.code,
-        scope=row.scope,
-        scope_title=row.scope_title,
-        rule_version=row.rule_version,
-        as_of=row.as_of,
-        journal_position=row.journal_position,
-        correction_position=row.correction_position,
+        **provenance(row),
         value=contracts.FigureValue(**vars(value_of(row))),
         meeting_id=meeting_id,
         published_at=row.published_at,
     )
+
+
+def provenance(row: orm.PublishedFigure) -> dict[str, object]:
+    """What a figure was derived from, as every view of it names it."""
+    return {
+        "plan_id": row.plan_id,
+        "scope": row.scope,
+        "scope_title": row.scope_title,
+        "rule_version": row.rule_version,
+        "as_of": row.as_of,
+        "journal_position": row.journal_position,
+        "correction_position": row.correction_position,
+    }
 
 
 def value_of(row: orm.PublishedFigure) -> Value:

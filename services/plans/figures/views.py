@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.plans import orm
 from services.plans.figures.domain import LaterEvent, explanation, in_words, moves_across
-from services.plans.figures.handlers import derive, journal_position, value_of
+from services.plans.figures.handlers import derive, journal_position, provenance, value_of
 from services.plans.figures.schemas import (
     FigureLinks,
     FigureRead,
@@ -36,14 +36,8 @@ async def read(session: AsyncSession, row: orm.PublishedFigure) -> FigureRead:
     value = value_of(row)
     return FigureRead(
         id=row.id,
-        plan_id=row.plan_id,
         plan_code=code or "",
-        scope=row.scope,
-        scope_title=row.scope_title,
-        rule_version=row.rule_version,
-        as_of=row.as_of,
-        journal_position=row.journal_position,
-        correction_position=row.correction_position,
+        **provenance(row),
         value=FigureValueRead(**vars(value)),
         in_words=in_words(value),
         published_at=row.published_at,
