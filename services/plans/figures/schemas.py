@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StrictInt, StringConstraints
 
 from shared.schemas import MAX_INTEGER, RequestModel, ResponseModel
 
@@ -16,7 +16,7 @@ class FigurePublish(RequestModel):
         description="`plan`, `section:<id>` (everything below it), `tag:<tag>` or `lead:<code>`",
         examples=["plan"],
     )
-    rule_version: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = Field(
+    rule_version: Annotated[StrictInt, Field(ge=1, le=MAX_INTEGER)] | None = Field(
         default=None, description="The counting rule's version; the default rule when absent"
     )
     as_of: date = Field(description="Each line's status as of the end of this day")
