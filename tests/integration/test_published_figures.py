@@ -1,6 +1,7 @@
 """Published figures through the API: publishing is idempotent at one journal position, a
 figure derived again holds until a later event changes it, and then that event is named."""
 
+import uuid
 from datetime import UTC, datetime
 
 import httpx
@@ -114,6 +115,7 @@ async def test_bad_figure_requests_are_problems_on_the_field_at_fault(
             "body.rule_version",
         ),
         ({"plan_id": plan["id"], "as_of": "not a date"}, 422, "body.as_of"),
+        ({"plan_id": str(uuid.uuid4()), "as_of": "2020-01-01"}, 422, "body.plan_id"),
     ]
     for body, status, field in cases:
         response = await http.post(f"{plans}/figures", json=body, headers=h)

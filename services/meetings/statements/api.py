@@ -7,16 +7,21 @@ from services.meetings.statements import handlers, views
 from services.meetings.statements.schemas import DraftCreate, DraftEdit, DraftKind, DraftRead
 from shared.auth import Secretariat
 from shared.http import IfMatch, optional_if_match, read_only, unit_of_work
-from shared.problems import etag
+from shared.problems import documented, etag
 
 router = APIRouter(tags=["statements"])
+
+NOT_FROZEN = documented(409, "The meeting's briefing is not frozen yet (it has not concluded)")
+STALE_DRAFT = documented(412, "`If-Match` names a version of the draft that is not current") | (
+    documented(409, "The draft changed since the version sent (without `If-Match`)")
+)
 
 
 @router.post(
     "/meetings/{meeting_id}/statement-drafts",
     status_code=status.HTTP_201_CREATED,
     response_model=DraftRead,
-    responses=NOT_FOUND,
+    responses=NOT_FOUND | NOT_FROZEN | {200: {"description": "The draft already made"}},
 )
 async def create_statement_draft(
     meeting_id: MeetingId,
@@ -54,7 +59,9 @@ async def read_statement_draft(
 
 
 @router.put(
-    "/meetings/{meeting_id}/statement-drafts/{kind}", response_model=DraftRead, responses=NOT_FOUND
+    "/meetings/{meeting_id}/statement-drafts/{kind}",
+    response_model=DraftRead,
+    responses=NOT_FOUND | STALE_DRAFT,
 )
 async def edit_statement_draft(
     meeting_id: MeetingId,

@@ -17,7 +17,7 @@ router = APIRouter(tags=["figures"])
     "/figures",
     status_code=status.HTTP_201_CREATED,
     response_model=FigureRead,
-    responses={**NOT_FOUND, 200: {"description": "The same figure was already published"}},
+    responses={200: {"description": "The same figure was already published"}},
 )
 async def publish_figure(
     body: FigurePublish, request: Request, response: Response, principal: AnyPrincipal

@@ -17,8 +17,8 @@ from services.plans.figures.domain import Value
 from services.plans.rollups.domain import Counters, figures
 from services.plans.rollups.projection import PLAN_SCOPE
 from services.plans.rollups.views import recount_plan, rule_by_version
-from services.plans.views import require_plan
 from shared.contracts import plans as contracts
+from shared.errors import NotFound
 from shared.problems import FieldError, Unprocessable
 
 
@@ -37,7 +37,9 @@ async def publish(
     """The published figure for these inputs at the journal's current position, and whether
     it was kept just now. A new figure (or one published for a meeting) is announced with
     ``figure.published``."""
-    plan = await require_plan(session, command.plan_id)
+    plan = await session.get(orm.Plan, command.plan_id)
+    if plan is None:  # named in the body: the request is at fault, not its address
+        raise NotFound("plan", command.plan_id, field="plan_id")
     rule = await rule_by_version(session, command.rule_version, "body.rule_version")
     today = plan_today(plan.time_zone, datetime.now(UTC))
     if command.as_of > today:
