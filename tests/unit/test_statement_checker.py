@@ -153,6 +153,13 @@ def test_numbers_in_digits_and_words(text: str, value: float) -> None:
     assert numbers.value(text) == value
 
 
+def test_a_fraction_and_its_bracketed_percentage_are_one_claim() -> None:
+    text = "Of the plan, 97 of the 103 action lines (94.2 %) have been completed."
+    [claim] = find_claims(text)
+    assert claim.text == "97 of the 103 action lines (94.2 %)"
+    assert (claim.part, claim.whole, claim.percent, claim.percent_places) == (97, 103, 94.2, 1)
+
+
 def test_a_year_range_or_a_code_is_no_claim() -> None:
     assert find_claims("The ASEAN-UN Plan of Action 2016-2020 (ASEAN-UN-POA-2016-2020).") == []
 

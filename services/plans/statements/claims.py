@@ -139,10 +139,14 @@ def _claims_of_sentence(text: str, start: int, end: int) -> list[Claim]:
         if following:
             p = following[0]
             percents.remove(p)
+            # The closing bracket of "(94.2 %)" belongs to the claim too.
+            bracketed = "(" in sentence[m.end() : p.start()]
+            close = re.match(r"\s*\)", sentence[p.end() :]) if bracketed else None
+            end = p.end() + (close.end() if close else 0)
             claim = replace(
                 claim,
-                text=sentence[m.start() : p.end()],
-                end=start + p.end(),
+                text=sentence[m.start() : end],
+                end=start + end,
                 percent=numbers.value(p.group("p")),
                 percent_places=numbers.places(p.group("p")),
                 qualifier=_qualifier(p.group("q")),
