@@ -22,8 +22,11 @@ async def test_a_statement_draft_links_each_figure_of_the_snapshot_to_its_proven
     plans, meetings, h = services.url("plans"), services.url("meetings"), secretariat_headers
     code = f"STM-{uuid.uuid4().hex[:6]}"
     plan = await create_plan(http, plans, h, code=code, title=f"Plan of Action {code}")
-    security = await add_section(http, plans, h, plan["id"], title="Political-Security Cooperation")
-    economy = await add_section(http, plans, h, plan["id"], title="Economic Cooperation")
+    # Pillars come in the order of their codes, in the briefing and in the draft.
+    security = await add_section(
+        http, plans, h, plan["id"], code="1", title="Political-Security Cooperation"
+    )
+    economy = await add_section(http, plans, h, plan["id"], code="2", title="Economic Cooperation")
     for line_code, pillar in (("1.1", security), ("1.2", security), ("2.1", economy)):
         await add_action_line(http, plans, h, plan["id"], code=line_code, section_id=pillar["id"])
     body = meeting_body(
