@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.demo import cast, expected, story
+from deploy.demo import cast, expected, story, summary
 from deploy.demo import plan_2016_2020 as plan
 from deploy.demo.client import Api, Target
 from deploy.local.processes import ServiceProcess, free_port
@@ -163,6 +163,9 @@ async def test_the_story_plays_through_the_apis_and_a_second_run_changes_nothing
     assert (checked["plan_code"], checked["as_of"]) == (plan.CODE, "2020-09-15"), checked
     assert [c["verdict"] for c in checked["claims"]] == ["ok"] * (1 + len(PILLARS)), checked
     assert all(c["checked_against_record"] for c in checked["claims"]), checked
+    shown = summary.render(await summary.gather(api))
+    assert "97 of the 103 action lines (94.2 %) have been completed" in shown
+    assert f"-> plans {draft['figures'][0]['provenance']}" in shown
 
     # The successor is active with the six unfinished lines carried over; the old plan is
     # superseded.
