@@ -90,21 +90,23 @@ class Api:
         method: str,
         url: str,
         *,
-        expect: int = 200,
+        expect: int | tuple[int, ...] = 200,
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> Any:
         response = await self.http.request(
             method, url, headers=headers or self._secretariat, **kwargs
         )
-        if response.status_code != expect:
+        if response.status_code not in ((expect,) if isinstance(expect, int) else expect):
             raise DemoError(f"{method} {url}: {response.status_code} {response.text[:2000]}")
         return response.json() if response.content else None
 
     async def get(self, url: str, **kwargs: Any) -> Any:
         return await self.call("GET", url, **kwargs)
 
-    async def post(self, url: str, body: Any = None, *, expect: int = 200, **kwargs: Any) -> Any:
+    async def post(
+        self, url: str, body: Any = None, *, expect: int | tuple[int, ...] = 200, **kwargs: Any
+    ) -> Any:
         return await self.call("POST", url, json=body, expect=expect, **kwargs)
 
     async def create_once_known(

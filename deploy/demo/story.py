@@ -49,6 +49,7 @@ async def play(api: Api, say: Say = print) -> StoryIds:
     await _hold(api, cast.CPR, cpr, ids, say)
     await _hold(api, cast.MINISTERIAL_MEETING, ministerial, ids, say)
     await _settled(api, ids, say)
+    await statement_draft(api, ids.cpr, say)
     return ids
 
 
@@ -369,6 +370,26 @@ async def _settled(api: Api, ids: StoryIds, say: Say) -> None:
 
     await wait_for(delivered, "the webhooks and emails to go out", timeout=120)
     progress.finish()
+
+
+async def statement_draft(api: Api, meeting_id: str, say: Say = print) -> dict[str, Any]:
+    """The meeting's statement draft, made once plans has published the figures of its
+    frozen snapshot (so that each figure in it links to its provenance)."""
+    url = f"{api.target.meetings}/meetings/{meeting_id}"
+
+    async def published() -> bool:
+        briefing = await api.get(f"{url}/briefing")
+        wanted = sum(1 + len([p for p in plan["per_pillar"] if p["pillar_id"]])
+                     for plan in briefing["plans"])  # fmt: skip
+        return len(briefing["published_figures"]) >= wanted
+
+    await wait_for(published, "plans to publish the meeting's figures")
+    draft: dict[str, Any] = await api.post(
+        f"{url}/statement-drafts", {"kind": "statement"}, expect=(200, 201)
+    )
+    linked = sum(1 for f in draft["figures"] if f["matches_published"])
+    say(f"statement drafted: {linked} of its {len(draft['figures'])} figures linked")
+    return draft
 
 
 async def receiver_counts(api: Api) -> dict[str, int]:

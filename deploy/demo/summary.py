@@ -25,6 +25,14 @@ async def gather(api: Api) -> dict[str, Any]:
         )
         meetings.append((spec, found, len(decisions)))
     cpr = meetings[0][1]
+    statement = (
+        await api.get(
+            f"{api.target.meetings}/meetings/{cpr['id']}/statement-drafts/statement",
+            expect=(200, 404),
+        )
+        if cpr
+        else None
+    )
     return {
         "briefing_page": briefing_page(api, cpr["id"]) if cpr else None,
         "old": old,
@@ -33,6 +41,7 @@ async def gather(api: Api) -> dict[str, Any]:
         "new_lines": len(new_lines),
         "carried_over": sum(1 for line in new_lines if line["carried_over_from"]),
         "meetings": meetings,
+        "statement": statement if statement and "figures" in statement else None,
         "webhooks": await receiver_counts(api),
         "emails": {
             code: len(
@@ -92,6 +101,13 @@ def render(facts: dict[str, Any]) -> str:
         f"({facts['carried_over']} carried over from {plan.PERIOD[0].year}-{plan.PERIOD[1].year})"
     )
     out.append("")
+    if facts["statement"]:
+        out.append("Statement of the CPR-UN meeting (draft; figures link to GET /figures/{id})")
+        text = facts["statement"]["rendered_text"].splitlines()
+        out.extend(f"  {line}" for line in text if "have been completed" in line)
+        for f in facts["statement"]["figures"]:
+            out.append(f"  [{f['key']}] {f['words']} -> plans {f['provenance']}")
+        out.append("")
     out.append("Webhooks received and verified by each delegation's system (expected)")
     wanted, got = expected.expected_counts(), facts["webhooks"]
     cells = [f"{code:<5}{got.get(code, 0):>4} ({n})" for code, n in wanted.items()]

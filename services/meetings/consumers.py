@@ -196,3 +196,30 @@ async def on_plan_decision_rejected(
 ) -> None:
     command = handlers.RecordPlanDecision(data.decision_id, rejection=data.reason)
     await handlers.record_plan_decision(session, command)
+
+
+@subscriptions.on(plan_events.FigurePublished)
+async def on_figure_published(
+    session: AsyncSession, event: CloudEvent, data: plan_events.FigurePublished
+) -> None:
+    """A figure plans published for one of our meetings: keep its id (its provenance) and
+    value beside the meeting, for the snapshot's links and the statement drafts."""
+    if data.meeting_id is None or await session.get(orm.Meeting, data.meeting_id) is None:
+        return  # published for a page or a statement elsewhere, or a meeting we do not have
+    await session.execute(
+        pg_insert(orm.MeetingFigure)
+        .values(
+            figure_id=data.figure_id,
+            meeting_id=data.meeting_id,
+            plan_id=data.plan_id,
+            scope=data.scope,
+            scope_title=data.scope_title,
+            as_of=data.as_of,
+            rule_version=data.rule_version,
+            counted=data.value.counted,
+            completed=data.value.completed,
+            completion_percent=data.value.completion_percent,
+            published_at=data.published_at,
+        )
+        .on_conflict_do_nothing(index_elements=[orm.MeetingFigure.figure_id])
+    )

@@ -69,7 +69,9 @@ def lifecycle_changed(meeting: orm.Meeting, at: datetime) -> EventContract:
             contracts.Attendee(delegation=p.delegation, attendance=p.attendance)
             for p in meeting.participants
         ]
-        return contracts.MeetingConcluded(**common, attendance=attendance)
+        return contracts.MeetingConcluded(
+            **common, attendance=attendance, plans_under_review=[p.plan_id for p in meeting.plans]
+        )
     return contracts.MeetingCancelled(**common, reason=meeting.cancellation_reason)
 
 

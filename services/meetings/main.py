@@ -6,6 +6,7 @@ from services.meetings import api, consumers, orm
 from services.meetings.briefings import api as briefings_api
 from services.meetings.config import MeetingsSettings
 from services.meetings.pages import api as pages_api
+from services.meetings.statements import api as statements_api
 from shared.config import CommonSettings
 from shared.service import ServiceSpec, create_app
 
@@ -25,7 +26,7 @@ def create() -> FastAPI:
             outbox=orm.outbox,
             processed_events=orm.processed_events,
             dead_letters=orm.dead_letters,
-            routers=[api.router, briefings_api.router, pages_api.router],
+            routers=[api.router, briefings_api.router, pages_api.router, statements_api.router],
             subscriptions=consumers.subscriptions,
             openapi_tags=[
                 {"name": "meetings", "description": "Meetings, their lifecycle and arrangements"},

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -181,6 +182,45 @@ class BriefingSnapshot(Base):
     meeting_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meetings.id"), primary_key=True)
     content: Mapped[dict[str, Any]] = mapped_column(JSONB)
     frozen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MeetingFigure(Base):
+    """A figure plans published for this meeting (its plans' figures as of its date, when it
+    concluded): the id its provenance is found under (plans' ``GET /figures/{id}``) and the
+    value, so that the frozen snapshot's figures are linked to what plans keeps."""
+
+    __tablename__ = "meeting_figures"
+
+    figure_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    meeting_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meetings.id"), index=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    scope: Mapped[str] = mapped_column(String(200))
+    scope_title: Mapped[str] = mapped_column(String(500))
+    as_of: Mapped[date] = mapped_column(Date)
+    rule_version: Mapped[int] = mapped_column(Integer)
+    counted: Mapped[float] = mapped_column(Float)
+    completed: Mapped[float] = mapped_column(Float)
+    completion_percent: Mapped[float] = mapped_column(Float)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatementDraft(Base):
+    """The draft of a meeting's statement or press release: text the secretariat edits, in
+    which each figure is a marker (``[[F1]]``) for one of ``figures``, kept apart so the
+    figures stay those of the frozen snapshot, linked to their provenance, whatever the
+    edits."""
+
+    __tablename__ = "statement_drafts"
+
+    meeting_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meetings.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    figures: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 # --- what meetings knows of delegations, from notifications' events -------------------------

@@ -1,17 +1,23 @@
 """Events the plans service consumes -> its commands (no domain logic here).
 
 - its own line events feed the rollup read model;
+- a meeting's conclusion: the figures of each plan it reviewed, as of its date, are
+  published (kept, and announced with the meeting's id for its snapshot);
 - meetings' adopted decisions: a status review applies the reported statuses with the
   decision as their source; a plan submission or approval moves the plan. What cannot be
   applied is recorded as rejected, with the reason, and published, never silently dropped.
 """
 
 import uuid
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.plans import events, handlers
-from services.plans.domain import LineStatus, PlanStatus, Source
+from services.plans import events, handlers, orm
+from services.plans.domain import LineStatus, PlanStatus, Source, plan_today
+from services.plans.figures import handlers as figures
 from services.plans.rollups.projection import LineEvent, Projection, apply
 from shared.contracts import meetings as meeting_contracts
 from shared.contracts import plans as contracts
@@ -71,6 +77,36 @@ async def on_decision_adopted(
         )
         if approved and body.activate:
             await _apply_plan_decision(session, data, body.plan_id, PlanStatus.ACTIVE)
+
+
+@subscriptions.on(meeting_contracts.MeetingConcluded)
+async def on_meeting_concluded(
+    session: AsyncSession, event: CloudEvent, data: meeting_contracts.MeetingConcluded
+) -> None:
+    """Publish each reviewed plan's figures (overall and per pillar) as of the meeting's
+    date, so the meeting's frozen snapshot and its statement can link to them. The meeting's
+    own decisions come earlier on its topic's partition, so they are in the journal already."""
+    day = data.starts_at.astimezone(ZoneInfo(data.timezone)).date()
+    for plan_id in data.plans_under_review:
+        plan = await session.get(orm.Plan, plan_id)
+        if plan is None or day > plan_today(plan.time_zone, datetime.now(UTC)):
+            continue  # a plan this service does not have, or a day not begun in its calendar
+        pillars = await session.scalars(
+            select(orm.Section.id).where(
+                orm.Section.plan_id == plan_id, orm.Section.parent_id.is_(None)
+            )
+        )
+        for scope in ["plan", *(f"section:{p}" for p in pillars)]:
+            await figures.publish(
+                session,
+                figures.PublishFigure(
+                    plan_id=plan_id,
+                    scope=scope,
+                    rule_version=None,
+                    as_of=day,
+                    meeting_id=data.meeting_id,
+                ),
+            )
 
 
 async def _apply_plan_decision(

@@ -196,3 +196,40 @@ class RollupOpenTarget(Base):
     target_date: Mapped[date] = mapped_column(Date, primary_key=True)
     count: Mapped[float] = mapped_column(Float)
     weight: Mapped[float] = mapped_column(Float)
+
+
+class PublishedFigure(Base):
+    """A figure that left the system (a meeting's snapshot, a statement, a page, an export),
+    kept with everything needed to derive it again: what was counted (plan, scope), the
+    counting rule's version, the day it was as of, and how far the journal (its entries and
+    its corrections) went when it was computed. Never changed once written."""
+
+    __tablename__ = "published_figures"
+    __table_args__ = (
+        UniqueConstraint(
+            "plan_id",
+            "scope",
+            "rule_version",
+            "as_of",
+            "journal_position",
+            "correction_position",
+            name="uq_published_figures_inputs",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    scope_title: Mapped[str] = mapped_column(String(500))
+    rule_version: Mapped[int] = mapped_column(ForeignKey("counting_rules.version"))
+    as_of: Mapped[date] = mapped_column(Date)
+    # The last status_journal id and journal_corrections id of the plan it was computed from.
+    journal_position: Mapped[int] = mapped_column(BigInteger)
+    correction_position: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[float] = mapped_column(Float)
+    counted: Mapped[float] = mapped_column(Float)
+    completed: Mapped[float] = mapped_column(Float)
+    completion_percent: Mapped[float] = mapped_column(Float)
+    published_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

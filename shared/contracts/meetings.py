@@ -83,6 +83,9 @@ class MeetingConcluded(MeetingLifecycleChanged):
     event_type = "org.accord.meetings.meeting.concluded"
     # Optional (docs/decisions/0005): absent in events published before it was added.
     attendance: list[Attendee] = Field(default_factory=list)
+    # Optional too: the plans the meeting reviewed, so that plans can publish (and keep) the
+    # figures of each as of the meeting's date (docs/decisions/0032).
+    plans_under_review: list[uuid.UUID] = Field(default_factory=list)
 
 
 @contract

@@ -259,3 +259,35 @@ class PlanDecisionRejected(EventContract):
     meeting_id: uuid.UUID
     decision_id: uuid.UUID
     reason: str
+
+
+class FigureValue(BaseModel):
+    """A published figure: ``completed`` of ``counted`` lines (``total`` before the rule's
+    exclusions), and the share rounded once (shared/rounding.py)."""
+
+    total: float
+    counted: float
+    completed: float
+    completion_percent: float
+
+
+@contract
+class FigurePublished(EventContract):
+    """A figure left the system and is kept as published (``GET /figures/{figure_id}``):
+    what was counted, under which rule version, as of which day, from which position of the
+    journal. ``meeting_id`` is the meeting it was published for (its conclusion), if any."""
+
+    event_type = "org.accord.plans.figure.published"
+
+    figure_id: uuid.UUID
+    plan_id: uuid.UUID
+    plan_code: str
+    scope: str
+    scope_title: str
+    rule_version: int
+    as_of: date
+    journal_position: int
+    correction_position: int
+    value: FigureValue
+    meeting_id: uuid.UUID | None = None
+    published_at: datetime

@@ -52,7 +52,7 @@ async def _plans_story(
 ) -> dict:
     """plan created, submitted, approved, activated, completed, superseded; section and
     line created, line updated, status changed (and so a rollup changed), its history
-    corrected."""
+    corrected; a figure published."""
     plan = await create_plan(http, plans, headers, period_start="2020-01-01")
     keys.add(plan["id"])
     section = await add_section(http, plans, headers, plan["id"], code="1")
@@ -81,6 +81,8 @@ async def _plans_story(
             headers={**headers, "If-Match": '"3"'},
         )
     )
+    figure = {"plan_id": plan["id"], "as_of": "2020-06-30"}
+    await _ok(await http.post(f"{plans}/figures", json=figure, headers=headers), 201)
     for action in ("submit", "approve", "activate", "complete"):
         await _ok(await http.post(f"{plans}/plans/{plan['id']}/{action}", json={}, headers=headers))
     successor = await create_plan(http, plans, headers, predecessor_id=plan["id"])

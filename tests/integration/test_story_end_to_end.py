@@ -156,6 +156,24 @@ async def test_the_story_plays_through_the_apis_and_a_second_run_changes_nothing
         if s["depth"] == 1
     }
 
+    # The meeting's statement draft: the snapshot's figures, each linked to the figure plans
+    # published for the meeting (derived again, the same), and every claim in it right.
+    draft = await api.get(f"{t.meetings}/meetings/{ids.cpr}/statement-drafts/statement")
+    assert "97 of the 103 action lines (94.2 %) have been completed" in draft["rendered_text"]
+    assert len(draft["figures"]) == 1 + len(PILLARS)
+    assert all(f["matches_published"] for f in draft["figures"]), draft["figures"]
+    first = await api.get(f"{t.plans}{draft['figures'][0]['provenance']}")
+    assert (first["value"]["completed"], first["value"]["counted"]) == (97, 103)
+    assert (first["as_of"], first["plan_code"]) == ("2020-09-15", plan.CODE)
+    assert (await api.get(f"{t.plans}{first['links']['rederive']}"))["same"] is True
+    checked = await api.post(f"{t.plans}/statements/check", {"text": draft["rendered_text"]})
+    assert (checked["plan_code"], checked["as_of"]) == (plan.CODE, "2020-09-15"), checked
+    assert [c["verdict"] for c in checked["claims"]] == ["ok"] * (1 + len(PILLARS)), checked
+    assert all(c["checked_against_record"] for c in checked["claims"]), checked
+    shown = summary.render(await summary.gather(api))
+    assert "97 of the 103 action lines (94.2 %) have been completed" in shown
+    assert f"-> plans {draft['figures'][0]['provenance']}" in shown
+
     # The successor is active with the six unfinished lines carried over; the old plan is
     # superseded.
     old = await api.get(f"{t.plans}/plans/{ids.plan_2016}")

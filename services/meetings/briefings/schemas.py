@@ -48,6 +48,20 @@ class PlanBriefingRead(ResponseModel):
     changes_since_previous_meeting: ChangesRead | None
 
 
+class PublishedFigureRead(ResponseModel):
+    """A figure plans published for this meeting as of its date: its provenance is plans'
+    ``GET /figures/{figure_id}``."""
+
+    figure_id: uuid.UUID
+    plan_id: uuid.UUID
+    scope: str = Field(description="plan, or section:<pillar id>")
+    scope_title: str
+    as_of: date
+    completed: float
+    counted: float
+    completion_percent: float
+
+
 class BriefingRead(ResponseModel):
     meeting_id: uuid.UUID
     as_of: date
@@ -58,3 +72,8 @@ class BriefingRead(ResponseModel):
         "meeting's briefing is frozen once this is 0"
     )
     plans: list[PlanBriefingRead]
+    published_figures: list[PublishedFigureRead] = Field(
+        default_factory=list,
+        description="The figures plans published for the meeting when it concluded (ids of "
+        "their provenance); empty before, and until plans has answered",
+    )

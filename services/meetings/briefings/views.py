@@ -17,6 +17,7 @@ from services.meetings.briefings.schemas import (
     PillarChangeRead,
     PillarFiguresRead,
     PlanBriefingRead,
+    PublishedFigureRead,
 )
 from services.meetings.domain import DecisionKind, MeetingStatus, Outcome
 
@@ -37,8 +38,18 @@ async def briefing(session: AsyncSession, meeting_id: uuid.UUID) -> BriefingRead
     meeting = await orm.load(session, orm.Meeting, meeting_id)
     snapshot = await session.get(orm.BriefingSnapshot, meeting.id)
     if snapshot is not None:
+        published = await session.scalars(
+            select(orm.MeetingFigure)
+            .where(orm.MeetingFigure.meeting_id == meeting.id)
+            .order_by(orm.MeetingFigure.published_at, orm.MeetingFigure.scope)
+        )
         return BriefingRead.model_validate(
-            {**snapshot.content, "frozen": True, "frozen_at": snapshot.frozen_at}
+            {
+                **snapshot.content,
+                "frozen": True,
+                "frozen_at": snapshot.frozen_at,
+                "published_figures": [PublishedFigureRead.model_validate(f) for f in published],
+            }
         )
     return await live_briefing(session, meeting)
 

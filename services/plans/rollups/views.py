@@ -37,7 +37,7 @@ async def plan_rollups(
     """Progress of a plan per section, tag and lead under a counting rule: from the read
     model, or (``as_of``) recomputed from the journal as of the end of that day."""
     plan = await require_plan(session, plan_id)
-    rule = await _rule_by_version(session, rule_version)
+    rule = await rule_by_version(session, rule_version)
     rule_row = await session.get(orm.CountingRule, rule.version)
     counters = (
         await load_counters(session, plan_id)
@@ -263,13 +263,13 @@ def _show(normalised: tuple[dict, dict]) -> dict[str, object]:
     }
 
 
-async def _rule_by_version(session: AsyncSession, version: int | None) -> CountingRule:
+async def rule_by_version(
+    session: AsyncSession, version: int | None, field: str = "query.rule_version"
+) -> CountingRule:
     if version is None:
         return await default_rule(session)
     row = await session.get(orm.CountingRule, version)
     if row is None:
         message = f"there is no counting rule version {version}"
-        raise Unprocessable(
-            message, errors=[FieldError(field="query.rule_version", message=message)]
-        )
+        raise Unprocessable(message, errors=[FieldError(field=field, message=message)])
     return to_rule(row)
