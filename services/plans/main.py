@@ -4,8 +4,8 @@ from fastapi import FastAPI
 
 from services.plans import api, consumers, orm
 from services.plans.config import PlansSettings
-from services.plans.pages import api as pages_api
 from services.plans.figures import api as figures_api
+from services.plans.pages import api as pages_api
 from services.plans.rollups import api as rollups_api
 from services.plans.statements import api as statements_api
 from services.plans.transfer import api as transfer_api
