@@ -41,7 +41,13 @@ from shared.topics import MEETINGS_EVENTS, NOTIFICATIONS_EVENTS, PARTITIONS, PLA
 from tests.support.api import add_action_line, add_section, create_plan
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
 from tests.support.receiver import Receiver
-from tests.support.stack import SERVICE_NAMES, Infrastructure, Services, token
+from tests.support.stack import (
+    SERVICE_NAMES,
+    Infrastructure,
+    Services,
+    new_infrastructure,
+    token,
+)
 from tests.support.waiting import eventually
 
 BIG = os.environ.get("ACCORD_FAULTS_BIG") == "1"
@@ -148,6 +154,23 @@ class FaultStack:
             return list(await connection.fetch(sql, *args))
         finally:
             await connection.close()
+
+
+@contextlib.contextmanager
+def running_fault_stack(runtime_dir: Path, *, brokers: int = 1) -> Iterator[FaultStack]:
+    """A ``FaultStack`` started in ``runtime_dir`` (Kafka: one broker, or a cluster of
+    ``brokers`` nodes), with its topics and services; everything stopped at the end."""
+    infra = new_infrastructure(runtime_dir, brokers=brokers)
+    with Receiver().running() as receiver:
+        stack = FaultStack(infra, receiver)
+        try:
+            infra.start()
+            asyncio.run(infra.create_topics())
+            stack.start_services()
+            yield stack
+        finally:
+            stack.services.stop_all()
+            infra.stop()
 
 
 @dataclass

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.local.kafka import Kafka
+from deploy.local.kafka import Kafka, KafkaCluster
 from deploy.local.postgres import Postgres
 from deploy.local.processes import ServiceProcess, free_port
 from services.notifications.webhooks.keyring import new_key_entry
@@ -36,7 +36,7 @@ SECRET_KEYS = new_key_entry()
 class Infrastructure:
     runtime_dir: Path
     postgres: Postgres
-    kafka: Kafka
+    kafka: Kafka | KafkaCluster
 
     @property
     def kafka_admin(self) -> KafkaAccess:
@@ -66,7 +66,7 @@ class Infrastructure:
             upgrade(REPO / "services" / name / "migrations", self.database_url(name))
 
     async def create_topics(self) -> None:
-        await set_up(self.kafka_admin)
+        await set_up(self.kafka_admin, self.kafka.replication)
 
     def stop(self) -> None:
         self.kafka.stop()
@@ -74,11 +74,15 @@ class Infrastructure:
         self.postgres.remove()
 
 
-def new_infrastructure(runtime_dir: Path) -> Infrastructure:
+def new_infrastructure(runtime_dir: Path, *, brokers: int = 1) -> Infrastructure:
+    """One broker, or a KRaft cluster of ``brokers`` nodes (combined mode)."""
+    kafka = (
+        Kafka(runtime_dir, free_port(), free_port())
+        if brokers == 1
+        else KafkaCluster(runtime_dir, [(free_port(), free_port()) for _ in range(brokers)])
+    )
     return Infrastructure(
-        runtime_dir=runtime_dir,
-        postgres=Postgres(runtime_dir, free_port()),
-        kafka=Kafka(runtime_dir, free_port(), free_port()),
+        runtime_dir=runtime_dir, postgres=Postgres(runtime_dir, free_port()), kafka=kafka
     )
 
 
