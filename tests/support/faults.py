@@ -360,28 +360,42 @@ async def drain(
         )
         return wanted <= {(r["line"], r["version"]) for r in rows}
 
+    # What the last look found still going on: a timeout says which part never drained.
+    waiting: list[str] = ["nothing looked at yet"]
+
     async def drained() -> bool:
         try:
             for name in SERVICE_NAMES:
-                if await stack.scalar(
+                unpublished = await stack.scalar(
                     name, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                ):
+                )
+                if unpublished:
+                    waiting[0] = f"{name}'s outbox ({unpublished} unpublished)"
                     return False
             for name in SERVICE_NAMES:
-                if await _consumer_lag(http, stack.url(name)) != 0:
+                lag = await _consumer_lag(http, stack.url(name))
+                if lag != 0:
+                    waiting[0] = f"{name}'s consumer (lag {lag})"
                     return False
             if not await groups_caught_up(stack.infra.kafka_admin):
+                waiting[0] = "a consumer group's committed offsets, as the broker sees them"
                 return False
             if not await taken_in():
+                waiting[0] = "notifications taking in every acknowledged change"
                 return False
             pending = await stack.scalar(
                 "notifications", "SELECT count(*) FROM deliveries WHERE status = 'pending'"
             )
+            waiting[0] = f"{pending} pending deliveries"
             return pending == 0
-        except (OSError, asyncpg.PostgresError, KafkaError):
+        except (OSError, asyncpg.PostgresError, KafkaError) as exc:
+            waiting[0] = f"an answer ({type(exc).__name__})"
             return False
 
-    await eventually(drained, timeout=DRAIN_TIMEOUT, interval=0.5, what="the system drained")
+    try:
+        await eventually(drained, timeout=DRAIN_TIMEOUT, interval=0.5, what="the system drained")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still waiting for {waiting[0]}") from None
     return time.monotonic() - started
 
 
