@@ -1,7 +1,8 @@
 """docker-compose.yml agrees with the code it runs, checked without a Docker engine.
 
 ``docker-compose config`` (Debian's docker-compose 1.29) validates the file and resolves it
-with the values of .env.example; the resolved stack is then compared with the services'
+with the values of .env.example, alone and with the three-broker override
+(docker-compose.kafka-cluster.yml); the resolved stack is then compared with the services'
 settings classes and the modules of the repository. A setting misspelled in the compose
 file would otherwise be ignored silently (the settings ignore unknown variables).
 """
@@ -13,7 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -21,37 +22,38 @@ from dotenv import dotenv_values
 from pydantic_settings import BaseSettings
 
 from deploy.local.prometheus import Prometheus
-from services.meetings.config import MeetingsSettings
-from services.notifications.config import NotificationsSettings
-from services.plans.config import PlansSettings
-from shared.config import CommonSettings, ServiceSettings
+from shared.config import CommonSettings
+from tests.support.settings import (
+    SERVICE_SETTINGS,
+    SETTINGS_PREFIXES,
+    load_settings,
+    setting_names,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yml"
+# On top of COMPOSE_FILE: Kafka as a cluster of three nodes (decision 37).
+KAFKA_CLUSTER_FILE = REPO / "docker-compose.kafka-cluster.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 ACCORD_DOCKERFILE = "deploy/Dockerfile"
 
-SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
-    "plans": PlansSettings,
-    "meetings": MeetingsSettings,
-    "notifications": NotificationsSettings,
-}
-SETTINGS_PREFIXES = ("ACCORD_", "PLANS_", "MEETINGS_", "NOTIFICATIONS_")
 # `service_started` (what a plain list of dependencies means) would start a service before
 # its database is up or its schema migrated.
 WAITING_CONDITIONS = {"service_healthy", "service_completed_successfully"}
 # ${NAME}, ${NAME:-default}, ${NAME:?error} or $NAME, but not $$ (a dollar for the container).
 INTERPOLATED_NAME = re.compile(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
-Settings = TypeVar("Settings", bound=BaseSettings)
 Container = dict[str, Any]
 
 
-def compose_config(env_file: Path) -> subprocess.CompletedProcess[str]:
+def compose_config(
+    env_file: Path, overrides: tuple[Path, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     assert binary is not None, "docker-compose is missing: apt-get install -y docker-compose"
+    files = [argument for file in (COMPOSE_FILE, *overrides) for argument in ("--file", str(file))]
     return subprocess.run(
-        [binary, "--file", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
+        [binary, *files, "--env-file", str(env_file), "config"],
         cwd=REPO,
         # PATH only: a variable exported in the caller's shell would win over the env file.
         env={"PATH": os.environ["PATH"]},
@@ -83,9 +85,14 @@ def env_file(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return moved
 
 
+@pytest.fixture(scope="module", params=["one-broker", "kafka-cluster"])
+def overrides(request: pytest.FixtureRequest) -> tuple[Path, ...]:
+    return (KAFKA_CLUSTER_FILE,) if request.param == "kafka-cluster" else ()
+
+
 @pytest.fixture(scope="module")
-def stack(env_file: Path) -> dict[str, Any]:
-    result = compose_config(env_file)
+def stack(env_file: Path, overrides: tuple[Path, ...]) -> dict[str, Any]:
+    result = compose_config(env_file, overrides)
     assert result.returncode == 0, result.stderr
     resolved: dict[str, Any] = yaml.safe_load(result.stdout)
     return resolved
@@ -129,24 +136,6 @@ def settings_classes_of(container: Container) -> list[type[BaseSettings]]:
     return [CommonSettings, SERVICE_SETTINGS[service]]
 
 
-def setting_names(settings_class: type[BaseSettings]) -> set[str]:
-    prefix = settings_class.model_config.get("env_prefix", "")
-    return {f"{prefix}{field}".upper() for field in settings_class.model_fields}
-
-
-def load_settings(
-    settings_class: type[Settings], environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    """The settings a container would get, untouched by the environment running the tests."""
-    with monkeypatch.context() as env:
-        for name in list(os.environ):
-            if name.upper().startswith(SETTINGS_PREFIXES):
-                env.delenv(name)
-        for name, value in environment.items():
-            env.setenv(name, str(value))
-        return settings_class()
-
-
 def one_shots(stack: dict[str, Any]) -> set[str]:
     """Services that others wait for to finish (topic creation, migrations)."""
     return {
@@ -173,7 +162,7 @@ def interpolated_names(node: Any) -> Iterator[str]:
 def test_the_stack_creates_the_topics_then_migrates_and_serves_every_service(
     stack: dict[str, Any],
 ) -> None:
-    runs = {(module_of(c), command_of(c)[-1]) for c in accord_containers(stack).values()}
+    runs = {(module_of(c), command_of(c)[3]) for c in accord_containers(stack).values()}
     expected = {("shared.topics", "create")} | {
         (f"services.{service}", command)
         for service in SERVICE_SETTINGS
@@ -260,7 +249,11 @@ def test_every_long_running_service_has_a_healthcheck(stack: dict[str, Any]) -> 
 
 
 def test_env_example_lists_exactly_the_variables_the_compose_file_uses() -> None:
-    used = set(interpolated_names(yaml.safe_load(COMPOSE_FILE.read_text())))
+    used = {
+        name
+        for file in (COMPOSE_FILE, KAFKA_CLUSTER_FILE)
+        for name in interpolated_names(yaml.safe_load(file.read_text()))
+    }
     listed = set(dotenv_values(ENV_EXAMPLE))
     assert sorted(listed - used) == [], "in .env.example but unused by docker-compose.yml"
     assert sorted(used - listed) == [], "used by docker-compose.yml but not in .env.example"
@@ -356,3 +349,42 @@ def test_prometheus_loads_the_alert_rules_it_is_given(
         [promtool, "check", "config", str(local)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_cluster_override_runs_three_nodes_of_one_kraft_cluster(
+    env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three brokers, each its own node id and host, all with the same cluster id and the
+    same controllers (each node's controller port under its own id); every Accord container
+    bootstraps from all three and waits for all three; the topics get the replication the
+    brokers give their internal topics."""
+    result = compose_config(env_file, (KAFKA_CLUSTER_FILE,))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    nodes = {
+        name: container["environment"]
+        for name, container in services.items()
+        if container.get("command") == ["bash", "/opt/accord/compose-broker.sh"]
+    }
+    assert len(nodes) == 3
+    hosts = {name: str(env.get("BROKER_HOST", "kafka")) for name, env in nodes.items()}
+    assert hosts == {name: name for name in nodes}, "a node advertises another's host"
+    ids = {name: int(env["BROKER_NODE_ID"]) for name, env in nodes.items()}
+    assert sorted(ids.values()) == [1, 2, 3]
+    voters = {f"{ids[name]}@{hosts[name]}:{env.get('BROKER_CONTROLLER_PORT', 9093)}"
+              for name, env in nodes.items()}  # fmt: skip
+    for name, env in nodes.items():
+        assert set(str(env["BROKER_QUORUM_VOTERS"]).split(",")) == voters, name
+        assert int(env["BROKER_REPLICATION"]) == 3, name
+    assert len({env["BROKER_CLUSTER_ID"] for env in nodes.values()}) == 1
+    brokers = {f"{hosts[name]}:{env.get('BROKER_PORT', 9092)}" for name, env in nodes.items()}
+    stack = {"services": services}
+    for name, container in accord_containers(stack).items():
+        common = load_settings(CommonSettings, container.get("environment", {}), monkeypatch)
+        assert set(common.kafka_bootstrap_servers.split(",")) == brokers, name
+        waits_for = set(container.get("depends_on", {}))
+        if waits_for & set(nodes):
+            assert set(nodes) <= waits_for, f"{name} waits for some brokers only"
+    [topics] = [c for c in accord_containers(stack).values() if module_of(c) == "shared.topics"]
+    argv = command_of(topics)
+    assert argv[argv.index("--replication") + 1] == "3"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Kafka broker of docker-compose.yml, in the official apache/kafka image: one KRaft node
 # (broker and controller) that authenticates every client with SASL/SCRAM and authorises with
-# ACLs, configured like the local stack's broker (deploy/local/kafka.py).
+# ACLs, configured like the local stack's broker (deploy/local/kafka.py); alone, or one node
+# of a cluster (docker-compose.kafka-cluster.yml: three, decision 37).
 #
 # The image's own start-up formats an empty volume without users and cannot take a JAAS
 # setting from its environment (it drops values that contain '='), so this script writes the
@@ -14,7 +15,10 @@
 # BROKER_NOTIFICATIONS_PASSWORD (required); BROKER_CLUSTER_ID (required, 22 characters);
 # BROKER_HOST (advertised host, default kafka), BROKER_PORT (9092),
 # BROKER_CONTROLLER_PORT (9093), BROKER_DATA_DIR (/var/lib/kafka/data),
-# BROKER_CONFIG_DIR (/tmp/accord-kafka), KAFKA_HOME (/opt/kafka).
+# BROKER_CONFIG_DIR (/tmp/accord-kafka), KAFKA_HOME (/opt/kafka). In a cluster:
+# BROKER_NODE_ID (1), BROKER_QUORUM_VOTERS (every controller, id@host:port, comma-separated;
+# default this node alone) and BROKER_REPLICATION (copies of each partition of the internal
+# topics and of topics created without one, 1; writes then need min(2, it) in sync).
 set -euo pipefail
 
 : "${BROKER_CLUSTER_ID:?}" "${BROKER_ADMIN_PASSWORD:?}" "${BROKER_PLANS_PASSWORD:?}"
@@ -26,6 +30,10 @@ data_dir="${BROKER_DATA_DIR:-/var/lib/kafka/data}"
 config_dir="${BROKER_CONFIG_DIR:-/tmp/accord-kafka}"
 kafka_home="${KAFKA_HOME:-/opt/kafka}"
 mechanism=SCRAM-SHA-512
+node_id="${BROKER_NODE_ID:-1}"
+voters="${BROKER_QUORUM_VOTERS:-$node_id@$host:$controller_port}"
+replication="${BROKER_REPLICATION:-1}"
+min_in_sync=$((replication < 2 ? replication : 2))
 
 for password in "$BROKER_ADMIN_PASSWORD" "$BROKER_PLANS_PASSWORD" \
     "$BROKER_MEETINGS_PASSWORD" "$BROKER_NOTIFICATIONS_PASSWORD"; do
@@ -41,8 +49,8 @@ mkdir -p "$config_dir"
 admin_login="username=\"admin\" password=\"$BROKER_ADMIN_PASSWORD\""
 cat > "$config_dir/server.properties" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@$host:$controller_port
+node.id=$node_id
+controller.quorum.voters=$voters
 listeners=CLIENT://:$port,CONTROLLER://:$controller_port
 advertised.listeners=CLIENT://$host:$port
 inter.broker.listener.name=CLIENT
@@ -59,12 +67,15 @@ allow.everyone.if.no.acl.found=false
 super.users=User:admin
 log.dirs=$data_dir
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=$replication
 offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=$replication
+transaction.state.log.min.isr=$min_in_sync
+share.coordinator.state.topic.replication.factor=$replication
+share.coordinator.state.topic.min.isr=$min_in_sync
+default.replication.factor=$replication
+min.insync.replicas=$min_in_sync
+unclean.leader.election.enable=false
 group.initial.rebalance.delay.ms=0
 EOF
 # The admin's client settings, for the healthcheck and for an operator's kafka-*.sh commands.

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from deploy.local.processes import LOG_TAIL_LINES, StackError
-from deploy.local.stack import PARTS, LocalStack
+from deploy.local.stack import BROKER_COUNTS, KAFKA_NODES, PARTS, LocalStack
 
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -20,6 +20,12 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "up", help="install what is missing, start everything, load the demo (once)"
     )
     up.add_argument("--no-demo", action="store_true", help="no demo receiver, no demo data")
+    up.add_argument(
+        "--brokers",
+        type=int,
+        choices=BROKER_COUNTS,
+        help="Kafka brokers: 1, or a cluster of 3 (default: as many as the last up, else 1)",
+    )
     commands.add_parser("down", help="stop everything")
     commands.add_parser(
         "status",
@@ -29,9 +35,11 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     restart = commands.add_parser(
         "restart", help="stop one component and start it again (no installs, no migrations)"
     )
-    restart.add_argument("name", choices=PARTS)
+    restart.add_argument("name", choices=PARTS + KAFKA_NODES)
     logs = commands.add_parser("logs", help="the end of the logs")
-    logs.add_argument("name", nargs="?", choices=PARTS, help="one component (default: all)")
+    logs.add_argument(
+        "name", nargs="?", choices=PARTS + KAFKA_NODES, help="one component (default: all)"
+    )
     logs.add_argument("-n", "--lines", type=int, default=LOG_TAIL_LINES)
     logs.add_argument("-f", "--follow", action="store_true")
     return parser.parse_args(argv)
@@ -39,7 +47,7 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    stack = LocalStack()
+    stack = LocalStack(brokers=getattr(args, "brokers", None))
     try:
         if args.command == "up":
             stack.up(demo=not args.no_demo)

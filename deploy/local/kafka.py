@@ -1,5 +1,7 @@
-"""A single-node Kafka broker in KRaft mode, run from its jars on Maven Central (resolved by
-Maven from ``deploy/kafka/pom.xml`` into ``KAFKA_LIBS``, once for every runtime directory).
+"""Kafka in KRaft mode, run from its jars on Maven Central (resolved by Maven from
+``deploy/kafka/pom.xml`` into ``KAFKA_LIBS``, once for every runtime directory): one node
+(``Kafka``, broker and controller in one JVM), or a cluster of such nodes (``KafkaCluster``:
+three by default, every topic on three of them, decision 37).
 
 It authenticates every client with SASL/SCRAM and authorises with ACLs, like a production
 broker: an ``admin`` super user (also the broker's identity towards its own controller, over
@@ -19,6 +21,8 @@ import secrets
 import shutil
 import signal
 import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,9 +32,11 @@ from deploy.local.processes import (
     StackError,
     apt_install,
     failure,
+    kept_secret,
     run,
     wait_for,
 )
+from shared.topics import min_in_sync_for, replication_for
 
 if TYPE_CHECKING:
     from shared.kafka_access import KafkaAccess
@@ -77,20 +83,72 @@ logger.started.level = INFO
 """
 
 
-class Kafka(DetachedProcess):
-    """A single-node Kafka broker in KRaft mode (broker and controller in one JVM)."""
+class KafkaClients:
+    """How clients reach a broker or a cluster as one of its users: the bootstrap servers and
+    the SCRAM credentials made for the users."""
 
-    def __init__(self, runtime_dir: Path, port: int, controller_port: int):
+    bootstrap_servers: str
+
+    def credentials(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def client_env(self, user: str = ADMIN_USER) -> dict[str, str]:
+        """The ``ACCORD_KAFKA_*`` settings of a process connecting as ``user``."""
+        return {
+            "ACCORD_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "ACCORD_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "ACCORD_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
+            "ACCORD_KAFKA_USERNAME": user,
+            "ACCORD_KAFKA_PASSWORD": self.credentials()[user],
+        }
+
+    def access(self, user: str = ADMIN_USER) -> KafkaAccess:
+        """How a client in this process connects as ``user`` (the admin by default)."""
+        from shared.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
+
+        return KafkaAccess(
+            bootstrap_servers=self.bootstrap_servers,
+            security_protocol=SecurityProtocol.SASL_PLAINTEXT,
+            sasl_mechanism=SaslMechanism(SCRAM_MECHANISM),
+            username=user,
+            password=self.credentials()[user],
+        )
+
+
+class Kafka(DetachedProcess, KafkaClients):
+    """One Kafka node in KRaft mode (broker and controller in one JVM): alone, or node
+    ``node_id`` of a cluster whose controllers are ``voters`` (node id -> controller port),
+    with its files in ``home`` and the cluster's credentials and id in ``shared_dir``."""
+
+    def __init__(
+        self,
+        runtime_dir: Path,
+        port: int,
+        controller_port: int,
+        *,
+        node_id: int = 1,
+        voters: dict[int, int] | None = None,
+        name: str = "kafka",
+        home: Path | None = None,
+        shared_dir: Path | None = None,
+    ):
         self.runtime_dir = runtime_dir.resolve()
-        super().__init__("kafka", self.runtime_dir)
+        super().__init__(name, self.runtime_dir)
         self.port = port
         self.controller_port = controller_port
+        self.node_id = node_id
+        self.voters = voters or {node_id: controller_port}
         self.bootstrap_servers = f"127.0.0.1:{port}"
-        self._home = self.runtime_dir / "kafka"
+        self._home = home.resolve() if home else self.runtime_dir / "kafka"
+        self._shared = shared_dir.resolve() if shared_dir else self._home
         self._data_dir = self._home / "data"
         self._config = self._home / "server.properties"
         self._log4j_config = self._home / "log4j2.properties"
-        self._credentials_path = self._home / "credentials.json"
+        self._credentials_path = self._shared / "credentials.json"
+
+    @property
+    def replication(self) -> int:
+        return replication_for(len(self.voters))
 
     @staticmethod
     def install() -> Path:
@@ -117,7 +175,7 @@ class Kafka(DetachedProcess):
                     f" the stack and remove {self._home} (its topics go with it)"
                 )
             users = [ADMIN_USER, *(service.name for service in PRINCIPALS)]
-            self._home.mkdir(parents=True, exist_ok=True)
+            self._shared.mkdir(parents=True, exist_ok=True)
             _write_private(
                 self._credentials_path,
                 json.dumps({user: secrets.token_urlsafe(32) for user in users}, indent=2),
@@ -125,43 +183,28 @@ class Kafka(DetachedProcess):
         credentials: dict[str, str] = json.loads(self._credentials_path.read_text())
         return credentials
 
-    def client_env(self, user: str = ADMIN_USER) -> dict[str, str]:
-        """The ``ACCORD_KAFKA_*`` settings of a process connecting as ``user``."""
-        return {
-            "ACCORD_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
-            "ACCORD_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-            "ACCORD_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
-            "ACCORD_KAFKA_USERNAME": user,
-            "ACCORD_KAFKA_PASSWORD": self.credentials()[user],
-        }
-
-    def access(self, user: str = ADMIN_USER) -> KafkaAccess:
-        """How a client in this process connects as ``user`` (the admin by default)."""
-        from shared.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
-
-        return KafkaAccess(
-            bootstrap_servers=self.bootstrap_servers,
-            security_protocol=SecurityProtocol.SASL_PLAINTEXT,
-            sasl_mechanism=SaslMechanism(SCRAM_MECHANISM),
-            username=user,
-            password=self.credentials()[user],
-        )
-
     def _is_ours(self, args: list[str]) -> bool:
         return str(self._config) in args
 
     def start(self, timeout: float = 90) -> None:
         if self.is_running():
             return
+        self._wait_started(self.spawn(), timeout)
+
+    def spawn(self) -> int:
+        """Start the node without waiting; the offset of its log where this run begins.
+        (A node of a cluster starts only once a majority of its controllers runs.)"""
         libs = self.install()
         self._write_config()
         self._format_storage(libs)
         start_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        # Less heap per node in a cluster: three JVMs share the machine.
+        heap = "-Xmx768m" if len(self.voters) == 1 else "-Xmx512m"
         self._spawn(
-            [*self._java(libs), "-Xms256m", "-Xmx768m", "kafka.Kafka", str(self._config)],
+            [*self._java(libs), "-Xms256m", heap, "kafka.Kafka", str(self._config)],
             cwd=self._home,
         )
-        self._wait_started(start_offset, timeout)
+        return start_offset
 
     def _java(self, libs: Path) -> list[str]:
         return [
@@ -176,10 +219,14 @@ class Kafka(DetachedProcess):
         self._home.mkdir(parents=True, exist_ok=True)
         admin_password = self.credentials()[ADMIN_USER]
         client = CLIENT_LISTENER.lower()
+        replication = str(self.replication)
+        min_in_sync = str(min_in_sync_for(self.replication))
         settings = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": ",".join(
+                f"{node}@127.0.0.1:{port}" for node, port in sorted(self.voters.items())
+            ),
             "listeners": (
                 f"{CLIENT_LISTENER}://127.0.0.1:{self.port}"
                 f",CONTROLLER://127.0.0.1:{self.controller_port}"
@@ -210,15 +257,21 @@ class Kafka(DetachedProcess):
             "allow.everyone.if.no.acl.found": "false",
             "super.users": f"User:{ADMIN_USER}",
             "log.dirs": str(self._data_dir),
-            # One node: every internal topic has a single replica. One partition for the
-            # internal topics, since creating the default 50 is slow on two cores.
-            "offsets.topic.replication.factor": "1",
+            # Internal topics as many replicas as the topics (one on a single node). One
+            # partition for them, since creating the default 50 is slow on two cores.
+            "offsets.topic.replication.factor": replication,
             "offsets.topic.num.partitions": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": min_in_sync,
             "transaction.state.log.num.partitions": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": replication,
+            "share.coordinator.state.topic.min.isr": min_in_sync,
+            # What a topic gets when its creator states nothing (shared.topics states both):
+            # an acks=all write is acknowledged once min_in_sync copies hold it, and a copy
+            # that fell behind never becomes leader (that would drop acknowledged events).
+            "default.replication.factor": replication,
+            "min.insync.replicas": min_in_sync,
+            "unclean.leader.election.enable": "false",
             "group.initial.rebalance.delay.ms": "0",
             # After a crash, the restarted broker cannot register until the controller has
             # expired its previous registration: 9 s by default, made shorter for restarts
@@ -233,12 +286,20 @@ class Kafka(DetachedProcess):
         _write_private(self._config, "".join(f"{key}={value}\n" for key, value in settings.items()))
         self._log4j_config.write_text(LOG4J2_PROPERTIES)
 
+    def cluster_id(self) -> str:
+        """The id its storage is formatted with: random, made once, shared by the nodes."""
+        return kept_secret(
+            self._shared / "cluster-id",
+            lambda: base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode(),
+        )
+
     def _format_storage(self, libs: Path) -> None:
-        """Format the KRaft storage once, with a new random cluster id."""
+        """Format the KRaft storage once, with the cluster's id (random, made once and kept
+        for every node of the cluster)."""
         if (self._data_dir / "meta.properties").exists():
             return
         shutil.rmtree(self._data_dir, ignore_errors=True)
-        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        cluster_id = self.cluster_id()
         run(
             [
                 *self._java(libs),
@@ -259,6 +320,9 @@ class Kafka(DetachedProcess):
             "formatting the Kafka storage",
             timeout=120,
         )  # fmt: skip
+
+    def wait_started(self, start_offset: int, timeout: float = 90) -> None:
+        self._wait_started(start_offset, timeout)
 
     def _wait_started(self, start_offset: int, timeout: float) -> None:
         def started() -> bool:
@@ -288,6 +352,69 @@ class Kafka(DetachedProcess):
         if pid is None:
             raise StackError("Kafka is not running")
         return pid
+
+
+class KafkaCluster(KafkaClients):
+    """The nodes of one KRaft cluster, each a broker and a controller (combined mode), node
+    ``n`` on the ``n``-th (client port, controller port) of ``ports``; their files under
+    ``<runtime>/kafka-cluster/node-<n>``, the users and the cluster id shared."""
+
+    def __init__(self, runtime_dir: Path, ports: Sequence[tuple[int, int]]):
+        home = runtime_dir.resolve() / "kafka-cluster"
+        voters = {node: controller for node, (_port, controller) in enumerate(ports, start=1)}
+        self.nodes = [
+            Kafka(
+                runtime_dir,
+                port,
+                controller,
+                node_id=node,
+                voters=voters,
+                name=f"kafka-{node}",
+                home=home / f"node-{node}",
+                shared_dir=home,
+            )
+            for node, (port, controller) in enumerate(ports, start=1)
+        ]
+        self.bootstrap_servers = ",".join(node.bootstrap_servers for node in self.nodes)
+        self.replication = replication_for(len(self.nodes))
+
+    install = staticmethod(Kafka.install)
+
+    def credentials(self) -> dict[str, str]:
+        return self.nodes[0].credentials()
+
+    def node(self, node_id: int) -> Kafka:
+        return self.nodes[node_id - 1]
+
+    def is_running(self) -> bool:
+        return any(node.is_running() for node in self.nodes)
+
+    def start(self, timeout: float = 120) -> None:
+        """Start the nodes that are not running, all at once (a node waits for a majority of
+        the controllers before it serves), and wait until each has started."""
+        stopped = [node for node in self.nodes if not node.is_running()]
+        if not stopped:
+            return
+        # Once, before the nodes look for them at the same time: the jars, the users'
+        # passwords and the cluster's id.
+        Kafka.install()
+        self.credentials()
+        self.nodes[0].cluster_id()
+        # In parallel, formatting the storages too (a JVM run each, the first time).
+        with ThreadPoolExecutor(max_workers=len(stopped)) as pool:
+            offsets = list(pool.map(lambda node: node.spawn(), stopped))
+        for node, offset in zip(stopped, offsets, strict=True):
+            node.wait_started(offset, timeout)
+
+    def stop(self, timeout: float = 30) -> None:
+        """Every node at once: one after the other, the last ones would wait in their
+        controlled shutdown for a quorum that is gone."""
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            list(pool.map(lambda node: node.stop(timeout), self.nodes))
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
 
 
 def _jaas(login_module: str, admin_password: str, *extra: str) -> str:

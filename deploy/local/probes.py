@@ -11,13 +11,17 @@ import socket
 import struct
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from deploy.local.processes import http_get
 
 if TYPE_CHECKING:
-    from shared.kafka_access import KafkaAccess
+    from collections.abc import Awaitable, Callable
 
+    from shared.kafka_access import KafkaAccess
+    from shared.topics import PartitionReplicas
+
+T = TypeVar("T")
 PROBE_TIMEOUT = 2.0
 # A service's /readyz asks its database with a timeout of 2 s: wait a little longer for it.
 READYZ_TIMEOUT = 4.0
@@ -129,16 +133,28 @@ async def _dead_letters(kafka: KafkaAccess) -> dict[str, int]:
     return {topic: sum(counts.values()) for topic, counts in per_partition.items()}
 
 
-def dead_letters(kafka: KafkaAccess, timeout: float = 15) -> dict[str, int] | None:
-    """Messages on each dead-letter topic (from the offsets: nothing is read), or None when
-    the broker did not tell within ``timeout`` seconds. ``kafka``: the admin, who may
-    describe every topic."""
+def _answer(ask: Callable[[], Awaitable[T]], timeout: float) -> T | None:
+    """What ``ask`` returns, or None when the broker did not tell within ``timeout``."""
 
-    async def bounded() -> dict[str, int]:
+    async def bounded() -> T:
         async with asyncio.timeout(timeout):
-            return await _dead_letters(kafka)
+            return await ask()
 
     try:
         return asyncio.run(bounded())
     except Exception:  # any client error means the same here: no figure
         return None
+
+
+def dead_letters(kafka: KafkaAccess, timeout: float = 15) -> dict[str, int] | None:
+    """Messages on each dead-letter topic (from the offsets: nothing is read), or None when
+    the broker did not tell within ``timeout`` seconds. ``kafka``: the admin, who may
+    describe every topic."""
+    return _answer(lambda: _dead_letters(kafka), timeout)
+
+
+def partition_replicas(kafka: KafkaAccess, timeout: float = 15) -> list[PartitionReplicas] | None:
+    """Every topic's partitions with their replicas, or None when the cluster did not tell."""
+    from shared.topics import partition_replicas as described
+
+    return _answer(lambda: described(kafka), timeout)

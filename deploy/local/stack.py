@@ -1,6 +1,10 @@
 """The developer's stack: PostgreSQL, Kafka, the three services and the demo's webhook
 receiver, under ``<repo>/.runtime/`` (``python -m deploy.local``, behind ``deploy/stack``).
 
+Kafka is one node, or with ``up --brokers 3`` a cluster of three (decision 37), node ``n``
+on the Kafka ports plus ``10 * (n - 1)`` (29092/29093, 29102/29103, 29112/29113); the
+count is kept in ``<runtime>/kafka-brokers`` for the commands after ``up``.
+
 Its ports can be changed with ``ACCORD_STACK_POSTGRES_PORT``, ``ACCORD_STACK_KAFKA_PORT``,
 ``ACCORD_STACK_KAFKA_CONTROLLER_PORT``, ``ACCORD_STACK_<SERVICE>_PORT``,
 ``ACCORD_STACK_RECEIVER_PORT`` (the demo's webhook receiver; ``up`` also loads the demo, see
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local import probes, status
-from deploy.local.kafka import ADMIN_USER, Kafka
+from deploy.local.kafka import ADMIN_USER, Kafka, KafkaCluster
 from deploy.local.mailpit import Mailpit
 from deploy.local.postgres import Postgres
 from deploy.local.processes import (
@@ -77,6 +81,11 @@ def _launch(name: str, default_port: int) -> ServiceLaunch:
 
 SERVICES = (_launch("plans", 8001), _launch("meetings", 8002), _launch("notifications", 8003))
 CREATE_TOPICS = ("-m", "shared.topics", "create")
+# Brokers ``up --brokers`` may run: one, or a cluster of three (each partition on all three).
+BROKER_COUNTS = (1, 3)
+# Node n of a cluster listens on the Kafka ports plus this times n - 1.
+KAFKA_NODE_PORT_STEP = 10
+KAFKA_NODES = tuple(f"kafka-{node}" for node in range(1, max(BROKER_COUNTS) + 1))
 # The demo: its webhook receiver (a delegation's system) and the story loaded by ``up``.
 RECEIVER = "receiver"
 LOAD_DEMO = ("-m", "deploy.demo", "load")
@@ -123,15 +132,25 @@ def _venv_python() -> str:
 
 
 class LocalStack:
-    """PostgreSQL, Kafka and the three services, all under one runtime directory."""
+    """PostgreSQL, Kafka (one broker or a cluster) and the three services, all under one
+    runtime directory. ``brokers``: as many as the last ``up`` ran when not given."""
 
-    def __init__(self, runtime_dir: Path = REPO_ROOT / ".runtime"):
+    def __init__(self, runtime_dir: Path = REPO_ROOT / ".runtime", brokers: int | None = None):
         self.runtime_dir = runtime_dir
         self.postgres = Postgres(runtime_dir, _port("ACCORD_STACK_POSTGRES_PORT", 25432))
-        self.kafka = Kafka(
-            runtime_dir,
-            _port("ACCORD_STACK_KAFKA_PORT", 29092),
-            _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 29093),
+        self.brokers = brokers or self._recorded_brokers()
+        port = _port("ACCORD_STACK_KAFKA_PORT", 29092)
+        controller_port = _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 29093)
+        self.kafka: Kafka | KafkaCluster = (
+            Kafka(runtime_dir, port, controller_port)
+            if self.brokers == 1
+            else KafkaCluster(
+                runtime_dir,
+                [
+                    (port + KAFKA_NODE_PORT_STEP * n, controller_port + KAFKA_NODE_PORT_STEP * n)
+                    for n in range(self.brokers)
+                ],
+            )
         )
         self.prometheus = Prometheus(runtime_dir, _port("ACCORD_STACK_PROMETHEUS_PORT", 29090))
         self.mailpit = Mailpit(
@@ -140,6 +159,30 @@ class LocalStack:
             _port("ACCORD_STACK_MAILPIT_PORT", 28025),
         )
         self.python = _venv_python()
+
+    @property
+    def _brokers_file(self) -> Path:
+        return self.runtime_dir / "kafka-brokers"
+
+    def _recorded_brokers(self) -> int:
+        try:
+            return int(self._brokers_file.read_text())
+        except (OSError, ValueError):
+            return 1
+
+    def kafka_nodes(self) -> list[Kafka]:
+        return self.kafka.nodes if isinstance(self.kafka, KafkaCluster) else [self.kafka]
+
+    def _check_brokers(self) -> None:
+        """Refuse to start N brokers while the stack runs with another count."""
+        recorded = self._recorded_brokers()
+        if recorded != self.brokers and LocalStack(self.runtime_dir, recorded).kafka.is_running():
+            raise StackError(
+                f"the stack runs {recorded} Kafka broker(s): `deploy/stack down` first to start"
+                f" {self.brokers}"
+            )
+        self._brokers_file.parent.mkdir(parents=True, exist_ok=True)
+        self._brokers_file.write_text(f"{self.brokers}\n")
 
     @property
     def demo_dir(self) -> Path:
@@ -251,13 +294,18 @@ class LocalStack:
         for launch in SERVICES:
             self.postgres.create_database(launch.database)
         print(f"postgres       running on 127.0.0.1:{self.postgres.port}")
+        self._check_brokers()
         started = time.monotonic()
         self.kafka.start()
         print(
             f"kafka          running on {self.kafka.bootstrap_servers}"
-            f" ({time.monotonic() - started:.1f} s)"
+            f" ({self.brokers} broker(s), {time.monotonic() - started:.1f} s)"
         )
-        self._run_python(CREATE_TOPICS, self.common_env(), "creating the Kafka topics")
+        self._run_python(
+            (*CREATE_TOPICS, "--replication", str(self.kafka.replication)),
+            self.common_env(),
+            "creating the Kafka topics",
+        )
         self.mailpit.start()
         print(
             f"{MAILPIT:<14} running on {self.mailpit.url} (the emails sent;"
@@ -321,9 +369,12 @@ class LocalStack:
                 f"127.0.0.1:{self.postgres.port}",
                 self.postgres.log_path,
             ),
-            ("kafka", self.kafka.pid(), self.kafka.bootstrap_servers, self.kafka.log_path),
-            (MAILPIT, self.mailpit.pid(), self.mailpit.url, self.mailpit.log_path),
         ]
+        rows += [
+            (node.name, node.pid(), node.bootstrap_servers, node.log_path)
+            for node in self.kafka_nodes()
+        ]
+        rows.append((MAILPIT, self.mailpit.pid(), self.mailpit.url, self.mailpit.log_path))
         for launch in SERVICES:
             process = self.service(launch)
             rows.append((launch.name, process.pid(), f"127.0.0.1:{launch.port}", process.log_path))
@@ -345,9 +396,15 @@ class LocalStack:
         if name == "postgres":
             self.postgres.stop()
             self.postgres.start()
-        elif name == "kafka":
-            self.kafka.stop()
-            self.kafka.start()
+        elif name == "kafka" and isinstance(self.kafka, KafkaCluster):
+            # One node at a time: the others keep serving every partition meanwhile.
+            for node in self.kafka.nodes:
+                node.stop()
+                node.start()
+        elif name == "kafka" or name in KAFKA_NODES:
+            node = self._kafka_node(name)
+            node.stop()
+            node.start()
         elif name == MAILPIT:
             self.mailpit.stop()
             self.mailpit.start()
@@ -369,6 +426,12 @@ class LocalStack:
             return
         print(f"{name:<14} restarted in {time.monotonic() - started:.1f} s")
 
+    def _kafka_node(self, name: str) -> Kafka:
+        nodes = {node.name: node for node in self.kafka_nodes()}
+        if name not in nodes:
+            raise StackError(f"no Kafka node named {name!r}: {', '.join(nodes)}")
+        return nodes[name]
+
     def _wait_ready(self, launch: ServiceLaunch, started: float, timeout: float = 60) -> None:
         """Wait (bounded) until a restarted service is ready: it answers as soon as it runs,
         but its consumer needs a few seconds to rejoin its group."""
@@ -383,7 +446,7 @@ class LocalStack:
         paths = [
             str(log)
             for component, _pid, _address, log in self.components()
-            if name in (None, component) and log.exists()
+            if name in (None, component, component.partition("-")[0]) and log.exists()
         ]
         if not paths:
             print(f"no log yet for {name or 'any component'}")

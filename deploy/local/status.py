@@ -60,20 +60,48 @@ def component_states(stack: LocalStack) -> list[ComponentState]:
 def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
     from deploy.local.stack import MAILPIT, PROMETHEUS, RECEIVER, SERVICES
 
-    kafka = stack.kafka
     checks: dict[str, Callable[[], str | None]] = {
         "postgres": lambda: probes.postgres_trouble(stack.postgres.bin_dir, stack.postgres.port),
-        "kafka": lambda: (
-            None if probes.kafka_answers("127.0.0.1", kafka.port) else probes.NOT_ANSWERING
-        ),
         RECEIVER: lambda: probes.receiver_trouble(f"http://127.0.0.1:{stack.receiver_port}"),
         PROMETHEUS: lambda: probes.prometheus_trouble(stack.prometheus.url),
         MAILPIT: lambda: None if stack.mailpit.ready() else probes.NOT_ANSWERING,
     }
+    for node in stack.kafka_nodes():
+        checks[node.name] = lambda port=node.port: (  # type: ignore[misc]
+            None if probes.kafka_answers("127.0.0.1", port) else probes.NOT_ANSWERING
+        )
     for launch in SERVICES:
         url = f"http://127.0.0.1:{launch.port}"
         checks[launch.name] = lambda url=url: probes.service_trouble(url)  # type: ignore[misc]
     return checks
+
+
+def kafka_state(stack: LocalStack, by_name: dict[str, ComponentState]) -> ComponentState:
+    """The broker's state, or for a cluster the first node that runs and answers (it tells
+    about the whole cluster), else the first node's."""
+    nodes = [by_name[node.name] for node in stack.kafka_nodes()]
+    return next((node for node in nodes if node.state == "running"), nodes[0])
+
+
+def cluster_lines(stack: LocalStack, kafka: ComponentState) -> list[str]:
+    """For a cluster: how many copies of the partitions are missing (a node down, or one
+    still catching up after its restart)."""
+    label = f"{'kafka cluster':<14}"
+    if len(stack.kafka_nodes()) == 1:
+        return []
+    if kafka.state != "running":
+        return [f"{label} unknown: no node answers"]
+    replicas = probes.partition_replicas(stack.kafka.access())
+    if replicas is None:
+        return [f"{label} unknown: Kafka did not tell"]
+    lagging = [state for state in replicas if len(state.in_sync) < len(state.replicas)]
+    nodes = len(stack.kafka_nodes())
+    if not lagging:
+        return [f"{label} {nodes} nodes, every partition on all its replicas ({len(replicas)})"]
+    return [
+        f"{label} {nodes} nodes, {len(lagging)} of {len(replicas)} partitions under-replicated"
+        " (a node down or catching up)"
+    ]
 
 
 def dead_letter_lines(stack: LocalStack, kafka: ComponentState) -> list[str]:
@@ -148,7 +176,9 @@ def report(stack: LocalStack) -> list[str]:
     by_name = {state.name: state for state in states}
     lines = [state.line() for state in states]
     lines += metrics_lines(stack, by_name["prometheus"])
-    lines += dead_letter_lines(stack, by_name["kafka"])
+    kafka = kafka_state(stack, by_name)
+    lines += cluster_lines(stack, kafka)
+    lines += dead_letter_lines(stack, kafka)
     postgres = by_name["postgres"]
     if postgres.state == "running":
         lines += receiver_lines(stack)

@@ -39,6 +39,7 @@ from tests.support.faults import (
     Figures,
     Workload,
     check,
+    running_fault_stack,
     secretariat,
     self_connected,
     time_until_ready,
@@ -51,8 +52,8 @@ from tests.support.kafka import (
     status_changed_event,
 )
 from tests.support.notifications import headers_of
-from tests.support.receiver import Answer, Receiver
-from tests.support.stack import SERVICE_NAMES, new_infrastructure
+from tests.support.receiver import Answer
+from tests.support.stack import SERVICE_NAMES
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -77,17 +78,8 @@ AFTER_LAST_KILL = 100
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     """A PostgreSQL, a Kafka broker and the three services of these tests only: the session's
     stack is never disturbed by what they kill."""
-    infra = new_infrastructure(tmp_path_factory.mktemp("faults"))
-    with Receiver().running() as receiver:
-        stack = FaultStack(infra, receiver)
-        try:
-            infra.start()
-            asyncio.run(infra.create_topics())
-            stack.start_services()
-            yield stack
-        finally:
-            stack.services.stop_all()
-            infra.stop()
+    with running_fault_stack(tmp_path_factory.mktemp("faults")) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -41,7 +41,13 @@ from shared.topics import MEETINGS_EVENTS, NOTIFICATIONS_EVENTS, PARTITIONS, PLA
 from tests.support.api import add_action_line, add_section, create_plan
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
 from tests.support.receiver import Receiver
-from tests.support.stack import SERVICE_NAMES, Infrastructure, Services, token
+from tests.support.stack import (
+    SERVICE_NAMES,
+    Infrastructure,
+    Services,
+    new_infrastructure,
+    token,
+)
 from tests.support.waiting import eventually
 
 BIG = os.environ.get("ACCORD_FAULTS_BIG") == "1"
@@ -167,6 +173,23 @@ class FaultStack:
             return list(await connection.fetch(sql, *args))
         finally:
             await connection.close()
+
+
+@contextlib.contextmanager
+def running_fault_stack(runtime_dir: Path, *, brokers: int = 1) -> Iterator[FaultStack]:
+    """A ``FaultStack`` started in ``runtime_dir`` (Kafka: one broker, or a cluster of
+    ``brokers`` nodes), with its topics and services; everything stopped at the end."""
+    infra = new_infrastructure(runtime_dir, brokers=brokers)
+    with Receiver().running() as receiver:
+        stack = FaultStack(infra, receiver)
+        try:
+            infra.start()
+            asyncio.run(infra.create_topics())
+            stack.start_services()
+            yield stack
+        finally:
+            stack.services.stop_all()
+            infra.stop()
 
 
 @dataclass
@@ -356,28 +379,42 @@ async def drain(
         )
         return wanted <= {(r["line"], r["version"]) for r in rows}
 
+    # What the last look found still going on: a timeout says which part never drained.
+    waiting: list[str] = ["nothing looked at yet"]
+
     async def drained() -> bool:
         try:
             for name in SERVICE_NAMES:
-                if await stack.scalar(
+                unpublished = await stack.scalar(
                     name, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                ):
+                )
+                if unpublished:
+                    waiting[0] = f"{name}'s outbox ({unpublished} unpublished)"
                     return False
             for name in SERVICE_NAMES:
-                if await _consumer_lag(http, stack.url(name)) != 0:
+                lag = await _consumer_lag(http, stack.url(name))
+                if lag != 0:
+                    waiting[0] = f"{name}'s consumer (lag {lag})"
                     return False
             if not await groups_caught_up(stack.infra.kafka_admin):
+                waiting[0] = "a consumer group's committed offsets, as the broker sees them"
                 return False
             if not await taken_in():
+                waiting[0] = "notifications taking in every acknowledged change"
                 return False
             pending = await stack.scalar(
                 "notifications", "SELECT count(*) FROM deliveries WHERE status = 'pending'"
             )
+            waiting[0] = f"{pending} pending deliveries"
             return pending == 0
-        except (OSError, asyncpg.PostgresError, KafkaError):
+        except (OSError, asyncpg.PostgresError, KafkaError) as exc:
+            waiting[0] = f"an answer ({type(exc).__name__})"
             return False
 
-    await eventually(drained, timeout=DRAIN_TIMEOUT, interval=0.5, what="the system drained")
+    try:
+        await eventually(drained, timeout=DRAIN_TIMEOUT, interval=0.5, what="the system drained")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still waiting for {waiting[0]}") from None
     return time.monotonic() - started
 
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.local.kafka import Kafka
+from deploy.local.kafka import Kafka, KafkaCluster
 from deploy.local.mailpit import Mailpit
 from deploy.local.postgres import Postgres
 from deploy.local.processes import ServiceProcess, free_port
@@ -37,7 +37,7 @@ SECRET_KEYS = new_key_entry()
 class Infrastructure:
     runtime_dir: Path
     postgres: Postgres
-    kafka: Kafka
+    kafka: Kafka | KafkaCluster
     # The SMTP server notifications sends email to; tests read what arrived through its API.
     mailpit: Mailpit
 
@@ -78,7 +78,7 @@ class Infrastructure:
             upgrade(REPO / "services" / name / "migrations", self.database_url(name))
 
     async def create_topics(self) -> None:
-        await set_up(self.kafka_admin)
+        await set_up(self.kafka_admin, self.kafka.replication)
 
     def stop(self) -> None:
         self.mailpit.stop()
@@ -87,11 +87,17 @@ class Infrastructure:
         self.postgres.remove()
 
 
-def new_infrastructure(runtime_dir: Path) -> Infrastructure:
+def new_infrastructure(runtime_dir: Path, *, brokers: int = 1) -> Infrastructure:
+    """One broker, or a KRaft cluster of ``brokers`` nodes (combined mode)."""
+    kafka = (
+        Kafka(runtime_dir, free_port(), free_port())
+        if brokers == 1
+        else KafkaCluster(runtime_dir, [(free_port(), free_port()) for _ in range(brokers)])
+    )
     return Infrastructure(
         runtime_dir=runtime_dir,
         postgres=Postgres(runtime_dir, free_port()),
-        kafka=Kafka(runtime_dir, free_port(), free_port()),
+        kafka=kafka,
         mailpit=Mailpit(runtime_dir, free_port(), free_port(), chaos=True),
     )
 

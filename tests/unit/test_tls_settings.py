@@ -1,20 +1,16 @@
 """TLS to Kafka and PostgreSQL as settings (shared/config.py, shared/tls.py): what each
 setting gives the clients, and the start-up refusals that name the variable at fault."""
 
-import datetime
 import ssl
 from pathlib import Path
 from typing import cast
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
 from services.plans.config import PlansSettings
 from shared.config import CommonSettings
+from tests.support.certificates import certificate
 from tests.support.production import authenticated_kafka
 
 KAFKA_VARIABLES = (
@@ -31,38 +27,6 @@ KAFKA_VARIABLES = (
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in KAFKA_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-
-
-def certificate(
-    directory: Path, name: str, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None = None
-) -> tuple[Path, Path, x509.Name, ec.EllipticCurvePrivateKey]:
-    """A certificate for ``name`` (self-signed: a CA, unless ``issuer`` signs it) and its key,
-    written as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    issuer_name, issuer_key = issuer or (subject, key)
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-        .sign(issuer_key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path, subject, key
 
 
 def refused(
