@@ -72,9 +72,7 @@ async def _followers(session: AsyncSession, tag: str) -> list[str]:
     return codes
 
 
-async def _rows_of(
-    session: AsyncSession, event_id: str, model: Any, *columns: str
-) -> list[Any]:
+async def _rows_of(session: AsyncSession, event_id: str, model: Any, *columns: str) -> list[Any]:
     """The given columns of the rows of ``model`` made for the event taken in."""
     query = (
         select(*(getattr(model, c) for c in columns))
