@@ -1,7 +1,7 @@
 """Accord's benchmark report: every figure of docs/performance.md ("The figures and their peers"),
 measured in one run on one machine against its peer, written as report.md and report.json.
 
-    .venv/bin/python -m tests.benchmarks [--quick] [--big] [--sustained-seconds 180] [--out DIR]
+    .venv/bin/python -m tests.benchmarks [--quick] [--big] [--sustained-seconds 600] [--out DIR]
 
 (``deploy/stack bench [args]`` installs wrk when missing, then runs this.) It starts its own
 PostgreSQL, Kafka, services and webhook receiver on free ports and stops them at the end, also
@@ -30,11 +30,11 @@ def parse(argv: list[str]) -> tuple[suite.Settings, Path]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--quick", action="store_true", help="small counts and short runs (about 3 min)"
+        "--quick", action="store_true", help="small counts and short runs (about 6 min)"
     )
     parser.add_argument("--big", action="store_true", help="add a plan of 100,000 lines")
     parser.add_argument(
-        "--sustained-seconds", type=float, help="length of the sustained run (default 180)"
+        "--sustained-seconds", type=float, help="length of the sustained run (default 600)"
     )
     parser.add_argument(
         "--sustained-share",

@@ -37,7 +37,8 @@ from shared.outbox import (
     OutboxRelay,
     make_producer,
 )
-from tests.benchmarks.measure import latency_ms, per_second, ratio
+from tests.benchmarks.measure import latency_ms, per_second
+from tests.benchmarks.rounds import alternating
 from tests.support.kafka import status_changed_event
 from tests.support.stack import Infrastructure, new_infrastructure
 
@@ -243,24 +244,45 @@ async def ours_latency(
 
 
 async def measure(
-    infra: Infrastructure, count: int = 5000, rate: float = 50.0, latency_count: int = 300
+    infra: Infrastructure,
+    count: int = 5000,
+    rate: float = 50.0,
+    latency_count: int = 300,
+    rounds: int = 3,
 ) -> dict[str, Any]:
-    """Both throughputs and both latencies on a running PostgreSQL and Kafka (topics and a
-    database of its own, so the services that may run beside it are not involved)."""
+    """Both throughputs (``rounds`` alternating runs each, after one small warm-up run of
+    each) and both latencies on a running PostgreSQL and Kafka (topics and a database of its
+    own, so the services that may run beside it are not involved). Each run has topics of its
+    own: a new consumer group reads from the start, so it must find only its own messages."""
     kafka = infra.kafka_admin
+    runs = [f"bench.{side}.{i}" for i in ["w", *range(rounds)] for side in ("raw", "ours")]
     await _topics(
         kafka,
-        "bench.raw",
-        "bench.ours",
-        "bench.ours.dlt",
+        *runs,
+        *(f"{name}.dlt" for name in runs if ".ours." in name),
         "bench.raw.lat",
         "bench.ours.lat",
         "bench.ours.lat.dlt",
     )
     sessions, tables, url = await _database(infra)
+    runs_done = {"raw": 0, "ours": 0}
+
+    async def raw() -> float:
+        i, runs_done["raw"] = runs_done["raw"], runs_done["raw"] + 1
+        return per_second(count, await raw_throughput(kafka, f"bench.raw.{i}", count))
+
+    async def ours() -> float:
+        i, runs_done["ours"] = runs_done["ours"], runs_done["ours"] + 1
+        seconds = await ours_throughput(sessions, tables, url, kafka, f"bench.ours.{i}", count)
+        return per_second(count, seconds)
+
+    async def warm_up() -> None:
+        warm = max(100, count // 10)
+        await raw_throughput(kafka, "bench.raw.w", warm)
+        await ours_throughput(sessions, tables, url, kafka, "bench.ours.w", warm)
+
     try:
-        raw_seconds = await raw_throughput(kafka, "bench.raw", count)
-        ours_seconds = await ours_throughput(sessions, tables, url, kafka, "bench.ours", count)
+        throughput = await alternating(rounds, ours, raw, warm_up)
         raw_lat = await raw_latency(kafka, "bench.raw.lat", latency_count, rate)
         ours_lat = await ours_latency(
             sessions, tables, url, kafka, "bench.ours.lat", latency_count, rate
@@ -271,9 +293,9 @@ async def measure(
         "messages": count,
         "payload_bytes": len(status_changed_event(PLANS[0]).to_bytes()),
         "throughput": {
-            "raw_aiokafka_per_s": per_second(count, raw_seconds),
-            "relay_consumer_per_s": per_second(count, ours_seconds),
-            "ratio": ratio(raw_seconds, ours_seconds),
+            "raw_aiokafka_per_s": throughput["peer"]["median"],
+            "relay_consumer_per_s": throughput["ours"]["median"],
+            "rounds": throughput,
         },
         "latency_at_rate_per_s": rate,
         "latency": {"raw_send_to_receive": raw_lat, "outbox_commit_to_handled": ours_lat},

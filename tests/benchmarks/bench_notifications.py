@@ -36,7 +36,8 @@ from shared.contracts import plans as plan_events
 from shared.db import make_engine, make_session_factory
 from shared.events import envelope
 from shared.migrations import upgrade
-from tests.benchmarks.measure import per_second, ratio
+from tests.benchmarks.measure import per_second
+from tests.benchmarks.rounds import alternating
 from tests.benchmarks.webhook_sink import Sink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,7 +167,7 @@ async def dispatcher_run(sessions, settings, code: str, count: int) -> float:
 async def fan_out_to(sessions, recipients: int) -> float:
     plan_id = uuid.uuid4()
     async with sessions() as session, session.begin():
-        codes = [f"F{i:06d}{uuid.uuid4().hex[:3].upper()}" for i in range(recipients)]
+        codes = [f"F{uuid.uuid4().hex[:9].upper()}" for _ in range(recipients)]
         await session.execute(
             insert(orm.Delegation),
             [{"code": c, "name": c, "timezone": "UTC", "stream_seq": 0} for c in codes],
@@ -226,9 +227,17 @@ def signing_cost(rounds: int = 5000) -> tuple[float, float]:
     return results[0], results[1]
 
 
-async def measure(database_url: str, receiver_url: str, deliveries: int, concurrency: int) -> dict:
+async def measure(
+    database_url: str,
+    receiver_url: str,
+    deliveries: int,
+    concurrency: int,
+    rounds: int = 3,
+    fan_outs: tuple[int, ...] = (1000, 10_000),
+) -> dict:
     """Every figure of this module, on a migrated notifications database of its own (a running
-    service's dispatcher must not take the seeded deliveries) and a running receiver."""
+    service's dispatcher must not take the seeded deliveries) and a running receiver. The
+    dispatcher and the raw loop alternate ``rounds`` times, after a warm-up of 200 each."""
     settings = NotificationsSettings(
         database_url=database_url,
         dispatcher_concurrency=concurrency,
@@ -241,14 +250,23 @@ async def measure(database_url: str, receiver_url: str, deliveries: int, concurr
     )
     engine = make_engine(database_url, pool_size=10)
     sessions = make_session_factory(engine)
+    body = sample_webhook_body()  # the raw loop posts what the dispatcher posts
+
+    async def raw() -> float:
+        return per_second(deliveries, await raw_posts(receiver_url, body, deliveries, concurrency))
+
+    async def dispatched(count: int = deliveries) -> float:
+        code = await seed_deliveries(sessions, receiver_url, count, settings.keyring)
+        return per_second(count, await dispatcher_run(sessions, settings, code, count))
+
+    async def warm_up() -> None:
+        await raw_posts(receiver_url, body, 200, concurrency)
+        await dispatched(200)
+
     try:
-        body = sample_webhook_body()  # the raw loop posts what the dispatcher posts
-        await raw_posts(receiver_url, body, 200, concurrency)  # warm up
-        raw = await raw_posts(receiver_url, body, deliveries, concurrency)
-        code = await seed_deliveries(sessions, receiver_url, deliveries, settings.keyring)
-        dispatched = await dispatcher_run(sessions, settings, code, deliveries)
+        measured = await alternating(rounds, dispatched, raw, warm_up)
         one, two = signing_cost()
-        fan = await fan_out_to(sessions, 1000)
+        fan = {n: await fan_out_to(sessions, n) for n in fan_outs}
     finally:
         await engine.dispose()
     return {
@@ -256,12 +274,12 @@ async def measure(database_url: str, receiver_url: str, deliveries: int, concurr
         "concurrency": concurrency,
         "webhook_body_bytes": len(body.encode()),
         "dispatcher": {
-            "raw_httpx_per_s": per_second(deliveries, raw),
-            "dispatcher_per_s": per_second(deliveries, dispatched),
-            "ratio": ratio(raw, dispatched),
+            "raw_httpx_per_s": measured["peer"]["median"],
+            "dispatcher_per_s": measured["ours"]["median"],
+            "rounds": measured,
         },
         "signing_us": {"one_secret": round(one, 1), "two_secrets": round(two, 1)},
-        "fan_out_1000_ms": round(fan * 1000, 1),
+        "fan_out_ms": {str(n): round(seconds * 1000, 1) for n, seconds in fan.items()},
     }
 
 

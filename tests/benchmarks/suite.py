@@ -17,15 +17,17 @@ from tests.benchmarks import (
 )
 from tests.benchmarks.bench_plans import measure_scale
 from tests.benchmarks.machine import machine, versions
+from tests.benchmarks.rounds import alternating, load_average
 from tests.benchmarks.system import System
 
-LATENCY_SHARE = 0.2  # the latency is measured at 20 % of the pipeline's maximum throughput
+# The latency is measured at these shares of the pipeline's maximum throughput.
+LATENCY_SHARES = (0.2, 0.5, 0.8)
 
 
 @dataclass(frozen=True)
 class Settings:
     sizes: list[int] = dataclasses.field(default_factory=lambda: [100, 10_000])
-    sustained_seconds: float = 180
+    sustained_seconds: float = 600
     sustained_share: float = 0.5
     latency_seconds: float = 30
     api_seconds: float = 15
@@ -36,6 +38,8 @@ class Settings:
     kafka_latency_messages: int = 300
     deliveries: int = 2000
     dispatcher_concurrency: int = 32
+    rounds: int = 3  # alternating runs of ours and the peer per ratio (rounds.py)
+    warm_up_changes: int = 100
 
 
 DEFAULT = Settings()
@@ -76,12 +80,20 @@ async def run(settings: Settings) -> dict[str, Any]:
 
         step("1. Kafka leg")
         results["kafka_leg"] = await bench_kafka_leg.measure(
-            system.infra, settings.kafka_messages, 50.0, settings.kafka_latency_messages
+            system.infra,
+            settings.kafka_messages,
+            50.0,
+            settings.kafka_latency_messages,
+            settings.rounds,
         )
         step("4. dispatcher, signing, fan-out")
         database = await system.database("accord_bench_dispatcher", "notifications")
         results["dispatcher"] = await bench_notifications.measure(
-            database, system.sink.url(), settings.deliveries, settings.dispatcher_concurrency
+            database,
+            system.sink.url(),
+            settings.deliveries,
+            settings.dispatcher_concurrency,
+            settings.rounds,
         )
         step(f"6. scale: plans of {settings.sizes} lines")
         results["scale"] = await measure_scale(system.http, system.url("plans"), settings.sizes)
@@ -93,24 +105,22 @@ async def run(settings: Settings) -> dict[str, Any]:
             seconds=settings.api_seconds,
             threads=settings.wrk_threads,
             connections=settings.concurrency,
+            rounds=settings.rounds,
         )
 
-        step("2. whole pipeline")
-        plan = await bench_pipeline.prepare(system, settings.pipeline_changes)
-        through = await bench_pipeline.throughput(
-            system, plan, threads=settings.wrk_threads, connections=settings.concurrency
-        )
-        await system.wait_idle()
-        step("2. raw asyncpg peer of the pipeline")
-        raw = await pipeline_raw.measure(system, settings.pipeline_changes, settings.concurrency)
-        results["pipeline"] = {"throughput": through, "raw": raw}
+        step("2. whole pipeline vs its raw asyncpg peer")
+        results["pipeline"] = await _pipeline(system, settings)
+        plan = results["pipeline"].pop("plan")
+        rate = max(1.0, results["pipeline"]["throughput"]["per_s"])
 
-        step("5. latency")
-        rate = max(1.0, through["per_s"])
-        results["latency"] = await bench_pipeline.steady(
-            system, plan, LATENCY_SHARE * rate, settings.latency_seconds
-        )
-        await system.wait_idle()
+        results["latency"] = {}
+        for share in LATENCY_SHARES:
+            step(f"5. latency at {share:.0%} of the maximum")
+            results["latency"][str(share)] = await bench_pipeline.steady(
+                system, plan, share * rate, settings.latency_seconds
+            )
+            results["latency"][str(share)]["load_average_after"] = load_average()
+            await system.wait_idle()
         memory["at_rest"] = system.rss()
 
         step(f"2./7. sustained run ({settings.sustained_seconds:g} s)")
@@ -121,4 +131,36 @@ async def run(settings: Settings) -> dict[str, Any]:
         memory["after_sustained"] = system.rss()
         results["memory"] = memory
         step("stopping")
+    results["machine"]["load_average_at_end"] = load_average()
     return results
+
+
+async def _pipeline(system: System, settings: Settings) -> dict[str, Any]:
+    """Alternating rounds of the pipeline (a fresh plan each, every line changed once) and
+    its raw peer, after a small warm-up of each; the last round's plan stays for the
+    latency and sustained runs."""
+    options = {"threads": settings.wrk_threads, "connections": settings.concurrency}
+    kept: dict[str, Any] = {}
+
+    async def ours(changes: int = settings.pipeline_changes) -> float:
+        kept["plan"] = await bench_pipeline.prepare(system, changes)
+        kept["throughput"] = await bench_pipeline.throughput(system, kept["plan"], **options)
+        await system.wait_idle()
+        return float(kept["throughput"]["per_s"])
+
+    async def raw(changes: int = settings.pipeline_changes) -> float:
+        kept["raw"] = await pipeline_raw.measure(system, changes, settings.concurrency)
+        return float(kept["raw"]["per_s"])
+
+    async def warm_up() -> None:
+        await ours(settings.warm_up_changes)
+        await raw(settings.warm_up_changes)
+
+    measured = await alternating(settings.rounds, ours, raw, warm_up)
+    throughput = kept["throughput"] | {"per_s": measured["ours"]["median"]}
+    return {
+        "throughput": throughput,
+        "raw": kept["raw"] | {"per_s": measured["peer"]["median"]},
+        "rounds": measured,
+        "plan": kept["plan"],
+    }

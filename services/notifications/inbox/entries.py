@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
+from services.notifications.bulk_insert import insert_rows
 from services.notifications.domain import Channel
 from shared.db import NO_KEY_UPDATE
 
@@ -67,5 +67,5 @@ async def add_entries(
         for code, seq in numbered.all()
     ]
     if rows:
-        await session.execute(insert(orm.InboxEntry).values(rows).on_conflict_do_nothing())
+        await insert_rows(session, orm.InboxEntry, rows)
         await wakeup.notify(session, wakeup.INBOX)

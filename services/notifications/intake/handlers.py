@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
+from services.notifications.bulk_insert import insert_rows
 from services.notifications.domain import Channel
 from services.notifications.email.queue import email_notice
 from services.notifications.inbox.entries import Notice, add_entries
@@ -117,7 +117,7 @@ async def add_deliveries(session: AsyncSession, row: orm.ReceivedEvent, codes: l
         if domain.type_matches(event_types, row.event_type)
     ]
     if values:
-        await session.execute(insert(orm.Delivery).values(values).on_conflict_do_nothing())
+        await insert_rows(session, orm.Delivery, values)
         await wakeup.notify(session, wakeup.DELIVERIES)
 
 
@@ -135,7 +135,7 @@ async def _hold_for_digests(
         for cadence in sorted(r.digests)
     ]
     if values:
-        await session.execute(insert(orm.DigestItem).values(values).on_conflict_do_nothing())
+        await insert_rows(session, orm.DigestItem, values)
 
 
 def new_webhook_id() -> str:
