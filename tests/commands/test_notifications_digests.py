@@ -209,9 +209,15 @@ async def test_the_meeting_digest_goes_out_the_day_before_with_figures_and_chang
         ),
     )
     await subscribe(
-        notifications_db, code, TargetKind.MEETING_SERIES, series, Cadence.MEETING_DIGEST
+        notifications_db,
+        code,
+        TargetKind.MEETING_SERIES,
+        series,
+        Cadence.MEETING_DIGEST,
+        channels=(Channel.WEBHOOK, Channel.INBOX, Channel.EMAIL),
     )
     await registered_endpoint(notifications_db, code)
+    ambassador = await contact_of(notifications_db, code, "ambassador")
     changes = [  # (line, old, new, effective)
         (lines[0], "ongoing", "completed", date(2020, 6, 1)),  # before the previous meeting
         (lines[1], "ongoing", "completed", date(2021, 3, 1)),
@@ -273,6 +279,16 @@ async def test_the_meeting_digest_goes_out_the_day_before_with_figures_and_chang
     ]
     print("rendered meeting digest text:\n" + data["text"])
     assert "Plans under review, as of 2021-09-13:\n- POA Plan of Action: 2 of 3" in data["text"]
+    # By email too, once, its figures and changes in the HTML part as well.
+    (email,) = await emails_of(notifications_db, code)
+    assert (email.to_address, email.email_subject) == (ambassador, data["title"])
+    assert data["text"] in email.text_body
+    assert "Sent:       Monday 13 September 2021, 09:00 (Asia/Jakarta, UTC+07:00)" in (
+        email.text_body
+    )
+    assert "<li>POA Plan of Action: 2 of 3 lines completed</li>" in email.html_body
+    assert "<li>1.2: ongoing &rarr; completed (effective 1 March 2021)</li>" in email.html_body
+    assert "starts Tuesday 14 September 2021, 09:00 (Asia/Jakarta, UTC+07:00)" in email.html_body
 
 
 async def contact_of(session: AsyncSession, code: str, who: str, *event_types: str) -> str:
