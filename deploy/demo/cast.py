@@ -44,6 +44,8 @@ class Follow:
     statuses: tuple[str, ...] = ()
     # Where it is told; empty: the service's default (webhook, inbox, stream).
     channels: tuple[str, ...] = ()
+    # ``immediate``, or held for a digest (``daily_digest``).
+    cadence: str = "immediate"
 
 
 # The default channels, and email: the delegation's contacts are told too.
@@ -68,7 +70,12 @@ FOLLOWS: dict[str, tuple[Follow, ...]] = {
     # ASEAN Chair 2020: the whole plan, every status change and its lifecycle.
     "VNM": (Follow("plan", "plan", tuple(STATUS_CHANGES + PLAN_LIFECYCLE)),),
     "MMR": (Follow("tag", "humanitarian", tuple(STATUS_CHANGES), channels=WITH_EMAIL),),
-    "UN": (_tag("peacekeeping"), _section("1", "completed")),
+    "UN": (
+        _tag("peacekeeping"),
+        _section("1", "completed"),
+        # Its desk reads the humanitarian lines' changes once a day, in a digest by email.
+        Follow("tag", "humanitarian", tuple(STATUS_CHANGES), (), ("email",), "daily_digest"),
+    ),
     "ASEC": (_section("4.3"), Follow("plan", "plan", tuple(PLAN_LIFECYCLE))),
     "IDN": (_tag("natural-disasters"),),
     "PHL": (_tag("natural-disasters"), _tag("humanitarian")),
@@ -83,6 +90,20 @@ FOLLOWS: dict[str, tuple[Follow, ...]] = {
 
 def follows_of(code: str) -> tuple[Follow, ...]:
     return EVERYONE + FOLLOWS.get(code, ())
+
+
+# The local hour a delegation's daily digest goes out from. 0 (from midnight in its zone) so
+# that the demo's digest goes out while the story plays, at whatever hour it is played: its
+# first round after the first held change sends it, and what is held later waits for the
+# next local day.
+DIGEST_HOURS = {"UN": 0}
+
+
+def digest_follows(code: str) -> tuple[Follow, ...]:
+    """The delegation's follows held for a daily digest by email."""
+    return tuple(
+        f for f in follows_of(code) if f.cadence == "daily_digest" and "email" in f.channels
+    )
 
 
 # --- rotating roles --------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def expected_keys(delegation: str) -> set[str]:
     """Every webhook the delegation must receive, once each, by the end of the story."""
     keys: set[str] = set()
     for follow in cast.follows_of(delegation):
-        if "webhook" in (follow.channels or ("webhook",)):
+        if "webhook" in (follow.channels or ("webhook",)) and follow.cadence == "immediate":
             keys |= _follow_keys(follow)
     return keys
 
@@ -64,23 +64,33 @@ def expected_counts() -> dict[str, int]:
     return {code: len(expected_keys(code)) for code in cast.DELEGATIONS}
 
 
-def _wants(contact: cast.Contact, follow: cast.Follow) -> bool:
-    """Whether a contact wants what a follow tells (its wishes are type patterns, like
-    ``org.accord.notifications.*``, or a type's suffix)."""
+DAILY_DIGEST = "daily digest"
+
+
+def _wants(contact: cast.Contact, types: list[str]) -> bool:
+    """Whether a contact wants a notice of one of ``types`` (its wishes are type patterns,
+    like ``org.accord.notifications.*``, or a type's suffix)."""
     if not contact.event_types:
         return True
     return any(
         t.startswith(p[:-1]) if p.endswith("*") else t == p or t.endswith("." + p)
         for p in contact.event_types
-        for t in (f"org.accord.x.{e}" for e in follow.event_types)
+        for t in types
     )
 
 
 def expected_email_keys(delegation: str, contact: cast.Contact) -> set[str]:
-    """Every notice the contact must get by email, once each: what the delegation's follows
-    with the email channel tell, that the contact wants."""
+    """Every notice the contact must get by email, once each: what the delegation's
+    immediate follows with the email channel tell, that the contact wants, and one daily
+    digest if it follows something by email in a digest and wants digests (the story plays
+    within one day: what is held after the first digest waits for the next)."""
     keys: set[str] = set()
     for follow in cast.follows_of(delegation):
-        if "email" in follow.channels and _wants(contact, follow):
+        if "email" not in follow.channels:
+            continue
+        if follow.cadence == "daily_digest":
+            if _wants(contact, ["org.accord.notifications.digest.ready"]):
+                keys.add(DAILY_DIGEST)
+        elif _wants(contact, [f"org.accord.x.{e}" for e in follow.event_types]):
             keys |= _follow_keys(follow)
     return keys

@@ -106,6 +106,13 @@ async def _delegations(api: Api, old: dict[str, Any], say: Say, *, series: bool)
         if code not in registered:
             body = {"code": code, "name": name, "timezone": zone}
             await api.post(f"{notifications}/delegations", body, expect=201)
+        if code in cast.DIGEST_HOURS:
+            await api.call(
+                "PATCH",
+                f"{notifications}/delegations/{code}",
+                json={"digest_hour": cast.DIGEST_HOURS[code]},
+                headers=api.as_delegation(code),
+            )
         await _endpoint(api, code)
         await _contacts(api, code)
         missing = [
@@ -165,12 +172,12 @@ async def _contacts(api: Api, code: str) -> None:
 async def _missing_follows(
     api: Api, code: str, plan_id: str, sections: dict[str, str]
 ) -> list[dict[str, Any]]:
-    def shape(kind: str, key: str, types: Any, statuses: Any) -> tuple[Any, ...]:
-        return kind, key, tuple(sorted(types)), tuple(sorted(statuses))
+    def shape(kind: str, key: str, types: Any, statuses: Any, cadence: str) -> tuple[Any, ...]:
+        return kind, key, tuple(sorted(types)), tuple(sorted(statuses)), cadence
 
     url, headers = f"{api.target.notifications}/subscriptions", api.as_delegation(code)
     have = {
-        shape(s["target_kind"], s["target_key"], s["event_types"], s["statuses"])
+        shape(s["target_kind"], s["target_key"], s["event_types"], s["statuses"], s["cadence"])
         for s in await api.all(url, headers=headers)
     }
     wanted = []
@@ -178,13 +185,14 @@ async def _missing_follows(
         key = {"plan": plan_id, "section": sections.get(follow.key)}.get(follow.kind, follow.key)
         if key is None:
             raise DemoError(f"the plan has no section {follow.key!r}")
-        if shape(follow.kind, key, follow.event_types, follow.statuses) not in have:
+        if shape(follow.kind, key, follow.event_types, follow.statuses, follow.cadence) not in have:
             wanted.append(
                 {
                     "target_kind": follow.kind,
                     "target_key": key,
                     "event_types": list(follow.event_types),
                     "statuses": list(follow.statuses),
+                    "cadence": follow.cadence,
                     **({"channels": list(follow.channels)} if follow.channels else {}),
                 }
             )
@@ -370,6 +378,19 @@ async def _settled(api: Api, ids: StoryIds, say: Say) -> None:
 
     await wait_for(delivered, "the webhooks and emails to go out", timeout=120)
     progress.finish()
+
+    async def digested() -> bool:
+        """Each daily digest by email made (its emails then go out like any other)."""
+        for code in (c for c in cast.DELEGATIONS if cast.digest_follows(c)):
+            params = {"delegation": code, "limit": 200}
+            emails = await api.get(f"{api.target.notifications}/emails", params=params)
+            if not any(e["email_subject"].startswith("Daily digest") for e in emails["items"]):
+                return False
+        return True
+
+    # The digest job's round comes every NOTIFICATIONS_DIGEST_INTERVAL (a minute by default).
+    await wait_for(digested, "the daily digest to go out", timeout=180)
+    await wait_for(delivered, "the digest's emails to go out", timeout=120)
 
 
 async def statement_draft(api: Api, meeting_id: str, say: Say = print) -> dict[str, Any]:

@@ -3,7 +3,8 @@ waited for): the daily digest at each delegation's local hour, the meeting diges
 before, no empty digest, and one digest per period when two jobs race.
 
 A digest is a ``digest.ready`` event: published, delivered by webhook to each endpoint (the
-body rendered the way the dispatcher renders it) and written to the inbox.
+body rendered the way the dispatcher renders it), emailed to the contacts who want it where
+its subscriptions chose email, and written to the inbox.
 """
 
 import asyncio
@@ -21,7 +22,8 @@ from sqlalchemy.pool import NullPool
 
 from services.notifications import handlers, orm
 from services.notifications.digests.job import DIGEST, send_due_digests
-from services.notifications.domain import Cadence, Channel, TargetKind
+from services.notifications.domain import Cadence, Channel, ContactRole, TargetKind
+from services.notifications.email import handlers as email_handlers
 from services.notifications.intake.handlers import TakeIn, take_in
 from services.notifications.webhooks.payloads import webhook_body
 from shared.contracts import meetings as meeting_events
@@ -59,13 +61,18 @@ async def take(session: AsyncSession, event: EventContract) -> None:
 
 
 async def subscribe(
-    session: AsyncSession, code: str, kind: TargetKind, key: str, cadence: Cadence
+    session: AsyncSession,
+    code: str,
+    kind: TargetKind,
+    key: str,
+    cadence: Cadence,
+    channels: tuple[Channel, ...] = (Channel.WEBHOOK, Channel.INBOX),
 ) -> None:
     command = handlers.Subscribe(
         delegation=code,
         target_kind=kind,
         target_key=key,
-        channels=[Channel.WEBHOOK, Channel.INBOX],
+        channels=channels,
         cadence=cadence,
     )
     await handlers.subscribe(session, command, cap=CAP)
@@ -202,9 +209,15 @@ async def test_the_meeting_digest_goes_out_the_day_before_with_figures_and_chang
         ),
     )
     await subscribe(
-        notifications_db, code, TargetKind.MEETING_SERIES, series, Cadence.MEETING_DIGEST
+        notifications_db,
+        code,
+        TargetKind.MEETING_SERIES,
+        series,
+        Cadence.MEETING_DIGEST,
+        channels=(Channel.WEBHOOK, Channel.INBOX, Channel.EMAIL),
     )
     await registered_endpoint(notifications_db, code)
+    ambassador = await contact_of(notifications_db, code, "ambassador")
     changes = [  # (line, old, new, effective)
         (lines[0], "ongoing", "completed", date(2020, 6, 1)),  # before the previous meeting
         (lines[1], "ongoing", "completed", date(2021, 3, 1)),
@@ -266,6 +279,96 @@ async def test_the_meeting_digest_goes_out_the_day_before_with_figures_and_chang
     ]
     print("rendered meeting digest text:\n" + data["text"])
     assert "Plans under review, as of 2021-09-13:\n- POA Plan of Action: 2 of 3" in data["text"]
+    # By email too, once, its figures and changes in the HTML part as well.
+    (email,) = await emails_of(notifications_db, code)
+    assert (email.to_address, email.email_subject) == (ambassador, data["title"])
+    assert data["text"] in email.text_body
+    assert "Sent:       Monday 13 September 2021, 09:00 (Asia/Jakarta, UTC+07:00)" in (
+        email.text_body
+    )
+    assert "<li>POA Plan of Action: 2 of 3 lines completed</li>" in email.html_body
+    assert "<li>1.2: ongoing &rarr; completed (effective 1 March 2021)</li>" in email.html_body
+    assert "starts Tuesday 14 September 2021, 09:00 (Asia/Jakarta, UTC+07:00)" in email.html_body
+
+
+async def contact_of(session: AsyncSession, code: str, who: str, *event_types: str) -> str:
+    """A new contact of ``code`` wanting ``event_types`` (none: everything); its address."""
+    address = f"{who}.{uuid.uuid4().hex[:8]}@mission.example.org"
+    command = email_handlers.AddContact(
+        delegation=code,
+        name=who.title(),
+        address=address,
+        role=ContactRole.DESK_OFFICER,
+        event_types=event_types,
+    )
+    await email_handlers.add_contact(session, command, cap=CAP)
+    return address
+
+
+async def emails_of(session: AsyncSession, code: str) -> list[orm.EmailDelivery]:
+    found = await session.scalars(
+        select(orm.EmailDelivery)
+        .where(orm.EmailDelivery.delegation_code == code)
+        .order_by(orm.EmailDelivery.id)
+    )
+    return list(found)
+
+
+async def test_a_digest_is_emailed_to_the_contacts_who_want_it_once(
+    notifications_db: AsyncSession,
+) -> None:
+    tag = unique("tag-")
+    by_email = await delegation_in(notifications_db, "Asia/Ho_Chi_Minh", 9)  # UTC+7: 02:00Z
+    not_by_email = await delegation_in(notifications_db, "Asia/Ho_Chi_Minh", 9)
+    await subscribe(
+        notifications_db,
+        by_email,
+        TargetKind.TAG,
+        tag,
+        Cadence.DAILY_DIGEST,
+        channels=(Channel.EMAIL, Channel.INBOX),
+    )
+    await subscribe(notifications_db, not_by_email, TargetKind.TAG, tag, Cadence.DAILY_DIGEST)
+    everything = await contact_of(notifications_db, by_email, "ambassador")
+    digests = await contact_of(notifications_db, by_email, "desk", "digest.ready")
+    await contact_of(notifications_db, by_email, "technical", "action_line.status_changed")
+    await contact_of(notifications_db, not_by_email, "reader")
+    plan_id, line_id = uuid.uuid4(), uuid.uuid4()
+    await take(notifications_db, line_created(plan_id=plan_id, action_line_id=line_id, tags=[tag]))
+    await take(
+        notifications_db, status_changed(plan_id=plan_id, action_line_id=line_id, tags=[tag])
+    )
+    # Held, not emailed at once.
+    assert await emails_of(notifications_db, by_email) == []
+
+    for hour in (1, 2, 3, 12):  # 08:00 to 19:00 in Ho Chi Minh City: due from 09:00, once
+        await send_due_digests(notifications_db, datetime(2030, 1, 14, hour, tzinfo=UTC))
+
+    sent = await emails_of(notifications_db, by_email)
+    assert sorted(e.to_address for e in sent) == sorted([everything, digests])
+    assert await emails_of(notifications_db, not_by_email) == []
+    ((digest, event),) = (
+        await notifications_db.execute(
+            select(orm.Digest, orm.ReceivedEvent)
+            .join(orm.ReceivedEvent, orm.ReceivedEvent.id == orm.Digest.event_row_id)
+            .where(orm.Digest.delegation_code == by_email)
+        )
+    ).all()
+    assert event.data["text"].startswith("Daily digest of 2030-01-14 (times in Asia/Ho_Chi_Minh)")
+    for email in sent:
+        # The digest kept as an event, as its webhooks are: one notice of that event.
+        assert (email.event_row_id, email.notice_key) == (
+            digest.event_row_id,
+            f"event:{event.event_id}",
+        )
+        assert email.email_subject == "Daily digest of 2030-01-14"
+        assert event.data["text"] in email.text_body
+        assert email.text_body.startswith(f"Dear {email.to_address.split('.')[0].title()},\n")
+        zone = "(Asia/Ho_Chi_Minh, UTC+07:00)"
+        assert f"Sent:       Monday 14 January 2030, 09:00 {zone}" in email.text_body
+        assert f"Sent Monday 14 January 2030, 09:00 {zone}." in email.html_body
+        assert "Action line 1.2.3: ongoing -&gt; completed" in email.html_body
+    print("rendered digest email (text part):\n" + sent[0].text_body)
 
 
 async def test_an_empty_digest_is_not_sent(notifications_db: AsyncSession) -> None:
@@ -273,14 +376,25 @@ async def test_an_empty_digest_is_not_sent(notifications_db: AsyncSession) -> No
     daily = await delegation_in(notifications_db, "Asia/Jakarta", 9)
     before_meeting = await delegation_in(notifications_db, "Asia/Jakarta", 9)
     await take(notifications_db, meeting(series, datetime(2021, 9, 14, 2, tzinfo=UTC)))
-    await subscribe(notifications_db, daily, TargetKind.TAG, unique("tag-"), Cadence.DAILY_DIGEST)
+    every_channel = (Channel.WEBHOOK, Channel.INBOX, Channel.EMAIL)
+    await subscribe(
+        notifications_db,
+        daily,
+        TargetKind.TAG,
+        unique("tag-"),
+        Cadence.DAILY_DIGEST,
+        channels=every_channel,
+    )
     await subscribe(
         notifications_db,
         before_meeting,
         TargetKind.MEETING_SERIES,
         series,
         Cadence.MEETING_DIGEST,
+        channels=every_channel,
     )
+    for code in (daily, before_meeting):
+        await contact_of(notifications_db, code, "ambassador")
 
     # The day before the meeting, at the digest hour and after: nothing held, no previous
     # meeting to compare with.
@@ -294,6 +408,8 @@ async def test_an_empty_digest_is_not_sent(notifications_db: AsyncSession) -> No
     )
     assert sent == 0
     assert not await digests_of(notifications_db, before_meeting)
+    assert await emails_of(notifications_db, daily) == []
+    assert await emails_of(notifications_db, before_meeting) == []
 
 
 # --- two jobs racing -------------------------------------------------------------------------

@@ -287,3 +287,53 @@ async def test_a_disabled_endpoint_is_told_to_the_technical_contacts(
     [email] = await settled(http, base, code, 1)
     assert email["to_address"] == technical
     assert await messages_to(http, mailpit, ambassador) == []
+
+
+async def test_a_daily_digest_reaches_the_contacts_by_email_once_and_no_empty_one_is_sent(
+    services: Services, http: httpx.AsyncClient, secretariat_headers: dict[str, str]
+) -> None:
+    """The digest hour is 0, so the running service's digest job sends at once; the times that
+    decide it are tested with an injected clock in tests/commands/test_notifications_digests.py."""
+    base, mailpit = services.url("notifications"), services.infra.mailpit.url
+    plan, line = await a_line(http, services, secretariat_headers)
+    code = await new_delegation(http, base, secretariat_headers, "Viet Nam")
+    quiet = await new_delegation(http, base, secretariat_headers, "Quiet mission")
+    zone = "Pacific/Auckland"
+    for delegation in (code, quiet):
+        response = await http.patch(
+            f"{base}/delegations/{delegation}",
+            json={"timezone": zone, "digest_hour": 0},
+            headers=headers_of(delegation),
+        )
+        assert response.status_code == 200, response.text
+    daily = {"channels": ["email"], "cadence": "daily_digest"}
+    await subscribe(http, base, code, "plan", plan["id"], **daily, **STATUS_ONLY)
+    # The quiet mission's digest would hold the plan's new lines only, and none comes.
+    await subscribe(
+        http, base, quiet, "plan", plan["id"], **daily, event_types=["action_line.created"]
+    )
+    to, quiet_to = address("desk"), address("quiet")
+    await add_contact(http, base, code, to, name="Lan Nguyen")
+    await add_contact(http, base, quiet, quiet_to)
+
+    await change_status(http, services.url("plans"), secretariat_headers, line, "ongoing")
+
+    [summary] = await arrived(http, mailpit, to)
+    [email] = await settled(http, base, code, 1)
+    assert (email["status"], email["tries"]) == ("succeeded", 1)
+    assert summary["Subject"].startswith("Daily digest of ")
+    day = summary["Subject"].removeprefix("Daily digest of ")
+    full = await message(http, mailpit, summary["ID"])
+    text = full["Text"].replace("\r\n", "\n")
+    assert text.startswith(f"Dear Lan Nguyen,\n\nDaily digest of {day} (times in {zone})\n")
+    assert f"Action line {line['code']}: not started -> ongoing" in text
+    offset = datetime.now(ZoneInfo(zone)).strftime("%z")
+    assert f"({zone}, UTC{offset[:3]}:{offset[3:]})" in text
+    assert full["HTML"].count(f"({zone}, UTC") == 1
+    # The digest, not the change itself as well; one message.
+    assert len(await messages_to(http, mailpit, to)) == 1
+    # Composed in the same round as the other one (one transaction for every delegation):
+    # an empty digest would have made its email by now.
+    assert await emails(http, base, quiet) == []
+    assert await messages_to(http, mailpit, quiet_to) == []
+    print(text)  # the rendered digest's text part, for the record (pytest -s)

@@ -18,7 +18,7 @@ from deploy.demo.client import Api, Target
 from deploy.local.processes import ServiceProcess, free_port
 from shared.auth import Role
 from tests.support.chromium import Browser, Tab, chromium
-from tests.support.mail import messages_to
+from tests.support.mail import message, messages_to
 from tests.support.stack import SIGNING_KEY, Services, token
 
 pytestmark = pytest.mark.integration
@@ -232,6 +232,19 @@ async def test_the_story_plays_through_the_apis_and_a_second_run_changes_nothing
             assert len(got) == len(wanted), (contact.address, [m["Subject"] for m in got])
             assert len({m["MessageID"] for m in got}) == len(got), contact.address
     assert len(await messages_to(api.http, mailpit, "lan.nguyen@vnm.mission.example")) > 0
+    # The UN's desk reads the humanitarian lines' changes in one daily digest by email, in
+    # the UN's time zone, listing what was held when it went out.
+    (un_desk,) = cast.CONTACTS["UN"]
+    (digest,) = [
+        m
+        for m in await messages_to(api.http, mailpit, un_desk.address)
+        if m["Subject"].startswith("Daily digest of ")
+    ]
+    text = (await message(api.http, mailpit, digest["ID"]))["Text"].replace("\r\n", "\n")
+    assert f"{digest['Subject']} (times in America/New_York)\n" in text
+    assert "update(s):\n- " in text
+    assert "(America/New_York, UTC-0" in text
+    print("the demo's daily digest (text part):\n" + text)
 
     # A second run finds everything there and changes nothing.
     before = await _state(api, ids)

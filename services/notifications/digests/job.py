@@ -5,9 +5,11 @@ events never wait here (see ``intake.domain.recipients``).
 
 A digest is the contract ``digest.ready`` (``shared/contracts/notifications.py``): published,
 kept as a received event from which its webhook deliveries are rendered like any other
-event's (``webhooks/dispatcher.py``), and written to the inbox. It is composed once per
-(delegation, period): ``send`` takes a transaction lock on the period's key and finds its
-``digests`` row if another replica got there first. An empty digest is not sent.
+event's (``webhooks/dispatcher.py``), emailed (template ``digest``, ``email/queue.py``) to
+the contacts who want it where its subscriptions chose email, and written to the inbox. It is
+composed once per (delegation, period): ``send`` takes a transaction lock on the period's key
+and finds its ``digests`` row if another replica got there first. An empty digest is not
+sent.
 """
 
 import asyncio
@@ -24,6 +26,7 @@ from services.notifications import events, metrics, orm
 from services.notifications.config import NotificationsSettings
 from services.notifications.digests import domain
 from services.notifications.domain import Cadence, Channel, TargetKind
+from services.notifications.email.queue import email_digest
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.inbox.render import render
 from services.notifications.intake.context import plan_figures
@@ -139,6 +142,8 @@ async def send(
     )
     if Channel.WEBHOOK in channels:
         await add_deliveries(session, row, [digest.delegation])
+    if Channel.EMAIL in channels:
+        await email_digest(session, row, digest)
     notice = Notice(event_type=DIGEST, title=digest.title, body=digest.text, event_row_id=row.id)
     await add_entries(session, notice, {digest.delegation: sorted(channels)})
     if items:

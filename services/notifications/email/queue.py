@@ -1,13 +1,13 @@
 """Writing email deliveries: one per (notice, contact), rendered and kept in the transaction
-that decides to tell (the intake's fan-out, an endpoint's warning), so that what is sent, and
-every resend of it, is what was true then.
+that decides to tell (the intake's fan-out, a digest sent, an endpoint's warning), so that
+what is sent, and every resend of it, is what was true then.
 
 Who gets a notice: the contacts of each delegation told by email whose wishes
-(``event_types``) match its type; an endpoint's warning and disabling go to the technical
-contacts, whatever their wishes.
+(``event_types``) match its type (a digest's is ``digest.ready``); an endpoint's warning and
+disabling go to the technical contacts, whatever their wishes.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -38,39 +38,73 @@ async def email_notice(
     body: str,
 ) -> None:
     """Email an event's notice to the contacts of ``codes`` (the delegations told by email)."""
-    if not codes:
-        return
     about: dict[str, Any] = row.context or {}
     meeting = about.get("meeting") or {}
+
+    def rendered(contact: orm.Contact, delegation: orm.Delegation) -> Rendered:
+        values = {
+            **_addressed(contact, delegation),
+            "title": title,
+            "body": body,
+            "effective_date": _day(about.get("effective_date")),
+            "meeting_title": meeting.get("title"),
+            "meeting_date": _day(meeting.get("date")),
+            "occurred_at": row.occurred_at,
+            "received_at": row.received_at or datetime.now(UTC),
+        }
+        return render("notice", title, values)
+
+    await _email_event(session, row, codes, rendered)
+
+
+async def email_digest(
+    session: AsyncSession, row: orm.ReceivedEvent, digest: contracts.DigestReady
+) -> None:
+    """Email a digest, kept as the received event ``row``, to the contacts of its delegation
+    who want it (decision 31: a delivery of that row, as its webhooks are): a notice like any
+    other, whose contents are the digest's."""
+
+    def rendered(contact: orm.Contact, delegation: orm.Delegation) -> Rendered:
+        values = {**_addressed(contact, delegation), "digest": digest, "sent_at": row.occurred_at}
+        return render("digest", digest.title, values)
+
+    await _email_event(session, row, [digest.delegation], rendered)
+
+
+async def _email_event(
+    session: AsyncSession,
+    row: orm.ReceivedEvent,
+    codes: Sequence[str],
+    rendered: Callable[[orm.Contact, orm.Delegation], Rendered],
+) -> None:
+    """One email of the received event ``row`` to each contact of ``codes`` whose wishes
+    match its type, keyed by the event (a redelivered event, a digest's period composed
+    again, adds nothing)."""
+    if not codes:
+        return
     values = [
         _delivery(
             contact,
             notice_key=f"event:{row.event_id}",
             subject=row.subject,
             event_row_id=row.id,
-            rendered=render(
-                "notice",
-                title,
-                {
-                    "contact_name": contact.name,
-                    "role_label": ROLE_LABELS.get(contact.role, contact.role),
-                    "language": contact.language,
-                    "delegation_name": delegation.name,
-                    "zone": delegation.timezone,
-                    "title": title,
-                    "body": body,
-                    "effective_date": _day(about.get("effective_date")),
-                    "meeting_title": meeting.get("title"),
-                    "meeting_date": _day(meeting.get("date")),
-                    "occurred_at": row.occurred_at,
-                    "received_at": row.received_at or datetime.now(UTC),
-                },
-            ),
+            rendered=rendered(contact, delegation),
         )
         for contact, delegation in await _contacts(session, codes)
         if type_matches(contact.event_types, row.event_type)
     ]
     await _add(session, values)
+
+
+def _addressed(contact: orm.Contact, delegation: orm.Delegation) -> dict[str, Any]:
+    """What every email to a contact says of whom it is for, and in which time zone."""
+    return {
+        "contact_name": contact.name,
+        "role_label": ROLE_LABELS.get(contact.role, contact.role),
+        "language": contact.language,
+        "delegation_name": delegation.name,
+        "zone": delegation.timezone,
+    }
 
 
 async def email_endpoint_alert(
@@ -93,10 +127,7 @@ async def email_endpoint_alert(
                 "endpoint_alert",
                 title,
                 {
-                    "contact_name": contact.name,
-                    "language": contact.language,
-                    "delegation_name": delegation.name,
-                    "zone": delegation.timezone,
+                    **_addressed(contact, delegation),
                     "title": title,
                     "url": event.url,
                     "endpoint_id": event.endpoint_id,

@@ -35,6 +35,12 @@ def local_time(moment: datetime, zone: str) -> str:
     )
 
 
+def local_clock(moment: datetime, zone: str) -> str:
+    """``2020-09-15 16:00``: a time in a delegation's zone, short, for lists whose heading
+    says the zone once (a digest's entries)."""
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
+
+
 def long_date(day: date) -> str:
     return f"{day.day} {day.strftime('%B %Y')}"
 
@@ -49,6 +55,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["local"] = local_time
+    env.filters["local_clock"] = local_clock
     env.filters["long_date"] = long_date
     return env
 
