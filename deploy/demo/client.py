@@ -32,6 +32,9 @@ class Target:
     receiver: str  # the demo receiver's base URL, as the notifications service reaches it
     signer: Signer  # the stack's token signing key
     state_dir: Path  # the receiver's secrets file and log
+    # Whether notifications has an SMTP server to send to: without one (the compose file's
+    # default, its Mailpit being behind the `mail` profile) emails wait, by design.
+    email: bool = True
 
     @property
     def secrets_file(self) -> Path:
