@@ -22,6 +22,10 @@ meanwhile, since a restart cannot bring a database back) and a transaction that 
 (a deadlock, a serialization failure, a lock not available), which succeeds when tried again.
 Broker trouble recreates the consumer, and a dead-letter send that fails while the broker
 does not answer is waited out the same way.
+
+Replicas share the group's partitions. On ``stop`` (SIGTERM) the consumer finishes the batch
+in hand, commits its offsets and leaves the group (``AIOKafkaConsumer.stop`` sends LeaveGroup),
+so the others take its partitions at once rather than after its session timeout.
 """
 
 import asyncio
@@ -186,12 +190,18 @@ class ConsumerRunner:
         self.metrics = ConsumerMetrics(group_id, topics)
         # Set by the rebalance listener once the group has given this member its partitions.
         self._assigned = False
+        self._stopping = False
         self.state = ConsumerState(group_id=group_id, stall_seconds=stall_seconds)
 
+    def stop(self) -> None:
+        """Finish the batch in hand, commit, leave the group and return from ``run``."""
+        self._stopping = True
+
     async def run(self) -> None:
-        """Consume until cancelled, recreating the Kafka clients after any broker trouble."""
+        """Consume until stopped or cancelled, recreating the Kafka clients after any broker
+        trouble."""
         backoff = Backoff(0.5, 5.0)
-        while True:
+        while not self._stopping:
             consumer = self._make_consumer()
             dead_letters = make_producer(self._kafka)
             try:
@@ -263,7 +273,7 @@ class ConsumerRunner:
 
     async def _consume(self, consumer: AIOKafkaConsumer, dead_letters: AIOKafkaProducer) -> None:
         last_commit = time.monotonic()
-        while True:
+        while not self._stopping:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             self._unprocessed_from = {tp: records[0].offset for tp, records in batch.items()}
             for tp, records in batch.items():
@@ -280,6 +290,8 @@ class ConsumerRunner:
             await self._measure_lag(consumer)
             if self.state.stalled:
                 raise ConsumerStalled(f"no progress for {self.state.stall_seconds}s with lag")
+        await self.commit(consumer)  # stopping: what was applied, before leaving the group
+        log.info("consumer_stopping", group=self._group_id)
 
     async def commit(
         self, consumer: AIOKafkaConsumer, only: set[TopicPartition] | None = None

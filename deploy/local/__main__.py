@@ -20,6 +20,13 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "up", help="install what is missing, start everything, load the demo (once)"
     )
     up.add_argument("--no-demo", action="store_true", help="no demo receiver, no demo data")
+    up.add_argument(
+        "--replicas",
+        type=int,
+        choices=range(1, 10),
+        metavar="N",
+        help="processes per service, behind the proxy (remembered; default: as before, or 1)",
+    )
     commands.add_parser("down", help="stop everything")
     commands.add_parser(
         "status",
@@ -29,9 +36,9 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     restart = commands.add_parser(
         "restart", help="stop one component and start it again (no installs, no migrations)"
     )
-    restart.add_argument("name", choices=PARTS)
+    restart.add_argument("name", help=f"{', '.join(PARTS)}, or one replica (plans-2)")
     logs = commands.add_parser("logs", help="the end of the logs")
-    logs.add_argument("name", nargs="?", choices=PARTS, help="one component (default: all)")
+    logs.add_argument("name", nargs="?", help="one component or replica (default: all)")
     logs.add_argument("-n", "--lines", type=int, default=LOG_TAIL_LINES)
     logs.add_argument("-f", "--follow", action="store_true")
     return parser.parse_args(argv)
@@ -42,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = LocalStack()
     try:
         if args.command == "up":
-            stack.up(demo=not args.no_demo)
+            stack.up(demo=not args.no_demo, replicas=args.replicas)
         elif args.command == "down":
             stack.down()
         elif args.command == "status":

@@ -1,0 +1,120 @@
+"""The single entry point for client apps: HAProxy (Debian's package) in front of every API
+replica of the three services (decision 36).
+
+``/plans/...``, ``/meetings/...`` and ``/notifications/...`` go to that service's replicas
+with the prefix taken off (``/plans/plans/{id}`` reaches the plans service as
+``/plans/{id}``): a client configures one base URL per service, all on one address, and the
+services keep their own paths (and their own ports, for operators). A replica takes requests
+while its ``/readyz`` answers 200 (checked every second; two failures take it out, one success
+brings it back), so a replica that drains before it stops (``ACCORD_SHUTDOWN_DRAIN_SECONDS``)
+is out of rotation before it stops accepting. A connection refused is tried again on another
+replica (``retry-on conn-failure``: nothing was sent, so even a POST is safe to resend); a
+request a replica took and never answered is not resent.
+
+Limits: the request's head within 10 s and the whole body announced under the services' own
+limit (``ACCORD_MAX_BODY_BYTES``, default 1 MiB, else 413 at once), 2 s to connect to a replica,
+60 s of silence from either side (a live stream's keepalives keep it open). The request id: the
+caller's ``X-Request-ID`` is passed on, one is made (a UUID) when there is none, and the
+service echoes it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from deploy.local.processes import ServiceProcess, StackError, apt_install, run
+
+PROXY = "proxy"
+MAX_BODY_BYTES = 1_048_576
+
+
+def install() -> None:
+    if shutil.which("haproxy") is None:
+        apt_install("haproxy")
+
+
+def haproxy_config(
+    port: int,
+    upstreams: Mapping[str, Sequence[tuple[str, str]]],
+    *,
+    bind_host: str = "127.0.0.1",
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> str:
+    """The configuration: ``upstreams`` maps each service (its path prefix) to its replicas'
+    (name, host:port)."""
+    lines = [
+        "global",
+        "    maxconn 4096",
+        "    log stdout format raw local0 info",
+        "",
+        "defaults",
+        "    mode http",
+        "    log global",
+        "    option httplog",
+        "    option forwardfor",
+        "    timeout connect 2s",
+        "    timeout http-request 10s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        "    timeout queue 10s",
+        "    retries 3",
+        "    retry-on conn-failure",
+        "    option redispatch",
+        "",
+        "frontend accord",
+        f"    bind {bind_host}:{port}",
+        "    http-request set-header X-Request-ID %[uuid]"
+        " unless { req.hdr(x-request-id) -m found }",
+        "    http-request deny deny_status 413"
+        f" if {{ req.hdr_val(content-length) gt {max_body_bytes} }}",
+    ]  # fmt: skip
+    for service in upstreams:
+        lines.append(
+            f"    use_backend {service} if {{ path /{service} }} || {{ path_beg /{service}/ }}"
+        )
+    lines += [
+        "    default_backend unknown",
+        "",
+        "backend unknown",
+        "    http-request return status 404 content-type application/problem+json"
+        ' string \'{"type":"about:blank","title":"Not Found","status":404,'
+        '"detail":"no service at this path: /plans/..., /meetings/... or /notifications/..."}\'',
+        "",
+    ]
+    for service, servers in upstreams.items():
+        lines += [
+            f"backend {service}",
+            f"    http-request set-path / if {{ path /{service} }}",
+            f"    http-request replace-path ^/{service}(/.*) \\1",
+            "    option httpchk GET /readyz",
+            "    http-check expect status 200",
+            "    default-server inter 1s fall 2 rise 1",
+            *(f"    server {name} {address} check" for name, address in servers),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+class Proxy(ServiceProcess):
+    """HAProxy in the foreground, its configuration in the runtime folder."""
+
+    def __init__(self, runtime_dir: Path, port: int, name: str = PROXY) -> None:
+        self.config_path = runtime_dir.resolve() / "haproxy" / f"{name}.cfg"
+        super().__init__(name, runtime_dir, ["haproxy", "-db", "-f", str(self.config_path)], {})
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def configure(self, upstreams: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+        self.config_path.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(haproxy_config(self.port, upstreams))
+        run(["haproxy", "-c", "-q", "-f", str(self.config_path)], "checking haproxy's config")
+
+    def start(self, wait_healthy: float = 30) -> None:
+        if not self.config_path.exists():
+            raise StackError(f"{self.name}: no configuration at {self.config_path}")
+        super().start(wait_healthy)
