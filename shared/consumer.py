@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -296,6 +296,13 @@ class ConsumerRunner:
     async def commit(
         self, consumer: AIOKafkaConsumer, only: set[TopicPartition] | None = None
     ) -> None:
+        # A partition the group took away (a rebalance while its batch was being applied) is
+        # not ours to commit: its new owner reads it again from the last commit and skips what
+        # was applied here. Committing it would raise and restart this consumer, which would
+        # rebalance the group again.
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._pending if tp not in assigned]:
+            del self._pending[tp]
         offsets = {tp: o for tp, o in self._pending.items() if only is None or tp in only}
         if not offsets:
             return
@@ -311,10 +318,14 @@ class ConsumerRunner:
         lag = 0
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
-            if highwater is None:
+            try:
+                position = None if highwater is None else await consumer.position(tp)
+            except IllegalStateError:  # revoked meanwhile: a rebalance is under way
+                position = None
+            if highwater is None or position is None:
                 self.state.lag = None
                 return
-            lag += max(0, highwater - await consumer.position(tp))
+            lag += max(0, highwater - position)
         self.state.lag = lag
         if lag == 0:
             self.state.touch()
@@ -332,7 +343,10 @@ class ConsumerRunner:
         for tp in assigned:
             done = self._unprocessed_from.get(tp)
             if done is None:
-                done = await consumer.position(tp)
+                try:
+                    done = await consumer.position(tp)
+                except IllegalStateError:  # revoked meanwhile: no longer this member's
+                    continue
             lags[(tp.topic, tp.partition)] = max(0, ends[tp] - done)
         return lags
 

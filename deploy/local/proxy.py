@@ -20,11 +20,21 @@ service echoes it.
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from deploy.local.processes import ServiceProcess, StackError, apt_install, run
+from deploy.local.processes import (
+    ServiceProcess,
+    StackError,
+    apt_install,
+    failure,
+    run,
+    wait_for,
+)
 
 PROXY = "proxy"
 MAX_BODY_BYTES = 1_048_576
@@ -41,9 +51,11 @@ def haproxy_config(
     *,
     bind_host: str = "127.0.0.1",
     max_body_bytes: int = MAX_BODY_BYTES,
+    stats_port: int | None = None,
 ) -> str:
     """The configuration: ``upstreams`` maps each service (its path prefix) to its replicas'
-    (name, host:port)."""
+    (name, host:port); ``stats_port``: HAProxy's statistics page for operators, on loopback
+    (``/;csv``: each replica's state as the checks see it)."""
     lines = [
         "global",
         "    maxconn 4096",
@@ -83,6 +95,14 @@ def haproxy_config(
         '"detail":"no service at this path: /plans/..., /meetings/... or /notifications/..."}\'',
         "",
     ]
+    if stats_port is not None:
+        lines += [
+            "listen stats",
+            f"    bind 127.0.0.1:{stats_port}",
+            "    stats enable",
+            "    stats uri /",
+            "",
+        ]
     for service, servers in upstreams.items():
         lines += [
             f"backend {service}",
@@ -100,10 +120,11 @@ def haproxy_config(
 class Proxy(ServiceProcess):
     """HAProxy in the foreground, its configuration in the runtime folder."""
 
-    def __init__(self, runtime_dir: Path, port: int, name: str = PROXY) -> None:
+    def __init__(self, runtime_dir: Path, port: int, stats_port: int, name: str = PROXY) -> None:
         self.config_path = runtime_dir.resolve() / "haproxy" / f"{name}.cfg"
         super().__init__(name, runtime_dir, ["haproxy", "-db", "-f", str(self.config_path)], {})
         self.port = port
+        self.stats_port = stats_port
 
     @property
     def url(self) -> str:
@@ -111,10 +132,34 @@ class Proxy(ServiceProcess):
 
     def configure(self, upstreams: Mapping[str, Sequence[tuple[str, str]]]) -> None:
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(haproxy_config(self.port, upstreams))
+        config = haproxy_config(self.port, upstreams, stats_port=self.stats_port)
+        self.config_path.write_text(config)
         run(["haproxy", "-c", "-q", "-f", str(self.config_path)], "checking haproxy's config")
 
     def start(self, wait_healthy: float = 30) -> None:
         if not self.config_path.exists():
             raise StackError(f"{self.name}: no configuration at {self.config_path}")
         super().start(wait_healthy)
+        if not wait_for(lambda: self._exited() or self.servers_up() is not None, wait_healthy):
+            raise failure(f"{self.name}: its statistics page did not answer", self.log_path)
+
+    def servers_up(self) -> dict[str, bool] | None:
+        """Per replica ("backend/server"), whether the proxy sends it requests (its checks
+        pass); None if the proxy does not answer."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(f"http://127.0.0.1:{self.stats_port}/;csv", timeout=2) as answer:
+                rows = list(csv.reader(io.StringIO(answer.read().decode().lstrip("# "))))
+        except OSError:
+            return None
+        header = rows[0]
+        name, server, status = (
+            header.index("pxname"),
+            header.index("svname"),
+            header.index("status"),
+        )
+        return {
+            f"{row[name]}/{row[server]}": row[status].startswith("UP")
+            for row in rows[1:]
+            if row and row[server] not in ("FRONTEND", "BACKEND")
+        }

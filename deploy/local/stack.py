@@ -140,7 +140,11 @@ class LocalStack:
             _port("ACCORD_STACK_KAFKA_CONTROLLER_PORT", 29093),
         )
         self.prometheus = Prometheus(runtime_dir, _port("ACCORD_STACK_PROMETHEUS_PORT", 29090))
-        self.proxy = Proxy(runtime_dir, _port("ACCORD_STACK_PROXY_PORT", 8000))
+        self.proxy = Proxy(
+            runtime_dir,
+            _port("ACCORD_STACK_PROXY_PORT", 8000),
+            _port("ACCORD_STACK_PROXY_STATS_PORT", 28404),
+        )
         self.python = _venv_python()
 
     @property

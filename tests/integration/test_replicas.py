@@ -1,0 +1,209 @@
+"""Every service as two replicas behind HAProxy, under the fault suite's steady stream of
+status changes and its oracle (``tests/support/faults.py``): a replica of every role
+SIGKILLed; a rolling restart of every replica with SIGTERM through the proxy; the relay's
+leader killed. Figures go to the run's ``faults-figures.txt`` (shown with ``-s``).
+
+``ACCORD_FAULTS_BIG=1`` runs the big stream of the fault suite here too.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from tests.support.faults import (
+    CHANGES,
+    Driver,
+    Workload,
+    check,
+    secretariat,
+    time_until_ready,
+    write_figures,
+)
+from tests.support.receiver import Receiver
+from tests.support.replicas import ReplicaStack
+from tests.support.stack import SERVICE_NAMES, new_infrastructure
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+OPEN_ENDED = 10**9
+# Changes made after the last restart, so the stream runs before, during and after.
+AFTER_THE_LAST = 60
+
+
+@pytest.fixture(scope="module")
+def replica_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaStack]:
+    infra = new_infrastructure(tmp_path_factory.mktemp("replicas"))
+    with Receiver().running() as receiver:
+        stack = ReplicaStack(infra, receiver, replicas=2)
+        try:
+            infra.start()
+            asyncio.run(infra.create_topics())
+            stack.start_services()
+            yield stack
+        finally:
+            stack.stop_all()
+            infra.stop()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        yield http
+
+
+async def _all_in_rotation(stack: ReplicaStack) -> bool:
+    return all(stack.in_rotation(name, index) for name, index, _ in stack.all_replicas())
+
+
+async def _when(driver: Driver, changes: int) -> None:
+    await eventually(
+        lambda: asyncio.sleep(0, len(driver.acknowledged) >= changes),
+        timeout=120,
+        interval=0.05,
+        what=f"{changes} changes acknowledged",
+    )
+
+
+async def test_sigkill_one_replica_of_every_role_loses_nothing(
+    replica_stack: ReplicaStack, client: httpx.AsyncClient
+) -> None:
+    """The first replica of each service (api, relay, consumer, dispatcher, and the plans
+    relay's leader among them or not) SIGKILLed a quarter into the stream: the other replicas
+    carry on (the proxy retries a refused connection elsewhere; the standby relay takes the
+    lock; the group gives the dead member's partitions to the live one after its session;
+    leases of the dead dispatcher come due again), and nothing is lost, no version goes
+    backwards, a webhook-id arrives twice only as a resend of an attempt never recorded."""
+    stack = replica_stack
+    await eventually(lambda: _all_in_rotation(stack), timeout=60, what="every replica in rotation")
+    workload = await Workload.create(client, stack)
+    driver = Driver(client, stack.url("plans"), workload.lines, total=CHANGES)
+    driving = asyncio.create_task(driver.run())
+    try:
+        await _when(driver, CHANGES // 4)
+        for name in SERVICE_NAMES:
+            await asyncio.to_thread(stack.replicas[name][0].kill)
+        killed_at = time.monotonic()
+        # The survivors publish alone: the plans relay's lock moves to the live replica.
+        await eventually(
+            lambda: _leader_is(stack, client, "plans", 1), timeout=60, what="replica 2 leads"
+        )
+        failover = time.monotonic() - killed_at
+        await asyncio.wait_for(asyncio.shield(driving), 300)
+    finally:
+        driver.stop()
+        await asyncio.gather(driving, return_exceptions=True)
+        for name in SERVICE_NAMES:
+            await asyncio.to_thread(stack.replicas[name][0].start, 60)
+    figures = await check(
+        client,
+        stack,
+        workload,
+        driver,
+        scenario="SIGKILL one replica of each service (2 replicas)",
+        recovery_seconds=failover,
+        duplicates_allowed=True,
+    )
+    write_figures(stack.infra.runtime_dir, figures)
+    write_figures(
+        stack.infra.runtime_dir, f"[replicas] work shares: {await stack.work_shares(client)}"
+    )
+
+
+async def _back_in_rotation(stack: ReplicaStack, name: str, index: int) -> None:
+    async def in_rotation() -> bool:
+        return stack.in_rotation(name, index)
+
+    await eventually(in_rotation, timeout=60, what=f"{name} replica {index + 1} in rotation")
+
+
+async def _leader_is(
+    stack: ReplicaStack, http: httpx.AsyncClient, service: str, index: int
+) -> bool:
+    return await stack.relay_leaders(http, service) == [index]
+
+
+async def test_rolling_restart_through_the_proxy_fails_no_request(
+    replica_stack: ReplicaStack, client: httpx.AsyncClient
+) -> None:
+    """Every replica of every service restarted one at a time with SIGTERM while changes go
+    through the proxy: it drains (readiness 503, the proxy takes it out), finishes what is in
+    flight, hands its relay lock, partitions and leases over, and comes back before the next
+    one goes. Not one client request fails, nothing is lost, nothing arrives twice."""
+    stack = replica_stack
+    await time_until_ready(client, stack)
+    await eventually(lambda: _all_in_rotation(stack), timeout=60, what="every replica in rotation")
+    workload = await Workload.create(client, stack)
+    driver = Driver(client, stack.url("plans"), workload.lines, total=OPEN_ENDED)
+    driving = asyncio.create_task(driver.run())
+    took: dict[str, float] = {}
+    try:
+        await _when(driver, 20)
+        for name, index, process in stack.all_replicas():
+            started = time.monotonic()
+            await asyncio.to_thread(process.stop, 60)
+            stopped = time.monotonic() - started
+            await asyncio.to_thread(process.start, 60)
+            await _back_in_rotation(stack, name, index)
+            took[process.name] = round(time.monotonic() - started, 1)
+            took[f"{process.name} stop"] = round(stopped, 1)
+        await _when(driver, len(driver.acknowledged) + AFTER_THE_LAST)
+    finally:
+        driver.stop()
+        await asyncio.gather(driving, return_exceptions=True)
+    figures = await check(
+        client,
+        stack,
+        workload,
+        driver,
+        scenario="rolling restart, SIGTERM, 2 replicas",
+        recovery_seconds=max(v for k, v in took.items() if not k.endswith("stop")),
+    )
+    write_figures(stack.infra.runtime_dir, figures)
+    write_figures(stack.infra.runtime_dir, f"[replicas] restart seconds: {took}")
+    assert driver.failures == 0, f"{driver.failures} client requests failed during the restart"
+
+
+async def test_relay_leader_killed_the_standby_publishes(
+    replica_stack: ReplicaStack, client: httpx.AsyncClient
+) -> None:
+    """The plans relay's leader SIGKILLed: a change made right after (through the proxy, to
+    the live replica) is published by the standby, which takes the lock within its poll."""
+    stack = replica_stack
+    await time_until_ready(client, stack)
+    leaders = await eventually(
+        lambda: stack.relay_leaders(client, "plans"), timeout=30, what="a plans relay leader"
+    )
+    assert len(leaders) == 1, f"more than one relay leader: {leaders}"
+    leader = leaders[0]
+    workload = await Workload.create(client, stack, lines=1, delegations=1)
+    line = workload.lines[0]
+
+    async def published() -> bool:
+        waiting = await stack.scalar(
+            "plans", "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        return waiting == 0
+
+    await eventually(published, timeout=60, what="the workload's events published")
+    await asyncio.to_thread(stack.replicas["plans"][leader].kill)
+    killed_at = time.monotonic()
+    try:
+        response = await client.patch(
+            f"{stack.url('plans')}/action-lines/{line['id']}/status",
+            json={"status": "ongoing", "expected_version": line["version"]},
+            headers=secretariat(),
+        )
+        assert response.status_code == 200, response.text
+        await eventually(published, timeout=60, interval=0.05, what="the standby published")
+        failover = time.monotonic() - killed_at
+        assert await stack.relay_leaders(client, "plans") == [1 - leader]
+    finally:
+        await asyncio.to_thread(stack.replicas["plans"][leader].start, 60)
+    write_figures(
+        stack.infra.runtime_dir,
+        f"[replicas] relay leader SIGKILLed: the standby published {failover:.1f} s later",
+    )
