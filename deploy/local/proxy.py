@@ -52,11 +52,15 @@ def haproxy_config(
     bind_host: str = "127.0.0.1",
     max_body_bytes: int = MAX_BODY_BYTES,
     stats_port: int | None = None,
+    resolver: str | None = None,
 ) -> str:
     """The configuration: ``upstreams`` maps each service (its path prefix) to its replicas'
     (name, host:port); ``stats_port``: HAProxy's statistics page for operators, on loopback
-    (``/;csv``: each replica's state as the checks see it)."""
+    (``/;csv``: each replica's state as the checks see it); ``resolver``: a DNS server to
+    look the replicas' names up again (compose's, whose containers change address when they
+    are recreated)."""
     lines = [
+        "# Made by deploy/local/proxy.py (haproxy_config); see decision 36.",
         "global",
         "    maxconn 4096",
         "    log stdout format raw local0 info",
@@ -95,6 +99,8 @@ def haproxy_config(
         '"detail":"no service at this path: /plans/..., /meetings/... or /notifications/..."}\'',
         "",
     ]
+    if resolver is not None:
+        lines += ["resolvers dns", f"    nameserver dns {resolver}", "    hold valid 10s", ""]
     if stats_port is not None:
         lines += [
             "listen stats",
@@ -110,11 +116,24 @@ def haproxy_config(
             f"    http-request replace-path ^/{service}(/.*) \\1",
             "    option httpchk GET /readyz",
             "    http-check expect status 200",
-            "    default-server inter 1s fall 2 rise 1",
+            "    default-server inter 1s fall 2 rise 1"
+            + (" resolvers dns init-addr last,libc,none" if resolver else ""),
             *(f"    server {name} {address} check" for name, address in servers),
             "",
         ]
     return "\n".join(lines)
+
+
+# The compose file's proxy: the services by their names in the compose network, Docker's DNS.
+COMPOSE_CONFIG = Path(__file__).resolve().parents[1] / "haproxy" / "haproxy-compose.cfg"
+
+
+def compose_config() -> str:
+    upstreams = {
+        name: [(name, f"{name}:{port}")]
+        for name, port in (("plans", 8001), ("meetings", 8002), ("notifications", 8003))
+    }
+    return haproxy_config(8000, upstreams, bind_host="*", resolver="127.0.0.11:53") + "\n"
 
 
 class Proxy(ServiceProcess):
@@ -163,3 +182,8 @@ class Proxy(ServiceProcess):
             for row in rows[1:]
             if row and row[server] not in ("FRONTEND", "BACKEND")
         }
+
+
+if __name__ == "__main__":
+    # python -m deploy.local.proxy > deploy/haproxy/haproxy-compose.cfg
+    print(compose_config(), end="")

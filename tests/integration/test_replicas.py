@@ -3,10 +3,13 @@ status changes and its oracle (``tests/support/faults.py``): a replica of every 
 SIGKILLed; a rolling restart of every replica with SIGTERM through the proxy; the relay's
 leader killed. Figures go to the run's ``faults-figures.txt`` (shown with ``-s``).
 
-``ACCORD_FAULTS_BIG=1`` runs the big stream of the fault suite here too.
+``ACCORD_FAULTS_BIG=1`` runs the big stream of the fault suite here too;
+``ACCORD_REPLICAS_FIGURES=1`` adds the throughput with one and with two replicas and the share
+of the work each replica did (a figure, not a check).
 """
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -14,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.faults import (
+    BIG,
     CHANGES,
     Driver,
     Workload,
@@ -108,9 +112,6 @@ async def test_sigkill_one_replica_of_every_role_loses_nothing(
         duplicates_allowed=True,
     )
     write_figures(stack.infra.runtime_dir, figures)
-    write_figures(
-        stack.infra.runtime_dir, f"[replicas] work shares: {await stack.work_shares(client)}"
-    )
 
 
 async def _back_in_rotation(stack: ReplicaStack, name: str, index: int) -> None:
@@ -206,4 +207,57 @@ async def test_relay_leader_killed_the_standby_publishes(
     write_figures(
         stack.infra.runtime_dir,
         f"[replicas] relay leader SIGKILLed: the standby published {failover:.1f} s later",
+    )
+
+
+FIGURES = os.environ.get("ACCORD_REPLICAS_FIGURES") == "1"
+FIGURES_CHANGES = 2000 if BIG else 600
+
+
+@pytest.mark.skipif(not FIGURES, reason="a figure, not a check: ACCORD_REPLICAS_FIGURES=1")
+@pytest.mark.timeout(900)
+async def test_throughput_with_one_and_two_replicas_and_the_share_of_each(
+    replica_stack: ReplicaStack, client: httpx.AsyncClient
+) -> None:
+    """The whole pipeline (status change through the proxy -> plans' relay -> notifications'
+    consumer -> webhook to each of 2 delegations) as fast as 16 clients make changes, with one
+    replica of each service, then two; per replica, the events its consumer applied and the
+    deliveries its dispatcher finished. Figures only, printed and written to the run's
+    faults-figures.txt."""
+    stack = replica_stack
+    second = [process for _, index, process in stack.all_replicas() if index == 1]
+    for process in second:
+        await asyncio.to_thread(process.stop, 60)
+    try:
+        one = await _measure(stack, client, "1 replica")
+    finally:
+        for process in second:
+            await asyncio.to_thread(process.start, 60)
+    await eventually(lambda: _all_in_rotation(stack), timeout=60, what="every replica in rotation")
+    two = await _measure(stack, client, "2 replicas")
+    write_figures(stack.infra.runtime_dir, one)
+    write_figures(stack.infra.runtime_dir, two)
+
+
+async def _measure(stack: ReplicaStack, http: httpx.AsyncClient, label: str) -> str:
+    await time_until_ready(http, stack)
+    workload = await Workload.create(http, stack, lines=160)
+    before = await stack.work_shares(http)
+    driver = Driver(
+        http, stack.url("plans"), workload.lines, total=FIGURES_CHANGES, rate=1000.0, workers=16
+    )
+    started = time.monotonic()
+    await driver.run()
+    made = time.monotonic() - started
+    figures = await check(
+        http, stack, workload, driver, scenario=f"throughput, {label}", recovery_seconds=0
+    )
+    total = made + figures.drain_seconds
+    after = await stack.work_shares(http)
+    shares = {k: round(after[k] - before.get(k, 0)) for k in after}
+    return (
+        f"[replicas] {label}: {FIGURES_CHANGES} changes made in {made:.1f} s"
+        f" ({FIGURES_CHANGES / made:.0f}/s accepted), all delivered to 2 delegations"
+        f" {total:.1f} s after the first ({FIGURES_CHANGES / total:.0f} changes/s end to end,"
+        f" {figures.webhooks_accepted / total:.0f} webhooks/s); work per replica: {shares}"
     )
