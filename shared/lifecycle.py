@@ -17,6 +17,7 @@ the rest) and given ``ACCORD_SHUTDOWN_GRACE_SECONDS`` before they are cancelled.
 """
 
 import asyncio
+import io
 import threading
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
@@ -82,8 +83,11 @@ async def stop_within(tasks: list[asyncio.Task[None]], grace: float) -> None:
     if not tasks:
         return
     _, pending = await asyncio.wait(tasks, timeout=grace)
-    if pending:
-        log.warning("shutdown_grace_exceeded", cancelled=sorted(t.get_name() for t in pending))
+    for task in pending:
+        # Where it was stuck, for whoever reads why a stop took the whole grace period.
+        where = io.StringIO()
+        task.print_stack(limit=8, file=where)
+        log.warning("shutdown_grace_exceeded", cancelled=task.get_name(), where=where.getvalue())
     for task in pending:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

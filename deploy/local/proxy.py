@@ -159,7 +159,11 @@ class Proxy(ServiceProcess):
         if not self.config_path.exists():
             raise StackError(f"{self.name}: no configuration at {self.config_path}")
         super().start(wait_healthy)
-        if not wait_for(lambda: self._exited() or self.servers_up() is not None, wait_healthy):
+        answered = wait_for(lambda: self._exited() or self.servers_up() is not None, wait_healthy)
+        if self._exited():
+            raise failure(f"{self.name} exited while starting", self.log_path)
+        if not answered:
+            self.stop()
             raise failure(f"{self.name}: its statistics page did not answer", self.log_path)
 
     def servers_up(self) -> dict[str, bool] | None:
