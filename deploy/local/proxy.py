@@ -7,9 +7,12 @@ with the prefix taken off (``/plans/plans/{id}`` reaches the plans service as
 services keep their own paths (and their own ports, for operators). A replica takes requests
 while its ``/readyz`` answers 200 (checked every second; two failures take it out, one success
 brings it back), so a replica that drains before it stops (``ACCORD_SHUTDOWN_DRAIN_SECONDS``)
-is out of rotation before it stops accepting. A connection refused is tried again on another
-replica (``retry-on conn-failure``: nothing was sent, so even a POST is safe to resend); a
-request a replica took and never answered is not resent.
+is out of rotation before it stops accepting. When no replica of a service is ready, requests
+go to them all the same (unchecked backup servers): a service without its broker still takes
+writes (they wait in its outbox), and one without its database answers 503 with Retry-After.
+A connection refused is tried again on another replica (``retry-on conn-failure``: nothing was
+sent, so even a POST is safe to resend); a request a replica took and never answered is not
+resent.
 
 Limits: the request's head within 10 s and the whole body announced under the services' own
 limit (``ACCORD_MAX_BODY_BYTES``, default 1 MiB, else 413 at once), 2 s to connect to a replica,
@@ -116,9 +119,15 @@ def haproxy_config(
             f"    http-request replace-path ^/{service}(/.*) \\1",
             "    option httpchk GET /readyz",
             "    http-check expect status 200",
+            "    timeout check 5s",
+            "    option allbackups",
             "    default-server inter 1s fall 2 rise 1"
             + (" resolvers dns init-addr last,libc,none" if resolver else ""),
             *(f"    server {name} {address} check" for name, address in servers),
+            # The last resort, unchecked: when no replica is ready (the broker or the database
+            # away), requests still reach one, which answers them or says why in a problem
+            # document with Retry-After, rather than the proxy's bare 503.
+            *(f"    server {name}-last-resort {address} backup" for name, address in servers),
             "",
         ]
     return "\n".join(lines)
