@@ -10,7 +10,8 @@ from typing import Any
 
 import uvicorn
 
-from shared.config import ServiceSettings
+from shared.config import CommonSettings, ServiceSettings
+from shared.lifecycle import DrainingServer
 from shared.migrations import upgrade
 
 
@@ -41,7 +42,8 @@ def service_main(
         )
         print(f"{name}: database schema up to date")
     elif args.command == "serve":
-        uvicorn.run(
+        common = CommonSettings()
+        config = uvicorn.Config(
             app_path,
             factory=True,
             host=settings.http_host,
@@ -49,7 +51,10 @@ def service_main(
             log_config=None,  # our JSON logging is configured by the app
             proxy_headers=False,
             root_path=settings.root_path,
-            timeout_graceful_shutdown=10,
+            # In-flight requests get the grace period too (then the app's workers get theirs).
+            timeout_graceful_shutdown=int(common.shutdown_grace_seconds),
         )
+        # SIGTERM: /readyz turns 503 first, accepting stops after the drain (shared/lifecycle.py).
+        DrainingServer(config, common.shutdown_drain_seconds).run()
     else:
         raise SystemExit(asyncio.run(extra[args.command].run()))

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from shared import failpoints
 from shared.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
+from shared.lifecycle import Role, parse_roles
 from shared.tls import PostgresSslMode, kafka_ssl_context, postgres_ssl
 
 DEVELOPMENT_JWT_SECRET = "accord-development-secret-do-not-use-in-production"
@@ -142,6 +143,14 @@ class CommonSettings(BaseSettings):
     instance_id: str = ""
     # How long an Idempotency-Key is kept from its first use (shared/idempotency.py).
     idempotency_key_seconds: float = Field(default=86_400.0, gt=0)
+    # What this process runs (shared/lifecycle.py): a comma-separated subset of api, relay,
+    # consumer, dispatcher (notifications); empty: all of them.
+    roles: str = ""
+    # On SIGTERM: how long /readyz answers 503 while requests are still served (so a proxy
+    # takes the process out first), then how long the relay, consumer and dispatcher get to
+    # finish what they hold before they are cancelled.
+    shutdown_drain_seconds: float = Field(default=0.0, ge=0)
+    shutdown_grace_seconds: float = Field(default=20.0, gt=0)
 
     _kafka_ssl_context: ssl.SSLContext | None = PrivateAttr(default=None)
 
@@ -152,6 +161,16 @@ class CommonSettings(BaseSettings):
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"ACCORD_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes")
         return secret
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: str) -> str:
+        parse_roles(roles)
+        return roles
+
+    @property
+    def role_set(self) -> frozenset[Role]:
+        return parse_roles(self.roles)
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> "CommonSettings":

@@ -30,6 +30,10 @@ known position) long after the broker answers again. It trusts nothing the Kafka
 believes: a client whose fetcher or group membership stopped after a broker restart keeps a
 stale high-water mark (its lag reads 0) and can wait for an assignment without a timeout
 inside ``getmany``, so a check inside the consume loop would never run or never see it.
+
+Replicas share the group's partitions. On ``stop`` (SIGTERM) the consumer finishes the batch
+in hand, commits its offsets and leaves the group (``AIOKafkaConsumer.stop`` sends LeaveGroup),
+so the others take its partitions at once rather than after its session timeout.
 """
 
 import asyncio
@@ -43,7 +47,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -223,12 +227,18 @@ class ConsumerRunner:
         self.metrics = ConsumerMetrics(group_id, topics)
         # Set by the rebalance listener once the group has given this member its partitions.
         self._assigned = False
+        self._stopping = False
         self.state = ConsumerState(group_id=group_id, stall_seconds=stall_seconds)
 
+    def stop(self) -> None:
+        """Finish the batch in hand, commit, leave the group and return from ``run``."""
+        self._stopping = True
+
     async def run(self) -> None:
-        """Consume until cancelled, recreating the Kafka clients after any broker trouble."""
+        """Consume until stopped or cancelled, recreating the Kafka clients after any broker
+        trouble."""
         backoff = Backoff(0.5, 5.0)
-        while True:
+        while not self._stopping:
             consumer = self._make_consumer()
             dead_letters = make_producer(self._kafka)
             try:
@@ -326,7 +336,7 @@ class ConsumerRunner:
 
     async def _consume(self, consumer: AIOKafkaConsumer, dead_letters: AIOKafkaProducer) -> None:
         last_commit = time.monotonic()
-        while True:
+        while not self._stopping:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             self._unprocessed_from = {tp: records[0].offset for tp, records in batch.items()}
             self.state.applying = True
@@ -345,10 +355,19 @@ class ConsumerRunner:
                 await self.commit(consumer)
                 last_commit = time.monotonic()
             await self._measure_lag(consumer)
+        await self.commit(consumer)  # stopping: what was applied, before leaving the group
+        log.info("consumer_stopping", group=self._group_id)
 
     async def commit(
         self, consumer: AIOKafkaConsumer, only: set[TopicPartition] | None = None
     ) -> None:
+        # A partition the group took away (a rebalance while its batch was being applied) is
+        # not ours to commit: its new owner reads it again from the last commit and skips what
+        # was applied here. Committing it would raise and restart this consumer, which would
+        # rebalance the group again.
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._pending if tp not in assigned]:
+            del self._pending[tp]
         offsets = {tp: o for tp, o in self._pending.items() if only is None or tp in only}
         if not offsets:
             return
@@ -366,10 +385,14 @@ class ConsumerRunner:
         lag = 0
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
-            if highwater is None:
+            try:
+                position = None if highwater is None else await consumer.position(tp)
+            except IllegalStateError:  # revoked meanwhile: a rebalance is under way
+                position = None
+            if highwater is None or position is None:
                 self.state.lag = None
                 return
-            lag += max(0, highwater - await consumer.position(tp))
+            lag += max(0, highwater - position)
         self.state.lag = lag
 
     async def partition_lag(self) -> dict[tuple[str, int], int]:
@@ -385,7 +408,10 @@ class ConsumerRunner:
         for tp in assigned:
             done = self._unprocessed_from.get(tp)
             if done is None:
-                done = await consumer.position(tp)
+                try:
+                    done = await consumer.position(tp)
+                except IllegalStateError:  # revoked meanwhile: no longer this member's
+                    continue
             lags[(tp.topic, tp.partition)] = max(0, ends[tp] - done)
         return lags
 

@@ -10,8 +10,14 @@ the ack and the commit republishes the rows: consumers are idempotent, so that i
 An insert trigger sends ``NOTIFY accord_outbox`` so the relay wakes at once instead of
 polling; a slow fallback poll covers notifications lost while its connection was down.
 With traces on, each row's publish is a span continuing the trace its event carries.
-Only one relay per database publishes at a time (a session advisory lock): two relays
-claiming rows side by side could reorder one aggregate's events.
+Only one relay per database publishes at a time (a session advisory lock, held by the
+listening connection: it is released when its holder stops or dies, and a standby replica
+takes it within ``fallback_poll_seconds``). Two relays claiming rows side by side could
+reorder one aggregate's events, and a lock is released the moment its connection drops,
+maybe while the old holder's batch is still open on another connection: so the claim waits
+for rows another relay holds (``FOR UPDATE``, not ``SKIP LOCKED``) and reads them again once
+that batch committed, which keeps publication in id order whoever claims.
+On ``stop`` (SIGTERM) the relay finishes the batch it is publishing, then releases the lock.
 """
 
 import asyncio
@@ -179,16 +185,25 @@ class OutboxRelay:
         self._fallback_poll = fallback_poll_seconds
         self._producer: AIOKafkaProducer | None = None
         self._listener: asyncpg.Connection | None = None
+        self._stopping = False
         self.state = RelayState()
 
+    def stop(self) -> None:
+        """Finish the batch in hand, release leadership and return from ``run``."""
+        self._stopping = True
+        self.state.wakeups.set()
+
     async def run(self) -> None:
-        """Publish until cancelled, riding out broker and database outages."""
+        """Publish until stopped or cancelled, riding out broker and database outages."""
         backoff = Backoff(0.2, 5.0)
         try:
-            while True:
+            while not self._stopping:
                 try:
-                    await self._ensure_leadership()
+                    # The producer first: a standby replica is ready to publish the moment it
+                    # takes the lock (and /readyz sees its broker meanwhile).
                     producer = await self._ensure_producer()
+                    if not await self._ensure_leadership():
+                        continue  # asked to stop while waiting for the lock
                     published = await self._publish_batch(producer)
                     backoff.reset()
                     if published < self._batch_size:
@@ -204,9 +219,10 @@ class OutboxRelay:
         finally:
             await self._close()
 
-    async def _ensure_leadership(self) -> None:
+    async def _ensure_leadership(self) -> bool:
+        """Hold the lock (True), waiting for it as a standby; False if asked to stop first."""
         if self._listener is not None and not self._listener.is_closed():
-            return
+            return True
         self.state.is_leader = False
         metrics.RELAY_LEADER.set(0)  # until the lock is taken again, maybe by another replica
         connection = await asyncpg.connect(
@@ -214,7 +230,11 @@ class OutboxRelay:
         )
         try:
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
-                await asyncio.sleep(self._fallback_poll)
+                self.state.wakeups.clear()
+                if self._stopping:
+                    await connection.close()
+                    return False
+                await self._wait_for_work()  # a stop wakes it; otherwise a poll interval
             await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
         except BaseException:
             await connection.close()
@@ -222,8 +242,10 @@ class OutboxRelay:
         self._listener = connection
         self.state.is_leader = True
         metrics.RELAY_LEADER.set(1)
+        log.info("outbox_relay_leader")
         # Rows may have been written while nobody listened.
         self.state.wakeups.set()
+        return True
 
     def _on_notify(self, *_: object) -> None:
         self.state.wakeups.set()
@@ -252,7 +274,7 @@ class OutboxRelay:
                     .where(t.c.published_at.is_(None))
                     .order_by(t.c.id)
                     .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
+                    .with_for_update()  # waits for an old leader's batch: see the module
                 )
             ).all()
             if not rows:

@@ -6,7 +6,8 @@ engine, runs the outbox relay and runs the consumer group, as the service's own 
 the broker (``shared/kafka_acls.py``). The topics are the admin's to create
 (``python -m shared.topics create``), not the service's: its principal may not.
 Kafka being down never stops the app from starting: the relay and the consumer retry in the
-background and ``/readyz`` says not ready meanwhile.
+background and ``/readyz`` says not ready meanwhile. Which of its parts a process runs, and how
+they stop, is ``shared/lifecycle.py``'s (``ACCORD_ROLES``, the shutdown grace period).
 """
 
 import asyncio
@@ -19,7 +20,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
-from shared import failpoints, idempotency, kafka_reconnect, metrics, tracing
+from shared import failpoints, idempotency, kafka_reconnect, lifecycle, metrics, tracing
 from shared.asyncapi import catalogue_router
 from shared.auth import refuse_missing_keys, token_verifier
 from shared.config import CommonSettings, ServiceSettings
@@ -27,6 +28,7 @@ from shared.consumer import ConsumerRunner
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
 from shared.health import health_router
 from shared.kafka_acls import consumer_group
+from shared.lifecycle import Role
 from shared.logging import configure_logging
 from shared.middleware import UNLIMITED_PATHS, install_middleware
 from shared.outbox import OutboxRelay
@@ -37,6 +39,18 @@ from shared.rate_limits import TokenBuckets
 from shared.subscriptions import Subscriptions
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A long-running job of a service (e.g. a webhook dispatcher), started with the app when
+    its process has ``role`` (None: always), given the app, whose state holds the session
+    factory and ``runtime.stopping``. A ``graceful`` job ends by itself once ``stopping`` is
+    set (within the grace period); the others are cancelled."""
+
+    run: Callable[[FastAPI], Coroutine[Any, Any, None]]
+    role: Role | None = None
+    graceful: bool = False
 
 
 @dataclass
@@ -54,9 +68,8 @@ class ServiceSpec:
     routers: list[APIRouter]
     subscriptions: Subscriptions = field(default_factory=Subscriptions)
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
-    # Long-running jobs of the service (e.g. a webhook dispatcher), started with the app and
-    # cancelled when it stops; each gets the app, whose state holds the session factory.
-    background: list[Callable[[FastAPI], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Long-running jobs of the service beyond the relay and the consumer.
+    background: list[Job] = field(default_factory=list)
     # The service's own measurements taken when Prometheus scrapes /metrics (shared/metrics.py),
     # after the ones every service has (readiness, outbox backlog, consumer lag).
     scrape_probes: list[metrics.ScrapeProbe] = field(default_factory=list)
@@ -66,9 +79,14 @@ class ServiceSpec:
 class Runtime:
     """The live parts of a running service, kept on ``app.state.runtime``."""
 
-    relay: OutboxRelay
+    relay: OutboxRelay | None
     consumer: ConsumerRunner | None
+    # Asked to stop when the app shuts down: they finish what they hold, within the grace.
+    graceful: list[asyncio.Task[None]]
+    # Cancelled at once when the app shuts down.
     tasks: list[asyncio.Task[None]]
+    # Set when the app shuts down; graceful jobs watch it.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 _NO_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
@@ -95,15 +113,18 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         app.state.engine = engine
         app.state.database_outage.watch(engine)
         app.state.sessions = sessions
-        relay = OutboxRelay(
-            sessions=sessions,
-            table=spec.outbox,
-            listen_dsn=asyncpg_dsn(spec.settings.database_url),
-            listen_connect_args=database_tls,
-            kafka=spec.common.kafka_access(),
-        )
+        roles = spec.common.role_set
+        relay = None
+        if Role.RELAY in roles:
+            relay = OutboxRelay(
+                sessions=sessions,
+                table=spec.outbox,
+                listen_dsn=asyncpg_dsn(spec.settings.database_url),
+                listen_connect_args=database_tls,
+                kafka=spec.common.kafka_access(),
+            )
         consumer = None
-        if spec.subscriptions.topics:
+        if spec.subscriptions.topics and Role.CONSUMER in roles:
             consumer = ConsumerRunner(
                 group_id=consumer_group(spec.name),
                 topics=spec.subscriptions.topics,
@@ -114,26 +135,41 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                 kafka=spec.common.kafka_access(),
                 stall_seconds=spec.common.consumer_stall_seconds,
             )
-        runtime = Runtime(relay=relay, consumer=consumer, tasks=[])
+        runtime = Runtime(relay=relay, consumer=consumer, graceful=[], tasks=[])
         app.state.runtime = runtime
-        runtime.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
-        runtime.tasks.append(
-            asyncio.create_task(
-                idempotency.purge_forever(sessions, app.state.idempotency_table),
-                name="idempotency-purge",
+        if relay is not None:
+            runtime.graceful.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        if Role.API in roles:
+            runtime.tasks.append(
+                asyncio.create_task(
+                    idempotency.purge_forever(sessions, app.state.idempotency_table),
+                    name="idempotency-purge",
+                )
             )
-        )
         if consumer is not None:
-            runtime.tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
+            runtime.graceful.append(asyncio.create_task(consumer.run(), name="consumer"))
         for job in spec.background:
-            runtime.tasks.append(asyncio.create_task(job(app), name=job.__name__))
-        log.info("service_started", port=spec.settings.http_port)
+            if job.role is None or job.role in roles:
+                task = asyncio.create_task(job.run(app), name=job.run.__name__)
+                (runtime.graceful if job.graceful else runtime.tasks).append(task)
+        log.info(
+            "service_started",
+            port=spec.settings.http_port,
+            roles=sorted(role.value for role in roles),
+        )
         try:
             yield
         finally:
+            # The relay, the consumer and graceful jobs finish what they hold; the rest stops.
+            runtime.stopping.set()
+            if relay is not None:
+                relay.stop()
+            if consumer is not None:
+                consumer.stop()
             for task in runtime.tasks:
                 task.cancel()
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await lifecycle.stop_within(runtime.graceful, spec.common.shutdown_grace_seconds)
             await engine.dispose()
             log.info("service_stopped")
 
@@ -195,6 +231,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics.metrics_router)
     app.include_router(catalogue_router)
-    for router in spec.routers:
-        app.include_router(router)
+    # A process without the api role serves only the probes, the metrics and the catalogue.
+    if Role.API in spec.common.role_set:
+        for router in spec.routers:
+            app.include_router(router)
     return app

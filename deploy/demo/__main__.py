@@ -31,7 +31,8 @@ from shared.topics import ALL_TOPICS
 
 
 def local_target(stack: LocalStack) -> Target:
-    urls = {spec.name: f"http://127.0.0.1:{spec.port}" for spec in SERVICES}
+    # Through the proxy, like any client app (deploy/local/proxy.py).
+    urls = {spec.name: f"{stack.proxy.url}/{spec.name}" for spec in SERVICES}
     return Target(
         plans=urls["plans"],
         meetings=urls["meetings"],

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from deploy.local.processes import LOG_TAIL_LINES, StackError
-from deploy.local.stack import BROKER_COUNTS, KAFKA_NODES, PARTS, LocalStack
+from deploy.local.stack import BROKER_COUNTS, PARTS, LocalStack
 
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -26,6 +26,13 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         choices=BROKER_COUNTS,
         help="Kafka brokers: 1, or a cluster of 3 (default: as many as the last up, else 1)",
     )
+    up.add_argument(
+        "--replicas",
+        type=int,
+        choices=range(1, 10),
+        metavar="N",
+        help="processes per service, behind the proxy (remembered; default: as before, or 1)",
+    )
     commands.add_parser("down", help="stop everything")
     commands.add_parser(
         "status",
@@ -35,11 +42,9 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     restart = commands.add_parser(
         "restart", help="stop one component and start it again (no installs, no migrations)"
     )
-    restart.add_argument("name", choices=PARTS + KAFKA_NODES)
+    restart.add_argument("name", help=f"{', '.join(PARTS)}, or one replica (plans-2)")
     logs = commands.add_parser("logs", help="the end of the logs")
-    logs.add_argument(
-        "name", nargs="?", choices=PARTS + KAFKA_NODES, help="one component (default: all)"
-    )
+    logs.add_argument("name", nargs="?", help="one component or replica (default: all)")
     logs.add_argument("-n", "--lines", type=int, default=LOG_TAIL_LINES)
     logs.add_argument("-f", "--follow", action="store_true")
     return parser.parse_args(argv)
@@ -50,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = LocalStack(brokers=getattr(args, "brokers", None))
     try:
         if args.command == "up":
-            stack.up(demo=not args.no_demo)
+            stack.up(demo=not args.no_demo, replicas=args.replicas)
         elif args.command == "down":
             stack.down()
         elif args.command == "status":

@@ -46,6 +46,18 @@ def service_trouble(base_url: str) -> str | None:
     return None
 
 
+def relay_leader(base_url: str) -> bool:
+    """Whether the service at ``base_url`` holds its database's relay lock (``/healthz``)."""
+    alive = http_get(f"{base_url}/healthz")
+    relay = alive.body.get("relay") if alive is not None else None
+    return isinstance(relay, dict) and relay.get("leader") is True
+
+
+def proxy_trouble(base_url: str) -> str | None:
+    """None when the proxy answers (its own 404 for a path no service has)."""
+    return None if http_get(f"{base_url}/") is not None else NOT_ANSWERING
+
+
 def prometheus_trouble(base_url: str) -> str | None:
     answer = http_get(f"{base_url}/-/ready")
     if answer is None:

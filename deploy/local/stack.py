@@ -15,6 +15,11 @@ sends its emails). The defaults lie below Linux's
 ephemeral port range (32768-60999 unless ``/proc/sys/net/ipv4/ip_local_port_range`` says
 otherwise), where no outgoing connection can take them while a server is down (see
 ``deploy.local.processes``).
+
+Replicas (``up --replicas N``, remembered in ``<runtime>/replicas``): N processes per service,
+each running all its roles; the first keeps the service's name and port, replica ``i`` is
+``<service>-i`` on the port plus ``100 * (i - 1)`` (plans: 8001, 8101, ...). Client apps reach
+them through one address, HAProxy on ``ACCORD_STACK_PROXY_PORT`` (8000; ``deploy.local.proxy``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from deploy.local.processes import (
     wait_for,
 )
 from deploy.local.prometheus import Prometheus
+from deploy.local.proxy import PROXY, Proxy
+from deploy.local.proxy import install as install_proxy
 from shared.signing_keys import new_key
 
 
@@ -71,6 +78,12 @@ class ServiceLaunch:
     def port(self) -> int:
         return _port(f"ACCORD_STACK_{self.env_prefix}_PORT", self.default_port)
 
+    def replica_port(self, replica: int) -> int:
+        return self.port + REPLICA_PORT_STEP * (replica - 1)
+
+    def replica_name(self, replica: int) -> str:
+        return self.name if replica == 1 else f"{self.name}-{replica}"
+
 
 def _launch(name: str, default_port: int) -> ServiceLaunch:
     module = f"services.{name}"
@@ -79,6 +92,10 @@ def _launch(name: str, default_port: int) -> ServiceLaunch:
     )
 
 
+REPLICA_PORT_STEP = 100
+# How long a stopping service answers /readyz 503 while still serving, so that the proxy's
+# checks (every second, two failures) take it out of rotation before it stops accepting.
+DRAIN_SECONDS = "3"
 SERVICES = (_launch("plans", 8001), _launch("meetings", 8002), _launch("notifications", 8003))
 CREATE_TOPICS = ("-m", "shared.topics", "create")
 # Brokers ``up --brokers`` may run: one, or a cluster of three (each partition on all three).
@@ -99,6 +116,7 @@ PARTS = (
     "kafka",
     MAILPIT,
     *(launch.name for launch in SERVICES),
+    PROXY,
     PROMETHEUS,
     RECEIVER,
 )
@@ -158,6 +176,11 @@ class LocalStack:
             _port("ACCORD_STACK_MAILPIT_SMTP_PORT", 21025),
             _port("ACCORD_STACK_MAILPIT_PORT", 28025),
         )
+        self.proxy = Proxy(
+            runtime_dir,
+            _port("ACCORD_STACK_PROXY_PORT", 8000),
+            _port("ACCORD_STACK_PROXY_STATS_PORT", 28404),
+        )
         self.python = _venv_python()
 
     @property
@@ -185,6 +208,27 @@ class LocalStack:
         self._brokers_file.write_text(f"{self.brokers}\n")
 
     @property
+    def replicas(self) -> int:
+        """How many processes each service runs (``up --replicas``; 1 until told)."""
+        try:
+            return max(1, int((self.runtime_dir / "replicas").read_text()))
+        except (OSError, ValueError):
+            return 1
+
+    def _remember_replicas(self, replicas: int) -> None:
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        (self.runtime_dir / "replicas").write_text(f"{replicas}\n")
+
+    def proxy_upstreams(self) -> dict[str, list[tuple[str, str]]]:
+        return {
+            launch.name: [
+                (launch.replica_name(i), f"127.0.0.1:{launch.replica_port(i)}")
+                for i in range(1, self.replicas + 1)
+            ]
+            for launch in SERVICES
+        }
+
+    @property
     def demo_dir(self) -> Path:
         return self.runtime_dir / "demo"
 
@@ -208,18 +252,25 @@ class LocalStack:
             health_url=f"http://127.0.0.1:{self.receiver_port}/healthz",
         )
 
-    def service(self, launch: ServiceLaunch, env: dict[str, str] | None = None) -> ServiceProcess:
+    def service(
+        self, launch: ServiceLaunch, env: dict[str, str] | None = None, replica: int = 1
+    ) -> ServiceProcess:
         return ServiceProcess(
-            launch.name,
+            launch.replica_name(replica),
             self.runtime_dir,
             [self.python, *launch.serve],
             env or {},
-            health_url=f"http://127.0.0.1:{launch.port}/healthz",
+            health_url=f"http://127.0.0.1:{launch.replica_port(replica)}/healthz",
         )
 
     def scrape_targets(self) -> dict[str, list[str]]:
-        """What Prometheus scrapes: one job per service, named after it."""
-        return {launch.name: [f"127.0.0.1:{launch.port}"] for launch in SERVICES}
+        """What Prometheus scrapes: one job per service, named after it, every replica."""
+        return {
+            launch.name: [
+                f"127.0.0.1:{launch.replica_port(i)}" for i in range(1, self.replicas + 1)
+            ]
+            for launch in SERVICES
+        }
 
     @property
     def jwks_path(self) -> Path:
@@ -258,7 +309,7 @@ class LocalStack:
         """What the demo (an issuer of tokens, unlike the services) runs with."""
         return {**self.common_env(), "ACCORD_JWT_PRIVATE_KEY_FILE": str(self.signing_key_path())}
 
-    def service_env(self, launch: ServiceLaunch) -> dict[str, str]:
+    def service_env(self, launch: ServiceLaunch, replica: int = 1) -> dict[str, str]:
         # The demo receiver is plain http on loopback, which only a local stack allows.
         notifications = (
             {
@@ -275,9 +326,10 @@ class LocalStack:
         return {
             **self.common_env(kafka_user=launch.name),
             f"{launch.env_prefix}_DATABASE_URL": self.postgres.url(launch.database),
-            f"{launch.env_prefix}_HTTP_PORT": str(launch.port),
-            # One process per service here: a stable name of its own (shared/config.py).
-            "ACCORD_INSTANCE_ID": launch.name,
+            f"{launch.env_prefix}_HTTP_PORT": str(launch.replica_port(replica)),
+            # A stable name per replica, the owner of its webhook leases (shared/config.py).
+            "ACCORD_INSTANCE_ID": launch.replica_name(replica),
+            "ACCORD_SHUTDOWN_DRAIN_SECONDS": DRAIN_SECONDS,
             **notifications,
         }
 
@@ -288,8 +340,12 @@ class LocalStack:
         if output.strip():
             print(output.rstrip())
 
-    def up(self, demo: bool = True) -> None:
+    def up(self, demo: bool = True, replicas: int | None = None) -> None:
         Postgres.install()
+        install_proxy()
+        before = self.replicas
+        if replicas is not None:
+            self._remember_replicas(replicas)
         self.postgres.start()
         for launch in SERVICES:
             self.postgres.create_database(launch.database)
@@ -313,6 +369,15 @@ class LocalStack:
         )
         for launch in SERVICES:
             self._up_service(launch)
+            for replica in range(self.replicas + 1, before + 1):  # fewer replicas than before
+                self.service(launch, replica=replica).stop()
+        self.proxy.configure(self.proxy_upstreams())
+        if before != self.replicas:
+            self.proxy.stop()
+            self.prometheus.stop()
+        self.proxy.start()
+        routes = "/plans/..., /meetings/..., /notifications/..."
+        print(f"{PROXY:<14} running on {self.proxy.url} ({routes})")
         if not self.prometheus.is_running():
             self.prometheus.start(self.scrape_targets())
         url = self.prometheus.url
@@ -321,9 +386,11 @@ class LocalStack:
             self.receiver().start()
             print(f"{RECEIVER:<14} running on http://127.0.0.1:{self.receiver_port}")
             self.load_demo()
-        print("\nAPI docs:")
+        print("\nAPIs for client apps (through the proxy):")
         for launch in SERVICES:
-            print(f"  {launch.name:<14} http://127.0.0.1:{launch.port}/docs")
+            print(
+                f"  {launch.name:<14} {self.proxy.url}/{launch.name}  (docs: http://127.0.0.1:{launch.port}/docs)"
+            )
         print(
             "\nDemo: .venv/bin/python -m deploy.demo --help    Logs: deploy/stack logs [name] [-f]"
             "\nStop: deploy/stack down"
@@ -343,22 +410,29 @@ class LocalStack:
             raise StackError(f"loading the demo failed (exit {result.returncode}), see above")
 
     def _up_service(self, launch: ServiceLaunch) -> None:
-        env = self.service_env(launch)
-        process = self.service(launch, env)
-        if not process.is_running():
-            self._run_python(launch.migrate, env, f"migrating {launch.name}")
-            process.start()
-        print(f"{launch.name:<14} running on http://127.0.0.1:{launch.port}")
+        migrated = False
+        for replica in range(1, self.replicas + 1):
+            env = self.service_env(launch, replica)
+            process = self.service(launch, env, replica)
+            if not process.is_running():
+                if not migrated:
+                    self._run_python(launch.migrate, env, f"migrating {launch.name}")
+                    migrated = True
+                process.start()
+            port = launch.replica_port(replica)
+            print(f"{launch.replica_name(replica):<14} running on http://127.0.0.1:{port}")
 
     def down(self) -> None:
         self.receiver().stop()
         self.prometheus.stop()
+        self.proxy.stop()
         for launch in reversed(SERVICES):
-            self.service(launch).stop()
+            for replica in range(self.replicas, 0, -1):
+                self.service(launch, replica=replica).stop()
         self.mailpit.stop()
         self.kafka.stop()
         self.postgres.stop()
-        print("stopped: demo receiver, Prometheus, services, Mailpit, Kafka, PostgreSQL")
+        print("stopped: demo receiver, Prometheus, proxy, services, Mailpit, Kafka, PostgreSQL")
 
     def components(self) -> list[tuple[str, int | None, str, Path]]:
         """(name, pid or None, address, log) of every component, in start order."""
@@ -376,8 +450,11 @@ class LocalStack:
         ]
         rows.append((MAILPIT, self.mailpit.pid(), self.mailpit.url, self.mailpit.log_path))
         for launch in SERVICES:
-            process = self.service(launch)
-            rows.append((launch.name, process.pid(), f"127.0.0.1:{launch.port}", process.log_path))
+            for replica in range(1, self.replicas + 1):
+                process = self.service(launch, replica=replica)
+                address = f"127.0.0.1:{launch.replica_port(replica)}"
+                rows.append((process.name, process.pid(), address, process.log_path))
+        rows.append((PROXY, self.proxy.pid(), self.proxy.url, self.proxy.log_path))
         prometheus = self.prometheus
         rows.append((PROMETHEUS, prometheus.pid(), prometheus.url, prometheus.log_path))
         receiver = self.receiver()
@@ -415,14 +492,26 @@ class LocalStack:
             receiver = self.receiver()
             receiver.stop()
             receiver.start()
+        elif name == PROXY:
+            self.proxy.stop()
+            self.proxy.configure(self.proxy_upstreams())
+            self.proxy.start()
         else:
-            launch = next((launch for launch in SERVICES if launch.name == name), None)
-            if launch is None:
-                raise StackError(f"no part named {name!r}: one of {', '.join(PARTS)}")
-            process = self.service(launch, self.service_env(launch))
-            process.stop()
-            process.start()
-            self._wait_ready(launch, started)
+            # A service: every replica, one after the other (a rolling restart), or one.
+            replicas = [
+                (launch, replica)
+                for launch in SERVICES
+                for replica in range(1, self.replicas + 1)
+                if name in (launch.name, launch.replica_name(replica))
+            ]
+            if not replicas:
+                raise StackError(f"no part named {name!r}: one of {', '.join(self.part_names())}")
+            for launch, replica in replicas:
+                started = time.monotonic()
+                process = self.service(launch, self.service_env(launch, replica), replica)
+                process.stop(timeout=30)  # SIGTERM: it drains, then stops within its grace
+                process.start()
+                self._wait_ready(launch, replica, started)
             return
         print(f"{name:<14} restarted in {time.monotonic() - started:.1f} s")
 
@@ -432,15 +521,27 @@ class LocalStack:
             raise StackError(f"no Kafka node named {name!r}: {', '.join(nodes)}")
         return nodes[name]
 
-    def _wait_ready(self, launch: ServiceLaunch, started: float, timeout: float = 60) -> None:
+    def part_names(self) -> list[str]:
+        """What ``restart`` and ``logs`` take: the parts, each Kafka node of a cluster and each
+        replica by its name."""
+        nodes = [node.name for node in self.kafka_nodes()] if self.brokers > 1 else []
+        replicas = [
+            launch.replica_name(i) for launch in SERVICES for i in range(2, self.replicas + 1)
+        ]
+        return [*PARTS, *nodes, *replicas]
+
+    def _wait_ready(
+        self, launch: ServiceLaunch, replica: int, started: float, timeout: float = 60
+    ) -> None:
         """Wait (bounded) until a restarted service is ready: it answers as soon as it runs,
         but its consumer needs a few seconds to rejoin its group."""
-        url = f"http://127.0.0.1:{launch.port}"
+        url = f"http://127.0.0.1:{launch.replica_port(replica)}"
         if wait_for(lambda: probes.service_trouble(url) is None, timeout, interval=0.5):
             state = "ready"
         else:
             state = probes.service_trouble(url) or "ready"
-        print(f"{launch.name:<14} restarted, {state} after {time.monotonic() - started:.1f} s")
+        name = launch.replica_name(replica)
+        print(f"{name:<14} restarted, {state} after {time.monotonic() - started:.1f} s")
 
     def logs(self, name: str | None, lines: int, follow: bool) -> None:
         paths = [

@@ -58,7 +58,7 @@ def component_states(stack: LocalStack) -> list[ComponentState]:
 
 
 def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
-    from deploy.local.stack import MAILPIT, PROMETHEUS, RECEIVER, SERVICES
+    from deploy.local.stack import MAILPIT, PROMETHEUS, PROXY, RECEIVER, SERVICES
 
     checks: dict[str, Callable[[], str | None]] = {
         "postgres": lambda: probes.postgres_trouble(stack.postgres.bin_dir, stack.postgres.port),
@@ -71,8 +71,10 @@ def _probes(stack: LocalStack) -> dict[str, Callable[[], str | None]]:
             None if probes.kafka_answers("127.0.0.1", port) else probes.NOT_ANSWERING
         )
     for launch in SERVICES:
-        url = f"http://127.0.0.1:{launch.port}"
-        checks[launch.name] = lambda url=url: probes.service_trouble(url)  # type: ignore[misc]
+        for replica in range(1, stack.replicas + 1):
+            url = f"http://127.0.0.1:{launch.replica_port(replica)}"
+            checks[launch.replica_name(replica)] = lambda url=url: probes.service_trouble(url)  # type: ignore[misc]
+    checks[PROXY] = lambda: probes.proxy_trouble(stack.proxy.url)
     return checks
 
 
@@ -171,10 +173,26 @@ def metrics_lines(stack: LocalStack, prometheus: ComponentState) -> list[str]:
     return [f"{label} {url}: {up[0]} of {up[1]} targets up; alerts firing: {alerts}"]
 
 
+def relay_lines(stack: LocalStack) -> list[str]:
+    """Which replica of each service publishes its outbox (holds the relay's lock)."""
+    from deploy.local.stack import SERVICES
+
+    said = []
+    for launch in SERVICES:
+        leaders = [
+            launch.replica_name(i)
+            for i in range(1, stack.replicas + 1)
+            if probes.relay_leader(f"http://127.0.0.1:{launch.replica_port(i)}")
+        ]
+        said.append(f"{launch.name}: {', '.join(leaders) or 'none'}")
+    return [f"{'relay leaders':<14} {'; '.join(said)}"]
+
+
 def report(stack: LocalStack) -> list[str]:
     states = component_states(stack)
     by_name = {state.name: state for state in states}
     lines = [state.line() for state in states]
+    lines += relay_lines(stack)
     lines += metrics_lines(stack, by_name["prometheus"])
     kafka = kafka_state(stack, by_name)
     lines += cluster_lines(stack, kafka)

@@ -15,7 +15,8 @@ from services.notifications.webhooks.catalogue import describe_webhooks
 from services.notifications.webhooks.dispatcher import Dispatcher
 from shared.config import CommonSettings
 from shared.db import asyncpg_dsn
-from shared.service import ServiceSpec, create_app
+from shared.lifecycle import Role, run_until_stopped
+from shared.service import Job, ServiceSpec, create_app
 
 DESCRIPTION = """
 Delegations, what they follow, and how they are told: signed webhooks, an inbox, a live stream
@@ -77,13 +78,14 @@ def create() -> FastAPI:
         await listener.run()
 
     async def dispatch(app: FastAPI) -> None:
-        await Dispatcher(
+        dispatcher = Dispatcher(
             app.state.sessions,
             settings,
             allow_loopback=common.allow_loopback_webhooks,
             pulse=listener.pulses[DELIVERIES],
             instance_id=common.instance_id or None,
-        ).run()
+        )
+        await run_until_stopped(dispatcher.run(), dispatcher.stop, app.state.runtime.stopping)
 
     async def send_emails(app: FastAPI) -> None:
         await EmailDispatcher(
@@ -110,7 +112,18 @@ def create() -> FastAPI:
             routers=[api.router, webhooks_api.router, inbox_api.router, email_api.router],
             subscriptions=consumers.subscriptions,
             openapi_tags=TAGS,
-            background=[listen, dispatch, send_emails, digest],
+            # The listener wakes the dispatcher and the live streams (api): always. Digests
+            # run with the dispatchers, once per due digest whatever their number (their
+            # rows are claimed with SKIP LOCKED and the delegation's last digest day is
+            # locked and checked: digests/job.py).
+            background=[
+                Job(listen),
+                Job(dispatch, Role.DISPATCHER, graceful=True),
+                # Emails are cancelled at the end of the grace period: they are sent at least
+                # once, and a resend carries the same Message-ID (decision 29).
+                Job(send_emails, Role.DISPATCHER),
+                Job(digest, Role.DISPATCHER),
+            ],
             scrape_probes=[metrics.webhook_probe],
         )
     )

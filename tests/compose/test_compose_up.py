@@ -1,7 +1,7 @@
 """The operators' path, run for real: docker-compose.yml brought up on a Docker engine (started
-here if none answers), every container healthy, the demo story played through the ports the
-stack publishes, the webhooks verified by a receiver, Prometheus scraping every service, then
-``down -v`` leaving nothing.
+here if none answers), every container healthy, the demo story played through the proxy's
+published port (HAProxy, decision 36), the webhooks verified by a receiver, Prometheus
+scraping every service, then ``down -v`` leaving nothing.
 
 The images are built on this machine: deploy/images/build makes stand-ins for the base images
 when no registry answers (cached: the second run takes seconds), then the Accord image is
@@ -119,7 +119,7 @@ def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
 
     demo_state = tmp_path / "demo"
     demo_state.mkdir()
-    names = ("plans", "meetings", "notifications", "receiver", "prometheus")
+    names = ("plans", "meetings", "notifications", "proxy", "receiver", "prometheus")
     ports = {name: free_port() for name in names}
     keys_dir = tmp_path / "keys"
     settings = compose.new_secrets(keys_dir)
@@ -131,6 +131,7 @@ def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
             "MEETINGS_HTTP_PORT": str(ports["meetings"]),
             "NOTIFICATIONS_HTTP_PORT": str(ports["notifications"]),
             "PROMETHEUS_PORT": str(ports["prometheus"]),
+            "PROXY_PORT": str(ports["proxy"]),
             # The receiver shares the notifications container's loopback (receiver.yml).
             "ACCORD_ALLOW_LOOPBACK_WEBHOOKS": "true",
             "ACCORD_TEST_RECEIVER_PORT": str(ports["receiver"]),
@@ -145,10 +146,12 @@ def test_the_compose_stack_comes_up_healthy_plays_the_story_and_leaves_nothing(
         timings.lap("up until healthy")
 
         localhost = "http://127.0.0.1"
+        # Through the proxy, as client apps reach the services (decision 36).
+        proxy = f"{localhost}:{ports['proxy']}"
         target = Target(
-            plans=f"{localhost}:{ports['plans']}",
-            meetings=f"{localhost}:{ports['meetings']}",
-            notifications=f"{localhost}:{ports['notifications']}",
+            plans=f"{proxy}/plans",
+            meetings=f"{proxy}/meetings",
+            notifications=f"{proxy}/notifications",
             receiver=f"{localhost}:{ports['receiver']}",
             signer=load_signing_key(keys_dir / compose.SIGNING_KEY),
             state_dir=demo_state,

@@ -9,6 +9,7 @@ import uuid
 from collections import Counter
 
 import pytest
+from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -218,3 +219,27 @@ async def test_events_handed_over_but_not_processed_yet_count_as_lag(
 
             await eventually(caught_up, what="no lag once the batch is processed")
             assert _counted(h, "accord_consumer_events_total") == {"applied": 3}
+
+
+async def test_offsets_of_a_partition_the_group_took_away_are_dropped_not_committed(
+    infra: Infrastructure,
+) -> None:
+    """With replicas, a rebalance can take a partition away while its batch is being applied.
+    Its offset must then be left to its new owner (which reads it again and skips what was
+    applied), not committed: committing a partition not assigned raised IllegalStateError,
+    which restarted the consumer, which rebalanced the group again (found by
+    tests/integration/test_replicas.py's rolling restart)."""
+    async with harness(infra) as h:
+        consumer = h.runner._make_consumer()
+        await consumer.start()
+        try:
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=500)
+            (mine,) = consumer.assignment()
+            taken_away = TopicPartition(f"{h.topic}.other", 0)
+            h.runner._pending = {mine: 0, taken_away: 7}
+            await h.runner.commit(consumer)
+            assert h.runner._pending == {}
+            assert await consumer.committed(mine) == 0
+        finally:
+            await consumer.stop()

@@ -32,6 +32,8 @@ PORT_VARIABLES = (
     "PLANS",
     "MEETINGS",
     "NOTIFICATIONS",
+    "PROXY",
+    "PROXY_STATS",
     "PROMETHEUS",
     "MAILPIT",
     "MAILPIT_SMTP",

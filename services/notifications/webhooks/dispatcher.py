@@ -40,6 +40,12 @@ claim leaves alone the due deliveries of an endpoint, or of a delegation, that a
 endpoint waits for its own slots while the others' deliveries keep flowing. The caps count
 the leases in the database, so they hold across processes up to two claims racing.
 
+Replicas: dispatchers in several processes share the work through the claim (rows another
+has locked are skipped, leased rows are not due) and keep the order above, which counts any
+pending earlier delivery whoever holds it. Stopping (``stop``, on SIGTERM): no more claims,
+the attempts in flight finish and are recorded, and whatever this dispatcher still holds is
+handed back (due now, unleased) for another to send.
+
 Answers: only the first ``response_prefix_bytes`` of a body are read (kept in the attempt's
 record), then the connection is closed; a huge answer costs neither memory nor time.
 """
@@ -251,6 +257,13 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         # Probes are looked for once per poll interval, not on every wake-up.
         self._next_probe_look = 0.0
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Claim nothing more; ``run`` returns once the attempts in flight are recorded and
+        what is left is handed back."""
+        self._stopping = True
+        self._pulse.fire()
 
     async def run(self) -> None:
         limits = httpx.Limits(
@@ -269,6 +282,12 @@ class Dispatcher:
             try:
                 await self._take_back_what_a_previous_run_left()
                 await self._dispatch_forever(client)
+                # Stopping: the attempts in flight end (each within its deadline) and are
+                # recorded; then anything still leased in this name goes back.
+                if self._in_flight:
+                    await asyncio.wait(set(self._in_flight))
+                await self._outcomes.join()
+                await self._hand_back()
             finally:
                 recorder.cancel()
                 for task in self._in_flight:
@@ -294,9 +313,16 @@ class Dispatcher:
         if taken:
             log.info("dispatcher_took_back_leases", deliveries=taken)
 
+    async def _hand_back(self) -> None:
+        async with self._sessions() as session, session.begin():
+            handed = len((await session.execute(_TAKE_BACK, {"owner": self._owner})).all())
+            if handed:
+                await wakeup.notify(session, wakeup.DELIVERIES)
+        log.info("dispatcher_stopped", handed_back=handed)
+
     async def _dispatch_forever(self, client: httpx.AsyncClient) -> None:
         backoff = self._database_backoff()
-        while True:
+        while not self._stopping:
             ticket = self._pulse.ticket()
             free = self._settings.dispatcher_concurrency - len(self._in_flight)
             jobs: list[Job] = []
@@ -319,6 +345,8 @@ class Dispatcher:
             if free <= 0:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
+            if self._stopping:
+                break
             await wakeup.Pulse.wait(ticket, await self._seconds_until_next_due())
 
     def _database_backoff(self) -> Backoff:
@@ -504,6 +532,8 @@ class Dispatcher:
             # Counted once committed: a batch recorded again after a failure counts once.
             for status in finished:
                 metrics.WEBHOOK_DELIVERIES_FINISHED.labels(status).inc()
+            for _ in batch:
+                self._outcomes.task_done()
 
     async def _record(self, session: AsyncSession, batch: list[Outcome]) -> list[str]:
         """Record a batch of attempts; return the statuses of the deliveries it finished."""
