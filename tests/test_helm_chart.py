@@ -40,14 +40,6 @@ ROLES = {
     "meetings": {"api", "relay", "consumer"},
     "notifications": {"api", "relay", "consumer", "dispatcher"},
 }
-# Settings of issue 15's other branch (roles and graceful shutdown). Until it is merged they
-# are not fields of CommonSettings and are let through; once they are, they are checked as
-# strictly as every other variable (names, and values through the settings' validators).
-FROM_THE_FLEET_BRANCH = {
-    "ACCORD_ROLES",
-    "ACCORD_SHUTDOWN_DRAIN_SECONDS",
-    "ACCORD_SHUTDOWN_GRACE_SECONDS",
-} - setting_names(CommonSettings)
 # Secrets of the test's own, strong enough for production's checks (published nowhere else).
 SECRETS = {
     "secrets.postgresPassword": "helm-test-database-password-91b2c3d4e5f6",
@@ -198,7 +190,7 @@ def test_every_variable_the_chart_sets_is_a_setting_of_that_service(
 ) -> None:
     unknown = {}
     for service, container, _ in containers(manifests):
-        known = set().union(*map(setting_names, settings_classes(service))) | FROM_THE_FLEET_BRANCH
+        known = set().union(*map(setting_names, settings_classes(service)))
         ours = {v["name"] for v in container["env"] if v["name"].startswith(SETTINGS_PREFIXES)}
         if ours - known:
             unknown[container["name"]] = sorted(ours - known)
