@@ -22,10 +22,10 @@ from cloudevents.core.formats.json import JSONFormat
 from shared.db import asyncpg_dsn
 from shared.events import STRUCTURED_CONTENT_TYPE, registered_contracts
 from shared.topics import MEETINGS_EVENTS, NOTIFICATIONS_EVENTS, PLANS_EVENTS
-from tests.support.api import add_action_line, add_section, create_plan
+from tests.support.api import add_action_line, add_section, change_status, create_plan
 from tests.support.kafka import read_all
 from tests.support.meetings import act, decide, meeting_body, schedule
-from tests.support.notifications import new_delegation, register_endpoint, subscribe
+from tests.support.notifications import headers_of, new_delegation, register_endpoint, subscribe
 from tests.support.receiver import Answer, Receiver
 from tests.support.stack import Services
 from tests.support.waiting import eventually
@@ -198,6 +198,30 @@ async def _failing_endpoint_story(
     )
 
 
+async def _digest_story(
+    http: httpx.AsyncClient, services: Services, secretariat: dict[str, str], keys: set[str]
+) -> None:
+    """A delegation with a daily digest due at once (hour 0 of its day): a status change it
+    follows is held, and the digest job publishes digest.ready."""
+    plans, base = services.url("plans"), services.url("notifications")
+    code = await new_delegation(http, base, secretariat)
+    keys.add(code)
+    await _ok(
+        await http.patch(
+            f"{base}/delegations/{code}",
+            json={"timezone": "Pacific/Auckland", "digest_hour": 0},
+            headers=headers_of(code),
+        )
+    )
+    plan = await create_plan(http, plans, secretariat)
+    keys.add(plan["id"])
+    line = await add_action_line(http, plans, secretariat, plan["id"])
+    await subscribe(
+        http, base, code, "plan", plan["id"], channels=["inbox"], cadence="daily_digest"
+    )
+    await change_status(http, plans, secretariat, line, "ongoing")
+
+
 async def test_every_event_type_on_the_broker_is_a_structured_cloudevent_for_the_sdk(
     services: Services,
     http: httpx.AsyncClient,
@@ -213,18 +237,25 @@ async def test_every_event_type_on_the_broker_is_a_structured_cloudevent_for_the
     keys.add(draft["id"])
     await _meetings_story(http, meetings, secretariat_headers, reviewed, draft, keys)
     await _failing_endpoint_story(http, services, plans, secretariat_headers, receiver, keys)
+    await _digest_story(http, services, secretariat_headers, keys)
 
     bootstrap = services.infra.kafka_admin
     records: list[Any] = []
+    missing: set[str] = set()
 
     async def every_type_published() -> bool:
         records.clear()
         for topic in (PLANS_EVENTS, MEETINGS_EVENTS, NOTIFICATIONS_EVENTS):
             every = await read_all(bootstrap, topic, settle=0.5)
             records.extend(r for r in every if r.key is not None and r.key.decode() in keys)
-        return {_type_of(r) for r in records} >= EVERY_TYPE
+        missing.clear()
+        missing.update(EVERY_TYPE - {_type_of(r) for r in records})
+        return not missing
 
-    await eventually(every_type_published, timeout=60, what="one message of every event type")
+    try:
+        await eventually(every_type_published, timeout=60, what="one message of every type")
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}; none yet of {sorted(missing)}") from None
 
     seen: set[str] = set()
     for record in records:
