@@ -68,39 +68,49 @@ async def publish_scopes(
     if as_of > today:
         _refuse("as_of", f"as_of {as_of} is after today ({today} in the plan's time zone)")
     journal, corrections = await journal_position(session, plan.id)
-    counters = await recount_plan(session, plan.id, as_of)
+    kept = select(orm.PublishedFigure).where(
+        orm.PublishedFigure.plan_id == plan.id,
+        orm.PublishedFigure.rule_version == rule.version,
+        orm.PublishedFigure.as_of == as_of,
+        orm.PublishedFigure.journal_position == journal,
+        orm.PublishedFigure.correction_position == corrections,
+    )
+    # A page reloaded at the same journal position finds all its figures here: one read,
+    # no recount.
+    found = {
+        row.scope: row
+        for row in await session.scalars(kept.where(orm.PublishedFigure.scope.in_(scopes)))
+    }
+    counters: dict[str, Counters] | None = None
     published = []
     for scope in scopes:
-        title = await scope_title(session, plan, scope)
-        value = value_from(counters, scope, rule, plan, as_of)
-        row_id = await session.scalar(
-            insert(orm.PublishedFigure)
-            .values(
-                id=uuid.uuid4(),
-                plan_id=plan.id,
-                scope=scope,
-                scope_title=title,
-                rule_version=rule.version,
-                as_of=as_of,
-                journal_position=journal,
-                correction_position=corrections,
-                **vars(value),
+        row = found.get(scope)
+        created = False
+        if row is None:
+            title = await scope_title(session, plan, scope)
+            if counters is None:
+                counters = await recount_plan(session, plan.id, as_of)
+            value = value_from(counters, scope, rule, plan, as_of)
+            row_id = await session.scalar(
+                insert(orm.PublishedFigure)
+                .values(
+                    id=uuid.uuid4(),
+                    plan_id=plan.id,
+                    scope=scope,
+                    scope_title=title,
+                    rule_version=rule.version,
+                    as_of=as_of,
+                    journal_position=journal,
+                    correction_position=corrections,
+                    **vars(value),
+                )
+                .on_conflict_do_nothing(constraint="uq_published_figures_inputs")
+                .returning(orm.PublishedFigure.id)
             )
-            .on_conflict_do_nothing(constraint="uq_published_figures_inputs")
-            .returning(orm.PublishedFigure.id)
-        )
-        created = row_id is not None
-        row = await session.scalar(
-            select(orm.PublishedFigure).where(
-                orm.PublishedFigure.plan_id == plan.id,
-                orm.PublishedFigure.scope == scope,
-                orm.PublishedFigure.rule_version == rule.version,
-                orm.PublishedFigure.as_of == as_of,
-                orm.PublishedFigure.journal_position == journal,
-                orm.PublishedFigure.correction_position == corrections,
-            )
-        )
-        assert row is not None  # inserted or already there, in this transaction's view
+            created = row_id is not None
+            # Inserted, or kept meanwhile by another transaction (committed: read again).
+            row = await session.scalar(kept.where(orm.PublishedFigure.scope == scope))
+            assert row is not None
         if created or meeting_id is not None:
             await events.outbox.add(
                 session, figure_published(row, plan, meeting_id), subject=f"figures/{row.id}"
