@@ -96,17 +96,14 @@ async def on_meeting_concluded(
                 orm.Section.plan_id == plan_id, orm.Section.parent_id.is_(None)
             )
         )
-        for scope in ["plan", *(f"section:{p}" for p in pillars)]:
-            await figures.publish(
-                session,
-                figures.PublishFigure(
-                    plan_id=plan_id,
-                    scope=scope,
-                    rule_version=None,
-                    as_of=day,
-                    meeting_id=data.meeting_id,
-                ),
-            )
+        await figures.publish_scopes(
+            session,
+            plan_id,
+            ["plan", *(f"section:{p}" for p in pillars)],
+            None,
+            day,
+            meeting_id=data.meeting_id,
+        )
 
 
 async def _apply_plan_decision(

@@ -24,10 +24,16 @@ PATH = "/pages"
 LOGIN = f"{PATH}/login"
 
 
+def root(request: Request) -> str:
+    """The prefix the entry point routes to this service (``<NAME>_ROOT_PATH``, e.g.
+    ``/meetings``), "" when none: where the browser sees this service's paths."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
 def base(request: Request) -> str:
     """Where the pages are as the browser sees them: ``/pages`` under the prefix the entry
     point routes to this service (``<NAME>_ROOT_PATH``, e.g. ``/meetings/pages``)."""
-    return request.scope.get("root_path", "").rstrip("/") + PATH
+    return root(request) + PATH
 
 
 def _here(request: Request) -> str:

@@ -259,7 +259,8 @@ async def test_the_story_plays_through_the_apis_and_a_second_run_changes_nothing
 READ_PAGE = """(() => ({
   figures: [...document.querySelectorAll('[data-figure]')].map(e => ({
     plan: e.closest('[data-plan]')?.dataset.plan ?? null,
-    scope: e.dataset.scope ?? null, name: e.dataset.figure, value: e.dataset.value})),
+    scope: e.dataset.scope ?? null, name: e.dataset.figure, value: e.dataset.value,
+    href: e.querySelector('a')?.href ?? null})),
   charts: Object.fromEntries([...document.querySelectorAll('[data-chart]')].map(c =>
     [c.dataset.chart, null])),
   bars: [...document.querySelectorAll('[data-chart=pillars] rect[data-bar]')].map(r => ({
@@ -280,6 +281,29 @@ def _figures(page: dict[str, Any], names: set[str]) -> dict[tuple[str | None, st
     return {
         (f["scope"], f["name"]): float(f["value"]) for f in page["figures"] if f["name"] in names
     }
+
+
+# A figure's name on a page -> the published figure's value it shows.
+PUBLISHED_AS = {"completed": "completed", "counted": "counted", "total": "counted"}
+PUBLISHED_AS |= {"completion_percent": "completion_percent"}
+
+
+async def _linked_figures(
+    api: Api, page: dict[str, Any], token: str, as_of: str
+) -> set[tuple[str | None, str]]:
+    """Every linked figure's link, followed as the browser resolved it with the page's
+    token: a figure published as of the page's day whose value is the one shown. The
+    figures linked, by (scope, name)."""
+    linked = set()
+    for f in page["figures"]:
+        if f["href"] is None:
+            continue
+        published = await api.get(f["href"], headers={"Authorization": f"Bearer {token}"})
+        assert published["links"]["self"] in f["href"], f
+        assert published["as_of"] == as_of, (f, published)
+        assert published["value"][PUBLISHED_AS[f["name"]]] == float(f["value"]), (f, published)
+        linked.add((f["scope"], f["name"]))
+    return linked
 
 
 def _bars_drawn_to_scale(page: dict[str, Any]) -> list[tuple[str, float]]:
@@ -341,6 +365,12 @@ async def test_the_cpr_un_briefing_page_in_chromium_shows_the_apis_figures(
         }
         assert (overall["completed"], overall["total"]) == (97, 103)
         assert _figures(page, {"completed", "total", "completion_percent"}) == expected
+        # Each of them links to the figure plans published for the meeting as of its date,
+        # whose value is the one shown (on plans, as the browser reaches it).
+        assert all(
+            f["href"].startswith(f"{t.plans}/figures/") for f in page["figures"] if f["href"]
+        )
+        assert await _linked_figures(api, page, viet_nam, briefing["as_of"]) == set(expected)
         # The pillar chart: one bar per pillar, in the API's order, each its completion rate
         # and drawn to scale; the completion curve ends at the meeting's 97.
         assert _bars_drawn_to_scale(page) == [
@@ -387,6 +417,12 @@ async def test_the_plan_page_in_chromium_shows_the_rollups_now_and_as_of_a_day(
                 (key, name): scope["figures"][name] for key, scope in scopes for name in names
             }
             assert _figures(page, names) == expected, as_of
+            # The headline figures (overall, per pillar, per area) are published as of the
+            # page's day and link there; the others (ahead, overdue, health) are not published.
+            day = as_of or await tab.evaluate("document.querySelector('[data-as-of]').dataset.asOf")
+            headline = {"completed", "counted", "completion_percent"}
+            linked = {(key, name) for key, _ in scopes for name in headline}
+            assert await _linked_figures(api, page, viewer, day) == linked, as_of
             health = {(f["scope"], f["value"]) for f in page["figures"] if f["name"] == "health"}
             assert health == {(key, scope["figures"]["health"]) for key, scope in scopes}
             assert _bars_drawn_to_scale(page) == [

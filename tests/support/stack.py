@@ -146,6 +146,12 @@ class Services:
             f"{prefix}_DATABASE_URL": self.infra.database_url(service),
             f"{prefix}_HTTP_PORT": str(self.ports[service]),
             **(NOTIFICATIONS_TEST_SETTINGS if service == "notifications" else {}),
+            # The briefing pages link frozen figures to plans' /figures/{id}: this run's plans.
+            **(
+                {"MEETINGS_PLANS_PUBLIC_URL": self.url("plans")}
+                if service == "meetings" and "plans" in self.ports
+                else {}
+            ),
             **(self.infra.smtp_settings() if service == "notifications" else {}),
             **self.overrides,
         }

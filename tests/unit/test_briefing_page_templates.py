@@ -1,16 +1,17 @@
 """The meeting's briefing page rendered from a briefing with a previous meeting (the demo's
 CPR-UN meeting has none, so the browser test never shows this part): every change since the
-previous meeting is in the page, per pillar, with its data attributes."""
+previous meeting is in the page, per pillar, with its data attributes; and the links of its
+figures to the figures plans published, only where the published value is the one shown."""
 
 import re
 import uuid
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
-from services.meetings.briefings.schemas import BriefingRead
+from services.meetings.briefings.schemas import BriefingRead, PublishedFigureRead
 from services.meetings.pages import api, views
 from shared.pages.charts import Marker, bar_chart, line_chart
-from shared.pages.figures import provenance
+from shared.pages.figures import Sources, provenance
 
 POLITICAL, ECONOMIC = uuid.uuid4(), uuid.uuid4()
 
@@ -66,7 +67,7 @@ def _briefing() -> BriefingRead:
     )
 
 
-def _render(briefing: BriefingRead) -> str:
+def _render(briefing: BriefingRead, plans_at: str = "") -> str:
     (plan,) = briefing.plans
     changes = plan.changes_since_previous_meeting
     assert changes is not None
@@ -87,7 +88,11 @@ def _render(briefing: BriefingRead) -> str:
         meeting=meeting,
         briefing=briefing,
         plans=[section],
-        source=provenance(f"/meetings/{briefing.meeting_id}/briefing"),
+        source=Sources(
+            provenance(f"/meetings/{briefing.meeting_id}/briefing"),
+            plans_at,
+            views.published(briefing.published_figures),
+        ),
         principal=None,
         pages="/pages",
     )
@@ -118,3 +123,64 @@ def test_the_change_since_the_previous_meeting_is_on_the_page_per_pillar() -> No
     assert html.count('<rect class="bar"') == 2
     # Text from the record is escaped, never markup.
     assert "A &lt;plan&gt; &amp; its title" in html and "<plan>" not in html
+
+
+def _published(scope: str, completed: float, counted: float, percent: float) -> dict[str, object]:
+    return {
+        "figure_id": uuid.uuid4(),
+        "scope": scope,
+        "scope_title": scope,
+        "as_of": date(2020, 9, 15),
+        "completed": completed,
+        "counted": counted,
+        "completion_percent": percent,
+    }
+
+
+def _link(html: str, scope: object, name: str) -> str | None:
+    found = re.findall(
+        rf'data-figure="{name}" data-scope="{scope}" data-value="[^"]*" '
+        rf'data-source="([^"]*)" title="[^"]*">(?:<a href="([^"]*)">)?',
+        html,
+    )
+    assert len(found) == 1, (scope, name, found)
+    source, href = found[0]
+    assert (source == f"GET {href.removeprefix(PLANS)}") == bool(href), found
+    return href or None
+
+
+PLANS = "https://accord.example/plans"
+
+
+def test_each_figure_links_to_the_published_figure_only_when_it_shows_its_value() -> None:
+    briefing = _briefing()
+    plan = briefing.plans[0].plan_id
+    published = [
+        _published("plan", 2, 4, 50.0),
+        _published(f"section:{POLITICAL}", 1, 2, 50.0),
+        # Published with a value other than the one shown: its completed and share are not
+        # linked to it (a link never vouches for another number); its total is.
+        _published(f"section:{ECONOMIC}", 0, 2, 0.0),
+    ]
+    briefing = briefing.model_copy(
+        update={
+            "published_figures": [
+                PublishedFigureRead.model_validate({**f, "plan_id": plan}) for f in published
+            ]
+        }
+    )
+    html = _render(briefing, PLANS)
+    overall, political, economic = (f"{PLANS}/figures/{f['figure_id']}" for f in published)
+    names = ("completed", "total", "completion_percent")
+    assert [_link(html, plan, n) for n in names] == [overall] * 3
+    assert [_link(html, POLITICAL, n) for n in names] == [political] * 3
+    assert [_link(html, ECONOMIC, n) for n in names] == [None, economic, None]
+    # What plans never published (a change since the previous meeting) is not linked.
+    assert _link(html, POLITICAL, "completed_since") is None
+
+
+def test_before_plans_published_the_figures_name_the_briefing_read() -> None:
+    briefing = _briefing()
+    html = _render(briefing, PLANS)
+    assert "/figures/" not in html
+    assert _link(html, briefing.plans[0].plan_id, "completed") is None

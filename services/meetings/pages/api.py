@@ -24,7 +24,10 @@ async def index(request: Request, principal: PagePrincipal) -> Response:
 @router.get("/pages/meetings/{meeting_id}")
 async def meeting(meeting_id: uuid.UUID, request: Request, principal: PagePrincipal) -> Response:
     """A meeting's briefing: each plan under review as of the meeting's date, per pillar, what
-    changed since the previous meeting of the series, and completion over time."""
+    changed since the previous meeting of the series, and completion over time. A frozen
+    briefing's figures link to the figures plans published for it, on plans as browsers
+    reach it (``MEETINGS_PLANS_PUBLIC_URL``)."""
+    plans_at = request.app.state.spec.settings.plans_public_url
     async with read_only(request) as session:
-        context = await views.meeting_page(session, meeting_id)
+        context = await views.meeting_page(session, meeting_id, plans_at)
     return pages.render(request, "meeting.html", principal=principal, **context)

@@ -16,9 +16,10 @@ from services.meetings.briefings.schemas import (
     PillarChangeRead,
     PillarFiguresRead,
     PlanBriefingRead,
+    PublishedFigureRead,
 )
 from shared.pages.charts import Bar, BarChart, LineChart, Marker, bar_chart, line_chart
-from shared.pages.figures import Provenance, provenance
+from shared.pages.figures import Published, Sources, provenance
 from shared.pages.rendering import percent
 from shared.pages.series import Change, completion_over_time
 
@@ -36,7 +37,10 @@ async def meeting_index(session: AsyncSession) -> list[orm.Meeting]:
     return list(await session.scalars(select(orm.Meeting).order_by(orm.Meeting.starts_at.desc())))
 
 
-async def meeting_page(session: AsyncSession, meeting_id: uuid.UUID) -> dict[str, Any]:
+async def meeting_page(
+    session: AsyncSession, meeting_id: uuid.UUID, plans_at: str = ""
+) -> dict[str, Any]:
+    """The page's context; ``plans_at`` is where browsers reach plans' ``/figures/{id}``."""
     meeting = await orm.load(session, orm.Meeting, meeting_id)
     briefing = await briefings.briefing(session, meeting_id)
     day = domain.meeting_date(meeting.starts_at, meeting.timezone)
@@ -56,13 +60,29 @@ async def meeting_page(session: AsyncSession, meeting_id: uuid.UUID) -> dict[str
                 changes={str(c.pillar_id): c for c in changes.per_pillar} if changes else {},
             )
         )
-    source: Provenance = provenance(f"/meetings/{meeting_id}/briefing")
+    default = provenance(f"/meetings/{meeting_id}/briefing")
     return {
         "meeting": meeting,
         "briefing": briefing,
         "plans": plans,
-        "source": source,
+        "source": Sources(default, plans_at, published(briefing.published_figures)),
     }
+
+
+def published(figures: list[PublishedFigureRead]) -> dict[str | None, Published]:
+    """The figures plans published for the meeting, by the key the page names their scope
+    with: the plan's id for a plan's own, the pillar's id for a pillar's (the latest
+    publication of each wins)."""
+    keyed: dict[str | None, Published] = {}
+    for f in figures:
+        kind, _, key = f.scope.partition(":")
+        values = {
+            "completed": f.completed,
+            "total": f.counted,  # the briefing counts every line once: its total
+            "completion_percent": f.completion_percent,
+        }
+        keyed[str(f.plan_id) if kind == "plan" else key] = Published(f.figure_id, values)
+    return keyed
 
 
 def pillar_bar(pillar: PillarFiguresRead) -> Bar:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.plans import events, orm
 from services.plans.domain import plan_today
 from services.plans.figures.domain import Value
-from services.plans.rollups.domain import Counters, figures
+from services.plans.rollups.domain import Counters, CountingRule, figures
 from services.plans.rollups.projection import PLAN_SCOPE
 from services.plans.rollups.views import recount_plan, rule_by_version
 from shared.contracts import plans as contracts
@@ -37,49 +37,86 @@ async def publish(
     """The published figure for these inputs at the journal's current position, and whether
     it was kept just now. A new figure (or one published for a meeting) is announced with
     ``figure.published``."""
-    plan = await session.get(orm.Plan, command.plan_id)
+    [published] = await publish_scopes(
+        session,
+        command.plan_id,
+        [command.scope],
+        command.rule_version,
+        command.as_of,
+        meeting_id=command.meeting_id,
+    )
+    return published
+
+
+async def publish_scopes(
+    session: AsyncSession,
+    plan_id: uuid.UUID,
+    scopes: list[str],
+    rule_version: int | None,
+    as_of: date,
+    *,
+    meeting_id: uuid.UUID | None = None,
+) -> list[tuple[orm.PublishedFigure, bool]]:
+    """``publish`` for several scopes of one plan at once (a page's figures, a meeting's):
+    the journal is counted once for all of them, at one position, in the caller's
+    transaction."""
+    plan = await session.get(orm.Plan, plan_id)
     if plan is None:  # named in the body: the request is at fault, not its address
-        raise NotFound("plan", command.plan_id, field="plan_id")
-    rule = await rule_by_version(session, command.rule_version, "body.rule_version")
+        raise NotFound("plan", plan_id, field="plan_id")
+    rule = await rule_by_version(session, rule_version, "body.rule_version")
     today = plan_today(plan.time_zone, datetime.now(UTC))
-    if command.as_of > today:
-        _refuse("as_of", f"as_of {command.as_of} is after today ({today} in the plan's time zone)")
-    title = await scope_title(session, plan, command.scope)
+    if as_of > today:
+        _refuse("as_of", f"as_of {as_of} is after today ({today} in the plan's time zone)")
     journal, corrections = await journal_position(session, plan.id)
-    value = await derive(session, plan, command.scope, rule.version, command.as_of)
-    row_id = await session.scalar(
-        insert(orm.PublishedFigure)
-        .values(
-            id=uuid.uuid4(),
-            plan_id=plan.id,
-            scope=command.scope,
-            scope_title=title,
-            rule_version=rule.version,
-            as_of=command.as_of,
-            journal_position=journal,
-            correction_position=corrections,
-            **vars(value),
-        )
-        .on_conflict_do_nothing(constraint="uq_published_figures_inputs")
-        .returning(orm.PublishedFigure.id)
+    kept = select(orm.PublishedFigure).where(
+        orm.PublishedFigure.plan_id == plan.id,
+        orm.PublishedFigure.rule_version == rule.version,
+        orm.PublishedFigure.as_of == as_of,
+        orm.PublishedFigure.journal_position == journal,
+        orm.PublishedFigure.correction_position == corrections,
     )
-    created = row_id is not None
-    row = await session.scalar(
-        select(orm.PublishedFigure).where(
-            orm.PublishedFigure.plan_id == plan.id,
-            orm.PublishedFigure.scope == command.scope,
-            orm.PublishedFigure.rule_version == rule.version,
-            orm.PublishedFigure.as_of == command.as_of,
-            orm.PublishedFigure.journal_position == journal,
-            orm.PublishedFigure.correction_position == corrections,
-        )
-    )
-    assert row is not None  # inserted or already there, in this transaction's view
-    if created or command.meeting_id is not None:
-        await events.outbox.add(
-            session, figure_published(row, plan, command.meeting_id), subject=f"figures/{row.id}"
-        )
-    return row, created
+    # A page reloaded at the same journal position finds all its figures here: one read,
+    # no recount.
+    found = {
+        row.scope: row
+        for row in await session.scalars(kept.where(orm.PublishedFigure.scope.in_(scopes)))
+    }
+    counters: dict[str, Counters] | None = None
+    published = []
+    for scope in scopes:
+        row = found.get(scope)
+        created = False
+        if row is None:
+            title = await scope_title(session, plan, scope)
+            if counters is None:
+                counters = await recount_plan(session, plan.id, as_of)
+            value = value_from(counters, scope, rule, plan, as_of)
+            row_id = await session.scalar(
+                insert(orm.PublishedFigure)
+                .values(
+                    id=uuid.uuid4(),
+                    plan_id=plan.id,
+                    scope=scope,
+                    scope_title=title,
+                    rule_version=rule.version,
+                    as_of=as_of,
+                    journal_position=journal,
+                    correction_position=corrections,
+                    **vars(value),
+                )
+                .on_conflict_do_nothing(constraint="uq_published_figures_inputs")
+                .returning(orm.PublishedFigure.id)
+            )
+            created = row_id is not None
+            # Inserted, or kept meanwhile by another transaction (committed: read again).
+            row = await session.scalar(kept.where(orm.PublishedFigure.scope == scope))
+            assert row is not None
+        if created or meeting_id is not None:
+            await events.outbox.add(
+                session, figure_published(row, plan, meeting_id), subject=f"figures/{row.id}"
+            )
+        published.append((row, created))
+    return published
 
 
 async def derive(
@@ -87,7 +124,12 @@ async def derive(
 ) -> Value:
     """The figure counted now from the journal, as of the end of ``as_of``."""
     rule = await rule_by_version(session, rule_version)
-    counters = await recount_plan(session, plan.id, as_of)
+    return value_from(await recount_plan(session, plan.id, as_of), scope, rule, plan, as_of)
+
+
+def value_from(
+    counters: dict[str, Counters], scope: str, rule: CountingRule, plan: orm.Plan, as_of: date
+) -> Value:
     f = figures(
         counters.get(scope, Counters()),
         rule,

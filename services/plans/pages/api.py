@@ -8,8 +8,9 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from services.plans.pages import views
-from shared.http import read_only
+from shared.http import read_only, unit_of_work
 from shared.pages import routes
+from shared.pages import session as session_pages
 from shared.pages.session import PagePrincipal
 
 router, pages = routes.service_pages("services.plans.pages")
@@ -27,7 +28,9 @@ async def plan(
     plan_id: uuid.UUID, request: Request, principal: PagePrincipal, as_of: date | None = None
 ) -> Response:
     """A plan's progress: overall, per pillar and area, ahead of schedule, overdue, health,
-    completion over time; as of a day when ``as_of`` says (from the journal)."""
-    async with read_only(request) as session:
-        context = await views.plan_page(session, plan_id, as_of)
+    completion over time; as of a day when ``as_of`` says (from the journal). Its headline
+    figures are published (idempotent) in one transaction, each linked to ``/figures/{id}``
+    under the prefix the browser sees."""
+    async with unit_of_work(request) as session:
+        context = await views.plan_page(session, plan_id, as_of, session_pages.root(request))
     return pages.render(request, "plan.html", principal=principal, **context)

@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.plans import orm
 from services.plans.domain import plan_today
+from services.plans.figures import handlers as figures_handlers
 from services.plans.rollups import views as rollups
+from services.plans.rollups.projection import PLAN_SCOPE
 from services.plans.schemas import ScopeRollupRead
 from services.plans.views import require_plan
 from shared.pages.charts import Bar, bar_chart, line_chart
-from shared.pages.figures import provenance
+from shared.pages.figures import Published, Sources, provenance
 from shared.pages.rendering import count, percent
 from shared.pages.series import Change, completion_over_time
 
@@ -25,12 +27,23 @@ async def plan_index(session: AsyncSession) -> list[orm.Plan]:
 
 
 async def plan_page(
-    session: AsyncSession, plan_id: uuid.UUID, as_of: date | None
+    session: AsyncSession, plan_id: uuid.UUID, as_of: date | None, figures_at: str = ""
 ) -> dict[str, Any]:
+    """The page's context. Its headline figures (overall, per pillar, per area) are
+    published as of the page's day in ``session``'s transaction, and link to
+    ``<figures_at>/figures/{id}``."""
     plan = await require_plan(session, plan_id)
     figures = await rollups.plan_rollups(session, plan_id, None, as_of)
-    day = as_of or plan_today(plan.time_zone, datetime.now(UTC))
+    today = plan_today(plan.time_zone, datetime.now(UTC))
+    day = as_of or today
     pillars = [s for s in figures.sections if s.depth == 1]
+    default = provenance(f"/plans/{plan_id}/rollups", as_of=as_of)
+    shown = [PLAN_SCOPE, *(f"section:{s.key}" for s in pillars)]
+    shown += [f"tag:{s.key}" for s in figures.tags]
+    # A day not begun in the plan's calendar has no figure to stand behind yet.
+    published = (
+        await publish(session, plan_id, shown, figures.rule.version, day) if day <= today else {}
+    )
     series, lines = await completion_series(session, plan_id, day)
     last_change = series[-1][0] if series else day
     return {
@@ -39,7 +52,9 @@ async def plan_page(
         "day": day,
         "pillars": pillars,
         "areas": figures.tags,
-        "source": provenance(f"/plans/{plan_id}/rollups", as_of=as_of),
+        # The template names a scope by the plan's (None), a pillar's or an area's key.
+        "source": Sources(default, figures_at, _keyed(published, PLAN_SCOPE, "section")),
+        "area_source": Sources(default, figures_at, _keyed(published, "tag")),
         "pillar_chart": bar_chart([pillar_bar(s) for s in pillars]),
         "completion_chart": line_chart(
             series,
@@ -48,6 +63,38 @@ async def plan_page(
             end=max(min(plan.period_end, day), last_change),
         ),
     }
+
+
+async def publish(
+    session: AsyncSession,
+    plan_id: uuid.UUID,
+    scopes: list[str],
+    rule_version: int,
+    day: date,
+) -> dict[str, Published]:
+    """The shown scopes' figures, published (idempotent at one journal position), by scope."""
+    rows = await figures_handlers.publish_scopes(session, plan_id, scopes, rule_version, day)
+    return {
+        scope: Published(
+            row.id,
+            {
+                "completed": row.completed,
+                "counted": row.counted,
+                "completion_percent": row.completion_percent,
+            },
+        )
+        for scope, (row, _) in zip(scopes, rows, strict=True)
+    }
+
+
+def _keyed(published: dict[str, Published], *kinds: str) -> dict[str | None, Published]:
+    """The published figures of scopes of these kinds, by their key (None: the plan's)."""
+    keyed: dict[str | None, Published] = {}
+    for scope, figure in published.items():
+        kind, _, key = scope.partition(":")
+        if kind in kinds:
+            keyed[None if scope == PLAN_SCOPE else key] = figure
+    return keyed
 
 
 def pillar_bar(scope: ScopeRollupRead) -> Bar:
