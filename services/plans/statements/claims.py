@@ -135,9 +135,10 @@ def _claims_of_sentence(text: str, start: int, end: int) -> list[Claim]:
         # The percentage that goes with it: right after it, after a comma, "or", "i.e." or
         # "that is" ("97 of 103, or 94.2 %"), or in the next brackets with no number between
         # ("31 of the 33 lines of the pillar were completed (93.9 %)").
-        following = [p for p in percents if _pairs(sentence[m.end() : p.start()])]
-        if following:
-            p = following[0]
+        # Only the first percentage after the fraction can: any later one has a number (that
+        # first percentage) in its gap. (Trying every one was cubic in the sentence's length.)
+        p = next((p for p in percents if p.start() >= m.end()), None)
+        if p is not None and _pairs(sentence[m.end() : p.start()]):
             percents.remove(p)
             # The closing bracket of "(94.2 %)" belongs to the claim too.
             bracketed = "(" in sentence[m.end() : p.start()]

@@ -7,9 +7,13 @@ from pydantic import Field, StringConstraints
 
 from shared.schemas import RequestModel, ResponseModel
 
+# A statement or a press release is a few thousand characters; the checker's work grows with
+# the claims of a sentence and the pillars named in it, so what it takes in is bounded.
+MAX_TEXT = 20_000
+
 
 class StatementCheck(RequestModel):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)] = Field(
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)] = Field(
         examples=["As of 15 September 2020, 97 of the 103 action lines (94.2 %) were completed."]
     )
     plan_code: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
