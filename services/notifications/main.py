@@ -119,8 +119,9 @@ def create() -> FastAPI:
             background=[
                 Job(listen),
                 Job(dispatch, Role.DISPATCHER, graceful=True),
-                # Emails are cancelled at the end of the grace period: they are sent at least
-                # once, and a resend carries the same Message-ID (decision 29).
+                # Emails are cancelled when the process starts stopping (no graceful stop
+                # yet): an attempt cut short is sent again, with the same Message-ID
+                # (decision 29), once its lease ends or the same instance is back.
                 Job(send_emails, Role.DISPATCHER),
                 Job(digest, Role.DISPATCHER),
             ],

@@ -2,6 +2,7 @@
 every attempt carries, and times rendered in the delegation's zone."""
 
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 
 import jinja2
 import pytest
@@ -95,3 +96,27 @@ def test_the_html_part_escapes_what_the_text_part_keeps() -> None:
 def test_a_value_missing_from_a_template_is_an_error_not_an_empty_line() -> None:
     with pytest.raises(jinja2.UndefinedError, match="contact_name"):
         render("notice", "subject", {})
+
+
+def test_a_title_with_line_breaks_makes_a_subject_of_one_line_that_a_message_can_carry() -> None:
+    """A commitment's text or a meeting's title may hold line breaks; a header cannot (found by
+    a review: the message could never be built, and its delivery, claimed again for ever,
+    held back every later email of that contact on the same subject)."""
+    values = {
+        "contact_name": "Lan",
+        "role_label": "ambassador",
+        "language": "vi",
+        "delegation_name": "Viet Nam",
+        "zone": "Asia/Ho_Chi_Minh",
+        "title": "t",
+        "body": "b",
+        "effective_date": None,
+        "meeting_title": None,
+        "meeting_date": None,
+        "occurred_at": NOW,
+        "received_at": NOW,
+    }
+    rendered = render("notice", "Commitment by VNM: Draft the plan\nby June\r\n", values)
+    assert rendered.subject == "Commitment by VNM: Draft the plan by June"
+    message = EmailMessage()
+    message["Subject"] = rendered.subject  # raised ValueError with the line break

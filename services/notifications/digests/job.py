@@ -144,7 +144,9 @@ async def send(
         await add_deliveries(session, row, [digest.delegation])
     if Channel.EMAIL in channels:
         await email_digest(session, row, digest)
-    notice = Notice(event_type=DIGEST, title=digest.title, body=digest.text, event_row_id=row.id)
+    # An inbox title holds 300 characters; a meeting's title alone may hold 500.
+    title = digest.title[:300]
+    notice = Notice(event_type=DIGEST, title=title, body=digest.text, event_row_id=row.id)
     await add_entries(session, notice, {digest.delegation: sorted(channels)})
     if items:
         await session.execute(

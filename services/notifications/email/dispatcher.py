@@ -191,8 +191,14 @@ class EmailDispatcher:
         return max(0.0, min(float(wait), self._settings.poll_interval))
 
     async def _send(self, job: Job) -> None:
-        message = sender.build(job.outgoing, self._settings)
-        result = await sender.send(message, self._settings)
+        try:
+            message = sender.build(job.outgoing, self._settings)
+        except (ValueError, TypeError) as exc:
+            # A message that cannot be built never will be: a permanent failure, recorded and
+            # told, rather than a delivery claimed again for ever (holding back the rest).
+            result = SmtpResult(554, f"not sent: the message could not be built: {exc}", True)
+        else:
+            result = await sender.send(message, self._settings)
         if result.accepted:
             failpoints.reach(failpoints.EMAIL_AFTER_ACCEPTED)
         else:

@@ -23,6 +23,8 @@ from services.notifications.intake.domain import type_matches
 from services.notifications.webhooks.domain import DeliveryStatus
 from shared.contracts import notifications as contracts
 
+# Rows per INSERT of email deliveries: 13 parameters each, well under a statement's 32,767.
+INSERT_SLICE = 1_000
 ROLE_LABELS = {
     ContactRole.AMBASSADOR.value: "ambassador",
     ContactRole.DESK_OFFICER.value: "desk officer",
@@ -184,7 +186,11 @@ def _delivery(
 
 async def _add(session: AsyncSession, values: list[dict[str, Any]]) -> None:
     if values:
-        await session.execute(insert(orm.EmailDelivery).values(values).on_conflict_do_nothing())
+        # In slices: one statement's bound parameters are limited (32,767), and a fan-out to
+        # thousands of contacts would otherwise never be taken in.
+        for start in range(0, len(values), INSERT_SLICE):
+            rows = values[start : start + INSERT_SLICE]
+            await session.execute(insert(orm.EmailDelivery).values(rows).on_conflict_do_nothing())
         await wakeup.notify(session, wakeup.EMAILS)
 
 

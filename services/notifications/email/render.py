@@ -66,9 +66,12 @@ _HTML = _environment(autoescape=True)
 
 def render(kind: str, subject: str, values: dict[str, Any]) -> Rendered:
     """``kind`` names the template pair ``<kind>.txt`` and ``<kind>.html``."""
+    # One line: a title may hold line breaks (a commitment's text, a meeting's title), and a
+    # header cannot (the message could never be built, and its delivery would block the rest).
+    subject = " ".join(subject.split())[:300]
     values = {**values, "subject": subject}
     return Rendered(
-        subject=subject[:300],
+        subject=subject,
         text=_TEXT.get_template(f"{kind}.txt").render(values),
         html=_HTML.get_template(f"{kind}.html").render(values),
     )

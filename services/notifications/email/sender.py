@@ -1,6 +1,7 @@
 """One email over SMTP with ``aiosmtplib``: the message built from a delivery's stored parts,
 and how the attempt ended (``SmtpResult``), never an exception."""
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -41,15 +42,18 @@ def build(outgoing: Outgoing, settings: NotificationsSettings) -> EmailMessage:
 
 async def send(message: EmailMessage, settings: NotificationsSettings) -> SmtpResult:
     try:
-        await aiosmtplib.send(
-            message,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            start_tls=settings.smtp_starttls,
-            username=settings.smtp_username or None,
-            password=settings.smtp_password or None,
-            timeout=settings.smtp_timeout,
-        )
+        # aiosmtplib's timeout bounds each command; the attempt as a whole gets the same
+        # deadline, which the dispatcher's lease outlasts (LEASE_MARGIN).
+        async with asyncio.timeout(settings.smtp_timeout):
+            await aiosmtplib.send(
+                message,
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                start_tls=settings.smtp_starttls,
+                username=settings.smtp_username or None,
+                password=settings.smtp_password or None,
+                timeout=settings.smtp_timeout,
+            )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         if not exc.recipients:
             return SmtpResult(None, _said(exc, None), about_message=True)
