@@ -69,6 +69,10 @@ RULES = {
     "for_a": Rule(403, OK, 403, OK),  # create an object naming A as its owner
     "own_list": Rule(403, OK, OK, OK),  # a delegation's own list (B sees only B's)
     "feed": Rule(OK, 403, 403, OK),  # secretariat and viewers only
+    # Secretariat only, and the matrix's meeting has no frozen snapshot yet: the secretariat's
+    # call reaches the handler, which refuses a draft (409) or finds none (404).
+    "draft_not_yet": Rule(403, 403, 403, 409),
+    "no_draft_yet": Rule(403, 403, 403, 404),
 }
 
 # Every route of the three services: its rule and what to send. ``{a}`` in a path, query or
@@ -109,6 +113,13 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
     ("plans", "POST", "/plans/{plan_id}/action-lines/import"): ("write", {"csv": True}),
     ("plans", "GET", "/plans/{plan_id}/export"): ("read", {}),
     ("plans", "GET", "/plans/{plan_id}/action-lines.csv"): ("read", {}),
+    ("plans", "POST", "/figures"): ("read", {"json": "new_figure"}),
+    ("plans", "GET", "/figures/{figure_id}"): ("read", {}),
+    ("plans", "GET", "/figures/{figure_id}/rederivation"): ("read", {}),
+    ("plans", "POST", "/statements/check"): (
+        "read",
+        {"json": {"text": "97 of the 103 action lines (94.2 %) have been completed."}},
+    ),
     # meetings
     ("meetings", "GET", "/healthz"): ("open", {}),
     ("meetings", "GET", "/readyz"): ("open", {}),
@@ -133,6 +144,15 @@ ROUTES: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {
         {"json": {"title": "Any other business"}},
     ),
     ("meetings", "POST", "/meetings/{meeting_id}/decisions"): ("write", {"json": "statement"}),
+    ("meetings", "POST", "/meetings/{meeting_id}/statement-drafts"): (
+        "draft_not_yet",
+        {"json": {"kind": "statement"}},
+    ),
+    ("meetings", "GET", "/meetings/{meeting_id}/statement-drafts/{kind}"): ("no_draft_yet", {}),
+    ("meetings", "PUT", "/meetings/{meeting_id}/statement-drafts/{kind}"): (
+        "no_draft_yet",
+        {"json": {"text": "Agreed: [[F1]]."}},
+    ),
     ("meetings", "GET", "/meetings/{meeting_id}/decisions"): ("read", {}),
     ("meetings", "GET", "/decisions/{decision_id}"): ("read", {}),
     ("meetings", "GET", "/commitments"): ("read", {}),
@@ -306,6 +326,7 @@ async def _build_world(world: World) -> None:
         code=world.a,
         grouping=f"MATRIX{uuid.uuid4().hex[:6]}",
         role="co-chairs",
+        kind="statement",
     )
 
     # A follows the plan with an endpoint; a status change gives it a delivery and an entry.
@@ -331,6 +352,13 @@ async def _build_world(world: World) -> None:
         lambda: listed(http, f"{notifications}/inbox", headers_of(world.a)),
         what="an inbox entry of A",
     )
+    figure = await http.post(
+        f"{plans}/figures",
+        json={"plan_id": plan["id"], "scope": "plan", "as_of": "2020-09-15"},
+        headers=sec,
+    )
+    assert figure.status_code in (200, 201), figure.text
+    world.ids["figure_id"] = str(figure.json()["id"])
     world.ids["delivery_id"] = str(deliveries[0]["id"])
     world.ids["entry_id"] = str(entries[0]["id"])
 
@@ -407,6 +435,8 @@ async def _body(world: World, name: str) -> Any:
         return {"starts_at": "2020-09-16T09:00:00+07:00", "ends_at": "2020-09-16T12:00:00+07:00"}
     if name == "statement":
         return {"title": "Statement", "body": {"kind": "statement", "text": "Agreed."}}
+    if name == "new_figure":
+        return {"plan_id": world.ids["plan_id"], "scope": "plan", "as_of": "2020-09-15"}
     if name == "new_delegation":
         return {"code": f"M{unique.upper()[:7]}", "name": "Matrix", "timezone": "Asia/Jakarta"}
     if name == "new_role":

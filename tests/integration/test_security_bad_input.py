@@ -171,6 +171,10 @@ async def known(services: Services) -> dict[str, str]:
         "code": "VNM",
         "delegation": "VNM",
         "on": "2020-09-15",
+        "contact_id": str(uuid.uuid4()),
+        "figure_id": str(uuid.uuid4()),
+        "kind": "statement",
+        "role": "co-chairs",
     }
 
 
