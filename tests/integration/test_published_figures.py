@@ -109,6 +109,10 @@ async def test_bad_figure_requests_are_problems_on_the_field_at_fault(
         ({"plan_id": plan["id"], "as_of": "2999-01-01"}, 422, "body.as_of"),
         ({"plan_id": plan["id"], "as_of": "2020-01-01", "scope": "section:x"}, 422, "body.scope"),
         ({"plan_id": plan["id"], "as_of": "2020-01-01", "scope": "pillar"}, 422, "body.scope"),
+        # No line of the plan carries them (found by a review: any tag or lead was taken, so a
+        # caller could add rows and events without end).
+        ({"plan_id": plan["id"], "as_of": "2020-01-01", "scope": "tag:x1"}, 422, "body.scope"),
+        ({"plan_id": plan["id"], "as_of": "2020-01-01", "scope": "lead:X1"}, 422, "body.scope"),
         (
             {"plan_id": plan["id"], "as_of": "2020-01-01", "rule_version": 99},
             422,

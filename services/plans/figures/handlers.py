@@ -174,6 +174,16 @@ async def scope_title(session: AsyncSession, plan: orm.Plan, scope: str) -> str:
             return section.title
         _refuse("scope", f"the plan has no section {key!r}")
     if kind in ("tag", "lead") and key:
+        # Only what the plan's lines carry: any other would count nothing, and each one named
+        # would be a row and an event more (a caller could grow them without end).
+        column = orm.ActionLine.tags if kind == "tag" else orm.ActionLine.leads
+        carried = await session.scalar(
+            select(orm.ActionLine.id)
+            .where(orm.ActionLine.plan_id == plan.id, column.any(key))
+            .limit(1)
+        )
+        if carried is None:
+            _refuse("scope", f"no action line of the plan has the {kind} {key!r}")
         return f"{kind} {key}"
     _refuse("scope", "a scope is plan, section:<id>, tag:<tag> or lead:<code>")
 
