@@ -155,7 +155,7 @@ async def _contacts(
         .where(orm.Contact.delegation_code.in_(sorted(set(codes))))
         .order_by(orm.Contact.number)
     )
-    return [(contact, delegation) for contact, delegation in found.tuples()]
+    return [(contact, delegation) for contact, delegation in found.all()]
 
 
 def _delivery(

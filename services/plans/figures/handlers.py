@@ -179,7 +179,7 @@ async def scope_title(session: AsyncSession, plan: orm.Plan, scope: str) -> str:
         column = orm.ActionLine.tags if kind == "tag" else orm.ActionLine.leads
         carried = await session.scalar(
             select(orm.ActionLine.id)
-            .where(orm.ActionLine.plan_id == plan.id, column.any(key))
+            .where(orm.ActionLine.plan_id == plan.id, column.contains([key]))
             .limit(1)
         )
         if carried is None:

@@ -67,6 +67,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])|;\s+")
 _ADJACENT = re.compile(r"\s*(?:\(|[,:\u2013\u2014-]\s*(?:or|i\.e\.,?|that is,?)?)?\s*", _FLAGS)
 _BRACKETED = re.compile(r"[^%()]*\(\s*")
 _A_NUMBER = re.compile(numbers.NUMBER, _FLAGS)
+# Numbers that belong to a name ("the Checker Plan 2020", "Chapter 3"): a capitalised word
+# then numbers. They say nothing about the fraction, so they do not keep its percentage away.
+_NAMED_NUMBERS = re.compile(rf"(?-i:[A-Z])[\w-]*(?:\s+{numbers.NUMBER})+", _FLAGS)
 
 ABOUT = 2.5
 NEARLY = 5.0
@@ -193,7 +196,9 @@ def _pairs(gap: str) -> bool:
     """Whether a percentage after this gap goes with the fraction before it."""
     if _ADJACENT.fullmatch(gap):
         return True
-    return bool(_BRACKETED.fullmatch(gap)) and not _A_NUMBER.search(gap)
+    if not _BRACKETED.fullmatch(gap):
+        return False
+    return not _A_NUMBER.search(_NAMED_NUMBERS.sub(" ", gap))
 
 
 def _qualifier(word: str | None) -> str | None:
