@@ -4,11 +4,11 @@ The engine is made in the application's lifespan, never at import time. Sessions
 expire objects on commit, so a handler can return what it just committed.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import structlog
-from sqlalchemy import MetaData, event
+from sqlalchemy import ARRAY, ColumnElement, MetaData, any_, event, literal
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -38,6 +38,14 @@ NAMING_CONVENTION = {
 # Use as ``select(...).with_for_update(**NO_KEY_UPDATE)`` or
 # ``session.get(Model, id, with_for_update=NO_KEY_UPDATE)``.
 NO_KEY_UPDATE: dict[str, Any] = {"key_share": True}
+
+
+def is_any_of(column: Any, values: Collection[Any]) -> ColumnElement[bool]:
+    """``column = ANY($1)`` with the values as one array parameter: unlike ``IN``, the statement
+    does not grow with the values (``IN`` renders a parameter per value and compiles anew for
+    each count: a fan-out to 10,000 delegations spent a tenth of its time rendering them)."""
+    condition: ColumnElement[bool] = column == any_(literal(list(values), ARRAY(column.type)))
+    return condition
 
 
 def new_metadata() -> MetaData:

@@ -53,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import failpoints, metrics, tracing
 from shared.backoff import Backoff
+from shared.db import is_any_of
 from shared.events import KAFKA_HEADERS, EventContract, envelope
 from shared.kafka_access import KafkaAccess
 
@@ -295,7 +296,9 @@ class OutboxRelay:
             metrics.RELAY_ACK.observe(time.perf_counter() - sent)
             failpoints.reach(failpoints.OUTBOX_AFTER_ACK)
             await session.execute(
-                t.update().where(t.c.id.in_([r.id for r in rows])).values(published_at=func.now())
+                t.update()
+                .where(is_any_of(t.c.id, [r.id for r in rows]))
+                .values(published_at=func.now())
             )
         self.state.published_total += len(rows)
         metrics.RELAY_PUBLISHED.inc(len(rows))

@@ -22,6 +22,7 @@ from services.notifications.email.render import Rendered, render
 from services.notifications.intake.domain import type_matches
 from services.notifications.webhooks.domain import DeliveryStatus
 from shared.contracts import notifications as contracts
+from shared.db import is_any_of
 
 # Rows per INSERT of email deliveries: 13 parameters each, well under a statement's 32,767.
 INSERT_SLICE = 1_000
@@ -152,7 +153,7 @@ async def _contacts(
     found = await session.execute(
         select(orm.Contact, orm.Delegation)
         .join(orm.Delegation, orm.Delegation.code == orm.Contact.delegation_code)
-        .where(orm.Contact.delegation_code.in_(sorted(set(codes))))
+        .where(is_any_of(orm.Contact.delegation_code, sorted(set(codes))))
         .order_by(orm.Contact.number)
     )
     return [(contact, delegation) for contact, delegation in found.all()]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications import orm, wakeup
 from services.notifications.bulk_insert import insert_rows
 from services.notifications.domain import Channel
-from shared.db import NO_KEY_UPDATE
+from shared.db import NO_KEY_UPDATE, is_any_of
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,13 @@ async def add_entries(
     # reference a delegation (digest items, entries) are inserted meanwhile (shared/db.py).
     await session.execute(
         select(orm.Delegation.code)
-        .where(orm.Delegation.code.in_(codes))
+        .where(is_any_of(orm.Delegation.code, codes))
         .order_by(orm.Delegation.code)
         .with_for_update(**NO_KEY_UPDATE)
     )
     numbered = await session.execute(
         update(orm.Delegation)
-        .where(orm.Delegation.code.in_(codes))
+        .where(is_any_of(orm.Delegation.code, codes))
         .values(stream_seq=orm.Delegation.stream_seq + 1)
         .returning(orm.Delegation.code, orm.Delegation.stream_seq)
     )

@@ -23,6 +23,7 @@ from services.notifications.intake.context import context_of
 from services.notifications.intake.domain import Consumed, Recipient
 from services.notifications.webhooks.domain import DeliveryStatus
 from shared import tracing
+from shared.db import is_any_of
 from shared.events import CloudEvent, EventContract, registered_contracts
 
 
@@ -57,8 +58,10 @@ async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed
     targets = domain.targets(event)
     if not targets:
         return
-    subscriptions = await session.scalars(
-        select(orm.Subscription).where(
+    # Rows, not ORM objects: a popular plan has thousands of subscriptions, read and dropped at
+    # once (objects for each cost a third of a fan-out to 10,000).
+    subscriptions = await session.execute(
+        select(*audiences.SUBSCRIPTION_COLUMNS).where(
             tuple_(orm.Subscription.target_kind, orm.Subscription.target_key).in_(
                 [(kind.value, key) for kind, key in targets]
             )
@@ -98,7 +101,7 @@ async def add_deliveries(session: AsyncSession, row: orm.ReceivedEvent, codes: l
     endpoints = await session.execute(
         # Disabled endpoints get their rows too: they wait, and go out once it is re-enabled.
         select(orm.Endpoint.id, orm.Endpoint.delegation_code, orm.Endpoint.event_types).where(
-            orm.Endpoint.delegation_code.in_(codes)
+            is_any_of(orm.Endpoint.delegation_code, codes)
         )
     )
     values = [
