@@ -49,7 +49,9 @@ def service_main(
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,  # our JSON logging is configured by the app
-            proxy_headers=False,
+            # X-Forwarded-For is believed from the configured proxies only (shared/config.py).
+            proxy_headers=bool(common.trusted_proxy_list),
+            forwarded_allow_ips=common.trusted_proxy_list or None,
             root_path=settings.root_path,
             # In-flight requests get the grace period too (then the app's workers get theirs).
             timeout_graceful_shutdown=int(common.shutdown_grace_seconds),

@@ -8,6 +8,7 @@ authenticate its clients; and with HS256 tokens (shared/tokens.py). TLS to Kafka
 PostgreSQL is set here too (``shared/tls.py``, docs/security.md).
 """
 
+import ipaddress
 import ssl
 from enum import StrEnum
 from typing import Any
@@ -151,6 +152,12 @@ class CommonSettings(BaseSettings):
     # finish what they hold before they are cancelled.
     shutdown_drain_seconds: float = Field(default=0.0, ge=0)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+    # The reverse proxies in front of this process (comma-separated addresses or networks):
+    # from them, and only from them, the client's address is taken from X-Forwarded-For, so
+    # that the rate limit per address counts each client rather than the proxy (behind one,
+    # every client shared one bucket and one client could use it up for all). Empty: the
+    # header is never believed.
+    trusted_proxies: str = ""
 
     _kafka_ssl_context: ssl.SSLContext | None = PrivateAttr(default=None)
 
@@ -161,6 +168,25 @@ class CommonSettings(BaseSettings):
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"ACCORD_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes")
         return secret
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                # "*" too: it would let any client name its own address and escape its limit.
+                raise ValueError(
+                    f"ACCORD_TRUSTED_PROXIES: {item!r} is not an IP address or network"
+                ) from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
 
     @field_validator("roles")
     @classmethod

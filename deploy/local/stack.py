@@ -330,6 +330,8 @@ class LocalStack:
             # A stable name per replica, the owner of its webhook leases (shared/config.py).
             "ACCORD_INSTANCE_ID": launch.replica_name(replica),
             "ACCORD_SHUTDOWN_DRAIN_SECONDS": DRAIN_SECONDS,
+            # HAProxy reaches the replicas from loopback and says who the client is.
+            "ACCORD_TRUSTED_PROXIES": "127.0.0.1",
             **notifications,
         }
 

@@ -7,10 +7,13 @@ the per-address buckets of one test do not touch another's.
 """
 
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from deploy.local.processes import free_port
+from deploy.local.proxy import Proxy
 from shared.tokens import Role, issue_token
 from tests.support.notifications import headers_of, new_delegation
 from tests.support.stack import SIGNING_KEY, Infrastructure, Services, isolated_service
@@ -34,6 +37,28 @@ def limited_plans(infra: Infrastructure, tmp_path_factory: pytest.TempPathFactor
     }
     with isolated_service(infra, tmp_path_factory.mktemp("limits"), "plans", settings) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def plans_behind_proxy(
+    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """A plans process with small address limits that trusts the loopback HAProxy in front of
+    it, as the local stack's do: (through the proxy, direct)."""
+    settings = {
+        "ACCORD_RATE_LIMIT_ADDRESS_PER_SECOND": SLOW_REFILL,
+        "ACCORD_RATE_LIMIT_ADDRESS_BURST": str(ADDRESS_BURST),
+        "ACCORD_TRUSTED_PROXIES": "127.0.0.1",
+    }
+    runtime = tmp_path_factory.mktemp("behind-proxy")
+    with isolated_service(infra, runtime, "plans", settings) as url:
+        proxy = Proxy(runtime, free_port(), free_port())
+        proxy.configure({"plans": [("plans-1", urlsplit(url).netloc)]})
+        proxy.start()
+        try:
+            yield f"{proxy.url}/plans", url
+        finally:
+            proxy.stop()
 
 
 def _from(address: str) -> httpx.AsyncClient:
@@ -201,3 +226,29 @@ async def test_production_serves_no_documentation_by_default(
         assert response.headers["content-type"] == "application/problem+json"
     # The API itself is there.
     assert (await http.get(production_meetings + "/meetings")).status_code == 401
+
+
+async def test_behind_the_proxy_each_client_has_its_own_address_limit(
+    plans_behind_proxy: tuple[str, str],
+) -> None:
+    # Found from outside: behind HAProxy every client had the proxy's address, so one client
+    # using up its limit had every other client refused too.
+    proxied, _ = plans_behind_proxy
+    async with _from("127.0.0.7") as greedy:
+        for _ in range(ADDRESS_BURST):
+            assert (await greedy.get(f"{proxied}/plans")).status_code == 401
+        _assert_limited(await greedy.get(f"{proxied}/plans"), "requests_per_address")
+    async with _from("127.0.0.8") as other:
+        assert (await other.get(f"{proxied}/plans")).status_code == 401
+
+
+async def test_a_forwarded_address_is_believed_only_from_the_proxy(
+    plans_behind_proxy: tuple[str, str],
+) -> None:
+    _, direct = plans_behind_proxy
+    async with _from("127.0.0.9") as client:
+        for n in range(ADDRESS_BURST):
+            forged = {"X-Forwarded-For": f"203.0.113.{n + 1}"}
+            assert (await client.get(f"{direct}/plans", headers=forged)).status_code == 401
+        forged = {"X-Forwarded-For": "203.0.113.99"}
+        _assert_limited(await client.get(f"{direct}/plans", headers=forged), "requests_per_address")

@@ -79,3 +79,15 @@ def test_the_compose_files_proxy_configuration_is_the_generated_one() -> None:
     )
     for service, port in (("plans", 8001), ("meetings", 8002), ("notifications", 8003)):
         assert f"    server {service} {service}:{port} check" in compose_config()
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACCORD_TRUSTED_PROXIES", " 127.0.0.1, 10.0.0.0/8 ,")
+    assert CommonSettings().trusted_proxy_list == ["127.0.0.1", "10.0.0.0/8"]
+    monkeypatch.setenv("ACCORD_TRUSTED_PROXIES", "")
+    assert CommonSettings().trusted_proxy_list == []
+    # "*" would let any client name its own address and so escape its rate limit.
+    for wrong in ("*", "proxy.internal", "10.0.0.0/33"):
+        monkeypatch.setenv("ACCORD_TRUSTED_PROXIES", wrong)
+        with pytest.raises(ValueError, match="ACCORD_TRUSTED_PROXIES"):
+            CommonSettings()

@@ -46,6 +46,8 @@ and its Kafka user. Secrets come from the release's Secret, never from the value
   value: {{ $root.Values.environment | quote }}
 - name: ACCORD_LOG_LEVEL
   value: {{ $root.Values.logLevel | quote }}
+- name: ACCORD_TRUSTED_PROXIES
+  value: {{ $root.Values.trustedProxies | quote }}
 - name: ACCORD_KAFKA_BOOTSTRAP_SERVERS
   value: {{ required "kafka.bootstrapServers is required" $root.Values.kafka.bootstrapServers | quote }}
 - name: ACCORD_KAFKA_SECURITY_PROTOCOL
