@@ -14,7 +14,8 @@ A connection refused is tried again on another replica (``retry-on conn-failure`
 sent, so even a POST is safe to resend); a request a replica took and never answered is not
 resent.
 
-Limits: the request's head within 10 s and the whole body announced under the services' own
+Limits: at most ``MAX_CONNECTIONS_PER_CLIENT`` connections open from one client address, the
+request's head within 10 s and the whole body announced under the services' own
 limit (``ACCORD_MAX_BODY_BYTES``, default 1 MiB, else 413 at once), 2 s to connect to a replica,
 60 s of silence from either side (a live stream's keepalives keep it open). The request id: the
 caller's ``X-Request-ID`` is passed on, one is made (a UUID) when there is none, and the
@@ -41,6 +42,9 @@ from deploy.local.processes import (
 
 PROXY = "proxy"
 MAX_BODY_BYTES = 1_048_576
+# Of the proxy's 4,096: a client app, a delegation's live streams and an operator's tools need
+# far fewer; sixteen clients could still fill it, but no single one can.
+MAX_CONNECTIONS_PER_CLIENT = 256
 
 
 def install() -> None:
@@ -56,6 +60,7 @@ def haproxy_config(
     max_body_bytes: int = MAX_BODY_BYTES,
     stats_port: int | None = None,
     resolver: str | None = None,
+    max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
 ) -> str:
     """The configuration: ``upstreams`` maps each service (its path prefix) to its replicas'
     (name, host:port); ``stats_port``: HAProxy's statistics page for operators, on loopback
@@ -84,6 +89,12 @@ def haproxy_config(
         "",
         "frontend accord",
         f"    bind {bind_host}:{port}",
+        # One client address holds at most this many connections: without a cap, one client
+        # opening thousands and sending nothing held every one of the proxy's (maxconn) and
+        # nobody else got in. Further connections are closed at once.
+        "    stick-table type ip size 100k expire 60s store conn_cur",
+        "    tcp-request connection track-sc0 src",
+        f"    tcp-request connection reject if {{ sc0_conn_cur gt {max_connections_per_client} }}",
         "    http-request set-header X-Request-ID %[uuid]"
         " unless { req.hdr(x-request-id) -m found }",
         "    http-request deny deny_status 413"
@@ -161,9 +172,18 @@ class Proxy(ServiceProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def configure(self, upstreams: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+    def configure(
+        self,
+        upstreams: Mapping[str, Sequence[tuple[str, str]]],
+        max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+    ) -> None:
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
-        config = haproxy_config(self.port, upstreams, stats_port=self.stats_port)
+        config = haproxy_config(
+            self.port,
+            upstreams,
+            stats_port=self.stats_port,
+            max_connections_per_client=max_connections_per_client,
+        )
         self.config_path.write_text(config)
         run(["haproxy", "-c", "-q", "-f", str(self.config_path)], "checking haproxy's config")
 

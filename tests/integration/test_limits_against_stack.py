@@ -6,7 +6,9 @@ slow the machine; each test sends from a loopback address of its own (127.0.0.x)
 the per-address buckets of one test do not touch another's.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -252,3 +254,52 @@ async def test_a_forwarded_address_is_believed_only_from_the_proxy(
             assert (await client.get(f"{direct}/plans", headers=forged)).status_code == 401
         forged = {"X-Forwarded-For": "203.0.113.99"}
         _assert_limited(await client.get(f"{direct}/plans", headers=forged), "requests_per_address")
+
+
+async def _closed_without_answer(port: int, source: str) -> bool:
+    """Whether a connection from ``source`` is closed (at once or on its first request)
+    without an answer."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    except ConnectionError:
+        return True
+    try:
+        writer.write(b"GET /x HTTP/1.1\r\nHost: accord\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 10)
+    except ConnectionError:
+        answer = b""
+    except TimeoutError:
+        return False
+    finally:
+        writer.close()
+    return answer == b""
+
+
+async def test_one_client_cannot_hold_every_connection_of_the_proxy(tmp_path: Path) -> None:
+    # Found from outside: HAProxy had no cap per client, so one client opening connections
+    # and sending nothing could hold all of them and nobody else got in.
+    proxy = Proxy(tmp_path, free_port(), free_port())
+    proxy.configure({}, max_connections_per_client=3)  # no service: the proxy answers 404
+    proxy.start()
+    idle: list[asyncio.StreamWriter] = []
+    try:
+        for _ in range(3):
+            _, writer = await asyncio.open_connection(
+                "127.0.0.1", proxy.port, local_addr=("127.0.0.12", 0)
+            )
+            idle.append(writer)
+
+        async def accepted() -> bool:  # by HAProxy, not only by the kernel's backlog
+            async with httpx.AsyncClient() as stats:
+                rows = (await stats.get(f"http://127.0.0.1:{proxy.stats_port}/;csv")).text
+            return any(row.startswith("accord,FRONTEND,") and row.split(",")[4] == "3"
+                       for row in rows.splitlines())  # fmt: skip
+
+        await eventually(accepted, timeout=10, what="the three idle connections accepted")
+        assert await _closed_without_answer(proxy.port, "127.0.0.12")
+        async with _from("127.0.0.13") as other:
+            assert (await other.get(f"{proxy.url}/x")).status_code == 404
+    finally:
+        for writer in idle:
+            writer.close()
+        proxy.stop()
