@@ -217,7 +217,14 @@ class EmailDispatcher:
         decision = after_send(result, job.tries, self._settings.retry_schedule, now)
         changed = await session.execute(
             update(orm.EmailDelivery)
-            .where(orm.EmailDelivery.id == job.delivery_id)
+            .where(
+                orm.EmailDelivery.id == job.delivery_id,
+                # Still this attempt's lease: recorded late (the database away longer than the
+                # lease's margin), another instance may have sent it again and recorded that,
+                # and this record must not undo it (a late "retry" would send it once more).
+                orm.EmailDelivery.leased_by == self._owner,
+                orm.EmailDelivery.status == DeliveryStatus.PENDING.value,
+            )
             .values(
                 status=decision.status.value,
                 next_attempt_at=decision.next_attempt_at,
@@ -229,10 +236,13 @@ class EmailDispatcher:
             .returning(orm.EmailDelivery.delegation_code, orm.EmailDelivery.email_subject)
         )
         row = changed.first()
+        if row is None:
+            log.warning("email_attempt_recorded_late", delivery_id=job.delivery_id)
+            return
         if decision.status is not DeliveryStatus.PENDING:
             # Emails held back by this one may go now (see _NOT_HELD_BACK).
             await wakeup.notify(session, wakeup.EMAILS)
-        if row is not None and decision.status is DeliveryStatus.FAILED:
+        if decision.status is DeliveryStatus.FAILED:
             await _warn(session, row.delegation_code, job, row.email_subject, result)
 
 

@@ -81,6 +81,7 @@ from services.notifications.webhooks.secrets_at_rest import active_secrets
 from services.notifications.webhooks.signing import signature_headers
 from shared import failpoints, tracing
 from shared.backoff import Backoff
+from shared.db import NO_KEY_UPDATE, is_any_of
 
 log = structlog.get_logger(__name__)
 
@@ -565,7 +566,28 @@ class Dispatcher:
                 }
             )
         await session.flush()
-        await session.execute(update(orm.Delivery), updates)
+        # Only deliveries still leased in this name: recorded late (the database away longer
+        # than the lease's margin), another instance may have sent one again and recorded
+        # that, and this record must not undo it (a late "retry" would send it once more).
+        # The attempts themselves are kept above either way: they happened.
+        ours = set(
+            await session.scalars(
+                select(orm.Delivery.id)
+                .where(
+                    is_any_of(orm.Delivery.id, [u["id"] for u in updates]),
+                    orm.Delivery.leased_by == self._owner,
+                    orm.Delivery.status == DeliveryStatus.PENDING.value,
+                )
+                .order_by(orm.Delivery.id)
+                .with_for_update(**NO_KEY_UPDATE)
+            )
+        )
+        if len(ours) < len(updates):
+            late = [u["id"] for u in updates if u["id"] not in ours]
+            log.warning("webhook_attempts_recorded_late", delivery_ids=late)
+            updates = [u for u in updates if u["id"] in ours]
+        if updates:
+            await session.execute(update(orm.Delivery), updates)
         if any(u["status"] != DeliveryStatus.PENDING.value for u in updates):
             # Deliveries held back by these may go now (see _NOT_HELD_BACK).
             await wakeup.notify(session, wakeup.DELIVERIES)
