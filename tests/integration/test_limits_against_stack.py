@@ -256,11 +256,16 @@ async def test_a_forwarded_address_is_believed_only_from_the_proxy(
         _assert_limited(await client.get(f"{direct}/plans", headers=forged), "requests_per_address")
 
 
+async def _connect(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw connection to the local ``port`` from loopback address ``source``."""
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+
+
 async def _closed_without_answer(port: int, source: str) -> bool:
     """Whether a connection from ``source`` is closed (at once or on its first request)
     without an answer."""
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        reader, writer = await _connect(port, source)
     except ConnectionError:
         return True
     try:
@@ -284,9 +289,7 @@ async def test_one_client_cannot_hold_every_connection_of_the_proxy(tmp_path: Pa
     idle: list[asyncio.StreamWriter] = []
     try:
         for _ in range(3):
-            _, writer = await asyncio.open_connection(
-                "127.0.0.1", proxy.port, local_addr=("127.0.0.12", 0)
-            )
+            _, writer = await _connect(proxy.port, "127.0.0.12")
             idle.append(writer)
 
         async def accepted() -> bool:  # by HAProxy, not only by the kernel's backlog
