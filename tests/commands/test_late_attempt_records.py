@@ -9,6 +9,7 @@ schedule (sent once more) or mark it failed."""
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm
@@ -20,6 +21,7 @@ from services.notifications.email.sender import Outgoing
 from services.notifications.wakeup import Pulse
 from services.notifications.webhooks.dispatcher import Dispatcher, Job, Outcome
 from services.notifications.webhooks.domain import AttemptResult, DeliveryStatus
+from shared.db import make_engine, make_session_factory
 from tests.commands.test_notifications_commands import SETTINGS, waiting_deliveries
 from tests.commands.test_notifications_digests import (
     contact_of,
@@ -117,3 +119,29 @@ async def test_an_email_attempt_recorded_late_leaves_the_delivery_to_its_new_hol
     await notifications_db.refresh(email)
     assert (email.status, email.leased_by) == (DeliveryStatus.SUCCEEDED.value, OTHER)
     assert email.last_smtp_code is None
+
+
+async def test_a_disabled_endpoints_due_deliveries_do_not_wake_the_dispatcher(
+    command_databases: dict[str, str],
+) -> None:
+    # Found in a whole-suite run: the next-due query counted what the claim never takes (a
+    # disabled endpoint's deliveries), so the dispatcher claimed again at once, for ever.
+    engine = make_engine(command_databases["notifications"], pool_size=2)
+    sessions = make_session_factory(engine)
+    try:
+        async with sessions() as session, session.begin():
+            _, endpoint, deliveries = await waiting_deliveries(session, 2)
+            endpoint.enabled = False
+            for delivery in deliveries:
+                delivery.next_attempt_at = datetime(2000, 1, 1, tzinfo=UTC)
+        dispatcher = Dispatcher(
+            sessions, SETTINGS, allow_loopback=False, pulse=Pulse(), instance_id=ME
+        )
+        assert await dispatcher._seconds_until_next_due() == SETTINGS.poll_interval
+    finally:
+        async with sessions() as session, session.begin():
+            await session.execute(delete(orm.DeliveryAttempt))
+            await session.execute(
+                delete(orm.Delivery).where(orm.Delivery.endpoint_id == endpoint.id)
+            )
+        await engine.dispose()

@@ -190,11 +190,14 @@ _TAKE_BACK = text(
     """
 )
 
+# When the next claim could find something: only what _CLAIM would take (a disabled endpoint's
+# due deliveries counted here made the dispatcher claim again at once, without end: a core
+# busy for as long as the endpoint stayed disabled).
 _NEXT_DUE = text(
     f"""
     SELECT extract(epoch FROM min(d.next_attempt_at) - now())
-    FROM deliveries d
-    WHERE d.status = 'pending' AND {_NOT_HELD_BACK} AND {_HAS_ROOM}
+    FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+    WHERE d.status = 'pending' AND e.enabled AND {_NOT_HELD_BACK} AND {_HAS_ROOM}
     """
 )
 
