@@ -4,12 +4,13 @@ The engine is made in the application's lifespan, never at import time. Sessions
 expire objects on commit, so a handler can return what it just committed.
 """
 
+import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
 import structlog
 from sqlalchemy import ARRAY, ColumnElement, MetaData, any_, event, literal
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -52,19 +53,56 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# A restarted PostgreSQL leaves dead connections in the pool, so a connection is tested before
+# use, but only one that sat in the pool this long: SQLAlchemy's ``pool_pre_ping`` tests every
+# checkout, and with asyncpg a test is three round trips (BEGIN, an empty statement, ROLLBACK),
+# as many as a status change's own statements; a busy service reuses its connections within
+# milliseconds. A connection that died within this second fails its statement instead, as one
+# dying mid-transaction always could: the API answers 503 and the consumers, relay and
+# dispatchers try again (decision 40).
+TEST_AFTER_IDLE_SECONDS = 1.0
+_RETURNED_AT = "accord_returned_at"
+
+
 def make_engine(
     database_url: str, pool_size: int = 10, connect_args: Mapping[str, Any] | None = None
 ) -> AsyncEngine:
     """``connect_args``: asyncpg's (TLS, see ``ServiceSettings.database_connect_args``)."""
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         connect_args=dict(connect_args or {}),
         pool_size=pool_size,
         max_overflow=pool_size,
-        # A restarted PostgreSQL leaves dead connections in the pool; test them before use.
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
+    ping_after_idle(engine)
+    return engine
+
+
+def ping_after_idle(engine: AsyncEngine) -> None:
+    """Test a pooled connection on checkout when it has been idle for
+    ``TEST_AFTER_IDLE_SECONDS``; a failed test drops every pooled connection, as
+    ``pool_pre_ping`` does, and the pool connects anew."""
+    dialect = engine.dialect
+
+    def returned(_: object, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _: object) -> None:
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None:  # a new connection: it has just proved itself
+            return
+        if time.monotonic() - returned_at < TEST_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise InvalidatePoolError() from exc
+            raise
+
+    event.listen(engine.sync_engine, "checkin", returned)
+    event.listen(engine.sync_engine, "checkout", checked_out)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

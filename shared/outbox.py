@@ -33,6 +33,8 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -62,6 +64,8 @@ log = structlog.get_logger(__name__)
 NOTIFY_CHANNEL = "accord_outbox"
 # Any fixed number works: each service has its own database, so locks never collide.
 RELAY_LOCK_KEY = 7_320_001
+# Keys to partitions, for the producer and for the relay's own batches (``_send_all``).
+PARTITIONER = DefaultPartitioner()
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -146,6 +150,7 @@ def make_producer(kafka: KafkaAccess, **overrides: object) -> AIOKafkaProducer:
         "linger_ms": 2,
         "request_timeout_ms": 15_000,
         "retry_backoff_ms": 200,
+        "partitioner": PARTITIONER,
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
@@ -309,15 +314,27 @@ class OutboxRelay:
     async def _send_all(
         producer: AIOKafkaProducer, rows: Sequence[Row[Any, Any, Any, Any, Any]]
     ) -> None:
-        acks = [
-            await producer.send(
-                row.topic,
-                value=row.payload,
-                key=row.key.encode(),
-                headers=list(KAFKA_HEADERS),
-            )
-            for row in rows
-        ]
+        """Append the rows to record batches, one open batch per partition in row order, and
+        submit each when full: a ``send()`` per row made a future and hashed its key per row,
+        most of the time a batch took. Keys go to the partitions ``send()`` would choose
+        (the producer's own partitioner), so a key's events stay on one partition whichever
+        relay version published them."""
+        acks = []
+        open_batches: dict[tuple[str, int], BatchBuilder] = {}
+        partition_of: dict[tuple[str, str], int] = {}
+        for row in rows:
+            where = (row.topic, row.key)
+            if where not in partition_of:
+                partition_of[where] = await _partition(producer, row.topic, row.key.encode())
+            tp = (row.topic, partition_of[where])
+            batch = open_batches.get(tp) or producer.create_batch()
+            if _append(batch, row) is None:  # full: submit it, start the next
+                acks.append(await _submit(producer, batch, tp))
+                batch = producer.create_batch()
+                _append(batch, row)  # an empty batch takes any one record
+            open_batches[tp] = batch
+        for tp, batch in open_batches.items():
+            acks.append(await _submit(producer, batch, tp))
         await asyncio.gather(*acks)
 
     async def _wait_for_work(self) -> None:
@@ -347,6 +364,25 @@ class OutboxRelay:
         if self._producer is not None:
             await _stop_quietly(self._producer, self._send_timeout)
             self._producer = None
+
+
+def _append(batch: BatchBuilder, row: Row[Any, Any, Any, Any, Any]) -> object:
+    return batch.append(
+        timestamp=None, key=row.key.encode(), value=row.payload, headers=list(KAFKA_HEADERS)
+    )
+
+
+async def _submit(
+    producer: AIOKafkaProducer, batch: BatchBuilder, tp: tuple[str, int]
+) -> "asyncio.Future[object]":
+    batch.close()  # nothing else may join it: its records are exactly these rows
+    return await producer.send_batch(batch, tp[0], partition=tp[1])
+
+
+async def _partition(producer: AIOKafkaProducer, topic: str, key: bytes) -> int:
+    """The partition ``send()`` would choose for the key."""
+    partitions = sorted(await producer.partitions_for(topic))
+    return int(PARTITIONER(key, partitions, partitions))
 
 
 def _publish_spans(rows: Sequence[Row[Any, Any, Any, Any, Any]]) -> list[tracing.Span]:

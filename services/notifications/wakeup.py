@@ -1,7 +1,8 @@
 """Waking the dispatcher and the live streams when new rows commit, across processes.
 
-Whoever commits deliveries or inbox entries calls ``notify`` inside its transaction;
-PostgreSQL sends the notification only when (and if) the transaction commits. One listening
+Whoever commits deliveries or inbox entries calls ``notify`` inside its transaction; the
+channels a transaction named are notified in one statement just before it commits, and
+PostgreSQL sends the notifications only when (and if) it does. One listening
 connection per process fans the wake-up out to every waiter. The waiters also poll slowly,
 so a notification lost while the connection was down costs one poll interval, nothing more.
 """
@@ -13,8 +14,9 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from shared.backoff import Backoff
 
@@ -25,8 +27,30 @@ INBOX = "accord_inbox"
 EMAILS = "accord_emails"
 
 
+_PENDING = "accord_wake"  # the channels a session's transaction will notify, in its info
+
+
 async def notify(session: AsyncSession, channel: str) -> None:
-    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+    """Wake ``channel``'s listeners once this transaction commits. Kept until the commit: a
+    consumer batch taking in fifty events made a hundred statements of its wake-ups."""
+    pending: set[str] = session.info.setdefault(_PENDING, set())
+    if not pending:
+        event.listen(session.sync_session, "before_commit", _send_pending, once=True)
+        event.listen(session.sync_session, "after_rollback", _forget_pending, once=True)
+    pending.add(channel)
+
+
+def _forget_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _send_pending(session: Session) -> None:
+    channels = sorted(session.info.pop(_PENDING, ()))
+    if channels:
+        calls = ", ".join(f"pg_notify(:channel_{n}, '')" for n in range(len(channels)))
+        session.execute(
+            text(f"SELECT {calls}"), {f"channel_{n}": name for n, name in enumerate(channels)}
+        )
 
 
 class Pulse:

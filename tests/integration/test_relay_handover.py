@@ -8,13 +8,13 @@ import uuid
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from sqlalchemy import MetaData, insert, text
+from sqlalchemy import insert
 
-from shared.db import asyncpg_dsn, make_engine, make_session_factory
-from shared.outbox import NOTIFY_TRIGGER_DDL, OutboxRelay, outbox_table
+from shared.db import asyncpg_dsn, make_session_factory
+from shared.outbox import OutboxRelay
 from tests.support.background import in_background
 from tests.support.kafka import read_all
+from tests.support.outbox import own_outbox
 from tests.support.stack import Infrastructure
 from tests.support.waiting import eventually
 
@@ -24,39 +24,26 @@ pytestmark = pytest.mark.integration
 async def test_a_new_leader_waits_for_the_rows_an_old_leaders_batch_holds(
     infra: Infrastructure,
 ) -> None:
-    topic = f"test.handover.{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(**infra.kafka_admin.client_options())
-    await admin.start()
-    await admin.create_topics([NewTopic(topic, 1, 1)])
-    await admin.close()
-    database = f"handover_{uuid.uuid4().hex[:6]}"
-    await asyncio.to_thread(infra.postgres.create_database, database)
-    url = infra.postgres.url(database)
-    outbox = outbox_table(MetaData())
-    engine = make_engine(url, pool_size=2)
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(outbox.metadata.create_all)
-            for statement in NOTIFY_TRIGGER_DDL:
-                await connection.execute(text(statement))
+    async with own_outbox(infra, "handover") as outbox:
+        async with outbox.engine.begin() as connection:
             for n in (1, 2, 3):
-                row = {"event_id": uuid.uuid4(), "topic": topic, "key": "plan-1"}
+                row = {"event_id": uuid.uuid4(), "topic": outbox.topic, "key": "plan-1"}
                 await connection.execute(
-                    insert(outbox).values(**row, event_type="t", payload=str(n).encode())
+                    insert(outbox.table).values(**row, event_type="t", payload=str(n).encode())
                 )
         # The old leader, mid-batch: it holds the first row (and would publish it next).
-        old_leader = await asyncpg.connect(asyncpg_dsn(url))
+        old_leader = await asyncpg.connect(asyncpg_dsn(outbox.url))
         transaction = old_leader.transaction()
         await transaction.start()
         await old_leader.execute("SELECT id FROM outbox ORDER BY id LIMIT 1 FOR UPDATE")
         relay = OutboxRelay(
-            sessions=make_session_factory(engine),
-            table=outbox,
-            listen_dsn=asyncpg_dsn(url),
+            sessions=make_session_factory(outbox.engine),
+            table=outbox.table,
+            listen_dsn=asyncpg_dsn(outbox.url),
             kafka=infra.kafka_admin,
         )
         # Another connection watches (statistics are frozen within a transaction).
-        observer = await asyncpg.connect(asyncpg_dsn(url))
+        observer = await asyncpg.connect(asyncpg_dsn(outbox.url))
         async with in_background(relay.run()):
             try:
                 await eventually(
@@ -73,10 +60,8 @@ async def test_a_new_leader_waits_for_the_rows_an_old_leaders_batch_holds(
                 timeout=60,
                 what="the three rows published",
             )
-        published = [record.value for record in await read_all(infra.kafka_admin, topic)]
-        assert published == [b"1", b"2", b"3"]
-    finally:
-        await engine.dispose()
+    published = [record.value for record in await read_all(infra.kafka_admin, outbox.topic)]
+    assert published == [b"1", b"2", b"3"]
 
 
 async def _claim_waits_for_a_lock(observer: asyncpg.Connection) -> bool:

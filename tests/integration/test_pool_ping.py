@@ -1,0 +1,66 @@
+"""Pooled connections are tested only after sitting idle (shared/db.py, decision 40): a busy
+service does not pay three round trips per transaction, and a connection whose server went
+away while it sat in the pool is still replaced before use, never handed to a request."""
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from shared import db
+from shared.db import asyncpg_dsn, make_engine
+from tests.support.stack import Infrastructure
+
+pytestmark = pytest.mark.integration
+
+
+async def _database(infra: Infrastructure) -> str:
+    name = f"pool_ping_{uuid.uuid4().hex[:6]}"
+    await asyncio.to_thread(infra.postgres.create_database, name)
+    return infra.postgres.url(name)
+
+
+async def test_connections_reused_at_once_are_not_tested(
+    infra: Infrastructure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(await _database(infra), pool_size=2)
+    pings = []
+    original = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or original(c))
+    try:
+        for _ in range(20):
+            async with engine.connect() as connection:
+                assert await connection.scalar(text("SELECT 1")) == 1
+        assert pings == []
+        monkeypatch.setattr(db, "TEST_AFTER_IDLE_SECONDS", 0.2)
+        await asyncio.sleep(0.3)
+        async with engine.connect() as connection:
+            await connection.scalar(text("SELECT 1"))
+        assert len(pings) == 1, "an idle connection is tested before use"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_dead_in_the_pool_is_replaced_before_use(
+    infra: Infrastructure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "TEST_AFTER_IDLE_SECONDS", 0.2)
+    url = await _database(infra)
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            before = await connection.scalar(text("SELECT pg_backend_pid()"))
+        # The server ends the pooled connection's backend, as a restart would.
+        admin = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", before)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.3)
+        async with engine.connect() as connection:
+            after = await connection.scalar(text("SELECT pg_backend_pid()"))
+        assert after != before
+    finally:
+        await engine.dispose()
