@@ -40,12 +40,14 @@ async def add_entries(
     # Lock in code order (two consumers fanning out to overlapping delegations cannot
     # deadlock), then take each delegation's next stream number. Not FOR UPDATE: rows that
     # reference a delegation (digest items, entries) are inserted meanwhile (shared/db.py).
-    await session.execute(
-        select(orm.Delegation.code)
-        .where(is_any_of(orm.Delegation.code, codes))
-        .order_by(orm.Delegation.code)
-        .with_for_update(**NO_KEY_UPDATE)
-    )
+    # One row has no order to keep: the update below locks it.
+    if len(codes) > 1:
+        await session.execute(
+            select(orm.Delegation.code)
+            .where(is_any_of(orm.Delegation.code, codes))
+            .order_by(orm.Delegation.code)
+            .with_for_update(**NO_KEY_UPDATE)
+        )
     numbered = await session.execute(
         update(orm.Delegation)
         .where(is_any_of(orm.Delegation.code, codes))

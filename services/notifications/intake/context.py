@@ -11,6 +11,7 @@ line counts per status (the plans service's rollups apply its counting rules on 
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -78,15 +79,18 @@ class NoticeContext(BaseModel):
     commitment: CommitmentRef | None = None
 
 
-async def context_of(session: AsyncSession, event: Consumed) -> NoticeContext:
+async def context_of(
+    session: AsyncSession, event: Consumed, nodes: Mapping[uuid.UUID, orm.PlanNode]
+) -> NoticeContext:
+    """``nodes``: the plan nodes the event mentions (``readmodel.nodes_mentioned``)."""
     found = NoticeContext()
     plan_id = event.plan_id if isinstance(event, PlanEvent) else None
     if isinstance(event, meetings.DecisionAdopted):
         plan_id = decided_plan(event)
     if plan_id is not None:
-        found.plan = await _plan(session, plan_id)
+        found.plan = await _plan(session, plan_id, nodes)
     if isinstance(event, LineEvent):
-        line = await session.get(orm.PlanNode, event.action_line_id)
+        line = nodes.get(event.action_line_id)
         text = line.name if line is not None else event.code
         found.action_line = LineRef(id=event.action_line_id, code=event.code, text=text)
     if isinstance(event, plans.ActionLineStatusChanged | plans.PlanLifecycleChanged):
@@ -124,8 +128,11 @@ def _meeting(
     return MeetingRef(id=meeting_id, title=title, series=series, date=local)
 
 
-async def _plan(session: AsyncSession, plan_id: uuid.UUID) -> PlanRef | None:
-    node = await session.get(orm.PlanNode, plan_id)
+async def _plan(
+    session: AsyncSession, plan_id: uuid.UUID, nodes: Mapping[uuid.UUID, orm.PlanNode]
+) -> PlanRef | None:
+    # A decision names its plan in its body, not as an event of the plan: not among the nodes.
+    node = nodes.get(plan_id) or await session.get(orm.PlanNode, plan_id)
     return PlanRef(id=plan_id, code=node.code, title=node.name) if node is not None else None
 
 

@@ -8,6 +8,7 @@ so its cost grows with the number of recipients, not with the number of subscrip
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,7 @@ from services.notifications.email.queue import email_notice
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.inbox.render import render
 from services.notifications.intake import audiences, domain, readmodel
-from services.notifications.intake.context import context_of
+from services.notifications.intake.context import NoticeContext, context_of
 from services.notifications.intake.domain import Consumed, Recipient
 from services.notifications.webhooks.domain import DeliveryStatus
 from shared import tracing
@@ -48,16 +49,32 @@ async def take_in(session: AsyncSession, command: TakeIn) -> None:
         occurred_at=envelope.time,
         trace_context=tracing.current_context() or None,
     )
+    await readmodel.apply(session, event)
+    audience = await audience_of(session, event, domain.effective_date(event, row.occurred_at))
+    # The row is written once, with what its notice is about (writing the context after the
+    # insert was one more statement per event told to anyone).
+    if audience is not None:
+        row.context = audience.about.model_dump(mode="json")
     session.add(row)
     await session.flush()
-    await readmodel.apply(session, event)
-    await fan_out(session, row, event)
+    if audience is not None:
+        await fan_out(session, row, event, audience)
 
 
-async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed) -> None:
+@dataclass(frozen=True)
+class Audience:
+    """Who is told of an event, and what it is about by name."""
+
+    recipients: dict[str, Recipient]
+    about: NoticeContext
+    names: dict[str, str]
+
+
+async def audience_of(session: AsyncSession, event: Consumed, on: date) -> Audience | None:
+    """The delegations whose subscriptions match the event on its date, or None."""
     targets = domain.targets(event)
     if not targets:
-        return
+        return None
     # Rows, not ORM objects: a popular plan has thousands of subscriptions, read and dropped at
     # once (objects for each cost a third of a fan-out to 10,000).
     subscriptions = await session.execute(
@@ -67,14 +84,21 @@ async def fan_out(session: AsyncSession, row: orm.ReceivedEvent, event: Consumed
             )
         )
     )
-    on = domain.effective_date(event, row.occurred_at)
     rules = await audiences.rules_for(session, subscriptions.all(), event, on)
     recipients = domain.recipients(rules, event)
     if not recipients:
-        return
-    about = await context_of(session, event)
-    row.context = about.model_dump(mode="json")
-    title, body = render(event, await readmodel.names(session, event), about)
+        return None
+    nodes = await readmodel.nodes_mentioned(session, event)
+    return Audience(recipients, await context_of(session, event, nodes), readmodel.names(nodes))
+
+
+async def fan_out(
+    session: AsyncSession, row: orm.ReceivedEvent, event: Consumed, audience: Audience
+) -> None:
+    """Tell the audience of an event taken in (its row written): inbox and stream entries,
+    webhook deliveries, emails, and what waits for a digest."""
+    recipients = audience.recipients
+    title, body = render(event, audience.names, audience.about)
     notice = Notice(
         event_type=event.event_type,
         title=title,

@@ -65,8 +65,9 @@ async def apply(session: AsyncSession, event: Consumed) -> None:
             await _meeting_status(session, event.meeting_id, "cancelled")
 
 
-async def names(session: AsyncSession, event: Consumed) -> dict[str, str]:
-    """Human names of the plan, sections and line an event mentions."""
+async def nodes_mentioned(session: AsyncSession, event: Consumed) -> dict[uuid.UUID, orm.PlanNode]:
+    """The plan, sections and line an event mentions, as the read model has them: one read
+    for the notice's names and its context."""
     ids: list[uuid.UUID] = []
     if isinstance(event, PlanEvent):
         ids.append(event.plan_id)
@@ -75,10 +76,13 @@ async def names(session: AsyncSession, event: Consumed) -> dict[str, str]:
         ids.extend(event.section_path)
     if not ids:
         return {}
-    rows = await session.execute(
-        select(orm.PlanNode.id, orm.PlanNode.name).where(orm.PlanNode.id.in_(ids))
-    )
-    return {str(i): name for i, name in rows.all()}
+    found = await session.scalars(select(orm.PlanNode).where(orm.PlanNode.id.in_(ids)))
+    return {node.id: node for node in found}
+
+
+def names(nodes: dict[uuid.UUID, orm.PlanNode]) -> dict[str, str]:
+    """Human names of the nodes, by id."""
+    return {str(node_id): node.name for node_id, node in nodes.items()}
 
 
 async def _upsert(session: AsyncSession, model: type[orm.Base], values: dict[str, Any]) -> None:

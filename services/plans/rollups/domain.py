@@ -90,6 +90,14 @@ class Counters:
             target[0] += sign
             target[1] += sign * line.weight
 
+    def copy(self) -> "Counters":
+        copied = Counters()
+        for key, (c, w) in self.buckets.items():
+            copied.buckets[key] = [c, w]
+        for target, (c, w) in self.open_targets.items():
+            copied.open_targets[target] = [c, w]
+        return copied
+
     def normalised(
         self,
     ) -> tuple[dict[tuple[str, bool], tuple[float, float]], dict[date, tuple[float, float]]]:
