@@ -1,6 +1,7 @@
 """Tokens without servers: claims, lifetime, keys from a JWKS file, the key commands' files.
 The same refusals against the running services: tests/integration/test_tokens_against_stack.py."""
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,14 @@ from shared.signing_keys import (
     read_jwks,
     remove_key,
 )
-from shared.tokens import Role, SharedSecret, TokenVerifier, issue_token
+from shared.tokens import (
+    Role,
+    SecretKeySource,
+    SharedSecret,
+    TokenPolicy,
+    TokenVerifier,
+    issue_token,
+)
 from tests.support.production import authenticated_kafka
 
 
@@ -164,4 +172,38 @@ async def test_a_signed_token_with_numbers_in_strings_is_a_401_not_a_500(
     }
     token = jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})
     with pytest.raises(Unauthorized, match="must be numbers"):
+        await verifier.verify(token)
+
+
+def _hs256_verifier(secret: str) -> TokenVerifier:
+    policy = TokenPolicy(
+        issuer="accord", audience="accord-plans", max_lifetime_seconds=9 * 3600, leeway_seconds=0
+    )
+    return TokenVerifier(SecretKeySource(secret), policy)
+
+
+async def test_a_token_checked_once_is_remembered_while_its_key_stays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    verifier = _hs256_verifier("a" * 40)
+    checks = []
+    check = verifier._claims
+    monkeypatch.setattr(verifier, "_claims", lambda *a: checks.append(1) or check(*a))
+    token = issue_token(SharedSecret("a" * 40), subject="s", role=Role.SECRETARIAT)
+    first, again = await verifier.verify(token), await verifier.verify(token)
+    assert first == again and len(checks) == 1
+    # Another key under the service's configuration: the remembered check no longer counts.
+    verifier.keys = SecretKeySource("b" * 40)
+    with pytest.raises(Unauthorized, match="invalid"):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    verifier = _hs256_verifier("a" * 40)
+    token = issue_token(
+        SharedSecret("a" * 40), subject="s", role=Role.SECRETARIAT, ttl=timedelta(seconds=2)
+    )
+    await verifier.verify(token)
+    await asyncio.sleep(2.5)
+    with pytest.raises(Unauthorized, match="expired"):
         await verifier.verify(token)
