@@ -48,9 +48,10 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError, KafkaError
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import ARRAY, Column, DateTime, MetaData, String, Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from shared import failpoints, tracing
 from shared.backoff import Backoff
@@ -86,6 +87,23 @@ def processed_events_table(metadata: MetaData) -> Table:
         Column("event_id", String(200), primary_key=True),
         Column("event_type", String(200), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+def mark_processed_statement(table: Table) -> ReturningInsert[tuple[str]]:
+    """Record events as processed, returning the ids not recorded before: one statement
+    whatever the number of events (as arrays), where a VALUES list per event made a new
+    statement for each batch size, compiled and prepared again on each connection."""
+    given = (
+        func.unnest(bindparam("ids", type_=ARRAY(String)), bindparam("types", type_=ARRAY(String)))
+        .table_valued("event_id", "event_type")
+        .render_derived()
+    )
+    return (
+        pg_insert(table)
+        .from_select(["event_id", "event_type"], select(given.c.event_id, given.c.event_type))
+        .on_conflict_do_nothing()
+        .returning(table.c.event_id)
     )
 
 
@@ -214,6 +232,7 @@ class ConsumerRunner:
         self._handlers = handlers
         self._sessions = sessions
         self._processed = processed_table
+        self._mark_processed_statement = mark_processed_statement(processed_table)
         self._dead_letters = dead_letters_table
         self._kafka = kafka
         self._max_attempts = max_attempts
@@ -465,10 +484,8 @@ class ConsumerRunner:
     async def _apply_together(self, work: list["_Work"]) -> tuple[int, int]:
         async with self._sessions() as session, session.begin():
             inserted = await session.execute(
-                pg_insert(self._processed)
-                .values([{"event_id": w.event.id, "event_type": w.event.type} for w in work])
-                .on_conflict_do_nothing()
-                .returning(self._processed.c.event_id)
+                self._mark_processed_statement,
+                {"ids": [w.event.id for w in work], "types": [w.event.type for w in work]},
             )
             fresh = set(inserted.scalars())
             applied = 0
@@ -548,10 +565,7 @@ class ConsumerRunner:
 
     async def _mark_processed(self, session: AsyncSession, event: CloudEvent) -> bool:
         inserted = await session.execute(
-            pg_insert(self._processed)
-            .values(event_id=event.id, event_type=event.type)
-            .on_conflict_do_nothing()
-            .returning(self._processed.c.event_id)
+            self._mark_processed_statement, {"ids": [event.id], "types": [event.type]}
         )
         return inserted.first() is not None
 

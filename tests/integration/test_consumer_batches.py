@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.consumer import mark_processed_statement
 from shared.dead_letters import VALUE_PREFIX_BYTES
 from shared.events import CloudEvent
 from shared.topics import dead_letter_topic
@@ -243,3 +244,23 @@ async def test_offsets_of_a_partition_the_group_took_away_are_dropped_not_commit
             assert await consumer.committed(mine) == 0
         finally:
             await consumer.stop()
+
+
+async def test_events_are_recorded_as_processed_once_whatever_the_batch(
+    infra: Infrastructure,
+) -> None:
+    """The dedupe statement takes a batch of any size as two arrays: each id it had not
+    recorded comes back once (also when a batch holds it twice), one recorded before never."""
+    async with harness(infra) as h:
+        statement = mark_processed_statement(h.runner._processed)
+
+        async def record(*ids: str) -> list[str]:
+            async with h.engine.begin() as connection:
+                result = await connection.execute(
+                    statement, {"ids": list(ids), "types": ["t"] * len(ids)}
+                )
+                return sorted(result.scalars())
+
+        assert await record("a", "b", "a") == ["a", "b"]
+        assert await record("b", "c") == ["c"]
+        assert await record(*(f"e{n}" for n in range(500))) == sorted(f"e{n}" for n in range(500))
