@@ -321,11 +321,17 @@ class OutboxRelay:
         relay version published them."""
         acks = []
         open_batches: dict[tuple[str, int], BatchBuilder] = {}
+        partitions: dict[str, list[int]] = {}  # of each topic, read once per batch
         partition_of: dict[tuple[str, str], int] = {}
         for row in rows:
             where = (row.topic, row.key)
             if where not in partition_of:
-                partition_of[where] = await _partition(producer, row.topic, row.key.encode())
+                if row.topic not in partitions:
+                    partitions[row.topic] = sorted(await producer.partitions_for(row.topic))
+                # The partition ``send()`` would choose for the key.
+                partition_of[where] = int(
+                    PARTITIONER(row.key.encode(), partitions[row.topic], partitions[row.topic])
+                )
             tp = (row.topic, partition_of[where])
             batch = open_batches.get(tp) or producer.create_batch()
             if _append(batch, row) is None:  # full: submit it, start the next
@@ -377,12 +383,6 @@ async def _submit(
 ) -> "asyncio.Future[object]":
     batch.close()  # nothing else may join it: its records are exactly these rows
     return await producer.send_batch(batch, tp[0], partition=tp[1])
-
-
-async def _partition(producer: AIOKafkaProducer, topic: str, key: bytes) -> int:
-    """The partition ``send()`` would choose for the key."""
-    partitions = sorted(await producer.partitions_for(topic))
-    return int(PARTITIONER(key, partitions, partitions))
 
 
 def _publish_spans(rows: Sequence[Row[Any, Any, Any, Any, Any]]) -> list[tracing.Span]:

@@ -3,7 +3,6 @@ service does not pay three round trips per transaction, and a connection whose s
 away while it sat in the pool is still replaced before use, never handed to a request."""
 
 import asyncio
-import uuid
 
 import asyncpg
 import pytest
@@ -11,21 +10,16 @@ from sqlalchemy import text
 
 from shared import db
 from shared.db import asyncpg_dsn, make_engine
+from tests.support.databases import empty_database
 from tests.support.stack import Infrastructure
 
 pytestmark = pytest.mark.integration
 
 
-async def _database(infra: Infrastructure) -> str:
-    name = f"pool_ping_{uuid.uuid4().hex[:6]}"
-    await asyncio.to_thread(infra.postgres.create_database, name)
-    return infra.postgres.url(name)
-
-
 async def test_connections_reused_at_once_are_not_tested(
     infra: Infrastructure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = make_engine(await _database(infra), pool_size=2)
+    engine = make_engine(await empty_database(infra, "pool_ping"), pool_size=2)
     pings = []
     original = engine.dialect.do_ping
     monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or original(c))
@@ -47,7 +41,7 @@ async def test_a_connection_dead_in_the_pool_is_replaced_before_use(
     infra: Infrastructure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(db, "TEST_AFTER_IDLE_SECONDS", 0.2)
-    url = await _database(infra)
+    url = await empty_database(infra, "pool_ping")
     engine = make_engine(url, pool_size=1)
     try:
         async with engine.connect() as connection:

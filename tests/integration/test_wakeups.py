@@ -2,7 +2,6 @@
 that named them commits, in one statement before the commit, and never for one rolled back."""
 
 import asyncio
-import uuid
 
 import asyncpg
 import pytest
@@ -10,15 +9,14 @@ from sqlalchemy import text
 
 from services.notifications import wakeup
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
+from tests.support.databases import empty_database
 from tests.support.stack import Infrastructure
 
 pytestmark = pytest.mark.integration
 
 
 async def test_wake_ups_go_out_at_commit_once_per_channel(infra: Infrastructure) -> None:
-    name = f"wakeups_{uuid.uuid4().hex[:6]}"
-    await asyncio.to_thread(infra.postgres.create_database, name)
-    url = infra.postgres.url(name)
+    url = await empty_database(infra, "wakeups")
     engine = make_engine(url, pool_size=1)
     sessions = make_session_factory(engine)
     listener = await asyncpg.connect(asyncpg_dsn(url))

@@ -2,6 +2,9 @@
 for tests whose transactions must commit (racing jobs, lock modes) or that must not see the
 running services' rows."""
 
+import asyncio
+import uuid
+
 from shared.migrations import upgrade
 from tests.support.stack import REPO, Infrastructure
 
@@ -14,3 +17,10 @@ def migrated_database(infra: Infrastructure, service: str, name: str) -> str:
     url = infra.postgres.url(name)
     upgrade(REPO / "services" / service / "migrations", url)
     return url
+
+
+async def empty_database(infra: Infrastructure, prefix: str) -> str:
+    """A fresh database with no schema, named after ``prefix``; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    await asyncio.to_thread(infra.postgres.create_database, name)
+    return infra.postgres.url(name)

@@ -1,7 +1,6 @@
 """An outbox of its own for a relay test: a fresh database with the outbox table and its
 notify trigger, and a fresh topic."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import make_engine
 from shared.outbox import NOTIFY_TRIGGER_DDL, outbox_table
+from tests.support.databases import empty_database
 from tests.support.stack import Infrastructure
 
 
@@ -33,9 +33,7 @@ async def own_outbox(
     await admin.start()
     await admin.create_topics([NewTopic(topic, partitions, 1)])
     await admin.close()
-    database = f"{name.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
-    await asyncio.to_thread(infra.postgres.create_database, database)
-    url = infra.postgres.url(database)
+    url = await empty_database(infra, name.replace("-", "_"))
     table = outbox_table(MetaData())
     engine = make_engine(url, pool_size=2)
     try:
