@@ -10,15 +10,18 @@ from cryptography.x509.oid import NameOID
 
 
 def certificate(
-    directory: Path, name: str, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None = None
+    directory: Path,
+    name: str,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None = None,
+    dns_names: tuple[str, ...] = (),
 ) -> tuple[Path, Path, x509.Name, ec.EllipticCurvePrivateKey]:
     """A certificate for ``name`` (self-signed: a CA, unless ``issuer`` signs it) and its key,
-    written as PEM files."""
+    written as PEM files; ``dns_names``: the host names a TLS client may check it for."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer_name, issuer_key = issuer or (subject, key)
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer_name)
@@ -27,8 +30,11 @@ def certificate(
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-        .sign(issuer_key, hashes.SHA256())
     )
+    if dns_names:
+        names = [x509.DNSName(n) for n in dns_names]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert = builder.sign(issuer_key, hashes.SHA256())
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(

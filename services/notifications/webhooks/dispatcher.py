@@ -79,6 +79,7 @@ from services.notifications.webhooks.payloads import webhook_body
 from services.notifications.webhooks.release import release_after_answer
 from services.notifications.webhooks.secrets_at_rest import active_secrets
 from services.notifications.webhooks.signing import signature_headers
+from services.notifications.webhooks.transport import WebhookTransport
 from shared import failpoints, tracing
 from shared.backoff import Backoff
 from shared.db import NO_KEY_UPDATE, is_any_of
@@ -277,7 +278,7 @@ class Dispatcher:
         async with httpx.AsyncClient(
             follow_redirects=False,
             timeout=self._settings.delivery_timeout,
-            limits=limits,
+            transport=WebhookTransport(limits),
             # Bodies are read raw and only in part (see _read_prefix): ask for no compression.
             headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
         ) as client:

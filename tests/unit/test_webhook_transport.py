@@ -1,0 +1,139 @@
+"""The dispatcher's transport (services/notifications/webhooks/transport.py), against a small
+HTTP/1.1 server on loopback: a pooled connection's health is checked without a system call
+per pooled connection, and a connection the server closed while idle is still noticed."""
+
+import asyncio
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.notifications.webhooks.transport import WebhookTransport
+from tests.support.certificates import certificate
+
+ANSWER = b"HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n"
+
+
+@asynccontextmanager
+async def keep_alive_server(
+    close_after: float | None = None, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[dict]:
+    """Answers each request 204 on a kept-alive connection; with ``close_after``, closes a
+    connection that long after each answer; with ``tls``, speaks HTTPS. Yields its URL and how
+    many connections it took."""
+    seen = {"connections": 0}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen["connections"] += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.lower().split(b"\r\n")
+                        if line.startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                writer.write(ANSWER)
+                await writer.drain()
+                if close_after is not None:
+                    await asyncio.sleep(close_after)
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        seen["url"] = f"{'https' if tls else 'http'}://127.0.0.1:{port}/hook"
+        yield seen
+
+
+def _client(connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(transport=WebhookTransport(limits), timeout=5)
+
+
+async def test_a_full_pool_is_not_asked_for_its_peers_on_every_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With httpx's own backend, each request asks every idle connection's socket for its peer
+    address (via anyio's attribute map) when the pool checks whether the server closed it:
+    here 32 connections and 320 requests made about 45,000 such calls (seen)."""
+    calls = {"getpeername": 0}
+    original = socket.socket.getpeername
+
+    def counted(self: socket.socket) -> object:
+        calls["getpeername"] += 1
+        return original(self)
+
+    async with keep_alive_server() as server, _client(32) as client:
+
+        async def post() -> int:
+            return (await client.post(server["url"], content=b"{}")).status_code
+
+        await asyncio.gather(*(post() for _ in range(32)))  # the pool's connections, opened
+        monkeypatch.setattr(socket.socket, "getpeername", counted)
+        for _ in range(10):
+            assert await asyncio.gather(*(post() for _ in range(32))) == [204] * 32
+
+    assert server["connections"] <= 32
+    assert calls["getpeername"] < 32
+
+
+async def test_a_connection_the_server_closed_while_idle_is_replaced_not_used() -> None:
+    async with keep_alive_server(close_after=0.05) as server, _client(4) as client:
+        first = await client.post(server["url"], content=b"{}")
+        await asyncio.sleep(0.3)  # the server has closed the idle connection meanwhile
+        second = await client.post(server["url"], content=b"{}")
+
+    assert (first.status_code, second.status_code) == (204, 204)
+    assert server["connections"] == 2
+
+
+async def test_https_with_the_name_checked_apart_from_the_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the dispatcher sends (its request is pinned to the checked address, the certificate is
+    checked for the endpoint's host name); the TLS stream's socket is found too, so a
+    connection the server closed is replaced."""
+    ca = certificate(tmp_path, "hooks-ca")
+    cert, key, _, _ = certificate(
+        tmp_path, "hooks", issuer=(ca[2], ca[3]), dns_names=("hooks.test",)
+    )
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca[0]))  # the client trusts the test's CA only
+
+    async with keep_alive_server(close_after=0.05, tls=tls) as server, _client(4) as client:
+
+        async def post() -> int:
+            request = httpx.Request(
+                "POST",
+                server["url"],
+                headers={"host": "hooks.test"},
+                content=b"{}",
+                extensions={"sni_hostname": "hooks.test"},
+            )
+            return (await client.send(request)).status_code
+
+        first = await post()
+        await asyncio.sleep(0.3)
+        second = await post()
+        await asyncio.sleep(0.3)
+        # Checked for the address itself, which the certificate does not name: refused.
+        wrong_name = httpx.Request("POST", server["url"], content=b"{}")
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await client.send(wrong_name)
+
+    assert (first, second) == (204, 204)
+    assert server["connections"] == 2  # the refused handshake never reaches the server's code
