@@ -20,7 +20,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData, Table
 
-from shared import failpoints, idempotency, kafka_reconnect, lifecycle, metrics, tracing
+from shared import collector, failpoints, idempotency, kafka_reconnect, lifecycle, metrics, tracing
 from shared.asyncapi import catalogue_router
 from shared.auth import refuse_missing_keys, token_verifier
 from shared.config import CommonSettings, ServiceSettings
@@ -152,10 +152,12 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             if job.role is None or job.role in roles:
                 task = asyncio.create_task(job.run(app), name=job.run.__name__)
                 (runtime.graceful if job.graceful else runtime.tasks).append(task)
+        frozen = collector.freeze_startup_objects()  # no full collection walks these again
         log.info(
             "service_started",
             port=spec.settings.http_port,
             roles=sorted(role.value for role in roles),
+            frozen_objects=frozen,
         )
         try:
             yield

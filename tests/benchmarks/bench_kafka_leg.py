@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import collector
 from shared.consumer import ConsumerRunner
 from shared.contracts import plans as plan_events
 from shared.db import asyncpg_dsn, make_engine, make_session_factory
@@ -272,6 +273,7 @@ async def measure(
     each) and both latencies on a running PostgreSQL and Kafka (topics and a database of its
     own, so the services that may run beside it are not involved). Each run has topics of its
     own: a new consumer group reads from the start, so it must find only its own messages."""
+    collector.freeze_startup_objects()  # as a started service does; both sides gain alike
     kafka = infra.kafka_admin
     runs = [f"bench.{side}.{i}" for i in ["w", *range(rounds)] for side in ("raw", "ours")]
     await _topics(

@@ -32,6 +32,7 @@ from services.notifications.webhooks.keyring import Keyring, new_key_entry, pars
 from services.notifications.webhooks.payloads import webhook_body
 from services.notifications.webhooks.secrets_at_rest import store_secret
 from services.notifications.webhooks.signing import new_secret, signature_headers
+from shared import collector
 from shared.contracts import plans as plan_events
 from shared.db import make_engine, make_session_factory
 from shared.events import envelope
@@ -246,6 +247,7 @@ async def measure(
     """Every figure of this module, on a migrated notifications database of its own (a running
     service's dispatcher must not take the seeded deliveries) and a running receiver. The
     dispatcher and the raw loop alternate ``rounds`` times, after a warm-up of 200 each."""
+    collector.freeze_startup_objects()  # as a started service does; both sides gain alike
     settings = NotificationsSettings(
         database_url=database_url,
         dispatcher_concurrency=concurrency,

@@ -94,6 +94,23 @@ async def test_prometheus_scrapes_every_service(
     await eventually(every_target_up, what="every service's target up")
 
 
+async def test_every_service_froze_its_startup_objects_and_times_its_collections(
+    prometheus: Prometheus, http: httpx.AsyncClient
+) -> None:
+    """shared/collector.py: a full collection would walk what start-up made (over 100,000
+    objects, 70-100 ms each time) unless it is frozen."""
+
+    async def frozen_everywhere() -> dict[str, float] | None:
+        found = await query(http, prometheus, "accord_gc_frozen_objects")
+        frozen = {s["metric"]["job"]: float(s["value"][1]) for s in found}
+        return frozen if sorted(frozen) == sorted(SERVICE_NAMES) else None
+
+    frozen = await eventually(frozen_everywhere, what="every service's frozen objects")
+    assert all(count > 50_000 for count in frozen.values()), frozen
+    pauses = await query(http, prometheus, "accord_gc_pause_seconds_count")
+    assert {s["metric"]["job"] for s in pauses} == set(SERVICE_NAMES)
+
+
 async def test_one_status_change_shows_at_each_stage_in_prometheus(
     services: Services,
     prometheus: Prometheus,
