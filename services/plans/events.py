@@ -7,6 +7,7 @@ plan id, so one plan's events (its sections', lines' and rollups' too) keep thei
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 from services.plans import orm
 from services.plans.domain import PlanStatus, Source
@@ -85,7 +86,35 @@ def section_created(section: orm.Section) -> contracts.SectionCreated:
     )
 
 
-def _line_fields(line: orm.ActionLine, section_path: list[uuid.UUID]) -> dict[str, object]:
+class LineFacts(Protocol):
+    """What the line events read of a line: its row, or an imported line written in bulk
+    (``services/plans/transfer/handlers.py``), which has no ORM object."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def plan_id(self) -> uuid.UUID: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def leads(self) -> list[str]: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def target_date(self) -> date | None: ...
+    @property
+    def weight(self) -> float: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def carried_over_from(self) -> uuid.UUID | None: ...
+
+
+def _line_fields(line: LineFacts, section_path: list[uuid.UUID]) -> dict[str, object]:
     """What the created and updated events both say of a line."""
     return {
         "plan_id": line.plan_id,
@@ -103,7 +132,7 @@ def _line_fields(line: orm.ActionLine, section_path: list[uuid.UUID]) -> dict[st
 
 
 def action_line_created(
-    line: orm.ActionLine, section_path: list[uuid.UUID]
+    line: LineFacts, section_path: list[uuid.UUID]
 ) -> contracts.ActionLineCreated:
     return contracts.ActionLineCreated(
         **_line_fields(line, section_path), carried_over_from=line.carried_over_from
@@ -116,7 +145,7 @@ def action_line_updated(
     return contracts.ActionLineUpdated(**_line_fields(line, section_path))
 
 
-def _where(line: orm.ActionLine, section_path: list[uuid.UUID]) -> dict[str, object]:
+def _where(line: LineFacts, section_path: list[uuid.UUID]) -> dict[str, object]:
     """Where a line is, as every event about its history says it (for matching subscribers)."""
     return {
         "plan_id": line.plan_id,
@@ -129,7 +158,7 @@ def _where(line: orm.ActionLine, section_path: list[uuid.UUID]) -> dict[str, obj
 
 
 def status_changed(
-    line: orm.ActionLine, entry: orm.JournalEntry, section_path: list[uuid.UUID]
+    line: LineFacts, entry: orm.JournalEntry, section_path: list[uuid.UUID]
 ) -> contracts.ActionLineStatusChanged:
     return contracts.ActionLineStatusChanged(
         **_where(line, section_path),
