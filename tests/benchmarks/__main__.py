@@ -11,7 +11,6 @@ when interrupted (Ctrl-C or SIGTERM).
 import argparse
 import asyncio
 import dataclasses
-import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import report, suite
+from tests.benchmarks.stopping import stoppable
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,18 +56,10 @@ def parse(argv: list[str]) -> tuple[suite.Settings, Path]:
     return dataclasses.replace(settings, **changes), args.out
 
 
-async def main_async(settings: suite.Settings) -> dict[str, Any]:
-    # SIGTERM cancels the run like Ctrl-C does, so every process it started is stopped.
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    return await suite.run(settings)
-
-
 def main() -> None:
     settings, out = parse(sys.argv[1:])
     started_at, started = datetime.now(UTC), time.monotonic()
-    results = asyncio.run(main_async(settings))
+    results = asyncio.run(stoppable(suite.run(settings)))
     results["meta"] = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),

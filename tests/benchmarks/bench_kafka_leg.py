@@ -42,6 +42,7 @@ from shared.outbox import (
 )
 from tests.benchmarks.measure import latency_ms, per_second
 from tests.benchmarks.rounds import alternating
+from tests.benchmarks.stopping import stoppable
 from tests.support.kafka import status_changed_event
 from tests.support.stack import Infrastructure, new_infrastructure
 
@@ -340,7 +341,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="events/s for the latency runs")
     parser.add_argument("--latency-messages", type=int, default=300)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.messages, args.rate, args.latency_messages)), indent=2))
+    figures = asyncio.run(stoppable(run(args.messages, args.rate, args.latency_messages)))
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

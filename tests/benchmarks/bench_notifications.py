@@ -39,6 +39,7 @@ from shared.events import envelope
 from shared.migrations import upgrade
 from tests.benchmarks.measure import per_second
 from tests.benchmarks.rounds import alternating
+from tests.benchmarks.stopping import stoppable
 from tests.benchmarks.webhook_sink import Sink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -310,7 +311,8 @@ def main() -> None:
             postgres.create_database("accord_notifications")
             url = postgres.url("accord_notifications")
             upgrade(REPO / "services" / "notifications" / "migrations", url)
-            figures = asyncio.run(measure(url, sink.url(), args.deliveries, args.concurrency))
+            work = measure(url, sink.url(), args.deliveries, args.concurrency)
+            figures = asyncio.run(stoppable(work))
             print(json.dumps(figures, indent=2))
         finally:
             sink.stop()

@@ -28,6 +28,7 @@ import httpx
 
 from shared.auth import Role
 from tests.benchmarks.measure import latency_ms, services_rss
+from tests.benchmarks.stopping import stoppable
 from tests.support.stack import RATE_LIMITS_OFF, Services, new_infrastructure, token
 
 WARM_UP_LINES = 30
@@ -188,7 +189,7 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="add a plan of 100,000 lines")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.big else [])
-    report = asyncio.run(run(sizes))
+    report = asyncio.run(stoppable(run(sizes)))
     print(json.dumps(report, indent=2))
 
 

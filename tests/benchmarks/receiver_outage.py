@@ -18,19 +18,17 @@ schedule's five-minute step on code that waits it out).
 import argparse
 import asyncio
 import json
-import signal
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 
 from services.notifications.config import NotificationsSettings
 from shared.auth import Role
+from tests.benchmarks.stopping import stoppable
 from tests.support.api import add_action_line, create_plan
 from tests.support.notifications import new_delegation, register_endpoint, subscribe
 from tests.support.receiver import Receiver
@@ -41,7 +39,6 @@ LINES = 12
 BEFORE = 10.0  # seconds of changes before the outage
 AFTER = 20.0  # seconds of changes after the return
 WAIT = 420.0  # the longest to wait for everything after the return
-T = TypeVar("T")
 ONLY_STATUS_CHANGES = {"event_types": ["action_line.status_changed"]}
 
 
@@ -174,19 +171,12 @@ async def _scenario(
     return figures
 
 
-async def _stoppable(run: Coroutine[Any, Any, T]) -> T:
-    """``run``, cancelled by SIGTERM like by Ctrl-C, so that its stack is stopped either way."""
-    task = asyncio.ensure_future(run)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    return await task
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--outage", type=float, default=30.0, help="seconds the receiver is away")
     parser.add_argument("--delegations", type=int, default=3)
     args = parser.parse_args()
-    figures = asyncio.run(_stoppable(measure(args.outage, args.delegations)))
+    figures = asyncio.run(stoppable(measure(args.outage, args.delegations)))
     print(f"receiver away {args.outage:g} s; production schedule; {RATE:g} changes/s")
     for code, f in figures.items():
         print(
