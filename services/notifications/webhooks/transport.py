@@ -6,9 +6,10 @@ asks every idle connection of the pool whether its socket has become readable (t
 reason an idle HTTP/1.1 socket can be readable is that the server closed it). With the anyio
 backend each such question builds the stream's whole attribute map, which includes a
 ``getpeername`` system call, then polls the socket: with 32 connections, about 140
-``getpeername`` calls per webhook (tests/unit/test_webhook_transport.py counts them). A profile
-of the dispatcher at 32 connections (docs/performance.md) had two fifths of its time there. This backend keeps each connection's
-socket from the start and answers with one ``poll``; everything else is anyio's.
+``getpeername`` calls per webhook (tests/unit/test_webhook_transport.py counts them). A
+profile of the dispatcher at 32 connections (docs/performance.md) had two fifths of its time
+there. This backend keeps each connection's socket from the start and answers with one
+``poll``; everything else is anyio's.
 """
 
 import select
