@@ -2,7 +2,9 @@
 every request with the reference ``standardwebhooks`` library, like a delegation's system would.
 
 Each path is one endpoint with its secret and, optionally, a script of answers to give first
-(e.g. two 503s, then the default 200). Every request is recorded with whether it verified.
+(e.g. two 503s, then the default 200). Every request is recorded with whether it verified;
+one whose connection ended before its whole body arrived (a sender killed mid-request) is not
+a request an HTTP server hands on: it is only counted, in ``incomplete``.
 ``go_down`` and ``come_back`` stop and restart the server on the same port: meanwhile every
 connection is refused, like a receiver that is away.
 """
@@ -62,6 +64,8 @@ class Receiver:
         self.port = free_port()
         self.routes: dict[str, Route] = {}
         self.received: list[Received] = []
+        # Paths of requests whose body ended before its content-length.
+        self.incomplete: list[str] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -125,7 +129,13 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    with receiver._lock:
+                        receiver.incomplete.append(self.path)
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 answer = receiver._answer(self.path, body, headers)
                 self.send_response(answer.status)
