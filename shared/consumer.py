@@ -29,7 +29,9 @@ consumer when that lag stays without progress, or when the member has no partiti
 known position) long after the broker answers again. It trusts nothing the Kafka client
 believes: a client whose fetcher or group membership stopped after a broker restart keeps a
 stale high-water mark (its lag reads 0) and can wait for an assignment without a timeout
-inside ``getmany``, so a check inside the consume loop would never run or never see it.
+inside ``getmany``, so a check inside the consume loop would never run or never see it. Nor
+does the watchdog wait on the client: a position the client does not know counts as an
+unknown lag after ``POSITION_WAIT``.
 
 Replicas share the group's partitions. On ``stop`` (SIGTERM) the consumer finishes the batch
 in hand, commits its offsets and leaves the group (``AIOKafkaConsumer.stop`` sends LeaveGroup),
@@ -69,6 +71,12 @@ log = structlog.get_logger(__name__)
 # How often a consumer asks the broker whether it answers, and how long it waits for that.
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 3.0
+# How long a lag measurement waits for the client to know a partition's position. aiokafka's
+# ``position()`` waits without limit while the member has no valid position (it waits for the
+# group and the committed offsets), and a client whose group membership stalled after a broker
+# restart never gets one: the consume loop and the watchdog both hung on it, so the watchdog
+# read a broker that answered as one that did not and never recreated the consumer.
+POSITION_WAIT = 0.5
 # The group forgets a killed member after this long; a join waits at most for that (plus the
 # others' rejoin), which is why lag may stay unknown this much longer than the stall limit.
 SESSION_TIMEOUT = 10.0
@@ -297,7 +305,6 @@ class ConsumerRunner:
         while True:
             try:
                 await asyncio.wait_for(consumer.topics(), PROBE_TIMEOUT)
-                broker_lag = await asyncio.wait_for(self._broker_lag(), PROBE_TIMEOUT)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -305,6 +312,12 @@ class ConsumerRunner:
                     log.warning("consumer_broker_not_answering", error=f"{type(exc).__name__}")
                 self.state.broker_answering = False
             else:
+                # The broker answered; a lag the client cannot measure now is unknown, which
+                # recreates the consumer if it lasts (``stuck_reason``), not a silent broker.
+                try:
+                    broker_lag = await asyncio.wait_for(self._broker_lag(), PROBE_TIMEOUT)
+                except (TimeoutError, KafkaError):
+                    broker_lag = None
                 now = time.monotonic()
                 if not self.state.broker_answering:
                     # Back: the clocks start again now, not when the broker went away.
@@ -335,7 +348,8 @@ class ConsumerRunner:
         for tp in assigned:
             if tp not in self._unprocessed_from and consumer.highwater(tp) is None:
                 return None  # not fetched once yet: its position may still be resolving
-        return sum((await self.partition_lag()).values())
+        lags = (await self.partition_lag()).values()
+        return None if None in lags else sum(lag for lag in lags if lag is not None)
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -404,35 +418,32 @@ class ConsumerRunner:
         lag = 0
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
-            try:
-                position = None if highwater is None else await consumer.position(tp)
-            except IllegalStateError:  # revoked meanwhile: a rebalance is under way
-                position = None
+            position = None if highwater is None else await _known_position(consumer, tp)
             if highwater is None or position is None:
                 self.state.lag = None
                 return
             lag += max(0, highwater - position)
         self.state.lag = lag
 
-    async def partition_lag(self) -> dict[tuple[str, int], int]:
+    async def partition_lag(self) -> dict[tuple[str, int], int | None]:
         """Per assigned partition, the broker's end offset (asked now, one request) minus the
         offset after the last event processed: an event handed over but still being processed
-        counts as lag, so a handler that hangs shows. Empty while no partition is assigned."""
+        counts as lag, so a handler that hangs shows. None for a partition whose position the
+        client does not know (see ``POSITION_WAIT``); empty while no partition is assigned."""
         consumer = self._consumer
         if consumer is None or not self._assigned:
             return {}
         assigned = list(consumer.assignment())
         ends = await consumer.end_offsets(assigned) if assigned else {}
-        lags = {}
-        for tp in assigned:
-            done = self._unprocessed_from.get(tp)
-            if done is None:
-                try:
-                    done = await consumer.position(tp)
-                except IllegalStateError:  # revoked meanwhile: no longer this member's
-                    continue
-            lags[(tp.topic, tp.partition)] = max(0, ends[tp] - done)
-        return lags
+        done: dict[TopicPartition, int | None] = dict(self._unprocessed_from)
+        asked = [tp for tp in assigned if tp not in done]
+        # All at once: an unknown position costs one wait, not one per partition.
+        positions = await asyncio.gather(*(_known_position(consumer, tp) for tp in asked))
+        done.update(zip(asked, positions, strict=True))
+        return {
+            (tp.topic, tp.partition): None if done[tp] is None else max(0, ends[tp] - done[tp])
+            for tp in assigned
+        }
 
     async def _process_batch(
         self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer
@@ -645,6 +656,16 @@ class ConsumerRunner:
             reason=reason,
             publish_error=row["publish_error"],
         )
+
+
+async def _known_position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """The partition's position if the client knows it within ``POSITION_WAIT``; None if not,
+    or if the partition was revoked meanwhile (a rebalance is under way)."""
+    try:
+        position: int = await asyncio.wait_for(consumer.position(tp), POSITION_WAIT)
+    except (TimeoutError, IllegalStateError):
+        return None
+    return position
 
 
 async def _first_to_end(*coroutines: Coroutine[Any, Any, None]) -> None:

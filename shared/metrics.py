@@ -305,4 +305,5 @@ async def consumer_lag_probe(app: FastAPI) -> None:
         return
     lags = await consumer.partition_lag()
     for (topic, partition), lag in lags.items():
-        CONSUMER_LAG.labels(consumer.state.group_id, topic, str(partition)).set(lag)
+        if lag is not None:  # a position the client does not know yet: no figure
+            CONSUMER_LAG.labels(consumer.state.group_id, topic, str(partition)).set(lag)
