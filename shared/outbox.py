@@ -2,10 +2,16 @@
 
 A change and the events it publishes commit in one PostgreSQL transaction: command functions
 call ``Outbox.add`` with the session of their unit of work. The relay is the only writer to
-Kafka. It claims unpublished rows with ``FOR UPDATE SKIP LOCKED`` in id order, publishes
-them with an idempotent producer, waits for the broker's acknowledgement of every one, and
-only then marks them published in the same transaction that claimed them. A crash between
-the ack and the commit republishes the rows: consumers are idempotent, so that is harmless.
+Kafka. It claims unpublished rows (``FOR UPDATE``, see below) in id order, publishes them
+with an idempotent producer, waits for the broker's acknowledgement of every one, and only
+then marks them published in the same transaction that claimed them. A crash between the ack
+and the commit republishes the rows: consumers are idempotent, so that is harmless.
+
+One batch may be in flight while the next is claimed and sent: waiting for a batch's acks
+took about two thirds of the relay's time, with nothing else to do. The batches commit in
+claim order (each waits for the one before it), and a batch whose acks fail fails the one
+behind it: both are rolled back and sent again in id order. Within a partition the idempotent
+producer keeps the two batches' records in send order, as it does within one batch.
 
 An insert trigger sends ``NOTIFY accord_outbox`` so the relay wakes at once instead of
 polling; a slow fallback poll covers notifications lost while its connection was down.
@@ -167,6 +173,15 @@ class RelayState:
     wakeups: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """A claimed batch whose records the producer has: its row ids, and its task, which ends
+    when the rows are marked published (or raises, and then they were not)."""
+
+    ids: list[int]
+    published: "asyncio.Task[None]"
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -192,16 +207,19 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._listener: asyncpg.Connection | None = None
         self._stopping = False
+        # The tasks of the batches in flight (``_publish``): at most two.
+        self._batches: set[asyncio.Task[None]] = set()
         self.state = RelayState()
 
     def stop(self) -> None:
-        """Finish the batch in hand, release leadership and return from ``run``."""
+        """Finish the batches in hand, release leadership and return from ``run``."""
         self._stopping = True
         self.state.wakeups.set()
 
     async def run(self) -> None:
         """Publish until stopped or cancelled, riding out broker and database outages."""
         backoff = Backoff(0.2, 5.0)
+        in_flight: _Batch | None = None
         try:
             while not self._stopping:
                 try:
@@ -210,19 +228,30 @@ class OutboxRelay:
                     producer = await self._ensure_producer()
                     if not await self._ensure_leadership():
                         continue  # asked to stop while waiting for the lock
-                    published = await self._publish_batch(producer)
+                    batch = await self._start_batch(producer, in_flight)
+                    if in_flight is not None:
+                        await in_flight.published  # never more than one batch behind
+                    in_flight = batch
                     backoff.reset()
-                    if published < self._batch_size:
+                    if len(batch.ids) < self._batch_size:
+                        in_flight = None
+                        await batch.published
                         await self._wait_for_work()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # every failure is retried; the rows stay unpublished
+                    in_flight = None
+                    await self._abandon_batches()
                     self.state.last_error = f"{type(exc).__name__}: {exc}"
                     metrics.RELAY_ERRORS.inc()
                     log.warning("outbox_relay_error", error=self.state.last_error)
                     await self._reset_after(exc)
                     await backoff.sleep()
+            if in_flight is not None:  # stopping: the batch in hand goes out first
+                with contextlib.suppress(Exception):
+                    await in_flight.published
         finally:
+            await self._abandon_batches()
             await self._close()
 
     async def _ensure_leadership(self) -> bool:
@@ -269,27 +298,53 @@ class OutboxRelay:
             log.info("outbox_relay_connected")
         return self._producer
 
-    async def _publish_batch(self, producer: AIOKafkaProducer) -> int:
+    async def _start_batch(self, producer: AIOKafkaProducer, previous: _Batch | None) -> _Batch:
+        """Claim the next rows, except those of ``previous`` (still in flight), and hand them
+        to the producer; return them once handed over, while a task waits for their acks and
+        marks them published (``_publish``)."""
         self.state.wakeups.clear()
+        claimed: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._publish(producer, previous, claimed))
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+        either: list[asyncio.Future[Any]] = [claimed, task]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not claimed.done():
+            task.result()  # it failed before it had claimed: raise its error
+        return _Batch(claimed.result(), task)
+
+    async def _publish(
+        self,
+        producer: AIOKafkaProducer,
+        previous: _Batch | None,
+        claimed: "asyncio.Future[list[int]]",
+    ) -> None:
+        """One batch: claim, send (then tell ``claimed`` the ids), wait for every ack, wait for
+        ``previous`` to commit, mark the rows published and commit."""
         t = self._table
         async with self._sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    t.select()
-                    .with_only_columns(t.c.id, t.c.topic, t.c.key, t.c.event_type, t.c.payload)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update()  # waits for an old leader's batch: see the module
-                )
-            ).all()
+            query = (
+                t.select()
+                .with_only_columns(t.c.id, t.c.topic, t.c.key, t.c.event_type, t.c.payload)
+                .where(t.c.published_at.is_(None))
+                .order_by(t.c.id)
+                .limit(self._batch_size)
+                .with_for_update()  # waits for an old leader's batch: see the module
+            )
+            if previous is not None and previous.ids:
+                # Locked by our own batch in flight: waiting for them would wait for ever.
+                query = query.where(~is_any_of(t.c.id, previous.ids))
+            rows = (await session.execute(query)).all()
             if not rows:
-                return 0
-            # send() only enqueues; the batch counts as published when every ack is in.
+                claimed.set_result([])
+                return
             sent = time.perf_counter()
             spans = _publish_spans(rows) if tracing.enabled() else []
             try:
-                await asyncio.wait_for(self._send_all(producer, rows), self._send_timeout)
+                acks = await asyncio.wait_for(self._send_all(producer, rows), self._send_timeout)
+                claimed.set_result([r.id for r in rows])
+                # The batch counts as published when every ack is in.
+                await asyncio.wait_for(asyncio.gather(*acks), self._send_timeout)
             except BaseException as exc:
                 for span in spans:
                     span.record_exception(exc)
@@ -300,6 +355,8 @@ class OutboxRelay:
                     span.end()
             metrics.RELAY_ACK.observe(time.perf_counter() - sent)
             failpoints.reach(failpoints.OUTBOX_AFTER_ACK)
+            if previous is not None:
+                await previous.published  # in claim order; its failure is this batch's too
             await session.execute(
                 t.update()
                 .where(is_any_of(t.c.id, [r.id for r in rows]))
@@ -308,17 +365,24 @@ class OutboxRelay:
         self.state.published_total += len(rows)
         metrics.RELAY_PUBLISHED.inc(len(rows))
         metrics.RELAY_BATCH.observe(len(rows))
-        return len(rows)
+
+    async def _abandon_batches(self) -> None:
+        """Cancel the batches in flight: their transactions roll back and their rows are
+        claimed again (those the broker did take are sent twice, which consumers absorb)."""
+        batches = list(self._batches)
+        for task in batches:
+            task.cancel()
+        await asyncio.gather(*batches, return_exceptions=True)
 
     @staticmethod
     async def _send_all(
         producer: AIOKafkaProducer, rows: Sequence[Row[Any, Any, Any, Any, Any]]
-    ) -> None:
+    ) -> "list[asyncio.Future[object]]":
         """Append the rows to record batches, one open batch per partition in row order, and
-        submit each when full: a ``send()`` per row made a future and hashed its key per row,
-        most of the time a batch took. Keys go to the partitions ``send()`` would choose
-        (the producer's own partitioner), so a key's events stay on one partition whichever
-        relay version published them."""
+        submit each when full; return the acknowledgements to wait for. A ``send()`` per row
+        made a future and hashed its key per row, most of the time a batch took. Keys go to
+        the partitions ``send()`` would choose (the producer's own partitioner), so a key's
+        events stay on one partition whichever relay version published them."""
         acks = []
         open_batches: dict[tuple[str, int], BatchBuilder] = {}
         partitions: dict[str, list[int]] = {}  # of each topic, read once per batch
@@ -341,7 +405,7 @@ class OutboxRelay:
             open_batches[tp] = batch
         for tp, batch in open_batches.items():
             acks.append(await _submit(producer, batch, tp))
-        await asyncio.gather(*acks)
+        return acks
 
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
