@@ -8,10 +8,13 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from services.notifications.webhooks.dispatcher import _pinned_request
+from services.notifications.webhooks.ssrf import Target
 from services.notifications.webhooks.transport import WebhookTransport
 from tests.support.certificates import certificate
 
@@ -25,7 +28,7 @@ async def keep_alive_server(
     """Answers each request 204 on a kept-alive connection; with ``close_after``, closes a
     connection that long after each answer; with ``tls``, speaks HTTPS. Yields its URL and how
     many connections it took."""
-    seen = {"connections": 0}
+    seen: dict[str, Any] = {"connections": 0}
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         seen["connections"] += 1
@@ -58,9 +61,16 @@ async def keep_alive_server(
         yield seen
 
 
-def _client(connections: int) -> httpx.AsyncClient:
+def _transport(connections: int) -> WebhookTransport:
+    """The transport, with the loopback address pinned (approved) for itself."""
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(transport=WebhookTransport(limits), timeout=5)
+    transport = WebhookTransport(limits)
+    transport.pin(httpx.URL("http://127.0.0.1/"), "127.0.0.1")
+    return transport
+
+
+def _client(connections: int, transport: WebhookTransport | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport or _transport(connections), timeout=5)
 
 
 async def test_a_full_pool_is_not_asked_for_its_peers_on_every_request(
@@ -114,16 +124,15 @@ async def test_https_with_the_name_checked_apart_from_the_address(
     tls.load_cert_chain(cert, key)
     monkeypatch.setenv("SSL_CERT_FILE", str(ca[0]))  # the client trusts the test's CA only
 
-    async with keep_alive_server(close_after=0.05, tls=tls) as server, _client(4) as client:
+    transport = _transport(4)
+    async with (
+        keep_alive_server(close_after=0.05, tls=tls) as server,
+        _client(4, transport) as client,
+    ):
+        target = _target(server, "hooks.test")
 
         async def post() -> int:
-            request = httpx.Request(
-                "POST",
-                server["url"],
-                headers={"host": "hooks.test"},
-                content=b"{}",
-                extensions={"sni_hostname": "hooks.test"},
-            )
+            request = _pinned_request(transport, target, {}, b"{}")
             return (await client.send(request)).status_code
 
         first = await post()
@@ -137,3 +146,50 @@ async def test_https_with_the_name_checked_apart_from_the_address(
 
     assert (first, second) == (204, 204)
     assert server["connections"] == 2  # the refused handshake never reaches the server's code
+
+
+async def test_a_host_with_no_checked_address_is_not_connected_to() -> None:
+    async with keep_alive_server() as server, _client(4) as client:
+        unchecked = server["url"].replace("127.0.0.1", "localhost")
+        with pytest.raises(httpx.ConnectError, match="no checked address"):
+            await client.post(unchecked, content=b"{}")
+
+    assert server["connections"] == 0
+
+
+def _target(server: dict[str, Any], name: str) -> Target:
+    """The server's URL under ``name``, checked (as the SSRF check would) to its address."""
+    port = httpx.URL(server["url"]).port
+    assert port is not None
+    return Target(f"https://{name}:{port}/hook", name, port, ("127.0.0.1",))
+
+
+async def test_a_connection_checked_for_one_host_name_is_not_used_for_another_on_its_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two endpoints whose names resolve to one address (a shared host, or a proxy routing TLS
+    by its server name to different backends): a connection whose certificate was checked for
+    the first name must not carry the second's webhooks, whose name was never checked on it.
+    Pooled by address, the second endpoint's request went out on the first one's connection
+    (seen); here the second name is not in the server's certificate, so it must be refused."""
+    ca = certificate(tmp_path, "hooks-ca")
+    cert, key, _, _ = certificate(
+        tmp_path, "hooks", issuer=(ca[2], ca[3]), dns_names=("first.test",)
+    )
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca[0]))
+
+    transport = _transport(4)
+    async with keep_alive_server(tls=tls) as server, _client(4, transport) as client:
+
+        def pinned(name: str) -> httpx.Request:
+            return _pinned_request(transport, _target(server, name), {}, b"{}")
+
+        first = await client.send(pinned("first.test"))
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await client.send(pinned("second.test"))
+        again = await client.send(pinned("first.test"))
+
+    assert (first.status_code, again.status_code) == (204, 204)
+    assert server["connections"] == 1  # the first name's connection, kept alive and used again

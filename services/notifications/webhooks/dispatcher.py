@@ -291,6 +291,8 @@ class Dispatcher:
         }
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Made by ``run`` (its client's); it pins each endpoint's checked address.
+        self._transport: WebhookTransport | None = None
         # Probes are looked for once per poll interval, not on every wake-up.
         self._next_probe_look = 0.0
         self._stopping = False
@@ -306,10 +308,11 @@ class Dispatcher:
             max_connections=self._settings.dispatcher_concurrency,
             max_keepalive_connections=self._settings.dispatcher_concurrency,
         )
+        self._transport = WebhookTransport(limits)
         async with httpx.AsyncClient(
             follow_redirects=False,
             timeout=self._settings.delivery_timeout,
-            transport=WebhookTransport(limits),
+            transport=self._transport,
             # Bodies are read raw and only in part (see _read_prefix): ask for no compression.
             headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
         ) as client:
@@ -509,7 +512,8 @@ class Dispatcher:
                 headers = signature_headers(job.webhook_id, job.body, job.secrets, attempted_at)
                 headers["content-type"] = "application/json"
                 headers.update(tracing.current_context())
-                request = _pinned_request(target, headers, job.body.encode())
+                assert self._transport is not None  # attempts run inside ``run``
+                request = _pinned_request(self._transport, target, headers, job.body.encode())
                 response = await client.send(request, stream=True)
                 try:
                     body = await _read_prefix(response, self._settings.response_prefix_bytes)
@@ -661,15 +665,11 @@ async def _read_prefix(response: httpx.Response, budget: int) -> str:
     return prefix.decode(errors="replace").replace("\x00", "\ufffd")
 
 
-def _pinned_request(target: ssrf.Target, headers: dict[str, str], body: bytes) -> httpx.Request:
-    """Connect to the address that was checked, not to whatever the name resolves to by the
-    time the connection is made; the Host header and TLS name stay the original host's."""
+def _pinned_request(
+    transport: WebhookTransport, target: ssrf.Target, headers: dict[str, str], body: bytes
+) -> httpx.Request:
+    """The webhook's request, its host pinned to the address that was checked (see
+    transport.py); the URL, the Host header and the name TLS checks stay the endpoint's."""
     url = httpx.URL(target.url)
-    address = target.addresses[0]
-    extensions = {}
-    if address != target.host:
-        headers = {**headers, "host": url.netloc.decode("ascii")}
-        if url.scheme == "https":
-            extensions["sni_hostname"] = target.host
-        url = url.copy_with(host=address)
-    return httpx.Request("POST", url, headers=headers, content=body, extensions=extensions)
+    transport.pin(url, target.addresses[0])
+    return httpx.Request("POST", url, headers=headers, content=body)

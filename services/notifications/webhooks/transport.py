@@ -1,5 +1,14 @@
-"""The dispatcher's HTTP transport: httpx's own, on a network backend that tells the connection
-pool cheaply whether an idle connection was closed by its server.
+"""The dispatcher's HTTP transport: httpx's own, on a network backend that connects only to the
+addresses the SSRF check approved (``pin``) and tells the connection pool cheaply whether an
+idle connection was closed by its server.
+
+Pinning: a webhook goes to the address its endpoint's host name was checked to resolve to, not
+to whatever the name resolves to by the time a connection is made (DNS rebinding). The request
+keeps its URL, so the pool keys connections by host name as httpx does, and TLS checks the
+certificate for that name. (Requests addressed to the checked address with the name only as
+TLS server name were pooled by address: a connection checked for one endpoint's name carried
+another's webhooks when both names had one address, e.g. behind a proxy that routes TLS by
+server name to different backends.) A host nobody pinned is not connected to at all.
 
 Why: httpcore's pool, before it hands out a connection and again when a response is closed,
 asks every idle connection of the pool whether its socket has become readable (the only
@@ -63,6 +72,8 @@ def _readable(sock: socket.socket | None) -> bool:
 class _Backend(httpcore.AsyncNetworkBackend):
     def __init__(self) -> None:
         self._inner = httpcore.AnyIOBackend()
+        # Host name (as in the URL, IDNA-encoded) -> the address last approved for it.
+        self.pins: dict[str, str] = {}
 
     async def connect_tcp(
         self,
@@ -72,7 +83,12 @@ class _Backend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        address = self.pins.get(host)
+        if address is None:
+            raise httpcore.ConnectError(f"{host}: no checked address to connect to")
+        stream = await self._inner.connect_tcp(
+            address, port, timeout, local_address, socket_options
+        )
         return _Stream(stream)
 
     async def sleep(self, seconds: float) -> None:
@@ -86,10 +102,16 @@ class WebhookTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, limits: httpx.Limits) -> None:
         super().__init__(limits=limits)
+        self._backend = _Backend()
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_Backend(),
+            network_backend=self._backend,
         )
+
+    def pin(self, url: httpx.URL, address: str) -> None:
+        """New connections for ``url``'s host go to ``address``, which the caller checked. A
+        connection already pooled for the host stays in use: its address was checked too."""
+        self._backend.pins[url.raw_host.decode("ascii")] = address
