@@ -10,16 +10,22 @@ with the same value in every row is one plain parameter.
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from functools import cache
+from typing import Any, Literal
 from typing import cast as typed
 
 from sqlalchemy import ARRAY, Table, Text, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
 # Joins the elements of an array column's values (an array of arrays would unnest into one
 # flat list): the values written this way are channel and cadence names, never containing it.
 _SEPARATOR = ","
+
+# How a column's values are passed: one value for every row, an array of values, or an array
+# of the joined elements of array values.
+Passed = Literal["same", "values", "joined"]
 
 
 async def insert_rows(
@@ -30,25 +36,40 @@ async def insert_rows(
     if not rows:
         return
     table = typed(Table, model.__table__)
-    names = list(rows[0])
-    columns = []
-    for name in names:
-        column_type = table.c[name].type
+    shape: list[tuple[str, Passed]] = []
+    params: dict[str, Any] = {}
+    for name in rows[0]:
         values = [row[name] for row in rows]
         if all(value == values[0] for value in values):
-            columns.append(bindparam(f"v_{name}", values[0], type_=column_type).label(name))
-        elif isinstance(column_type, ARRAY):
+            shape.append((name, "same"))
+            params[f"v_{name}"] = values[0]
+        elif isinstance(table.c[name].type, ARRAY):
             for value in values:
                 assert all(_SEPARATOR not in element for element in value), value
-            joined = [_SEPARATOR.join(value) for value in values]
-            texts = func.unnest(
-                cast(bindparam(f"v_{name}", joined, type_=ARRAY(Text)), ARRAY(Text))
-            )
+            shape.append((name, "joined"))
+            params[f"v_{name}"] = [_SEPARATOR.join(value) for value in values]
+        else:
+            shape.append((name, "values"))
+            params[f"v_{name}"] = values
+    await session.execute(_statement(table, tuple(shape)), params)
+
+
+@cache
+def _statement(table: Table, shape: tuple[tuple[str, Passed], ...]) -> Insert:
+    """The INSERT for one shape of rows, built once: building it anew for each fan-out (its
+    expressions and their cache key) cost more than running it for a few recipients. A table
+    has only a handful of shapes, so the cache stays small."""
+    columns = []
+    for name, passed in shape:
+        column_type = table.c[name].type
+        if passed == "same":
+            columns.append(bindparam(f"v_{name}", type_=column_type).label(name))
+        elif passed == "joined":
+            texts = func.unnest(cast(bindparam(f"v_{name}", type_=ARRAY(Text)), ARRAY(Text)))
             columns.append(cast(func.string_to_array(texts, _SEPARATOR), column_type).label(name))
         else:
             array = ARRAY(column_type)
-            columns.append(
-                func.unnest(cast(bindparam(f"v_{name}", values, type_=array), array)).label(name)
-            )
-    statement = insert(table).from_select(names, select(*columns)).on_conflict_do_nothing()
-    await session.execute(statement)
+            values = cast(bindparam(f"v_{name}", type_=array), array)
+            columns.append(func.unnest(values).label(name))
+    names = [name for name, _ in shape]
+    return insert(table).from_select(names, select(*columns)).on_conflict_do_nothing()
