@@ -77,6 +77,15 @@ PROBE_TIMEOUT = 3.0
 # restart never gets one: the consume loop and the watchdog both hung on it, so the watchdog
 # read a broker that answered as one that did not and never recreated the consumer.
 POSITION_WAIT = 0.5
+# How long the broker may hold a fetch that finds no new data. aiokafka sends one fetch at a
+# time to a broker, for every partition of it that has nothing buffered; once a partition's
+# records have waited in the buffer longer than its prefetch backoff (0.1 s: a batch that takes
+# longer to apply), it fetches the other, quiet partitions without it. That fetch waits at the
+# broker for new data on them, and the busy partition cannot be fetched until it returns: with
+# Kafka's default (0.5 s) a consumer whose batches took over 0.1 s stayed in a regime of 0.6 s
+# waits and ever larger batches at half the load it kept up with otherwise. The cost of a
+# shorter hold is an empty fetch this often per idle consumer.
+FETCH_MAX_WAIT_MS = 100
 # The group forgets a killed member after this long; a join waits at most for that (plus the
 # others' rejoin), which is why lag may stay unknown this much longer than the stall limit.
 SESSION_TIMEOUT = 10.0
@@ -358,6 +367,7 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=500,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             # Dynamic membership: a killed member's partitions wait this long for the group to
             # give up on it. (Static membership would avoid the wait, but with aiokafka 0.14 a
             # restarted member once ended up with no partitions in the fault tests.)
