@@ -61,7 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import failpoints, metrics, tracing
 from shared.backoff import Backoff
-from shared.db import is_any_of
+from shared.db import insert_many, is_any_of
 from shared.events import KAFKA_HEADERS, EventContract, envelope
 from shared.kafka_access import KafkaAccess
 
@@ -129,9 +129,9 @@ class Outbox:
         self, session: AsyncSession, events: Sequence[tuple[EventContract, str]]
     ) -> None:
         """Stage many (event, subject) pairs in a few statements (bulk imports)."""
-        rows = [self._row(event, subject) for event, subject in events]
-        for start in range(0, len(rows), 1000):
-            await session.execute(insert(self.table), rows[start : start + 1000])
+        await insert_many(
+            session, self.table, [self._row(event, subject) for event, subject in events]
+        )
 
     def _row(self, event: EventContract, subject: str) -> dict[str, Any]:
         key = getattr(event, self.key, None)

@@ -5,6 +5,7 @@ import uuid
 import httpx
 import pytest
 
+from shared.db import COPY_FROM_ROWS
 from tests.support.api import add_action_line, add_section, create_plan
 from tests.support.stack import Services
 from tests.support.waiting import eventually
@@ -154,3 +155,47 @@ async def test_a_csv_import_adds_lines_or_nothing_with_line_numbers(
     duplicate = await http.post(url, content="code,text\n3.2,Again\n", headers=csv_headers)
     assert duplicate.status_code == 422
     assert duplicate.json()["errors"][0]["field"] == "csv.line 2.code"
+
+
+async def test_a_csv_import_of_thousands_of_lines_is_copied_in_whole_with_its_events(
+    services: Services, http: httpx.AsyncClient, secretariat_headers: dict[str, str]
+) -> None:
+    """From ``COPY_FROM_ROWS`` rows on, the lines and their events are copied in, not inserted:
+    what an export reads back and what the rollups count must be the same."""
+    plans = services.url("plans")
+    plan = await create_plan(http, plans, secretariat_headers)
+    await add_section(http, plans, secretariat_headers, plan["id"], code="3", title="Culture")
+    count = COPY_FROM_ROWS + 200
+    rows = [
+        f"L{n},3,Line {n},UN;ASEAN,tag{n % 7},2020-12-31,{1 + n % 4 / 2},K{n:05},"
+        + ("completed,2020-09-15" if n % 10 == 0 else ",")
+        for n in range(count)
+    ]
+    csv = "code,section_code,text,leads,tags,target_date,weight,ordering_key,status,status_date\n"
+    imported = await http.post(
+        f"{plans}/plans/{plan['id']}/action-lines/import",
+        content=csv + "\n".join(rows) + "\n",
+        headers={**secretariat_headers, "content-type": "text/csv"},
+    )
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["action_lines_imported"] == count
+
+    exported = await http.get(
+        f"{plans}/plans/{plan['id']}/action-lines.csv", headers=secretariat_headers
+    )
+    assert exported.text.splitlines()[1:] == [
+        f"L{n},3,Line {n},UN;ASEAN,tag{n % 7},2020-12-31,{1 + n % 4 / 2},K{n:05},"
+        + ("completed,2020-09-15" if n % 10 == 0 else "not_started,")
+        for n in range(count)
+    ]
+
+    async def rolled_up() -> dict | None:
+        response = await http.get(
+            f"{plans}/plans/{plan['id']}/rollups", headers=secretariat_headers
+        )
+        figures = response.json()["plan"]["figures"]
+        counted = (figures["total"], figures["completed"])
+        return figures if counted == (count, count // 10) else None
+
+    # Each line's creation and, for the completed ones, its status change: all of them counted.
+    await eventually(rolled_up, what="every imported line's events in the rollups")

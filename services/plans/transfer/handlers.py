@@ -9,8 +9,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.plans import events, handlers, orm
@@ -22,6 +23,7 @@ from services.plans.transfer.documents import (
     SectionDocument,
     check_structure,
 )
+from shared.db import insert_many
 from shared.events import EventContract
 
 
@@ -135,8 +137,7 @@ async def _write(
         entry = entries.get(new.id)
         changed = {} if entry is None else {"status": entry.to_status, "version": entry.version}
         rows.append(vars(new) | changed)
-    if rows:
-        await session.execute(insert(orm.ActionLine), rows)
+    await insert_many(session, cast(Table, orm.ActionLine.__table__), rows)
     if entries:
         session.add_all(entries.values())
         await session.flush()

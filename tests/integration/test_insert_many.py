@@ -1,0 +1,106 @@
+"""``shared.db.insert_many``: few rows go in by INSERT, many by COPY. Both must store the same
+values (a copy skips SQLAlchemy's type processing), and a copy that fails must fail as an
+INSERT would, inside the caller's transaction."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Uuid,
+    func,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import COPY_FROM_ROWS, insert_many, make_engine, make_session_factory
+from tests.support.databases import empty_database
+from tests.support.stack import Infrastructure
+
+pytestmark = pytest.mark.integration
+
+TABLE = Table(
+    "rows",
+    MetaData(),
+    Column("id", Uuid, primary_key=True),
+    Column("number", Integer, nullable=False),
+    Column("tags", ARRAY(String(100)), nullable=False),
+    Column("weight", Numeric(10, 4, asdecimal=False), nullable=False),
+    Column("due", Date),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+@pytest.fixture
+async def engine(infra: Infrastructure) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(await empty_database(infra, "insert_many"), pool_size=2)
+    async with engine.begin() as connection:
+        await connection.run_sync(TABLE.metadata.create_all)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _rows(count: int, first: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": uuid.uuid4(),
+            "number": n,
+            "tags": ["health", f"tag {n}"] if n % 2 else [],
+            "weight": 2.5 if n % 3 else 1,
+            "due": date(2020, 9, 15) if n % 5 else None,
+            "payload": f"event {n}".encode(),
+        }
+        for n in range(first, first + count)
+    ]
+
+
+async def _stored(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with engine.connect() as connection:
+        found = await connection.execute(select(TABLE).order_by(TABLE.c.number))
+        return [dict(row._mapping) for row in found]
+
+
+@pytest.mark.parametrize("count", [3, COPY_FROM_ROWS + 500])
+async def test_rows_are_stored_as_given_whether_inserted_or_copied(
+    engine: AsyncEngine, count: int
+) -> None:
+    rows = _rows(count)
+    async with make_session_factory(engine)() as session, session.begin():
+        await insert_many(session, TABLE, rows)
+
+    stored = await _stored(engine)
+    assert [{k: v for k, v in row.items() if k != "created_at"} for row in stored] == rows
+    assert all(row["created_at"] is not None for row in stored)  # the server default applied
+
+
+async def test_a_copy_that_breaks_a_constraint_raises_an_integrity_error_and_leaves_nothing(
+    engine: AsyncEngine,
+) -> None:
+    rows = _rows(COPY_FROM_ROWS + 10)
+    rows[-1]["id"] = rows[0]["id"]
+    with pytest.raises(IntegrityError):
+        async with make_session_factory(engine)() as session, session.begin():
+            await insert_many(session, TABLE, _rows(2, first=10_000))  # before it, same transaction
+            await insert_many(session, TABLE, rows)
+    assert await _stored(engine) == []
+
+    # The connection is usable again (it went back to the pool after the rollback).
+    async with make_session_factory(engine)() as session, session.begin():
+        await insert_many(session, TABLE, _rows(COPY_FROM_ROWS))
+    assert len(await _stored(engine)) == COPY_FROM_ROWS
