@@ -3,6 +3,8 @@ logs show; when they are off, that nothing is added (and an incoming context pas
 
 import json
 from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 import structlog
@@ -14,6 +16,7 @@ from opentelemetry.trace import SpanKind
 from shared import tracing
 from shared.events import CloudEvent, EventContract, envelope
 from shared.logging import add_trace_id
+from shared.outbox import _publish_spans
 
 EXPORTER = InMemorySpanExporter()
 REMOTE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -25,12 +28,15 @@ class Example(EventContract):
 
 
 @pytest.fixture(scope="module")
-def provider() -> TracerProvider:
+def provider() -> Iterator[TracerProvider]:
     # The global provider can be set once per process: every test of this module shares it.
     sdk = TracerProvider()
     sdk.add_span_processor(SimpleSpanProcessor(EXPORTER))
     tracing.use_provider(sdk)
-    return sdk
+    yield sdk
+    # Traces off again for the tests after this module: on, the relays they run in this
+    # process read every staged payload for its trace context.
+    tracing._enabled = False
 
 
 @pytest.fixture
@@ -113,6 +119,26 @@ def test_a_trace_context_the_propagator_cannot_read_starts_a_new_trace(traced: N
         pass
     [span] = EXPORTER.get_finished_spans()
     assert span.parent is None
+
+
+def test_the_relay_spans_a_row_whose_payload_is_not_an_envelope_in_a_new_trace(
+    traced: None,
+) -> None:
+    """Reading a row's trace context must not stop it from being published (the relay used to
+    raise on such a row and retry it for ever)."""
+    with tracing.span("request", parent={"traceparent": REMOTE}):
+        staged = envelope(Example(), source="/accord/test", subject="s").to_bytes()
+    EXPORTER.clear()
+    rows = [
+        SimpleNamespace(topic="t", event_type="e", payload=payload)
+        for payload in (staged, b"\xff not JSON", b"[1]")
+    ]
+    spans = _publish_spans(cast(Any, rows))
+    for span in spans:
+        span.end()
+    envelope_span, not_json, not_an_object = EXPORTER.get_finished_spans()
+    assert envelope_span.context.trace_id == int(REMOTE.split("-")[1], 16)
+    assert not_json.parent is None and not_an_object.parent is None
 
 
 def test_logs_carry_the_trace_id_of_the_current_span(traced: None) -> None:
