@@ -66,7 +66,7 @@ async def insert_many(
 ) -> None:
     """Insert rows that all have the same keys, in the session's transaction; many of them with
     PostgreSQL's ``COPY`` (asyncpg's binary copy). An INSERT of many rows through SQLAlchemy
-    builds and converts every row's parameters in Python: that was half of a 100,000-line
+    builds and converts every row's parameters in Python: over a third of a 100,000-line
     import. A copy sends the values as they are, so they must already be what the columns hold
     (no SQLAlchemy type processing and no Python-side defaults; server defaults apply)."""
     if len(rows) < COPY_FROM_ROWS:
@@ -90,7 +90,7 @@ async def insert_many(
         # Raised as SQLAlchemy raises a failed statement's error, so that callers and the
         # API's error handlers read a failed copy as they read a failed INSERT.
         lost = not isinstance(exc, asyncpg.PostgresError)
-        if lost:
+        if lost:  # as SQLAlchemy does: the pool must not hand the dead connection out again
             await connection.invalidate(exc)
         error = (
             IntegrityError

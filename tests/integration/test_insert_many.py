@@ -22,11 +22,18 @@ from sqlalchemy import (
     Uuid,
     func,
     select,
+    text,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import COPY_FROM_ROWS, insert_many, make_engine, make_session_factory
+from shared.db import (
+    COPY_FROM_ROWS,
+    insert_many,
+    is_database_unavailable,
+    make_engine,
+    make_session_factory,
+)
 from tests.support.databases import empty_database
 from tests.support.stack import Infrastructure
 
@@ -101,6 +108,30 @@ async def test_a_copy_that_breaks_a_constraint_raises_an_integrity_error_and_lea
     assert await _stored(engine) == []
 
     # The connection is usable again (it went back to the pool after the rollback).
+    async with make_session_factory(engine)() as session, session.begin():
+        await insert_many(session, TABLE, _rows(COPY_FROM_ROWS))
+    assert len(await _stored(engine)) == COPY_FROM_ROWS
+
+
+@pytest.mark.parametrize("side", ["server", "client"])
+async def test_a_copy_whose_connection_is_lost_fails_as_the_database_being_unavailable(
+    engine: AsyncEngine, side: str
+) -> None:
+    """What the API answers 503 to and a consumer waits out, as for a failed INSERT: the server
+    ending the session (an error with its SQLSTATE) or the connection gone without one."""
+    with pytest.raises(DBAPIError) as failed:
+        async with make_session_factory(engine)() as session, session.begin():
+            connection = await session.connection()
+            if side == "server":
+                backend = await session.scalar(text("SELECT pg_backend_pid()"))
+                async with engine.connect() as other:
+                    await other.execute(text(f"SELECT pg_terminate_backend({backend})"))
+            else:
+                (await connection.get_raw_connection()).driver_connection.terminate()
+            await insert_many(session, TABLE, _rows(COPY_FROM_ROWS))
+    assert is_database_unavailable(failed.value)
+
+    # The pool does not hand the dead connection out again.
     async with make_session_factory(engine)() as session, session.begin():
         await insert_many(session, TABLE, _rows(COPY_FROM_ROWS))
     assert len(await _stored(engine)) == COPY_FROM_ROWS
