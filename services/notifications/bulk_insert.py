@@ -7,6 +7,11 @@ once per row on the server: either took most of a fan-out's time. Here each colu
 parameter, an array with the column's value for every row, and PostgreSQL unnests them side
 by side (several set-returning functions in one SELECT list advance in lockstep); a column
 with the same value in every row is one plain parameter.
+
+Not ``shared.db.insert_many`` (a COPY from 1,000 rows): these tables hold one entry, delivery
+or digest item per event and recipient, and a row that conflicts is skipped, which a COPY
+cannot do; and a fan-out's statement is built once per shape of rows, where a copy asks for
+the table's column types every time.
 """
 
 from collections.abc import Mapping, Sequence
@@ -25,7 +30,7 @@ _SEPARATOR = ","
 
 # How a column's values are passed: one value for every row, an array of values, or an array
 # of the joined elements of array values.
-Passed = Literal["same", "values", "joined"]
+_Passed = Literal["same", "values", "joined"]
 
 
 async def insert_rows(
@@ -36,7 +41,7 @@ async def insert_rows(
     if not rows:
         return
     table = typed(Table, model.__table__)
-    shape: list[tuple[str, Passed]] = []
+    shape: list[tuple[str, _Passed]] = []
     params: dict[str, Any] = {}
     for name in rows[0]:
         values = [row[name] for row in rows]
@@ -55,7 +60,7 @@ async def insert_rows(
 
 
 @cache
-def _statement(table: Table, shape: tuple[tuple[str, Passed], ...]) -> Insert:
+def _statement(table: Table, shape: tuple[tuple[str, _Passed], ...]) -> Insert:
     """The INSERT for one shape of rows, built once: building it anew for each fan-out (its
     expressions and their cache key) cost more than running it for a few recipients. A table
     has only a handful of shapes, so the cache stays small."""
