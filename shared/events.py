@@ -96,16 +96,20 @@ def registered_contracts() -> list[type[EventContract]]:
     return [_REGISTRY[key] for key in sorted(_REGISTRY)]
 
 
+def contract_for(event_type: str, version: int) -> type[EventContract]:
+    """The contract registered for this type and version; InvalidEvent if there is none."""
+    cls = _REGISTRY.get((event_type, version))
+    if cls is None:
+        known = sorted(v for (t, v) in _REGISTRY if t == event_type)
+        if known:
+            raise InvalidEvent(f"unknown version {version} of {event_type} (known: {known})")
+        raise InvalidEvent(f"unknown event type {event_type}")
+    return cls
+
+
 def parse_data(event: CloudEvent) -> EventContract:
     """Validate an envelope's data against its registered contract."""
-    cls = _REGISTRY.get((event.type, event.dataschemaversion))
-    if cls is None:
-        known = sorted(v for (t, v) in _REGISTRY if t == event.type)
-        if known:
-            raise InvalidEvent(
-                f"unknown version {event.dataschemaversion} of {event.type} (known: {known})"
-            )
-        raise InvalidEvent(f"unknown event type {event.type}")
+    cls = contract_for(event.type, event.dataschemaversion)
     try:
         return cls.model_validate(event.data)
     except ValidationError as exc:

@@ -2,7 +2,7 @@
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications.intake.domain import Consumed
+from services.notifications.intake.domain import Consumed, as_newest
 from services.notifications.intake.handlers import TakeIn, take_in
 from shared.contracts import meetings as meeting_events
 from shared.contracts import plans as plan_events
@@ -11,6 +11,7 @@ from shared.subscriptions import Subscriptions
 
 subscriptions = Subscriptions()
 
+# The newest version of each contract (the runner validates an event against its own version).
 CONSUMED: tuple[type[Consumed], ...] = (
     plan_events.PlanCreated,
     plan_events.PlanSubmitted,
@@ -23,7 +24,7 @@ CONSUMED: tuple[type[Consumed], ...] = (
     plan_events.ActionLineUpdated,
     plan_events.ActionLineStatusChanged,
     plan_events.ActionLineHistoryCorrected,
-    plan_events.RollupChanged,
+    plan_events.RollupsChanged,
     meeting_events.MeetingScheduled,
     meeting_events.MeetingPostponed,
     meeting_events.MeetingStarted,
@@ -33,9 +34,13 @@ CONSUMED: tuple[type[Consumed], ...] = (
 )
 
 
-async def on_event(session: AsyncSession, event: CloudEvent, data: Consumed) -> None:
-    """Every consumed event is taken in the same way: recorded, projected, fanned out."""
-    await take_in(session, TakeIn(envelope=event, event=data))
+async def on_event(
+    session: AsyncSession, event: CloudEvent, data: Consumed | plan_events.RollupChanged
+) -> None:
+    """Every consumed event is taken in the same way: recorded, projected, fanned out. The
+    handler of a type gets its events of every version; an older version is read as the
+    newest, so that the intake knows one shape of each."""
+    await take_in(session, TakeIn(envelope=event, event=as_newest(data)))
 
 
 # Registered one contract at a time: a stack of ``@subscriptions.on`` decorators does not

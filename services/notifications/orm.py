@@ -175,6 +175,8 @@ class ReceivedEvent(Base):
     plan_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     subject: Mapped[str | None] = mapped_column(String(500))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The version of ``data``'s contract (the envelope's ``dataschemaversion``).
+    schema_version: Mapped[int] = mapped_column(Integer, server_default="1")
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = _created_at()
     # What the event is about, by name (intake/context.py): set when someone is told.

@@ -278,6 +278,7 @@ class SubscriptionRead(ResponseModel):
 class ActivityRead(ResponseModel):
     event_id: str
     event_type: str
+    schema_version: int = Field(description="The version of `data`'s contract")
     plan_id: uuid.UUID | None
     subject: str | None
     data: dict[str, Any]

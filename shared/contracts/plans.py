@@ -214,8 +214,9 @@ class RollupFigures(BaseModel):
 
 @contract
 class RollupChanged(EventContract):
-    """A rollup's figures changed; before and after let a subscriber alert on thresholds
-    (e.g. "the plan reached 90 %")."""
+    """Version 1 of ``rollup.changed``: one scope's figures changed. No longer published
+    (``RollupsChanged``, version 2, lists every scope a change moved); still read, for the
+    events published before it."""
 
     event_type = "org.accord.plans.rollup.changed"
 
@@ -225,6 +226,45 @@ class RollupChanged(EventContract):
     rule_version: int
     before: RollupFigures
     after: RollupFigures
+    cause_event_id: str
+
+    def as_newest(self) -> "RollupsChanged":
+        """This event read as version 2: a change of one scope."""
+        change = ScopeChange(
+            scope_kind=self.scope_kind,
+            scope_key=self.scope_key,
+            before=self.before,
+            after=self.after,
+        )
+        return RollupsChanged(
+            plan_id=self.plan_id,
+            rule_version=self.rule_version,
+            changes=[change],
+            cause_event_id=self.cause_event_id,
+        )
+
+
+class ScopeChange(BaseModel):
+    """One scope's figures before and after a change."""
+
+    scope_kind: ScopeKind
+    scope_key: str
+    before: RollupFigures
+    after: RollupFigures
+
+
+@contract
+class RollupsChanged(EventContract):
+    """A change moved a plan's rollups: every scope whose figures changed, each before and
+    after, so that a subscriber can alert on thresholds (e.g. "the plan reached 90 %").
+    Version 2 of ``rollup.changed``: one event per cause, where version 1 was one per scope."""
+
+    event_type = "org.accord.plans.rollup.changed"
+    schema_version = 2
+
+    plan_id: uuid.UUID
+    rule_version: int
+    changes: list[ScopeChange]
     cause_event_id: str
 
 

@@ -6,15 +6,15 @@ as the pipeline's load. Each transaction below writes what the named service cod
    journal row, the outbox row of its event;
 2. plans, the projection (rollups/projection.py, status_changed): dedupe row, lock the read
    model's line and update it, move it between buckets in its four scopes (plan, two tags, a
-   lead), the counters before and after and the counting rule, and an outbox row
-   (rollup.changed) for each scope whose figures changed;
+   lead), the counters before and after and the counting rule, and the outbox row of the
+   one rollup.changed (version 2) listing the scopes whose figures changed;
 3. meetings, its read model (consumers.status_changed): dedupe row, upsert of the line, the
    status-change row;
 4. notifications, the take-in (intake/handlers.py, take_in): dedupe row, received event, read-model
    upsert, matching subscriptions, names, the delegation's next stream number, the inbox
    entry, the delivery row, both wake-up notifications;
-5. notifications, the take-in of the four rollup.changed events (one partition batch):
-   dedupe rows, received events, their subscription lookups (none matches);
+5. notifications, the take-in of the rollup.changed event: dedupe row, received event, its
+   subscription lookup (none matches);
 6. notifications, the dispatcher's record (webhooks/dispatcher.py, _record): the attempt row, the
    delivery marked succeeded, the endpoint's health.
 Left out is what only moves events between them (the relay's claim and mark of outbox rows,
@@ -55,10 +55,10 @@ class RawChange:
         payload = self.seeded.status_changed.replace(EVENT_ID, event_id)
         payload = payload.replace(LINE_ID, str(line.id))
         version = await self.plans_write(line, old, new, event_id, payload)
-        rollup_ids = await self.projection(line, new, version, event_id, old)
+        rollup_id = await self.projection(line, new, version, event_id, old)
         await self.meetings_read_model(line, old, new, version, event_id)
         delivery_id = await self.take_in(line, old, new, event_id, payload)
-        await self.take_in_rollups(rollup_ids)
+        await self.take_in_rollup(rollup_id)
         await self.record_delivery(delivery_id)
 
     async def plans_write(self, line: Line, old: str, new: str, event_id: str, payload: str) -> int:
@@ -89,9 +89,7 @@ class RawChange:
             await self._outbox(c, event_id, payload, "action_line.status_changed")
         return int(version)
 
-    async def projection(
-        self, line: Line, new: str, version: int, event_id: str, old: str
-    ) -> list[str]:
+    async def projection(self, line: Line, new: str, version: int, event_id: str, old: str) -> str:
         c, plan_id = self.plans, self.seeded.plan_id
         async with c.transaction():
             await self._dedupe(c, [event_id], "org.accord.plans.action_line.status_changed")
@@ -125,11 +123,10 @@ class RawChange:
             )
             await self._counters(c, line.scopes)
             await c.fetchrow("SELECT * FROM counting_rules WHERE is_default ORDER BY version DESC")
-            rollup_ids = [str(uuid.uuid4()) for _ in line.scopes]
-            for rollup_id in rollup_ids:
-                payload = self.seeded.rollup_changed.replace(EVENT_ID, rollup_id, 1)
-                await self._outbox(c, rollup_id, payload, "rollup.changed")
-        return rollup_ids
+            rollup_id = str(uuid.uuid4())
+            payload = self.seeded.rollup_changed.replace(EVENT_ID, rollup_id, 1)
+            await self._outbox(c, rollup_id, payload, "rollup.changed")
+        return rollup_id
 
     async def meetings_read_model(
         self, line: Line, old: str, new: str, version: int, event_id: str
@@ -232,15 +229,14 @@ class RawChange:
             await c.execute("SELECT pg_notify('accord_deliveries', '')")
         return delivery_id
 
-    async def take_in_rollups(self, event_ids: list[str]) -> None:
+    async def take_in_rollup(self, event_id: str) -> None:
         c, plan_id = self.notifications, self.seeded.plan_id
         event_type = "org.accord.plans.rollup.changed"
         data = json.dumps(json.loads(self.seeded.rollup_changed)["data"])
         async with c.transaction():
-            await self._dedupe(c, event_ids, event_type)
-            for event_id in event_ids:
-                await self._receive(c, event_id, event_type, f"plans/{plan_id}", data)
-                await self._subscriptions(c, ["plan", "tag"], [str(plan_id), "tag-1"])
+            await self._dedupe(c, [event_id], event_type)
+            await self._receive(c, event_id, event_type, f"plans/{plan_id}/rollups", data)
+            await self._subscriptions(c, ["plan", "tag", "tag"], [str(plan_id), "tag-1", "all"])
 
     async def record_delivery(self, delivery_id: int) -> None:
         c = self.notifications

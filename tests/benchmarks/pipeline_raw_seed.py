@@ -53,7 +53,8 @@ def _lines(size: int) -> list[Line]:
 
 
 def _templates(plan_id: uuid.UUID) -> tuple[str, str]:
-    """A real status_changed and rollup.changed envelope each, ids made placeholders."""
+    """A real status_changed and rollup.changed (version 2) envelope each, ids made
+    placeholders."""
     line = uuid.UUID(LINE_ID)
     changed = plan_events.ActionLineStatusChanged(
         plan_id=plan_id,
@@ -80,17 +81,20 @@ def _templates(plan_id: uuid.UUID) -> tuple[str, str]:
         completion_rate=0.0,
         completed_ahead_of_schedule=0,
     )
-    rollup = plan_events.RollupChanged(
+    # The four scopes a line of the benchmark's plan moves: the plan, two tags, a lead.
+    scopes = [("plan", str(plan_id)), ("tag", "tag-1"), ("tag", "all"), ("lead", "UN")]
+    rollup = plan_events.RollupsChanged(
         plan_id=plan_id,
-        scope_kind="tag",
-        scope_key="tag-1",
         rule_version=1,
-        before=figures,
-        after=figures,
+        changes=[
+            plan_events.ScopeChange(scope_kind=kind, scope_key=key, before=figures, after=figures)
+            for kind, key in scopes
+        ],
         cause_event_id=EVENT_ID,
     )
     texts = []
-    for payload, subject in ((changed, f"action-lines/{line}"), (rollup, f"plans/{plan_id}")):
+    rollups = f"plans/{plan_id}/rollups"
+    for payload, subject in ((changed, f"action-lines/{line}"), (rollup, rollups)):
         event = envelope(payload, source=plan_events.SOURCE, subject=subject)
         texts.append(event.to_bytes().decode().replace(event.id, EVENT_ID))
     return texts[0], texts[1]

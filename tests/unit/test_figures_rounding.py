@@ -72,14 +72,14 @@ def test_the_inbox_progress_line_rounds_once_from_the_counts(
         return contracts.RollupFigures.model_validate(f, from_attributes=True)
 
     plan_id = uuid.uuid4()
-    event = contracts.RollupChanged(
-        plan_id=plan_id,
+    change = contracts.ScopeChange(
         scope_kind="plan",
         scope_key=str(plan_id),
-        rule_version=1,
         before=as_published(0),
         after=as_published(completed),
-        cause_event_id="e",
+    )
+    event = contracts.RollupsChanged(
+        plan_id=plan_id, rule_version=1, changes=[change], cause_event_id="e"
     )
     title, _ = render(event, {})
     assert f"{percent:.1f}% completed" in title

@@ -23,9 +23,22 @@ def _figures(rate: float) -> plans.RollupFigures:
     )
 
 
+def _change(before: float, after: float, kind: str, key: str) -> plans.ScopeChange:
+    return plans.ScopeChange(
+        scope_kind=kind, scope_key=key, before=_figures(before), after=_figures(after)
+    )
+
+
+def _rollups(*changes: plans.ScopeChange) -> plans.RollupsChanged:
+    return plans.RollupsChanged(
+        plan_id=PLAN, rule_version=1, changes=list(changes), cause_event_id="cause"
+    )
+
+
 def _rollup(
     before: float, after: float, kind: str = "plan", key: str = str(PLAN)
-) -> plans.RollupChanged:
+) -> plans.RollupsChanged:
+    """One scope's change, as version 1 published it, read as the newest version."""
     return plans.RollupChanged(
         plan_id=PLAN,
         scope_kind=kind,
@@ -34,7 +47,7 @@ def _rollup(
         before=_figures(before),
         after=_figures(after),
         cause_event_id="cause",
-    )
+    ).as_newest()
 
 
 def _rule(kind: str, key: str, *thresholds: float) -> SubscriptionRule:
@@ -82,3 +95,18 @@ def test_a_threshold_subscription_is_told_of_nothing_else_and_a_plain_one_of_eve
     assert not _rule("plan", str(PLAN), 90).accepts(created)
     plain = _rule("plan", str(PLAN))
     assert plain.accepts(created) and plain.accepts(_rollup(0.5, 0.6))
+
+
+def test_one_event_of_every_scope_a_change_moved_tells_each_scope_of_its_own_crossing() -> None:
+    other = uuid.uuid4()
+    event = _rollups(
+        _change(0.45, 0.47, "plan", str(PLAN)),
+        _change(0.4, 0.5, "section", str(SECTION)),
+        _change(0.8, 0.9, "section", str(other)),
+        _change(0.4, 0.5, "tag", "health"),
+    )
+    assert not _rule("plan", str(PLAN), 50).accepts(event)
+    assert _rule("section", str(SECTION), 50).accepts(event)
+    assert not _rule("section", str(SECTION), 90).accepts(event)
+    assert _rule("section", str(other), 90).accepts(event)
+    assert not _rule("section", str(uuid.uuid4()), 50).accepts(event)

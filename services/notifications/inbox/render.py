@@ -71,8 +71,8 @@ def _render(event: EventContract, names: Names, about: NoticeContext) -> tuple[s
         case plans.PlanLifecycleChanged() if type(event) in _PLAN_VERBS:
             title = f"Plan {_PLAN_VERBS[type(event)]}: {event.title or _plan(event.plan_id, names)}"
             return title, f"The plan {event.code} is now {event.new_status}."
-        case plans.RollupChanged():
-            return _rollup(event, names)
+        case plans.RollupsChanged():
+            return _rollups(event, names)
         case (
             meetings.MeetingScheduled()
             | meetings.MeetingPostponed()
@@ -135,15 +135,20 @@ def _figures(about: NoticeContext) -> str:
     return f" The plan now has {figures.completed} of {figures.lines} lines completed."
 
 
-def _rollup(event: plans.RollupChanged, names: Names) -> tuple[str, str]:
-    before, after = event.before, event.after
-    scope = f"{event.scope_kind} {names.get(event.scope_key, event.scope_key)}"
-    return (
+def _rollups(event: plans.RollupsChanged, names: Names) -> tuple[str, str]:
+    """Titled by the plan's figures when they moved (else by the first scope's), with a
+    sentence for every scope that changed."""
+    lead = next((c for c in event.changes if c.scope_kind == "plan"), event.changes[0])
+    title = (
         f"Progress of {_plan(event.plan_id, names)}: "
-        f"{rounding.percent(after.completed, after.counted):.1f}% completed",
-        f"{scope}: {after.completed:g} of {after.counted:g} completed "
-        f"(was {before.completed:g} of {before.counted:g}).",
+        f"{rounding.percent(lead.after.completed, lead.after.counted):.1f}% completed"
     )
+    body = " ".join(
+        f"{c.scope_kind} {names.get(c.scope_key, c.scope_key)}: {c.after.completed:g} of "
+        f"{c.after.counted:g} completed (was {c.before.completed:g} of {c.before.counted:g})."
+        for c in event.changes
+    )
+    return title, body
 
 
 def _json(value: object) -> object:

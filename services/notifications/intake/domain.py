@@ -25,7 +25,7 @@ PlanEvent = (
     | plans.PlanLifecycleChanged
     | plans.SectionCreated
     | LineEvent
-    | plans.RollupChanged
+    | plans.RollupsChanged
 )
 MeetingEvent = (
     meetings.MeetingScheduled
@@ -37,6 +37,12 @@ MeetingEvent = (
 Consumed = PlanEvent | MeetingEvent
 
 Target = tuple[TargetKind, str]
+
+
+def as_newest(event: Consumed | plans.RollupChanged) -> Consumed:
+    """An event of an older version of its contract, read as the newest: the intake knows one
+    shape of each type (a version-1 ``rollup.changed`` is a change of one scope)."""
+    return event.as_newest() if isinstance(event, plans.RollupChanged) else event
 
 
 def plan_of(event: Consumed) -> uuid.UUID | None:
@@ -82,6 +88,10 @@ def new_status(event: Consumed) -> str | None:
     return None
 
 
+# The rollup scopes a subscription can target besides the plan (which every plan event matches).
+_ROLLUP_TARGETS = {"section": TargetKind.SECTION, "tag": TargetKind.TAG}
+
+
 def targets(event: Consumed) -> list[Target]:
     """Everything an event concerns, i.e. every subscription target it matches: a line event
     matches its plan, each section on its path, the line and each of its tags."""
@@ -94,9 +104,12 @@ def targets(event: Consumed) -> list[Target]:
         found.extend((TargetKind.SECTION, str(s)) for s in event.section_path)
         found.append((TargetKind.ACTION_LINE, str(event.action_line_id)))
         found.extend((TargetKind.TAG, tag) for tag in event.tags)
-    if isinstance(event, plans.RollupChanged) and event.scope_kind in ("section", "tag"):
-        kind = TargetKind.SECTION if event.scope_kind == "section" else TargetKind.TAG
-        found.append((kind, event.scope_key))
+    if isinstance(event, plans.RollupsChanged):
+        found.extend(
+            (_ROLLUP_TARGETS[change.scope_kind], change.scope_key)
+            for change in event.changes
+            if change.scope_kind in _ROLLUP_TARGETS
+        )
     if isinstance(event, MeetingEvent):
         if event.series:
             found.append((TargetKind.MEETING_SERIES, event.series))
@@ -167,15 +180,15 @@ class SubscriptionRule:
         return not self.statuses or new_status(event) in self.statuses
 
     def _crossed(self, event: Consumed) -> bool:
-        if not isinstance(event, plans.RollupChanged):
+        if not isinstance(event, plans.RollupsChanged):
             return False
-        if (event.scope_kind, event.scope_key) != (
-            _WATCHED_SCOPE.get(self.target_kind),
-            self.target_key,
-        ):
-            return False
-        before, after = event.before.completion_rate, event.after.completion_rate
-        return any(crosses(t, before, after) for t in self.thresholds)
+        watched = (_WATCHED_SCOPE.get(self.target_kind), self.target_key)
+        return any(
+            crosses(t, change.before.completion_rate, change.after.completion_rate)
+            for change in event.changes
+            if (change.scope_kind, change.scope_key) == watched
+            for t in self.thresholds
+        )
 
 
 @dataclass

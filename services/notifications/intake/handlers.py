@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +25,9 @@ from services.notifications.intake.context import NoticeContext, context_of
 from services.notifications.intake.domain import Consumed, Recipient
 from services.notifications.webhooks.domain import DeliveryStatus
 from shared import tracing
+from shared.contracts import plans
 from shared.db import is_any_of
-from shared.events import CloudEvent, EventContract, registered_contracts
+from shared.events import CloudEvent, contract_for
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ async def take_in(session: AsyncSession, command: TakeIn) -> None:
         plan_id=domain.plan_of(event),
         subject=envelope.subject,
         data=envelope.data,
+        schema_version=envelope.dataschemaversion,
         occurred_at=envelope.time,
         trace_context=tracing.current_context() or None,
     )
@@ -170,12 +173,9 @@ def new_webhook_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-# The newest version of each contract: what a received event's row is read back as.
-_CONTRACTS = {contract.event_type: contract for contract in registered_contracts()}
-
-
-def recorded(row: orm.ReceivedEvent) -> EventContract:
+def recorded(row: orm.ReceivedEvent) -> Consumed:
     """An event taken in, as its contract again, from its row (for what is rendered later:
-    digests). The row keeps the data as published but not its contract version; every
-    contract the intake takes in has only its first version so far."""
-    return _CONTRACTS[row.event_type].model_validate(row.data)
+    digests): the data as published, read by its own version's contract."""
+    contract = contract_for(row.event_type, row.schema_version)
+    # Sound: only events the intake took in have rows.
+    return domain.as_newest(cast(Consumed | plans.RollupChanged, contract.model_validate(row.data)))

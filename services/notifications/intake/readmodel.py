@@ -74,10 +74,21 @@ async def nodes_mentioned(session: AsyncSession, event: Consumed) -> dict[uuid.U
     if isinstance(event, LineEvent):
         ids.append(event.action_line_id)
         ids.extend(event.section_path)
+    if isinstance(event, plans.RollupsChanged):
+        sections = (c.scope_key for c in event.changes if c.scope_kind == "section")
+        ids.extend(uuid.UUID(key) for key in sections if _is_uuid(key))
     if not ids:
         return {}
     found = await session.scalars(select(orm.PlanNode).where(orm.PlanNode.id.in_(ids)))
     return {node.id: node for node in found}
+
+
+def _is_uuid(key: str) -> bool:
+    try:
+        uuid.UUID(key)
+    except ValueError:
+        return False
+    return True
 
 
 def names(nodes: dict[uuid.UUID, orm.PlanNode]) -> dict[str, str]:

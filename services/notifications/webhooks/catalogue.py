@@ -56,6 +56,11 @@ class WebhookEnvelope(BaseModel):
     timestamp: datetime = Field(description="When the event happened (its CloudEvents `time`)")
     event_id: str = Field(description="The event's CloudEvents `id`, the same for every delegation")
     delegation: str = Field(description="The delegation this copy is for", examples=["VNM"])
+    dataschemaversion: int = Field(
+        default=1,
+        description="The version of `data`'s contract, present from a type's second version on "
+        "(absent: version 1); a receiver that knows only an older one can tell",
+    )
     context: NoticeContext | None = Field(
         default=None,
         description="What the event is about, by name, so that a person can act without "

@@ -126,7 +126,7 @@ _HAS_ROOM = f"""
 _JOBS_OF_CLAIMED = """
     SELECT claimed.*, e.url, e.secret_key_id, e.secret_ciphertext, e.previous_secret_key_id,
         e.previous_secret_ciphertext, e.previous_secret_until, r.event_id, r.event_type,
-        r.occurred_at, r.data, r.context, r.trace_context
+        r.occurred_at, r.data, r.schema_version, r.context, r.trace_context
     FROM claimed
     JOIN endpoints e ON e.id = claimed.endpoint_id
     JOIN received_events r ON r.id = claimed.event_row_id
@@ -435,6 +435,7 @@ class Dispatcher:
                     delegation=c.delegation_code,
                     data=c.data,
                     context=c.context,
+                    schema_version=c.schema_version,
                 ),
                 resume_at=c.resume_at,
                 trace_context=c.trace_context,

@@ -18,6 +18,7 @@ def webhook_body(
     delegation: str,
     data: Mapping[str, object],
     context: Mapping[str, object] | None = None,
+    schema_version: int = 1,
 ) -> str:
     body: dict[str, object] = {
         "type": event_type,
@@ -26,6 +27,11 @@ def webhook_body(
         "delegation": delegation,
         "data": data,
     }
+    if schema_version > 1:
+        # Said only from the second version of a contract on: the bodies of first versions
+        # stay the bytes they always were, and a receiver that reads none of them as versioned
+        # is told when a type's data changes shape.
+        body["dataschemaversion"] = schema_version
     if context is not None:
         # What the event is about, by name (intake/context.py); absent on events taken in
         # before it was recorded, so that their bodies stay the bytes they always were.

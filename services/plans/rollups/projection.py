@@ -198,24 +198,27 @@ class Projection:
         today = date.today()
         changes = []
         for scope, counters in after.items():
-            old = figures(before.get(scope, Counters()), rule, today=today)
-            new = figures(counters, rule, today=today)
-            if _contract_figures(old) == _contract_figures(new):
+            old = _contract_figures(figures(before.get(scope, Counters()), rule, today=today))
+            new = _contract_figures(figures(counters, rule, today=today))
+            if old == new:
                 continue
             kind, _, key = scope.partition(":")
-            changed = contracts.RollupChanged(
-                plan_id=plan_id,
-                scope_kind=kind,
-                scope_key=key or str(plan_id),
-                rule_version=rule.version,
-                before=_contract_figures(old),
-                after=_contract_figures(new),
-                cause_event_id=self.cause_event_id,
+            changes.append(
+                contracts.ScopeChange(
+                    scope_kind=kind, scope_key=key or str(plan_id), before=old, after=new
+                )
             )
-            changes.append((changed, f"plans/{plan_id}/rollups/{scope}"))
-        # One statement for the change's scopes (a line in two sections with a tag and a lead
-        # changes five).
-        await events.outbox.add_many(self.session, changes)
+        if not changes:
+            return
+        # One event for every scope the cause moved (a line in two sections with a tag and a
+        # lead moves five): each of them is taken in by every consuming service.
+        changed = contracts.RollupsChanged(
+            plan_id=plan_id,
+            rule_version=rule.version,
+            changes=changes,
+            cause_event_id=self.cause_event_id,
+        )
+        await events.outbox.add(self.session, changed, subject=f"plans/{plan_id}/rollups")
 
 
 def _contract_figures(f: Figures) -> contracts.RollupFigures:
