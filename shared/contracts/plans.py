@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.events import EventContract, contract
 
@@ -264,7 +264,7 @@ class RollupsChanged(EventContract):
 
     plan_id: uuid.UUID
     rule_version: int
-    changes: list[ScopeChange]
+    changes: list[ScopeChange] = Field(min_length=1)
     cause_event_id: str
 
 

@@ -85,3 +85,25 @@ def test_an_unknown_type_an_unknown_version_and_invalid_data_are_told_apart() ->
         match=re.escape("invalid org.accord.plans.plan.created v1: plan_id: Field required"),
     ):
         parse_data(_event("org.accord.plans.plan.created", 1, {"code": "P"}))
+
+
+def test_both_versions_of_rollup_changed_are_read_each_by_its_own_contract() -> None:
+    figures = {
+        "total": 2,
+        "counted": 2,
+        "by_status": {"completed": 1},
+        "completed": 1,
+        "addressed": 1,
+        "completion_rate": 0.5,
+        "completed_ahead_of_schedule": 0,
+    }
+    plan = str(uuid.uuid4())
+    scope = {"scope_kind": "plan", "scope_key": plan, "before": figures, "after": figures}
+    common = {"plan_id": plan, "rule_version": 1, "cause_event_id": "e"}
+    old = parse_data(_event("org.accord.plans.rollup.changed", 1, {**common, **scope}))
+    assert isinstance(old, plan_events.RollupChanged)
+    new = parse_data(_event("org.accord.plans.rollup.changed", 2, {**common, "changes": [scope]}))
+    assert new == old.as_newest()
+    # A version-2 event lists at least one scope: an empty one is refused with its reason.
+    with pytest.raises(InvalidEvent, match=r"v2: changes: List should have at least 1 item"):
+        parse_data(_event("org.accord.plans.rollup.changed", 2, {**common, "changes": []}))

@@ -28,9 +28,8 @@ def webhook_body(
         "data": data,
     }
     if schema_version > 1:
-        # Said only from the second version of a contract on: the bodies of first versions
-        # stay the bytes they always were, and a receiver that reads none of them as versioned
-        # is told when a type's data changes shape.
+        # Said from a contract's second version on only: a first version's body stays the
+        # bytes it always was, and a receiver sees when a type's data changed shape.
         body["dataschemaversion"] = schema_version
     if context is not None:
         # What the event is about, by name (intake/context.py); absent on events taken in

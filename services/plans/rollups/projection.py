@@ -210,8 +210,8 @@ class Projection:
             )
         if not changes:
             return
-        # One event for every scope the cause moved (a line in two sections with a tag and a
-        # lead moves five): each of them is taken in by every consuming service.
+        # One event for all the scopes the cause moved (a line in two sections with a tag and
+        # a lead moves five), not one per scope: every consuming service takes each event in.
         changed = contracts.RollupsChanged(
             plan_id=plan_id,
             rule_version=rule.version,
