@@ -55,7 +55,7 @@ class PipelinePlan:
 
 async def prepare(system: System, size: int) -> PipelinePlan:
     """A flat plan of ``size`` lines that one delegation follows with a webhook (status
-    changes only: the rollup.changed events are taken in but go to nobody)."""
+    changes only: the rollup.changed event of each is taken in but goes to nobody)."""
     plan_id, lines, _ = await Bench(system.http, system.url("plans")).plan_of(size, size)
     base = system.url("notifications")
     secretariat = {"Authorization": f"Bearer {token(Role.SECRETARIAT)}"}

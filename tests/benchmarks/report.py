@@ -299,7 +299,7 @@ def _payloads(results: dict[str, Any]) -> dict[str, Any]:
         "status_changed event on Kafka (Kafka leg, raw loop)": results["kafka_leg"][
             "payload_bytes"
         ],
-        "rollup.changed event (raw loop's outbox rows)": pipeline["raw"][
+        "rollup.changed event (raw loop's outbox row)": pipeline["raw"][
             "rollup_changed_event_bytes"
         ],
         "webhook body (pipeline)": pipeline["throughput"]["webhook_body_bytes"],
@@ -418,9 +418,9 @@ METHOD = """\
   figure is the changes committed over the time from the first request until the last
   webhook arrived and the plan's rollup counted all of them. The peer does, per change and
   at the same concurrency, the six database transactions the services do (plans' route
-  write, plans' projection with its rollup.changed outbox rows, meetings' read model,
+  write, plans' projection with its rollup.changed outbox row, meetings' read model,
   notifications' take-in with inbox entry and delivery, its take-in of the rollup.changed
-  events, the dispatcher's record of the attempt) in plain SQL on asyncpg, on fresh
+  event, the dispatcher's record of the attempt) in plain SQL on asyncpg, on fresh
   databases with the services' schemas; not the transport (relay, dispatcher claim, offsets).
 - 2. Sustained run: changes at a fixed rate (open loop), each matched with its webhook by
   (line, version); errors are failed requests, webhooks missing, twice or unexpected,
