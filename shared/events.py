@@ -73,6 +73,11 @@ class EventContract(BaseModel):
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
 
+    def as_newest(self) -> "EventContract":
+        """This event read as the newest version of its type's contract: itself, unless an
+        older version says how it reads as the newer one (consumers then know one shape)."""
+        return self
+
 
 class InvalidEvent(Exception):
     """An incoming message that can never be processed; its reason goes to the dead letter."""

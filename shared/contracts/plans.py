@@ -229,7 +229,7 @@ class RollupChanged(EventContract):
     cause_event_id: str
 
     def as_newest(self) -> "RollupsChanged":
-        """This event read as version 2: a change of one scope."""
+        """Read as version 2: a change of one scope."""
         change = ScopeChange(
             scope_kind=self.scope_kind,
             scope_key=self.scope_key,

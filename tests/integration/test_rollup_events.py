@@ -37,6 +37,12 @@ def receiver() -> Any:
         yield running
 
 
+async def _webhooks_to(receiver: Receiver, http: httpx.AsyncClient, base: str, code: str) -> None:
+    """The delegation's webhooks go to the receiver, at ``/hooks/{code}``."""
+    endpoint = await register_endpoint(http, base, code, receiver.url(f"/hooks/{code}"))
+    receiver.route(f"/hooks/{code}", endpoint["secret"])
+
+
 async def _webhooks_of(receiver: Receiver, path: str, count: int) -> list[dict[str, Any]] | None:
     bodies = [json.loads(r.body) for r in receiver.accepted(path)]
     rollups = [b for b in bodies if b["type"] == ROLLUP]
@@ -66,8 +72,7 @@ async def test_a_status_change_publishes_one_rollup_event_listing_every_scope_it
     )
     await add_action_line(http, plans, headers, plan["id"])  # the plan: 1 of 2 lines
     code = await new_delegation(http, base, headers)
-    endpoint = await register_endpoint(http, base, code, receiver.url(f"/hooks/{code}"))
-    receiver.route(f"/hooks/{code}", endpoint["secret"])
+    await _webhooks_to(receiver, http, base, code)
     await subscribe(http, base, code, "plan", plan["id"], event_types=["rollup.changed"])
 
     await change_status(http, plans, headers, line, "completed")
@@ -123,8 +128,7 @@ async def test_a_version_1_rollup_event_is_still_taken_in_and_delivered_as_it_wa
     plans, base = services.url("plans"), services.url("notifications")
     plan = await create_plan(http, plans, secretariat_headers)
     code = await new_delegation(http, base, secretariat_headers)
-    endpoint = await register_endpoint(http, base, code, receiver.url(f"/hooks/{code}"))
-    receiver.route(f"/hooks/{code}", endpoint["secret"])
+    await _webhooks_to(receiver, http, base, code)
     await subscribe(http, base, code, "plan", plan["id"], thresholds=[50])
     figures = {
         "total": 2,
