@@ -57,6 +57,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from shared import failpoints, tracing
 from shared.backoff import Backoff
+from shared.bounded import cancel_all, finish_quietly
 from shared.db import is_database_unavailable, is_lost_race, sqlstate
 from shared.dead_letters import dead_letter_row, publish, refused_by_broker
 from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
@@ -89,6 +90,9 @@ FETCH_MAX_WAIT_MS = 100
 # The group forgets a killed member after this long; a join waits at most for that (plus the
 # others' rejoin), which is why lag may stay unknown this much longer than the stall limit.
 SESSION_TIMEOUT = 10.0
+# How long the runner waits for a Kafka client to stop, and for its consume loop and watchdog
+# to end once cancelled, before leaving them behind (see shared/bounded.py).
+STOP_WAIT = 10.0
 # A dead-letter send that fails while the broker answers is tried this many times in all
 # before the message is recorded in the database instead (see shared/dead_letters.py).
 DEAD_LETTER_ATTEMPTS = 3
@@ -303,8 +307,7 @@ class ConsumerRunner:
                 self._assigned = False
                 self._pending.clear()
                 for client in (consumer, dead_letters):
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(client.stop(), 10)
+                    await finish_quietly(client.stop(), STOP_WAIT, what="kafka client stop")
 
     async def _watch(self, consumer: AIOKafkaConsumer) -> None:
         """Every few seconds ask the broker for its metadata (readiness follows the answer)
@@ -687,9 +690,8 @@ async def _first_to_end(*coroutines: Coroutine[Any, Any, None]) -> None:
         for task in done:
             task.result()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Bounded: the one still running may be inside the Kafka client (see shared/bounded.py).
+        await cancel_all(tasks, STOP_WAIT, what="consume loop or watchdog")
 
 
 def _process_span(

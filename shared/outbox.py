@@ -61,6 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import failpoints, metrics, tracing
 from shared.backoff import Backoff
+from shared.bounded import finish_quietly
 from shared.db import insert_many, is_any_of
 from shared.events import KAFKA_HEADERS, EventContract, envelope
 from shared.kafka_access import KafkaAccess
@@ -291,7 +292,9 @@ class OutboxRelay:
             try:
                 await asyncio.wait_for(producer.start(), self._send_timeout)
             except BaseException:
-                await _stop_quietly(producer, self._send_timeout)
+                await finish_quietly(
+                    producer.stop(), self._send_timeout, what="relay producer stop"
+                )
                 raise
             self._producer = producer
             self.state.kafka_connected = True
@@ -416,7 +419,7 @@ class OutboxRelay:
         if isinstance(exc, (KafkaError, TimeoutError)) and self._producer is not None:
             producer, self._producer = self._producer, None
             self.state.kafka_connected = False
-            await _stop_quietly(producer, self._send_timeout)
+            await finish_quietly(producer.stop(), self._send_timeout, what="relay producer stop")
         if isinstance(exc, (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
             await self._close_listener()
 
@@ -432,7 +435,9 @@ class OutboxRelay:
     async def _close(self) -> None:
         await self._close_listener()
         if self._producer is not None:
-            await _stop_quietly(self._producer, self._send_timeout)
+            await finish_quietly(
+                self._producer.stop(), self._send_timeout, what="relay producer stop"
+            )
             self._producer = None
 
 
@@ -483,9 +488,3 @@ def _envelope_fields(payload: bytes) -> dict[str, Any]:
     except ValueError:  # not JSON, or not UTF-8
         return {}
     return fields if isinstance(fields, dict) else {}
-
-
-async def _stop_quietly(producer: AIOKafkaProducer, timeout: float) -> None:
-    # stop() can hang while the broker is away; never let it block the relay.
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(producer.stop(), timeout)

@@ -20,6 +20,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from shared.bounded import finish_quietly
 from shared.config import CommonSettings, ServiceSettings
 from shared.kafka_access import KafkaAccess
 from shared.topics import EVENT_TOPICS, dead_letter_topic
@@ -94,8 +95,7 @@ async def reader(
     try:
         yield consumer
     finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(consumer.stop(), timeout)
+        await finish_quietly(consumer.stop(), timeout, what="reader stop")
 
 
 async def start_client(
@@ -108,8 +108,7 @@ async def start_client(
     try:
         await asyncio.wait_for(start(), timeout)
     except Exception as exc:
-        with contextlib.suppress(Exception):
-            await stop()
+        await finish_quietly(stop(), timeout, what="client stop")
         raise Unreachable(f"cannot reach the Kafka broker at {servers} ({_what(exc)})") from exc
 
 
