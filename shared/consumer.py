@@ -44,7 +44,7 @@ import time
 from collections.abc import Coroutine, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -64,7 +64,7 @@ from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
 from shared.kafka_access import KafkaAccess
 from shared.metrics import ConsumerMetrics
 from shared.outbox import make_producer
-from shared.subscriptions import Handler
+from shared.subscriptions import Batched, Handler
 from shared.topics import OWNER_SOURCES, topic_of
 
 log = structlog.get_logger(__name__)
@@ -512,20 +512,25 @@ class ConsumerRunner:
                 {"ids": [w.event.id for w in work], "types": [w.event.type for w in work]},
             )
             fresh = set(inserted.scalars())
-            applied = 0
+            todo = []
             for item in work:
-                if item.event.id not in fresh:
-                    continue
-                fresh.discard(item.event.id)  # the same event twice in one batch applies once
+                if item.event.id in fresh:
+                    fresh.discard(item.event.id)  # the same event twice in one batch applies once
+                    todo.append(item)
+            for run in _runs(todo):
+                first = run[0]
                 with (
                     structlog.contextvars.bound_contextvars(
-                        event_id=item.event.id, event_type=item.event.type
+                        event_id=first.event.id, event_type=first.event.type, events=len(run)
                     ),
-                    _process_span(item.record, item.event),
+                    _process_span(first.record, first.event, len(run)),
                 ):
-                    await item.handler(session, item.event, item.data)
-                applied += 1
-        return applied, len(work) - applied
+                    if len(run) == 1:
+                        await first.handler(session, first.event, first.data)
+                    else:
+                        handler = cast(Batched, first.handler)
+                        await handler.handle_all(session, [(w.event, w.data) for w in run])
+        return len(todo), len(work) - len(todo)
 
     async def _apply(
         self,
@@ -694,11 +699,25 @@ async def _first_to_end(*coroutines: Coroutine[Any, Any, None]) -> None:
         await cancel_all(tasks, STOP_WAIT, what="consume loop or watchdog")
 
 
+def _runs(work: list[_Work]) -> list[list[_Work]]:
+    """``work`` cut into what each handler call takes, in order: a run of consecutive events of
+    one ``Batched`` handler, or a single event."""
+    runs: list[list[_Work]] = []
+    for item in work:
+        last = runs[-1][-1] if runs else None
+        if isinstance(item.handler, Batched) and last is not None and last.handler is item.handler:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
+
+
 def _process_span(
-    record: ConsumerRecord, event: CloudEvent
+    record: ConsumerRecord, event: CloudEvent, count: int = 1
 ) -> AbstractContextManager[tracing.Span | None]:
     """The consumer span of one event, child of the trace context the event carries: what its
-    handler stages or records continues the same trace."""
+    handler stages or records continues the same trace. A run of ``count`` events handled at
+    once (``Batched``) has one span, in the first event's trace."""
     attributes = None
     if tracing.enabled():
         attributes = {
@@ -710,6 +729,8 @@ def _process_span(
             "messaging.message.id": event.id,
             "cloudevents.event_type": event.type,
         }
+        if count > 1:
+            attributes["messaging.batch.message_count"] = count
     return tracing.span(
         f"{record.topic} process",
         kind=tracing.SpanKind.CONSUMER,

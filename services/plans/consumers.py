@@ -9,6 +9,7 @@
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -18,22 +19,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.plans import events, handlers, orm
 from services.plans.domain import LineStatus, PlanStatus, Source, plan_today
 from services.plans.figures import handlers as figures
-from services.plans.rollups.projection import LineEvent, Projection, apply
+from services.plans.rollups.projection import LineEvent, apply_run
 from shared.contracts import meetings as meeting_contracts
 from shared.contracts import plans as contracts
 from shared.errors import DomainError
 from shared.events import CloudEvent
-from shared.subscriptions import Subscriptions
+from shared.subscriptions import Batched, Subscriptions
 
 subscriptions = Subscriptions()
 
 
-async def on_line_event(session: AsyncSession, event: CloudEvent, data: LineEvent) -> None:
-    """Apply a line event to the rollup read model and publish the rollups it changed."""
-    await apply(Projection(session, publish=True, cause_event_id=event.id), data)
+async def on_line_events(
+    session: AsyncSession, run: Sequence[tuple[CloudEvent, LineEvent]]
+) -> None:
+    """Apply line events to the rollup read model and publish the rollups they changed; many at
+    once when they come together (a plan import's new lines)."""
+    await apply_run(session, run)
 
 
-# One handler for the line events (the decorator cannot be stacked for a union).
+on_line_event = Batched(on_line_events)
+# One handler for the line events (the decorator cannot be stacked for a union); the same
+# instance for all four, so that a run of them mixed is handed over at once.
 subscriptions.on(contracts.ActionLineCreated)(on_line_event)
 subscriptions.on(contracts.ActionLineStatusChanged)(on_line_event)
 subscriptions.on(contracts.ActionLineUpdated)(on_line_event)

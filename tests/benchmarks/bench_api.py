@@ -86,7 +86,7 @@ async def measure(
     lines: int = 2000,
     rounds: int = 3,
 ) -> dict[str, Any]:
-    plan_id, _, _ = await Bench(system.http, system.url("plans")).plan_of(lines, 0)
+    plan_id, _, _, _ = await Bench(system.http, system.url("plans")).plan_of(lines, 0)
     await system.wait_idle()
     ours_dsn = asyncpg_dsn(system.infra.database_url("plans"))
     peer_dsn = await _copy_plan(system, plan_id)

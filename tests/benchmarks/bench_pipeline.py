@@ -56,7 +56,7 @@ class PipelinePlan:
 async def prepare(system: System, size: int) -> PipelinePlan:
     """A flat plan of ``size`` lines that one delegation follows with a webhook (status
     changes only: the rollup.changed event of each is taken in but goes to nobody)."""
-    plan_id, lines, _ = await Bench(system.http, system.url("plans")).plan_of(size, size)
+    plan_id, lines, _, _ = await Bench(system.http, system.url("plans")).plan_of(size, size)
     base = system.url("notifications")
     secretariat = {"Authorization": f"Bearer {token(Role.SECRETARIAT)}"}
     code = await new_delegation(system.http, base, secretariat, name="Benchmark mission")

@@ -7,6 +7,7 @@ the dead-letter topic refuses is recorded in the database and the runner goes on
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiokafka import TopicPartition
@@ -67,6 +68,47 @@ async def test_one_failing_event_in_a_batch_is_dead_lettered_and_the_others_appl
                 "dead_lettered": 1,
             }
             assert _dead_letters_counted(h) == {("handler_failed", "topic"): 1}
+
+
+async def test_a_batched_handler_takes_the_events_of_a_batch_in_one_call(
+    infra: Infrastructure,
+) -> None:
+    plan_id = uuid.uuid4()
+    events = [status_changed_event(plan_id) for _ in range(5)]
+    async with harness(infra, batched=True) as h:
+        # The event seen twice is applied once.
+        await _produce_together(infra, h, [*events, events[0]])
+        async with in_background(h.runner.run()):
+            await eventually(_state_reads(h, processed_total=5), what="five applied")
+            assert h.runs == [5]
+            assert await h.applied() == sorted(e.id for e in events)
+            assert h.runner.state.duplicates_skipped == 1
+
+
+async def test_a_batched_handler_takes_one_event_at_a_time_when_its_batch_is_replayed(
+    infra: Infrastructure,
+) -> None:
+    plan_id = uuid.uuid4()
+    first, poison, last = (status_changed_event(plan_id) for _ in range(3))
+    async with harness(infra, batched=True, fails=frozenset({poison.id})) as h:
+        await _produce_together(infra, h, [first, poison, last])
+        async with in_background(h.runner.run()):
+            await eventually(_state_reads(h, dead_lettered_total=1), what="the poison parked")
+            assert await h.applied() == sorted([first.id, last.id])
+            # The run of three failed; then first, poison twice (its attempts), last.
+            assert h.runs == [3, 1, 1, 1, 1]
+
+
+def _state_reads(h: Harness, **expected: int) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return all(getattr(h.runner.state, name) == value for name, value in expected.items())
+
+    return probe
+
+
+async def _produce_together(infra: Infrastructure, h: Harness, events: list[CloudEvent]) -> None:
+    # Before the runner starts, so that they arrive in one fetched batch (one partition).
+    await produce(infra.kafka_admin, h.topic, [(b"plan", e.to_bytes()) for e in events])
 
 
 # More times than the attempts a failing handler gets (the batch's try included).

@@ -2,9 +2,10 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import Column, MetaData, String, Table, insert, select
@@ -15,6 +16,7 @@ from shared.contracts import plans as plan_events
 from shared.db import make_engine, make_session_factory
 from shared.dead_letters import dead_letters_table
 from shared.events import CloudEvent, EventContract
+from shared.subscriptions import Batched
 from shared.topics import dead_letter_topic
 from tests.support.stack import Infrastructure
 
@@ -31,6 +33,8 @@ class Harness:
     # is rolled back leaves no trace of it.
     effects: Table
     dead_letters: Table
+    # With ``batched``: the number of events of each call of the handler, in order.
+    runs: list[int]
 
     async def applied(self) -> list[str]:
         async with self.engine.connect() as connection:
@@ -44,10 +48,12 @@ async def harness(
     fails: frozenset[str] = frozenset(),
     trouble: Trouble | None = None,
     stall_seconds: float = 60.0,
+    batched: bool = False,
 ) -> AsyncIterator[Harness]:
     """A runner reading a new one-partition topic into a new database; its handler records
     each event in ``effects``, raises for the event ids in ``fails``, and first runs
-    ``trouble`` (which may fail the transaction) if given. Started by ``run``."""
+    ``trouble`` (which may fail the transaction) if given; ``batched``: a ``Batched`` handler,
+    which takes runs of events. Started by ``run``."""
     topic = f"test.batches.{uuid.uuid4().hex[:6]}"
     admin = AIOKafkaAdminClient(**infra.kafka_admin.client_options())
     await admin.start()
@@ -70,10 +76,21 @@ async def harness(
             await trouble(session, event)
         await session.execute(insert(effects).values(event_id=event.id))
 
+    runs: list[int] = []
+
+    async def handle_all(session: AsyncSession, run: Sequence[tuple[CloudEvent, Any]]) -> None:
+        runs.append(len(run))
+        for event, data in run:
+            await handler(session, event, data)
+
     runner = ConsumerRunner(
         group_id=f"test-{uuid.uuid4().hex[:6]}",
         topics=[topic],
-        handlers={plan_events.ActionLineStatusChanged.event_type: handler},
+        handlers={
+            plan_events.ActionLineStatusChanged.event_type: (
+                Batched(handle_all) if batched else handler
+            )
+        },
         sessions=make_session_factory(engine),
         processed_table=processed,
         dead_letters_table=dead_letters,
@@ -83,6 +100,6 @@ async def harness(
         owners={topic: plan_events.SOURCE},
     )
     try:
-        yield Harness(topic, runner, engine, effects, dead_letters)
+        yield Harness(topic, runner, engine, effects, dead_letters, runs)
     finally:
         await engine.dispose()

@@ -11,6 +11,7 @@ replay racing the live consumer cannot count anything twice.
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any, cast
 
@@ -29,11 +30,14 @@ from services.plans.rollups.domain import (
     figures,
 )
 from shared.contracts import plans as contracts
-from shared.events import InvalidEvent
+from shared.events import CloudEvent, InvalidEvent
 
 PLAN_SCOPE = "plan"
 _BUCKETS = cast(Table, orm.RollupBucket.__table__)
 _OPEN_TARGETS = cast(Table, orm.RollupOpenTarget.__table__)
+_LINES = cast(Table, orm.RollupLine.__table__)
+# Rows per INSERT: the widest table here has eight columns.
+_ROWS_PER_STATEMENT = 32_767 // 8
 
 
 def scopes_of(section_path: list[uuid.UUID], tags: list[str], leads: list[str]) -> list[str]:
@@ -57,23 +61,41 @@ class Projection:
         self.publish = publish
         self.cause_event_id = cause_event_id
 
-    async def line_created(self, data: contracts.ActionLineCreated) -> None:
-        if await self.session.get(orm.RollupLine, data.action_line_id) is not None:
-            return
-        row = orm.RollupLine(
-            action_line_id=data.action_line_id,
-            plan_id=data.plan_id,
-            scopes=scopes_of(data.section_path, data.tags, data.leads),
-            status=data.status,
-            weight=data.weight,
-            target_date=data.target_date,
-            completed_on=None,
-            version=data.version,
-        )
-        self.session.add(row)
-        # A new line only grows the totals, and subscribers learn of it from its own event;
-        # not publishing rollup changes for it keeps a bulk import from flooding the topic.
-        await self._move(data.plan_id, [], None, row.scopes, facts_of(row), publish=False)
+    async def lines_created(self, created: Sequence[contracts.ActionLineCreated]) -> None:
+        """New lines only grow the totals, and subscribers learn of each line from its own
+        event: no rollup change is published for them, which keeps a bulk import from flooding
+        the topic. Many at once (the run of events of a plan import) cost one insert of the
+        lines and one upsert per counter table and plan, whatever their number; a line the
+        read model has already is left as it is."""
+        rows: dict[uuid.UUID, dict[str, Any]] = {}
+        for data in created:
+            rows.setdefault(
+                data.action_line_id,
+                {
+                    "action_line_id": data.action_line_id,
+                    "plan_id": data.plan_id,
+                    "scopes": scopes_of(data.section_path, data.tags, data.leads),
+                    "status": data.status,
+                    "weight": data.weight,
+                    "target_date": data.target_date,
+                    "completed_on": None,
+                    "version": data.version,
+                },
+            )
+        new: set[uuid.UUID] = set()
+        for chunk in _chunks(list(rows.values())):
+            statement = insert(_LINES).values(chunk).on_conflict_do_nothing()
+            new.update(await self.session.scalars(statement.returning(_LINES.c.action_line_id)))
+        deltas: dict[uuid.UUID, dict[str, Counters]] = defaultdict(lambda: defaultdict(Counters))
+        for line_id, row in rows.items():
+            if line_id in new:
+                facts = LineFacts(
+                    LineStatus(row["status"]), row["weight"], row["target_date"], None
+                )
+                for scope in row["scopes"]:
+                    deltas[row["plan_id"]][scope].add(facts, +1)
+        for plan_id, plan_deltas in deltas.items():
+            await self._apply(plan_id, plan_deltas)
 
     async def status_changed(self, data: contracts.ActionLineStatusChanged) -> None:
         row = await self._current(data.action_line_id, data.version)
@@ -179,17 +201,20 @@ class Projection:
     async def _add_to(
         self, table: Table, rows: list[dict[str, object]], *cell: ColumnElement[object]
     ) -> list[tuple[Any, ...]]:
-        statement = insert(table).values(rows)
-        result = await self.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[column.name for column in table.primary_key],
-                set_={
-                    "count": table.c.count + statement.excluded.count,
-                    "weight": table.c.weight + statement.excluded.weight,
-                },
-            ).returning(table.c.scope, *cell, table.c.count, table.c.weight)
-        )
-        return [tuple(row) for row in result]
+        cells: list[tuple[Any, ...]] = []
+        for chunk in _chunks(rows):
+            statement = insert(table).values(chunk)
+            result = await self.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[column.name for column in table.primary_key],
+                    set_={
+                        "count": table.c.count + statement.excluded.count,
+                        "weight": table.c.weight + statement.excluded.weight,
+                    },
+                ).returning(table.c.scope, *cell, table.c.count, table.c.weight)
+            )
+            cells.extend(tuple(row) for row in result)
+        return cells
 
     async def _publish_changes(
         self, plan_id: uuid.UUID, before: dict[str, Counters], after: dict[str, Counters]
@@ -219,6 +244,13 @@ class Projection:
             cause_event_id=self.cause_event_id,
         )
         await events.outbox.add(self.session, changed, subject=f"plans/{plan_id}/rollups")
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    # A statement carries at most 32,767 parameters (PostgreSQL's protocol): a run of lines
+    # with many scopes each can touch more cells than one statement can take.
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        yield rows[start : start + _ROWS_PER_STATEMENT]
 
 
 def _contract_figures(f: Figures) -> contracts.RollupFigures:
@@ -287,10 +319,27 @@ LINE_EVENTS = (
 
 async def apply(projection: Projection, data: LineEvent) -> None:
     if isinstance(data, contracts.ActionLineCreated):
-        await projection.line_created(data)
+        await projection.lines_created([data])
     elif isinstance(data, contracts.ActionLineStatusChanged):
         await projection.status_changed(data)
     elif isinstance(data, contracts.ActionLineHistoryCorrected):
         await projection.history_corrected(data)
     else:
         await projection.line_updated(data)
+
+
+async def apply_run(session: AsyncSession, run: Sequence[tuple[CloudEvent, LineEvent]]) -> None:
+    """Apply consecutive line events in their order, each consecutive stretch of creations at
+    once (see ``Projection.lines_created``): a line's later events come after its creation,
+    so they find it."""
+    created: list[contracts.ActionLineCreated] = []
+    for event, data in run:
+        if isinstance(data, contracts.ActionLineCreated):
+            created.append(data)
+            continue
+        if created:
+            await Projection(session, publish=True).lines_created(created)
+            created = []
+        await apply(Projection(session, publish=True, cause_event_id=event.id), data)
+    if created:
+        await Projection(session, publish=True).lines_created(created)

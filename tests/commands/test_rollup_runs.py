@@ -1,0 +1,167 @@
+"""The rollup projection handed a run of line events at once, as the consumer runner hands it
+every run of consecutive line events of a fetched batch: new lines are counted together (a
+plan import's thousands of lines cost a few statements per batch, not a few per line), the
+events after them in the run find them, and the counters come out as a recount from the lines
+and the journal has them."""
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.plans import consumers, handlers, orm
+from services.plans.domain import LineStatus, Source
+from services.plans.rollups import views as rollup_views
+from services.plans.rollups.projection import LINE_EVENTS, PLAN_SCOPE, load_counters
+from shared.contracts import plans as contracts
+from shared.events import CloudEvent, parse_data
+from tests.commands.conftest import staged
+
+pytestmark = pytest.mark.integration
+
+ACTOR = "secretariat@example.org"
+LINES = 60
+
+
+async def _plan_with_lines(session: AsyncSession) -> tuple[orm.Plan, list[orm.ActionLine]]:
+    plan = await handlers.create_plan(
+        session,
+        handlers.CreatePlan(
+            code=f"POA-{uuid.uuid4().hex[:8]}",
+            title="ASEAN-UN Plan of Action",
+            partners=["ASEAN", "UN"],
+            period_start=date(2016, 1, 1),
+            period_end=date(2030, 12, 31),
+        ),
+    )
+    politics = await handlers.add_section(
+        session, handlers.AddSection(plan_id=plan.id, code="1", title="Political-Security")
+    )
+    peace = await handlers.add_section(
+        session,
+        handlers.AddSection(plan_id=plan.id, code="1.1", title="Peace", parent_id=politics.id),
+    )
+    lines = []
+    for n in range(LINES):
+        command = handlers.AddActionLine(
+            plan_id=plan.id,
+            code=f"1.1.{n}",
+            text=f"Line {n}",
+            section_id=peace.id if n % 3 else politics.id,
+            tags=["climate", f"t{n % 4}"],
+            leads=[f"lead-{n % 5}"],
+            target_date=date(2019 + n % 3, 12, 31) if n % 2 else None,
+            weight=1.0 + n % 3,
+        )
+        lines.append(await handlers.add_action_line(session, command))
+    return plan, lines
+
+
+async def _change(session: AsyncSession, line: orm.ActionLine, status: LineStatus) -> None:
+    command = handlers.ChangeActionLineStatus(
+        action_line_id=line.id,
+        status=status,
+        expected_version=line.version,
+        effective_date=date(2020, 6, 30),
+        actor=ACTOR,
+        source=Source.api(),
+    )
+    await handlers.change_action_line_status(session, command)
+
+
+async def _line_events(session: AsyncSession, plan: orm.Plan) -> list[tuple[CloudEvent, Any]]:
+    run = []
+    for staged_event in await staged(session, orm.outbox):
+        data = parse_data(staged_event)
+        if isinstance(data, LINE_EVENTS) and data.plan_id == plan.id:
+            run.append((staged_event, data))
+    return run
+
+
+@contextmanager
+def _statements(session: AsyncSession) -> Iterator[list[str]]:
+    """The statements the session sends meanwhile."""
+    sent: list[str] = []
+    engine = session.bind.sync_engine  # type: ignore[union-attr]
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_run_of_new_lines_then_their_changes_counts_as_a_recount_does(
+    plans_db: AsyncSession,
+) -> None:
+    plan, lines = await _plan_with_lines(plans_db)
+    for line in lines[:20]:
+        await _change(plans_db, line, LineStatus.COMPLETED)
+    for line in lines[20:25]:
+        await _change(plans_db, line, LineStatus.ONGOING)
+    await handlers.update_action_line(
+        plans_db,
+        handlers.UpdateActionLine(
+            action_line_id=lines[0].id, expected_version=lines[0].version, tags=["moved"]
+        ),
+    )
+    run = await _line_events(plans_db, plan)
+    assert [type(d) for _, d in run[:LINES]] == [contracts.ActionLineCreated] * LINES
+    assert len(run) == LINES + 26
+
+    await consumers.on_line_events(plans_db, run)
+
+    assert await rollup_views.check_plan(plans_db, plan.id) == []
+    counters = await load_counters(plans_db, plan.id)
+    by_status: dict[LineStatus, float] = {}
+    for (status, _ahead), (count, _weight) in counters[PLAN_SCOPE].buckets.items():
+        by_status[status] = by_status.get(status, 0) + count
+    assert by_status == {
+        LineStatus.COMPLETED: 20,
+        LineStatus.ONGOING: 5,
+        LineStatus.NOT_STARTED: LINES - 25,
+    }
+    assert "tag:moved" in counters
+    # Each change after the new lines published its rollups; the new lines did not.
+    published = await plans_db.scalar(
+        select(func.count())
+        .select_from(orm.outbox)
+        .where(orm.outbox.c.event_type == contracts.RollupsChanged.event_type)
+    )
+    assert published == 26
+
+
+async def test_new_lines_together_cost_a_few_statements_whatever_their_number(
+    plans_db: AsyncSession,
+) -> None:
+    plan, _ = await _plan_with_lines(plans_db)
+    run = await _line_events(plans_db, plan)
+    assert len(run) == LINES
+    with _statements(plans_db) as sent:
+        await consumers.on_line_events(plans_db, run)
+    # The lines, then the buckets and the open targets of every scope they count in.
+    assert len(sent) == 3, sent
+    assert await rollup_views.check_plan(plans_db, plan.id) == []
+
+
+async def test_a_run_applied_again_changes_nothing(plans_db: AsyncSession) -> None:
+    # A replay racing the live consumer, or creation events published twice under new ids:
+    # the read model keeps what it has.
+    plan, lines = await _plan_with_lines(plans_db)
+    for line in lines[:10]:
+        await _change(plans_db, line, LineStatus.COMPLETED)
+    run = await _line_events(plans_db, plan)
+    await consumers.on_line_events(plans_db, run)
+    before = await load_counters(plans_db, plan.id)
+    await consumers.on_line_events(plans_db, run)
+    await consumers.on_line_events(plans_db, run[:5] + run[:5])
+    assert await load_counters(plans_db, plan.id) == before
+    assert await rollup_views.check_plan(plans_db, plan.id) == []
