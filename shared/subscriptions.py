@@ -32,11 +32,11 @@ ManyHandler = Callable[[AsyncSession, Sequence[tuple[CloudEvent, Any]]], Awaitab
 class Batched:
     """A handler that takes a run of events at once, for work far cheaper done for many events
     together than one by one (the rollups of a plan import: a few statements for hundreds of
-    new lines instead of a few per line). Register it like any handler, for each of its
-    contracts (the same instance for all of them): in a partition's batch, the runner hands it
-    every run of consecutive events it handles, in their order, within the batch's one
-    transaction. Called as a plain handler (a batch replayed one event at a time), it gets a
-    run of one."""
+    new lines instead of a few per line). In a partition's batch, the runner hands it every
+    run of consecutive events it handles, in their order, within the batch's one transaction;
+    called as a plain handler (a batch replayed one event at a time), it gets a run of one.
+    A run has one consumer span, in its first event's trace: meant for events whose handling
+    publishes nothing, whose traces therefore end there."""
 
     def __init__(self, handle_all: ManyHandler) -> None:
         self.handle_all = handle_all

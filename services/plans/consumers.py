@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.plans import events, handlers, orm
 from services.plans.domain import LineStatus, PlanStatus, Source, plan_today
 from services.plans.figures import handlers as figures
-from services.plans.rollups.projection import LineEvent, apply_run
+from services.plans.rollups.projection import LineEvent, Projection, apply
 from shared.contracts import meetings as meeting_contracts
 from shared.contracts import plans as contracts
 from shared.errors import DomainError
@@ -29,18 +29,21 @@ from shared.subscriptions import Batched, Subscriptions
 subscriptions = Subscriptions()
 
 
-async def on_line_events(
-    session: AsyncSession, run: Sequence[tuple[CloudEvent, LineEvent]]
+async def on_line_event(session: AsyncSession, event: CloudEvent, data: LineEvent) -> None:
+    """Apply a line event to the rollup read model and publish the rollups it changed."""
+    await apply(Projection(session, publish=True, cause_event_id=event.id), data)
+
+
+async def on_lines_created(
+    session: AsyncSession, run: Sequence[tuple[CloudEvent, contracts.ActionLineCreated]]
 ) -> None:
-    """Apply line events to the rollup read model and publish the rollups they changed; many at
-    once when they come together (a plan import's new lines)."""
-    await apply_run(session, run)
+    """Count new lines in the rollups, all those that came together at once (a plan import's):
+    they publish nothing, so handling them together changes no event or trace."""
+    await Projection(session, publish=True).lines_created([data for _, data in run])
 
 
-on_line_event = Batched(on_line_events)
-# One handler for the line events (the decorator cannot be stacked for a union); the same
-# instance for all four, so that a run of them mixed is handed over at once.
-subscriptions.on(contracts.ActionLineCreated)(on_line_event)
+subscriptions.on(contracts.ActionLineCreated)(Batched(on_lines_created))
+# One handler for the other line events (the decorator cannot be stacked for a union).
 subscriptions.on(contracts.ActionLineStatusChanged)(on_line_event)
 subscriptions.on(contracts.ActionLineUpdated)(on_line_event)
 subscriptions.on(contracts.ActionLineHistoryCorrected)(on_line_event)

@@ -30,7 +30,7 @@ from services.plans.rollups.domain import (
     figures,
 )
 from shared.contracts import plans as contracts
-from shared.events import CloudEvent, InvalidEvent
+from shared.events import InvalidEvent
 
 PLAN_SCOPE = "plan"
 _BUCKETS = cast(Table, orm.RollupBucket.__table__)
@@ -326,20 +326,3 @@ async def apply(projection: Projection, data: LineEvent) -> None:
         await projection.history_corrected(data)
     else:
         await projection.line_updated(data)
-
-
-async def apply_run(session: AsyncSession, run: Sequence[tuple[CloudEvent, LineEvent]]) -> None:
-    """Apply consecutive line events in their order, each consecutive stretch of creations at
-    once (see ``Projection.lines_created``): a line's later events come after its creation,
-    so they find it."""
-    created: list[contracts.ActionLineCreated] = []
-    for event, data in run:
-        if isinstance(data, contracts.ActionLineCreated):
-            created.append(data)
-            continue
-        if created:
-            await Projection(session, publish=True).lines_created(created)
-            created = []
-        await apply(Projection(session, publish=True, cause_event_id=event.id), data)
-    if created:
-        await Projection(session, publish=True).lines_created(created)
