@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +145,17 @@ class Bench:
 
 
 async def measure_scale(
-    http: httpx.AsyncClient, base: str, sizes: list[int], changes: int = 100, reads: int = 300
+    http: httpx.AsyncClient,
+    base: str,
+    sizes: list[int],
+    changes: int = 100,
+    reads: int = 300,
+    settle: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """Per plan size: import time, the cost of one status change, rollup read latency."""
+    """Per plan size: import time, the cost of one status change, rollup read latency.
+    ``settle``: waits, after each import, until the other services have taken its events in
+    too (the whole system's benchmark), so that the changes do not share the machine with
+    that backlog."""
     bench = Bench(http, base)
     # The first requests of a process pay for its caches (compiled statements, prepared
     # statements, pools): on a plan of its own, so no measured size pays for them.
@@ -156,6 +165,8 @@ async def measure_scale(
     figures: dict[int, dict[str, Any]] = {}
     for size in sizes:
         plan_id, lines, import_seconds, counted_seconds = await bench.plan_of(size)
+        if settle is not None:
+            await settle()
         figures[size] = {
             "import_seconds": round(import_seconds, 2),
             "counted_in_rollups_seconds": round(counted_seconds, 2),

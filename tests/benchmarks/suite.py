@@ -96,7 +96,9 @@ async def run(settings: Settings) -> dict[str, Any]:
             settings.rounds,
         )
         step(f"6. scale: plans of {settings.sizes} lines")
-        results["scale"] = await measure_scale(system.http, system.url("plans"), settings.sizes)
+        results["scale"] = await measure_scale(
+            system.http, system.url("plans"), settings.sizes, settle=system.wait_idle
+        )
         await system.wait_idle()
 
         step("3. API write path (wrk)")
