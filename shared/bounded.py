@@ -11,6 +11,7 @@ cancelled and left behind (logged), and the caller goes on.
 
 import asyncio
 import contextlib
+import io
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
@@ -44,8 +45,15 @@ async def cancel_all(tasks: Iterable[asyncio.Task[Any]], seconds: float, *, what
     if not pending:
         return
     _, still = await asyncio.wait(pending, timeout=seconds)
-    if still:
-        log.warning("left_behind", what=what, seconds=seconds, tasks=len(still))
+    for task in still:
+        log.warning("left_behind", what=what, seconds=seconds, where=where(task))
+
+
+def where(task: asyncio.Task[Any]) -> str:
+    """Where ``task`` waits (its innermost frames), for whoever reads why it did not end."""
+    out = io.StringIO()
+    task.print_stack(limit=8, file=out)
+    return out.getvalue()
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

@@ -44,7 +44,7 @@ import time
 from collections.abc import Coroutine, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -525,11 +525,10 @@ class ConsumerRunner:
                     ),
                     _process_span(first.record, first.event, len(run)),
                 ):
-                    if len(run) == 1:
-                        await first.handler(session, first.event, first.data)
+                    if isinstance(first.handler, Batched):
+                        await first.handler.handle_all(session, [(w.event, w.data) for w in run])
                     else:
-                        handler = cast(Batched, first.handler)
-                        await handler.handle_all(session, [(w.event, w.data) for w in run])
+                        await first.handler(session, first.event, first.data)
         return len(todo), len(work) - len(todo)
 
     async def _apply(

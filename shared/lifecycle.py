@@ -17,7 +17,6 @@ the rest) and given ``ACCORD_SHUTDOWN_GRACE_SECONDS`` before they are cancelled.
 """
 
 import asyncio
-import io
 import threading
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
@@ -27,7 +26,12 @@ from typing import Any
 import structlog
 import uvicorn
 
+from shared.bounded import cancel_all, where
+
 log = structlog.get_logger(__name__)
+
+# How long a graceful job cancelled after its grace may take to end before it is left behind.
+CANCEL_WAIT = 5.0
 
 
 class Role(StrEnum):
@@ -79,18 +83,14 @@ class DrainingServer(uvicorn.Server):
 
 async def stop_within(tasks: list[asyncio.Task[None]], grace: float) -> None:
     """Wait up to ``grace`` seconds for ``tasks`` (already asked to stop) to end, then cancel
-    whatever still runs."""
+    whatever still runs (leaving behind, after ``CANCEL_WAIT``, what ignores it)."""
     if not tasks:
         return
     _, pending = await asyncio.wait(tasks, timeout=grace)
     for task in pending:
         # Where it was stuck, for whoever reads why a stop took the whole grace period.
-        where = io.StringIO()
-        task.print_stack(limit=8, file=where)
-        log.warning("shutdown_grace_exceeded", cancelled=task.get_name(), where=where.getvalue())
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+        log.warning("shutdown_grace_exceeded", cancelled=task.get_name(), where=where(task))
+    await cancel_all(tasks, CANCEL_WAIT, what="graceful job")
 
 
 async def run_until_stopped(

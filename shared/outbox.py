@@ -292,9 +292,7 @@ class OutboxRelay:
             try:
                 await asyncio.wait_for(producer.start(), self._send_timeout)
             except BaseException:
-                await finish_quietly(
-                    producer.stop(), self._send_timeout, what="relay producer stop"
-                )
+                await self._stop_producer(producer)
                 raise
             self._producer = producer
             self.state.kafka_connected = True
@@ -410,6 +408,10 @@ class OutboxRelay:
             acks.append(await _submit(producer, batch, tp))
         return acks
 
+    async def _stop_producer(self, producer: AIOKafkaProducer) -> None:
+        # stop() can hang while the broker is away; never let it block the relay.
+        await finish_quietly(producer.stop(), self._send_timeout, what="relay producer stop")
+
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.state.wakeups.wait(), self._fallback_poll)
@@ -419,7 +421,7 @@ class OutboxRelay:
         if isinstance(exc, (KafkaError, TimeoutError)) and self._producer is not None:
             producer, self._producer = self._producer, None
             self.state.kafka_connected = False
-            await finish_quietly(producer.stop(), self._send_timeout, what="relay producer stop")
+            await self._stop_producer(producer)
         if isinstance(exc, (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
             await self._close_listener()
 
@@ -435,9 +437,7 @@ class OutboxRelay:
     async def _close(self) -> None:
         await self._close_listener()
         if self._producer is not None:
-            await finish_quietly(
-                self._producer.stop(), self._send_timeout, what="relay producer stop"
-            )
+            await self._stop_producer(self._producer)
             self._producer = None
 
 

@@ -1,10 +1,11 @@
 """Running a long-lived job (a consumer runner, a dispatcher) for the length of a block."""
 
 import asyncio
-import io
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
+
+from shared.bounded import where
 
 # How long the job may take to end once cancelled; every shutdown step of ours is bounded by
 # less (shared/bounded.py), so going past it means something waits without a bound.
@@ -32,8 +33,6 @@ async def in_background(job: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
 
 
 def _stacks() -> str:
-    out = io.StringIO()
-    for task in asyncio.all_tasks():
-        out.write(f"--- {task.get_name()}: {task.get_coro()!r}\n")
-        task.print_stack(file=out)
-    return out.getvalue()
+    return "".join(
+        f"--- {task.get_name()}: {task.get_coro()!r}\n{where(task)}" for task in asyncio.all_tasks()
+    )

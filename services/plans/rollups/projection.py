@@ -141,17 +141,14 @@ class Projection:
         self,
         plan_id: uuid.UUID,
         old_scopes: list[str],
-        old: LineFacts | None,
+        old: LineFacts,
         new_scopes: list[str],
         new: LineFacts,
-        *,
-        publish: bool = True,
     ) -> None:
-        publish = publish and self.publish
+        publish = self.publish
         deltas: dict[str, Counters] = defaultdict(Counters)
-        if old is not None:
-            for scope in old_scopes:
-                deltas[scope].add(old, -1)
+        for scope in old_scopes:
+            deltas[scope].add(old, -1)
         for scope in new_scopes:
             deltas[scope].add(new, +1)
         touched = sorted(deltas)
