@@ -140,10 +140,8 @@ async def seed_deliveries(sessions, url: str, count: int, keyring: Keyring) -> s
             ],
         )
     async with sessions() as session:
-        # As autovacuum has done on a running system. This database is new: never analysed,
-        # the planner takes the claim's ordering check for a scan of every pending row per
-        # candidate (about 150 ms per claim with 1,000 pending instead of 2 ms), which is a
-        # fresh table's cost, not the dispatcher's (docs/performance.md).
+        # As autovacuum has done on a running system: the dispatcher is measured with the
+        # statistics it would have there (docs/performance.md, on the claim's plan).
         await session.execute(text("ANALYZE deliveries"))
     return code
 

@@ -91,15 +91,19 @@ USER_AGENT = "Accord-Webhooks/1.0"
 
 # A pending delivery ``d`` that no earlier pending delivery of the same endpoint and subject
 # holds back. Served by ix_deliveries_pending_by_subject: one index probe per candidate, which
-# keeps the claim cheap with thousands pending even before the table's statistics catch up
-# (a join to the events here let the planner pick a nested loop that grew with the square of
-# the backlog).
+# keeps the claim cheap with thousands pending even before the table's statistics catch up.
+# A scalar subquery, not NOT EXISTS: the planner turns NOT EXISTS into an anti-join, and with
+# statistics taken while the table was small (or a generic plan of the cached statement) it
+# picked one that read every pending row of the endpoint for each candidate. The claim then
+# grew with the square of the backlog: 2 to 3 s per claim with 2,000 pending, a fifth of the
+# dispatcher's rate. A subquery with LIMIT stays a probe per candidate under any statistics.
 _NOT_HELD_BACK = """
-    NOT EXISTS (
-        SELECT 1 FROM deliveries p
+    (
+        SELECT p.id FROM deliveries p
         WHERE p.endpoint_id = d.endpoint_id AND p.subject = d.subject
             AND p.status = 'pending' AND p.id < d.id
-    )
+        LIMIT 1
+    ) IS NULL
 """
 
 

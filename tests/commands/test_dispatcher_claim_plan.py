@@ -1,0 +1,102 @@
+"""The dispatcher's claim must look for an earlier pending delivery of the same endpoint and
+subject with one index probe per candidate, whatever the planner believes about the table.
+
+Found by the dispatcher benchmark: its third round sent 30 deliveries a second instead of 160.
+Each claim took 2 to 3 s: in the generic plan of the cached statement, PostgreSQL made the
+ordering check (then a NOT EXISTS) an anti-join that read every pending row of the endpoint for each candidate, so a
+claim grew with the square of the backlog. Here the table is analysed while empty, then given
+a backlog, as after an outage of a new system; the claim's and the next-due query's plans are
+read in both of PostgreSQL's plan modes. (Reproducing the benchmark's own statistics took its
+whole run; the empty table's made the old check fail in all four cases alike.)"""
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications.webhooks import dispatcher
+from tests.commands.test_notifications_commands import waiting_deliveries
+
+BACKLOG = 2000
+PARAMETERS = {"limit": 32, "lease": 45.0, "owner": "x", "per_endpoint": 8, "per_delegation": 16}
+
+
+async def _with_backlog_unknown_to_the_planner(session: AsyncSession) -> None:
+    await session.execute(text("ANALYZE deliveries"))
+    _, endpoint, (delivery,) = await waiting_deliveries(session, 1)
+    # Each delivery of its own event and subject (a line's status change each), all due.
+    await session.execute(
+        text(
+            """
+            WITH events AS (
+                INSERT INTO received_events (event_id, event_type, data, occurred_at, subject)
+                SELECT 'backlog-' || n, 'org.accord.plans.action_line.status_changed', '{}',
+                    now(), 'action-lines/' || n
+                FROM generate_series(1, :backlog) n
+                RETURNING id, subject
+            )
+            INSERT INTO deliveries (webhook_id, event_row_id, endpoint_id, delegation_code,
+                subject, status, tries, attempts_total, next_attempt_at)
+            SELECT 'msg_backlog_' || id, id, :endpoint, :code, subject, 'pending', 0, 0, now()
+            FROM events
+            """
+        ),
+        {"backlog": BACKLOG, "endpoint": endpoint.id, "code": delivery.delegation_code},
+    )
+
+
+def _positional(sql: str) -> tuple[str, list[str]]:
+    """``sql`` with its ``:name`` parameters as ``$n`` (for PREPARE), and the names in order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"(?<!:):(\w+)", number, sql), names
+
+
+def _literal(value: object) -> str:
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [plan]
+    for child in plan.get("Plans", ()):
+        found += _nodes(child)
+    return found
+
+
+async def _plan(session: AsyncSession, statement: TextClause, mode: str) -> list[dict[str, Any]]:
+    sql, names = _positional(statement.text)
+    name = f"probe_{mode}_{abs(hash(sql))}"
+    await session.execute(text(f"SET LOCAL plan_cache_mode = {mode}"))
+    await session.execute(text(f"PREPARE {name} AS {sql}"))
+    # EXECUTE takes literals only (no bind parameters in a utility statement).
+    arguments = ", ".join(_literal(PARAMETERS[n]) for n in names)
+    explained = await session.scalar(text(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({arguments})"))
+    await session.execute(text(f"DEALLOCATE {name}"))
+    return _nodes(explained[0]["Plan"])
+
+
+@pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
+@pytest.mark.parametrize("query", ["claim", "next due"])
+async def test_the_ordering_check_probes_the_index_per_candidate(
+    notifications_db: AsyncSession, mode: str, query: str
+) -> None:
+    await _with_backlog_unknown_to_the_planner(notifications_db)
+    statement = dispatcher._CLAIM.element if query == "claim" else dispatcher._NEXT_DUE
+    assert isinstance(statement, TextClause)
+
+    nodes = await _plan(notifications_db, statement, mode)
+
+    # ``p`` is the earlier pending delivery the check looks for.
+    checks = [n for n in nodes if n.get("Relation Name") == "deliveries" and n.get("Alias") == "p"]
+    assert checks, "the ordering check is not in the plan"
+    for check in checks:
+        condition = check.get("Index Cond", "")
+        assert "endpoint_id = d.endpoint_id" in condition, check
+        assert "subject = (d.subject)::text" in condition, check
