@@ -147,6 +147,17 @@ class PlanNode(Base):
     status: Mapped[str | None] = mapped_column(String(20))
 
 
+class PlanLineCount(Base):
+    """How many of a plan's action lines are in each status, kept with ``plan_nodes`` (see
+    ``intake/readmodel.py``): a notice's plan figures read a few rows, not every line."""
+
+    __tablename__ = "plan_line_counts"
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    lines: Mapped[int] = mapped_column(Integer)
+
+
 class Meeting(Base):
     """Read model of meetings (for digests timed to a meeting), built from meetings' events."""
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Uuid, delete, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -122,6 +122,9 @@ async def _plan(
 
 
 async def _line(session: AsyncSession, event: LineEvent, status: str, *, text: str | None) -> None:
+    """Upsert the line and move it in its plan's counts, in one statement: ``before`` is the
+    line's row from before the upsert (the statements of a WITH share one snapshot), so the
+    counts follow the rows themselves and an event applied twice moves nothing."""
     values = {
         "id": event.action_line_id,
         "kind": "action_line",
@@ -131,12 +134,38 @@ async def _line(session: AsyncSession, event: LineEvent, status: str, *, text: s
         "tags": event.tags,
         "status": status,
     }
-    statement = insert(orm.PlanNode).values(name=text or event.code, **values)
     # A status change carries no text: keep the name the line was created with.
     update = {k: v for k, v in values.items() if k != "id"}
     if text is not None:
         update["name"] = text
-    await session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=update))
+    node = orm.PlanNode
+    before = (
+        select(node.status).where(node.id == event.action_line_id).with_for_update().cte("before")
+    )
+    line = (
+        insert(node)
+        .values(name=text or event.code, **values)
+        .on_conflict_do_update(index_elements=["id"], set_=update)
+        .returning(node.status)
+        .cte("line")
+    )
+    moved = union_all(
+        select(before.c.status, literal(-1).label("lines")),
+        select(line.c.status, literal(1).label("lines")),
+    ).subquery("moved")
+    net = func.sum(moved.c.lines)
+    counts = insert(orm.PlanLineCount).from_select(
+        ["plan_id", "status", "lines"],
+        select(literal(event.plan_id, Uuid), moved.c.status, net)
+        .group_by(moved.c.status)
+        .having(net != 0),
+    )
+    await session.execute(
+        counts.on_conflict_do_update(
+            index_elements=["plan_id", "status"],
+            set_={"lines": orm.PlanLineCount.lines + counts.excluded.lines},
+        )
+    )
 
 
 async def _co_chairs(session: AsyncSession, event: meetings.MeetingScheduled) -> None:
