@@ -96,7 +96,8 @@ USER_AGENT = "Accord-Webhooks/1.0"
 # statistics taken while the table was small (or a generic plan of the cached statement) it
 # picked one that read every pending row of the endpoint for each candidate. The claim then
 # grew with the square of the backlog: 2 to 3 s per claim with 2,000 pending, a fifth of the
-# dispatcher's rate. A subquery with LIMIT stays a probe per candidate under any statistics.
+# dispatcher's rate. A subquery with LIMIT cannot be made a join: it stays a probe per
+# candidate, by this index whenever the statistics know the table (docs/performance.md).
 _NOT_HELD_BACK = """
     (
         SELECT p.id FROM deliveries p
