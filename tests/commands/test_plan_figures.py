@@ -105,10 +105,10 @@ async def test_a_status_change_told_to_a_delegation_reads_a_few_lines_of_a_big_p
     # The line itself and the plan it names; counting the plan's lines read all 5,001.
     assert await _plan_nodes_read(notifications_db) - read_before < 20
     about = await notifications_db.scalar(
-        select(orm.ReceivedEvent.context)
-        .where(orm.ReceivedEvent.event_id.is_not(None))
-        .order_by(orm.ReceivedEvent.id.desc())
-        .limit(1)
+        select(orm.ReceivedEvent.context).where(
+            orm.ReceivedEvent.plan_id == plan_id,
+            orm.ReceivedEvent.event_type == change.event_type,
+        )
     )
     assert about["plan_figures"] == {
         "lines": 5001,
