@@ -428,11 +428,17 @@ class ConsumerRunner:
         that stopped fetching keeps a stale mark (see ``_watch``)."""
         if not self._assigned:
             return
+        # Every mark first, with no await between: a rebalance may take partitions away while
+        # positions are awaited, and the client's ``highwater`` asserts on a partition it no
+        # longer holds (that restarted the consumer mid-rebalance, found with replicas).
+        highwaters = {tp: consumer.highwater(tp) for tp in consumer.assignment()}
+        if None in highwaters.values():
+            self.state.lag = None
+            return
+        positions = await asyncio.gather(*(_known_position(consumer, tp) for tp in highwaters))
         lag = 0
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            position = None if highwater is None else await _known_position(consumer, tp)
-            if highwater is None or position is None:
+        for highwater, position in zip(highwaters.values(), positions, strict=True):
+            if highwater is None or position is None:  # unknown, or revoked meanwhile
                 self.state.lag = None
                 return
             lag += max(0, highwater - position)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -284,6 +285,57 @@ async def test_offsets_of_a_partition_the_group_took_away_are_dropped_not_commit
             await h.runner.commit(consumer)
             assert h.runner._pending == {}
             assert await consumer.committed(mine) == 0
+        finally:
+            await consumer.stop()
+
+
+async def test_a_rebalance_while_the_lag_is_measured_does_not_restart_the_consumer(
+    infra: Infrastructure,
+) -> None:
+    """The lag after a fetch awaits each partition's position; a rebalance during that wait can
+    take another partition away, and the client's ``highwater`` asserts on a partition it no
+    longer holds. That AssertionError restarted a surviving replica's consumer right after its
+    sibling came back (found by tests/integration/test_replicas.py's SIGKILL scenario: the
+    survivor answered /readyz 503 after the run). Here the group takes a partition away while
+    the first position is awaited: the lag is unknown for now, nothing raises."""
+    async with harness(infra) as h:
+        second = f"{h.topic}.second"
+        admin = AIOKafkaAdminClient(**infra.kafka_admin.client_options())
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(second, 1, 1)])
+        finally:
+            await admin.close()
+        for topic in (h.topic, second):
+            event = status_changed_event(uuid.uuid4())
+            await produce(infra.kafka_admin, topic, [(b"k", event.to_bytes())])
+        consumer = h.runner._make_consumer()
+        consumer.subscribe([h.topic, second])
+        await consumer.start()
+        try:
+
+            def every_mark_known() -> bool:
+                assigned = consumer.assignment()
+                return len(assigned) == 2 and all(consumer.highwater(tp) for tp in assigned)
+
+            while not every_mark_known():
+                await consumer.getmany(timeout_ms=500)
+            h.runner._assigned = True
+            asked_first = consumer.position
+
+            async def position_while_the_group_rebalances(tp: TopicPartition) -> int:
+                consumer.position = asked_first  # type: ignore[method-assign]
+                consumer.subscribe([tp.topic])  # the other partition goes
+
+                async def only_this_one() -> bool:
+                    return consumer.assignment() == {tp}
+
+                await eventually(only_this_one, what="the group took the other partition away")
+                return await asked_first(tp)
+
+            consumer.position = position_while_the_group_rebalances  # type: ignore[method-assign]
+            await h.runner._measure_lag(consumer)
+            assert h.runner.state.lag is None
         finally:
             await consumer.stop()
 

@@ -350,14 +350,23 @@ async def groups_caught_up(kafka: KafkaAccess) -> bool:
         await admin.close()
 
 
-async def all_ready(http: httpx.AsyncClient, stack: FaultStack) -> bool:
+async def not_ready(http: httpx.AsyncClient, stack: FaultStack) -> list[str]:
+    """The services whose ``/readyz`` (as a client reaches it) does not answer 200, each with
+    what it answered: empty when every service is ready."""
+    found = []
     for name in SERVICE_NAMES:
         try:
-            if (await http.get(f"{stack.url(name)}/readyz", timeout=5)).status_code != 200:
-                return False
-        except httpx.HTTPError:
-            return False
-    return True
+            response = await http.get(f"{stack.url(name)}/readyz", timeout=5)
+        except httpx.HTTPError as exc:
+            found.append(f"{name}: {type(exc).__name__}")
+            continue
+        if response.status_code != 200:
+            found.append(f"{name}: {response.status_code} {response.text[:300]}")
+    return found
+
+
+async def all_ready(http: httpx.AsyncClient, stack: FaultStack) -> bool:
+    return not await not_ready(http, stack)
 
 
 async def drain(
@@ -497,7 +506,8 @@ async def check(
     check_response = await http.get(f"{stack.url('plans')}/rollups/check", headers=secretariat())
     assert check_response.status_code == 200, check_response.text
     assert check_response.json()["consistent"], check_response.json()["differences"][:5]
-    assert await all_ready(http, stack), "a service is not ready after the run"
+    unready = await not_ready(http, stack)
+    assert not unready, f"not ready after the run: {unready}"
     return Figures(
         scenario=scenario,
         changes=len(driver.acknowledged),
