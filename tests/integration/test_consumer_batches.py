@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +22,7 @@ from shared.topics import dead_letter_topic
 from tests.support.background import in_background
 from tests.support.consumer_harness import Harness, harness
 from tests.support.kafka import (
+    create_topics,
     just_under_the_size_limit,
     produce,
     read_all,
@@ -300,12 +300,7 @@ async def test_a_rebalance_while_the_lag_is_measured_does_not_restart_the_consum
     the first position is awaited: the lag is unknown for now, nothing raises."""
     async with harness(infra) as h:
         second = f"{h.topic}.second"
-        admin = AIOKafkaAdminClient(**infra.kafka_admin.client_options())
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(second, 1, 1)])
-        finally:
-            await admin.close()
+        await create_topics(infra.kafka_admin, second)
         for topic in (h.topic, second):
             event = status_changed_event(uuid.uuid4())
             await produce(infra.kafka_admin, topic, [(b"k", event.to_bytes())])

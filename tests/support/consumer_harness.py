@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import Column, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -18,6 +17,7 @@ from shared.dead_letters import dead_letters_table
 from shared.events import CloudEvent, EventContract
 from shared.subscriptions import Batched
 from shared.topics import dead_letter_topic
+from tests.support.kafka import create_topics
 from tests.support.stack import Infrastructure
 
 Handler = Callable[[AsyncSession, CloudEvent, EventContract], Awaitable[None]]
@@ -55,10 +55,7 @@ async def harness(
     ``trouble`` (which may fail the transaction) if given; ``batched``: a ``Batched`` handler,
     which takes runs of events. Started by ``run``."""
     topic = f"test.batches.{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(**infra.kafka_admin.client_options())
-    await admin.start()
-    await admin.create_topics([NewTopic(t, 1, 1) for t in (topic, dead_letter_topic(topic))])
-    await admin.close()
+    await create_topics(infra.kafka_admin, topic, dead_letter_topic(topic))
     database = f"batches_{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(infra.postgres.create_database, database)
     metadata = MetaData()

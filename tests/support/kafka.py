@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from deploy.local.kafka import MESSAGE_MAX_BYTES
@@ -17,6 +18,16 @@ from shared.topics import PLANS_EVENTS
 # How far under the broker's limit ``just_under_the_size_limit`` stays: less than the dlt.*
 # headers a consumer adds (well over 100 bytes).
 UNDER_THE_LIMIT = 64
+
+
+async def create_topics(kafka: KafkaAccess, *names: str) -> None:
+    """New topics of one partition each."""
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 1, 1) for name in names])
+    finally:
+        await admin.close()
 
 
 async def produce(

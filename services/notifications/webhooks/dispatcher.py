@@ -415,7 +415,8 @@ class Dispatcher:
         params = {"limit": limit, "lease": self._lease, "owner": self._owner, **self._caps}
         async with self._sessions() as session, session.begin():
             claimed = list((await session.execute(_CLAIM, params)).all())
-            more_due = len(claimed) == limit or bool(claimed and claimed[0].candidates == limit)
+            # A full claim had a full window (the window is at least what it claimed).
+            more_due = bool(claimed) and claimed[0].candidates == limit
             if len(claimed) < limit and time.monotonic() >= self._next_probe_look:
                 self._next_probe_look = time.monotonic() + self._settings.poll_interval
                 params["limit"] = limit - len(claimed)
