@@ -62,6 +62,7 @@ from shared.db import is_database_unavailable, is_lost_race, sqlstate
 from shared.dead_letters import dead_letter_row, publish, refused_by_broker
 from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
 from shared.kafka_access import KafkaAccess
+from shared.logging import bound
 from shared.metrics import ConsumerMetrics
 from shared.outbox import make_producer
 from shared.subscriptions import Batched, Handler
@@ -503,9 +504,7 @@ class ConsumerRunner:
                 return True
         for item in work:
             with (
-                structlog.contextvars.bound_contextvars(
-                    event_id=item.event.id, event_type=item.event.type
-                ),
+                bound(event_id=item.event.id, event_type=item.event.type),
                 _process_span(item.record, item.event),
             ):
                 await self._apply(item.record, item.event, item.data, item.handler, dead_letters)
@@ -526,9 +525,7 @@ class ConsumerRunner:
             for run in _runs(todo):
                 first = run[0]
                 with (
-                    structlog.contextvars.bound_contextvars(
-                        event_id=first.event.id, event_type=first.event.type, events=len(run)
-                    ),
+                    bound(event_id=first.event.id, event_type=first.event.type, events=len(run)),
                     _process_span(first.record, first.event, len(run)),
                 ):
                     if isinstance(first.handler, Batched):

@@ -15,8 +15,10 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -32,6 +34,20 @@ def add_trace_id(
     if current is not None:
         event_dict["trace_id"] = current
     return event_dict
+
+
+@contextmanager
+def bound(**values: Any) -> Iterator[None]:
+    """Bind ``values`` to every line logged inside, as structlog's ``bound_contextvars`` does,
+    and restore what was bound before on the way out. structlog's helper first copies the
+    whole context to save what it overwrites (every context variable of every library in the
+    process): once per event consumed, that was a sixth of the consumer's time in the Kafka
+    leg's profile. The tokens of ``bind_contextvars`` restore the same values without a copy."""
+    tokens = structlog.contextvars.bind_contextvars(**values)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
 
 
 _SHARED_PROCESSORS: list[structlog.types.Processor] = [

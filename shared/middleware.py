@@ -11,6 +11,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
+from shared.logging import bound
 from shared.problems import NOSNIFF, PROBLEM_MEDIA_TYPE, problem_response
 from shared.rate_limits import TokenBuckets
 
@@ -81,7 +82,7 @@ class RequestContextMiddleware(_HttpMiddleware):
                 message["headers"] = headers
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with bound(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
