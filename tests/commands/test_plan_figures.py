@@ -115,3 +115,41 @@ async def test_a_status_change_told_to_a_delegation_reads_a_few_lines_of_a_big_p
         "completed": 1,
         "by_status": {"completed": 1, "ongoing": 5000},
     }
+
+
+async def test_the_line_keeps_its_name_through_status_changes_and_takes_a_new_one_with_its_text(
+    notifications_db: AsyncSession,
+) -> None:
+    plan_id, line_id, section = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    async def node() -> orm.PlanNode:
+        notifications_db.expunge_all()
+        found = await notifications_db.get(orm.PlanNode, line_id)
+        assert found is not None
+        return found
+
+    created = line_created(plan_id=plan_id, action_line_id=line_id, text="Maritime cooperation")
+    await readmodel.apply(notifications_db, created)
+    assert (await node()).name == "Maritime cooperation"
+
+    # A status change carries no text, but its code, tags and section path are the line's now.
+    await readmodel.apply(
+        notifications_db,
+        status_changed(
+            plan_id=plan_id,
+            action_line_id=line_id,
+            new_status="completed",
+            code="4.1",
+            tags=["maritime"],
+            section_path=[section],
+        ),
+    )
+    line = await node()
+    assert (line.name, line.status, line.code) == ("Maritime cooperation", "completed", "4.1")
+    assert (line.tags, line.section_path) == (["maritime"], [section])
+
+    renamed = line_created(
+        plan_id=plan_id, action_line_id=line_id, status="completed", text="Maritime security"
+    )
+    await readmodel.apply(notifications_db, renamed)
+    assert (await node()).name == "Maritime security"
