@@ -28,6 +28,7 @@ On ``stop`` (SIGTERM) the relay finishes the batch it is publishing, then releas
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
@@ -58,6 +59,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 from shared import failpoints, metrics, tracing
 from shared.backoff import Backoff
@@ -123,7 +125,7 @@ class Outbox:
     async def add(self, session: AsyncSession, event: EventContract, *, subject: str) -> uuid.UUID:
         """Stage one event inside the caller's transaction; return its id."""
         row = self._row(event, subject)
-        await session.execute(insert(self.table).values(**row))
+        await session.execute(_insert_into(self.table), row)
         return row["event_id"]
 
     async def add_many(
@@ -146,6 +148,14 @@ class Outbox:
             "event_type": envelope_.type,
             "payload": envelope_.to_bytes(),
         }
+
+
+@functools.cache
+def _insert_into(table: Table) -> Insert:
+    """The outbox's INSERT, run with each row as its parameters: built anew with the row's
+    values, the statement cost more to build (about 0.1 ms here) than the event's envelope
+    and its JSON."""
+    return insert(table)
 
 
 def make_producer(kafka: KafkaAccess, **overrides: object) -> AIOKafkaProducer:
