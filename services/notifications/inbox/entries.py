@@ -5,14 +5,26 @@ digests, and the webhooks' warnings about a failing endpoint."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
 from services.notifications.bulk_insert import insert_rows
 from services.notifications.domain import Channel
-from shared.db import NO_KEY_UPDATE, is_any_of
+from shared.db import NO_KEY_UPDATE, is_any_of, is_any_of_parameter
+
+# Each delegation's next stream number, run for every notice (built once: see
+# ``is_any_of_parameter``). The Core table: an ORM-enabled statement run with parameters is a
+# bulk statement.
+_DELEGATIONS = cast(Table, orm.Delegation.__table__)
+_NEXT_STREAM_NUMBERS = (
+    update(_DELEGATIONS)
+    .where(is_any_of_parameter(_DELEGATIONS.c.code, "codes"))
+    .values(stream_seq=_DELEGATIONS.c.stream_seq + 1)
+    .returning(_DELEGATIONS.c.code, _DELEGATIONS.c.stream_seq)
+)
 
 
 @dataclass(frozen=True)
@@ -48,12 +60,7 @@ async def add_entries(
             .order_by(orm.Delegation.code)
             .with_for_update(**NO_KEY_UPDATE)
         )
-    numbered = await session.execute(
-        update(orm.Delegation)
-        .where(is_any_of(orm.Delegation.code, codes))
-        .values(stream_seq=orm.Delegation.stream_seq + 1)
-        .returning(orm.Delegation.code, orm.Delegation.stream_seq)
-    )
+    numbered = await session.execute(_NEXT_STREAM_NUMBERS, {"codes": codes})
     rows = [
         {
             "delegation_code": code,
