@@ -5,9 +5,8 @@ digests, and the webhooks' warnings about a failing endpoint."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
@@ -16,14 +15,12 @@ from services.notifications.domain import Channel
 from shared.db import NO_KEY_UPDATE, is_any_of, is_any_of_parameter
 
 # Each delegation's next stream number, run for every notice (built once: see
-# ``is_any_of_parameter``). The Core table: an ORM-enabled statement run with parameters is a
-# bulk statement.
-_DELEGATIONS = cast(Table, orm.Delegation.__table__)
+# ``is_any_of_parameter``).
 _NEXT_STREAM_NUMBERS = (
-    update(_DELEGATIONS)
-    .where(is_any_of_parameter(_DELEGATIONS.c.code, "codes"))
-    .values(stream_seq=_DELEGATIONS.c.stream_seq + 1)
-    .returning(_DELEGATIONS.c.code, _DELEGATIONS.c.stream_seq)
+    update(orm.Delegation)
+    .where(is_any_of_parameter(orm.Delegation.code, "codes"))
+    .values(stream_seq=orm.Delegation.stream_seq + 1)
+    .returning(orm.Delegation.code, orm.Delegation.stream_seq)
 )
 
 
