@@ -180,3 +180,34 @@ async def test_a_run_applied_again_changes_nothing(plans_db: AsyncSession) -> No
     await consumers.on_lines_created(plans_db, run[:5] + run[:5])
     assert await load_counters(plans_db, plan.id) == before
     assert await rollup_views.check_plan(plans_db, plan.id) == []
+
+
+async def test_a_run_of_more_lines_than_one_statement_takes_is_counted_whole(
+    plans_db: AsyncSession,
+) -> None:
+    # 5,000 new lines are 40,000 values, more than PostgreSQL takes in one statement (32,767
+    # parameters): the rows must go in several statements, and every line be counted once.
+    plan, _ = await _plan_with_lines(plans_db)
+    created = [
+        contracts.ActionLineCreated(
+            plan_id=plan.id,
+            action_line_id=uuid.uuid4(),
+            section_path=[],
+            code=f"9.{n}",
+            text=f"Imported line {n}",
+            leads=["UN"],
+            tags=[f"tag-{n % 7}"],
+            target_date=date(2025, 12, 31),
+            weight=1.0,
+            status=LineStatus.NOT_STARTED.value,
+            version=1,
+        )
+        for n in range(5000)
+    ]
+    await consumers.on_lines_created(plans_db, [(None, data) for data in created])  # type: ignore[misc]
+    counters = await load_counters(plans_db, plan.id)
+    assert sum(count for count, _ in counters["lead:UN"].buckets.values()) == 5000
+    assert sum(count for count, _ in counters["tag:tag-3"].buckets.values()) == len(
+        range(3, 5000, 7)
+    )
+    assert sum(count for count, _ in counters[PLAN_SCOPE].buckets.values()) == 5000
