@@ -121,3 +121,25 @@ async def test_an_event_reaches_thousands_of_delegations_each_on_its_own_channel
         )
     )
     assert numbered == len(immediate)
+
+
+async def test_an_event_nobody_follows_is_recorded_without_a_context(
+    notifications_db: AsyncSession,
+) -> None:
+    # The row goes in by one statement of its own (not the unit of work): an absent context
+    # or trace is SQL NULL, not JSON's null (which the unit of work wrote for the trace).
+    session = notifications_db
+    event = status_changed(tags=[f"tag-{uuid.uuid4()}"])
+    published = envelope(event, source=plan_events.SOURCE, subject="action-lines/x")
+    await take_in(session, TakeIn(envelope=published, event=event))
+    row = (
+        await session.execute(
+            select(
+                orm.ReceivedEvent.context.is_(None),
+                orm.ReceivedEvent.trace_context.is_(None),
+                orm.ReceivedEvent.received_at.is_not(None),
+                orm.ReceivedEvent.data,
+            ).where(orm.ReceivedEvent.event_id == published.id)
+        )
+    ).one()
+    assert tuple(row) == (True, True, True, published.data)

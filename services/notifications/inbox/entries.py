@@ -5,8 +5,9 @@ digests, and the webhooks' warnings about a failing endpoint."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
@@ -15,12 +16,15 @@ from services.notifications.domain import Channel
 from shared.db import NO_KEY_UPDATE, is_any_of, is_any_of_parameter
 
 # Each delegation's next stream number, run for every notice (built once: see
-# ``is_any_of_parameter``).
+# ``is_any_of_parameter``). On the table, not the mapped class: an ORM-enabled UPDATE first
+# works out what to synchronise in the session, 0.6 ms of Python per notice here, for rows
+# this session never loads.
+_DELEGATIONS = cast(Table, orm.Delegation.__table__)
 _NEXT_STREAM_NUMBERS = (
-    update(orm.Delegation)
-    .where(is_any_of_parameter(orm.Delegation.code, "codes"))
-    .values(stream_seq=orm.Delegation.stream_seq + 1)
-    .returning(orm.Delegation.code, orm.Delegation.stream_seq)
+    update(_DELEGATIONS)
+    .where(is_any_of_parameter(_DELEGATIONS.c.code, "codes"))
+    .values(stream_seq=_DELEGATIONS.c.stream_seq + 1)
+    .returning(_DELEGATIONS.c.code, _DELEGATIONS.c.stream_seq)
 )
 
 

@@ -9,8 +9,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import Table, bindparam, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm, wakeup
@@ -32,6 +34,37 @@ _SUBSCRIPTIONS_TO = select(*audiences.SUBSCRIPTION_COLUMNS).where(
     tuple_(orm.Subscription.target_kind, orm.Subscription.target_key).in_(
         bindparam("targets", expanding=True)
     )
+)
+_RECEIVED = cast(Table, orm.ReceivedEvent.__table__)
+# What the intake writes of a received event (the id and the time of receipt are the
+# database's).
+_RECEIVED_COLUMNS = [
+    _RECEIVED.c[name]
+    for name in (
+        "event_id",
+        "event_type",
+        "plan_id",
+        "subject",
+        "data",
+        "schema_version",
+        "occurred_at",
+        "context",
+        "trace_context",
+    )
+]
+_INSERT_RECEIVED = (
+    insert(_RECEIVED)
+    .values(
+        {
+            # An absent context or trace is SQL NULL, not JSON's null.
+            column.key: bindparam(
+                column.key,
+                type_=JSONB(none_as_null=True) if isinstance(column.type, JSONB) else column.type,
+            )
+            for column in _RECEIVED_COLUMNS
+        }
+    )
+    .returning(_RECEIVED.c.id, _RECEIVED.c.received_at)
 )
 _ENDPOINTS_OF = select(
     orm.Endpoint.id, orm.Endpoint.delegation_code, orm.Endpoint.event_types
@@ -66,10 +99,17 @@ async def take_in(session: AsyncSession, command: TakeIn) -> None:
     # insert was one more statement per event told to anyone).
     if audience is not None:
         row.context = audience.about.model_dump(mode="json")
-    session.add(row)
-    await session.flush()
+    await _insert_received(session, row)
     if audience is not None:
         await fan_out(session, row, event, audience)
+
+
+async def _insert_received(session: AsyncSession, row: orm.ReceivedEvent) -> None:
+    """Write the row by a statement built once, and give the object the id and time the
+    database gave it. Not through the unit of work: flushing this one row took 0.6 ms more
+    Python per event here. The object stays out of the session; what follows only reads it."""
+    values = {column.key: getattr(row, column.key) for column in _RECEIVED_COLUMNS}
+    row.id, row.received_at = (await session.execute(_INSERT_RECEIVED, values)).one()
 
 
 @dataclass(frozen=True)
