@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -471,18 +471,23 @@ class _Around:
 async def _around(session: AsyncSession, line: orm.ActionLine) -> _Around:
     """One statement instead of three: status changes are the hot command. Read after the
     line is locked, so that a change committed while this one waited for the lock counts."""
-    latest = select(func.max(orm.JournalEntry.effective_date)).where(
-        orm.JournalEntry.action_line_id == line.id
-    )
-    path = select(orm.Section.path).where(orm.Section.id == line.section_id)
     zone, latest_effective, section_path = (
         await session.execute(
-            select(orm.Plan.time_zone, latest.scalar_subquery(), path.scalar_subquery()).where(
-                orm.Plan.id == line.plan_id
-            )
+            _AROUND, {"plan_id": line.plan_id, "line_id": line.id, "section_id": line.section_id}
         )
     ).one()
     return _Around(zone or "UTC", latest_effective, list(section_path or []))
+
+
+# Built once, run with the line's ids (a statement built per change cost more Python than its
+# round trip).
+_AROUND = select(
+    orm.Plan.time_zone,
+    select(func.max(orm.JournalEntry.effective_date))
+    .where(orm.JournalEntry.action_line_id == bindparam("line_id"))
+    .scalar_subquery(),
+    select(orm.Section.path).where(orm.Section.id == bindparam("section_id")).scalar_subquery(),
+).where(orm.Plan.id == bindparam("plan_id"))
 
 
 async def _plan_today(session: AsyncSession, plan_id: uuid.UUID) -> date:
