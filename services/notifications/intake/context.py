@@ -17,7 +17,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import orm
@@ -159,15 +159,18 @@ async def plan_figures(session: AsyncSession, plan_id: uuid.UUID) -> PlanFigures
     """A plan's line counts per status now, from the counts the read model keeps with its
     lines (digests use it too): a few rows whatever the plan's size (counting its lines here
     took 47 ms per event for a plan of 100,000)."""
-    counts = orm.PlanLineCount
-    rows = await session.execute(
-        select(counts.status, counts.lines)
-        .where(counts.plan_id == plan_id, counts.lines > 0)
-        .order_by(counts.status)
-    )
+    rows = await session.execute(_LINE_COUNTS, {"plan_id": plan_id})
     by_status = {str(status): int(lines) for status, lines in rows.all()}
     return PlanFigures(
         lines=sum(by_status.values()),
         completed=by_status.get("completed", 0),
         by_status=by_status,
     )
+
+
+# Run for every status change taken in, so built once.
+_LINE_COUNTS = (
+    select(orm.PlanLineCount.status, orm.PlanLineCount.lines)
+    .where(orm.PlanLineCount.plan_id == bindparam("plan_id"), orm.PlanLineCount.lines > 0)
+    .order_by(orm.PlanLineCount.status)
+)

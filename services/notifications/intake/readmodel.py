@@ -80,8 +80,12 @@ async def nodes_mentioned(session: AsyncSession, event: Consumed) -> dict[uuid.U
         ids.extend(uuid.UUID(key) for key in sections if _is_uuid(key))
     if not ids:
         return {}
-    found = await session.scalars(select(orm.PlanNode).where(orm.PlanNode.id.in_(ids)))
+    found = await session.scalars(_NODES, {"ids": ids})
     return {node.id: node for node in found}
+
+
+# Run for every event taken in, so built once (see ``shared.db.is_any_of_parameter``).
+_NODES = select(orm.PlanNode).where(orm.PlanNode.id.in_(bindparam("ids", expanding=True)))
 
 
 def _is_uuid(key: str) -> bool:
