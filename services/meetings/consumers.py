@@ -8,8 +8,9 @@ the event id, so a redelivery changes nothing.
 """
 
 import uuid
+from typing import cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,15 +115,16 @@ async def on_status_changed(
 ) -> None:
     # A line first seen through a status change started in the change's old status.
     await _upsert_line(session, data, initial_status=data.old_status, status=data.new_status)
-    session.add(
-        orm.KnownStatusChange(
-            plan_id=data.plan_id,
-            action_line_id=data.action_line_id,
-            old_status=data.old_status,
-            new_status=data.new_status,
-            effective_date=data.effective_date,
-            version=data.version,
-        )
+    await session.execute(
+        _INSERT_STATUS_CHANGE,
+        {
+            "plan_id": data.plan_id,
+            "action_line_id": data.action_line_id,
+            "old_status": data.old_status,
+            "new_status": data.new_status,
+            "effective_date": data.effective_date,
+            "version": data.version,
+        },
     )
 
 
@@ -156,30 +158,33 @@ async def _upsert_line(
     initial_status: str,
     status: str | None = None,
 ) -> None:
-    current = status or initial_status
-    changed = {
-        "code": data.code,
-        "section_path": data.section_path,
-        "status": current,
-        "version": data.version,
-    }
-    table = orm.KnownActionLine.__table__
     await session.execute(
-        pg_insert(orm.KnownActionLine)
-        .values(
-            action_line_id=data.action_line_id,
-            plan_id=data.plan_id,
-            initial_status=initial_status,
-            **changed,
-        )
-        .on_conflict_do_update(
-            index_elements=[orm.KnownActionLine.action_line_id],
-            set_=changed,
-            # Events of one plan arrive in order; the version guard only shields against a
-            # replay of an older event after a newer one.
-            where=table.c.version <= data.version,
-        )
+        _UPSERT_LINE,
+        {
+            "action_line_id": data.action_line_id,
+            "plan_id": data.plan_id,
+            "initial_status": initial_status,
+            "code": data.code,
+            "section_path": data.section_path,
+            "status": status or initial_status,
+            "version": data.version,
+        },
     )
+
+
+# Every line event runs these: built once, run with the event's values (with the upsert built
+# per event and the change flushed by the unit of work, a status change took 4.5-5.4 ms here;
+# 2.3-2.8 ms so). On the tables: an ORM-enabled INSERT run with parameters is a bulk insert.
+_LINES = cast(Table, orm.KnownActionLine.__table__)
+_NEW_LINE = pg_insert(_LINES)
+_UPSERT_LINE = _NEW_LINE.on_conflict_do_update(
+    index_elements=[_LINES.c.action_line_id],
+    set_={name: _NEW_LINE.excluded[name] for name in ("code", "section_path", "status", "version")},
+    # Events of one plan arrive in order; the version guard only shields against a replay of
+    # an older event after a newer one.
+    where=_LINES.c.version <= _NEW_LINE.excluded.version,
+)
+_INSERT_STATUS_CHANGE = pg_insert(cast(Table, orm.KnownStatusChange.__table__))
 
 
 @subscriptions.on(plan_events.StatusReviewProcessed)

@@ -517,3 +517,23 @@ async def test_a_correction_of_history_re_dates_the_change_in_the_read_model(
     assert list(dates) == [date(2019, 6, 30)]
     line = await meetings_db.get(orm.KnownActionLine, changed.action_line_id)
     assert line is not None and line.version == 3
+
+
+async def test_the_read_model_of_a_line_keeps_its_first_status_and_its_newest_change(
+    meetings_db: AsyncSession,
+) -> None:
+    # A line first seen through a status change started in its old status; a newer change
+    # moves it; an older one replayed after it does not move it back.
+    first = status_changed(old_status="not_started", new_status="ongoing", version=2)
+    line = {"plan_id": first.plan_id, "action_line_id": first.action_line_id}
+    newer = status_changed(**line, old_status="ongoing", new_status="completed", version=3)
+    for event in (first, newer, first):
+        await consumers.on_status_changed(meetings_db, _envelope_of(event), event)
+    known = await meetings_db.get(orm.KnownActionLine, first.action_line_id)
+    assert known is not None
+    await meetings_db.refresh(known)
+    assert (known.initial_status, known.status, known.version) == ("not_started", "completed", 3)
+
+
+def _envelope_of(event: Any) -> CloudEvent:
+    return envelope(event, source="/plans", subject=f"action-lines/{event.action_line_id}")
