@@ -15,6 +15,7 @@ from services.notifications import orm
 from services.notifications.domain import CO_CHAIRS
 from services.notifications.intake.domain import Consumed, LineEvent, PlanEvent
 from shared.contracts import meetings, plans
+from shared.db import is_any_of_parameter
 
 
 async def apply(session: AsyncSession, event: Consumed) -> None:
@@ -84,8 +85,8 @@ async def nodes_mentioned(session: AsyncSession, event: Consumed) -> dict[uuid.U
     return {node.id: node for node in found}
 
 
-# Run for every event taken in, so built once (see ``shared.db.is_any_of_parameter``).
-_NODES = select(orm.PlanNode).where(orm.PlanNode.id.in_(bindparam("ids", expanding=True)))
+# Run for every event taken in, so built once (see ``is_any_of_parameter``).
+_NODES = select(orm.PlanNode).where(is_any_of_parameter(orm.PlanNode.id, "ids"))
 
 
 def _is_uuid(key: str) -> bool:
