@@ -528,12 +528,10 @@ async def test_the_read_model_of_a_line_keeps_its_first_status_and_its_newest_ch
     line = {"plan_id": first.plan_id, "action_line_id": first.action_line_id}
     newer = status_changed(**line, old_status="ongoing", new_status="completed", version=3)
     for event in (first, newer, first):
-        await consumers.on_status_changed(meetings_db, _envelope_of(event), event)
+        await consumers.on_status_changed(
+            meetings_db, envelope(event, source="/accord/plans", subject="x"), event
+        )
     known = await meetings_db.get(orm.KnownActionLine, first.action_line_id)
     assert known is not None
     await meetings_db.refresh(known)
     assert (known.initial_status, known.status, known.version) == ("not_started", "completed", 3)
-
-
-def _envelope_of(event: Any) -> CloudEvent:
-    return envelope(event, source="/plans", subject=f"action-lines/{event.action_line_id}")

@@ -9,14 +9,13 @@ a line event only if the event's version is newer than the one it last applied, 
 replay racing the live consumer cannot count anything twice.
 """
 
-import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, ColumnElement, Table, bindparam, delete, select, text
+from sqlalchemy import BindParameter, Table, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -32,6 +31,7 @@ from services.plans.rollups.domain import (
     figures,
 )
 from shared.contracts import plans as contracts
+from shared.db import is_any_of_parameter
 from shared.events import InvalidEvent
 
 PLAN_SCOPE = "plan"
@@ -42,7 +42,6 @@ _LINES = cast(Table, orm.RollupLine.__table__)
 # parameters (a list of rows is sent as multi-row INSERTs of one compiled statement).
 _NEW_LINES = insert(_LINES).on_conflict_do_nothing().returning(_LINES.c.action_line_id)
 _PLAN: BindParameter[uuid.UUID] = bindparam("plan_id")
-_SCOPES: BindParameter[list[str]] = bindparam("scopes", expanding=True)
 _BUCKET_COLUMNS = (
     _BUCKETS.c.scope,
     _BUCKETS.c.status,
@@ -58,8 +57,8 @@ _TARGET_COLUMNS = (
 )
 _PLAN_BUCKETS = select(*_BUCKET_COLUMNS).where(_BUCKETS.c.plan_id == _PLAN)
 _PLAN_TARGETS = select(*_TARGET_COLUMNS).where(_OPEN_TARGETS.c.plan_id == _PLAN)
-_SCOPE_BUCKETS = _PLAN_BUCKETS.where(_BUCKETS.c.scope.in_(_SCOPES))
-_SCOPE_TARGETS = _PLAN_TARGETS.where(_OPEN_TARGETS.c.scope.in_(_SCOPES))
+_SCOPE_BUCKETS = _PLAN_BUCKETS.where(is_any_of_parameter(_BUCKETS.c.scope, "scopes"))
+_SCOPE_TARGETS = _PLAN_TARGETS.where(is_any_of_parameter(_OPEN_TARGETS.c.scope, "scopes"))
 _DEFAULT_RULE = (
     select(orm.CountingRule)
     .where(orm.CountingRule.is_default)
@@ -211,21 +210,20 @@ class Projection:
         ]
         now: dict[str, Counters] = defaultdict(Counters)
         if buckets:
-            cells = await self._add_to(_BUCKETS, buckets, _BUCKETS.c.status, _BUCKETS.c.ahead)
+            cells = await self._add_to(_ADD_TO_BUCKETS, buckets)
             for scope, status, ahead, count, weight in cells:
                 now[scope].buckets[(LineStatus(status), ahead)] = [count, weight]
         if targets:
-            cells = await self._add_to(_OPEN_TARGETS, targets, _OPEN_TARGETS.c.target_date)
+            cells = await self._add_to(_ADD_TO_OPEN_TARGETS, targets)
             for scope, target_date, count, weight in cells:
                 now[scope].open_targets[target_date] = [count, weight]
         return now
 
     async def _add_to(
-        self, table: Table, rows: list[dict[str, object]], *cell: ColumnElement[object]
+        self, statement: ReturningInsert[Any], rows: list[dict[str, object]]
     ) -> list[tuple[Any, ...]]:
         # Run with the rows as parameters: SQLAlchemy sends them as multi-row INSERTs of a
         # statement it compiled once, and keeps every row's RETURNING.
-        statement = _upsert(table, tuple(column.name for column in cell))
         return [tuple(row) for row in await self.session.execute(statement, rows)]
 
     async def _publish_changes(
@@ -258,8 +256,7 @@ class Projection:
         await events.outbox.add(self.session, changed, subject=f"plans/{plan_id}/rollups")
 
 
-@functools.cache
-def _upsert(table: Table, cell: tuple[str, ...]) -> ReturningInsert[Any]:
+def _adding_to(table: Table, *cell: str) -> ReturningInsert[Any]:
     """Add to the counters of a table's cells, returning them as now stored. Built once per
     table: built anew for every event (the construct, then its cache key), it took a fifth of
     a status change's projection, more than the statement's own round trip."""
@@ -271,6 +268,10 @@ def _upsert(table: Table, cell: tuple[str, ...]) -> ReturningInsert[Any]:
             "weight": table.c.weight + statement.excluded.weight,
         },
     ).returning(table.c.scope, *(table.c[name] for name in cell), table.c.count, table.c.weight)
+
+
+_ADD_TO_BUCKETS = _adding_to(_BUCKETS, "status", "ahead")
+_ADD_TO_OPEN_TARGETS = _adding_to(_OPEN_TARGETS, "target_date")
 
 
 def _contract_figures(f: Figures) -> contracts.RollupFigures:
