@@ -15,8 +15,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,18 +35,26 @@ def add_trace_id(
     return event_dict
 
 
-@contextmanager
-def bound(**values: Any) -> Iterator[None]:
-    """Bind ``values`` to every line logged inside, as structlog's ``bound_contextvars`` does,
-    and restore what was bound before on the way out. structlog's helper first copies the
-    whole context to save what it overwrites (every context variable of every library in the
-    process): once per event consumed, that was a sixth of the consumer's time in the Kafka
-    leg's profile. The tokens of ``bind_contextvars`` restore the same values without a copy."""
-    tokens = structlog.contextvars.bind_contextvars(**values)
-    try:
-        yield
-    finally:
-        structlog.contextvars.reset_contextvars(**tokens)
+class bound:
+    """Bind ``values`` to every line logged inside (``with bound(...)``), as structlog's
+    ``bound_contextvars`` does, and restore what was bound before on the way out. structlog's
+    helper first copies the whole context to save what it overwrites (every context variable
+    of every library in the process): once per event consumed, that was a sixth of the
+    consumer's time in the Kafka leg's profile. The tokens of ``bind_contextvars`` restore the
+    same values without a copy. A class rather than a generator-based context manager: the
+    generator's machinery took 8.8 us per use here, the class 6.0 (once per event and per
+    request)."""
+
+    __slots__ = ("_tokens", "_values")
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._values)
+
+    def __exit__(self, *_exc: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
 
 
 _SHARED_PROCESSORS: list[structlog.types.Processor] = [
