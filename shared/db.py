@@ -29,6 +29,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -104,17 +105,23 @@ async def insert_many(
             records=[tuple(row[column] for column in columns) for row in rows],
         )
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        # Raised as SQLAlchemy raises a failed statement's error, so that callers and the
-        # API's error handlers read a failed copy as they read a failed INSERT.
-        lost = not isinstance(exc, asyncpg.PostgresError)
-        if lost:  # as SQLAlchemy does: the pool must not hand the dead connection out again
-            await connection.invalidate(exc)
-        error = (
-            IntegrityError
-            if isinstance(exc, asyncpg.IntegrityConstraintViolationError)
-            else DBAPIError
-        )
-        raise error(f"COPY {table.name}", None, exc, connection_invalidated=lost) from exc
+        raise await as_statement_error(connection, exc, f"COPY {table.name}") from exc
+
+
+async def as_statement_error(
+    connection: AsyncConnection, exc: BaseException, statement: str
+) -> DBAPIError:
+    """An error asyncpg raised for work sent to it directly (a copy, a ``Prepared``
+    statement), as SQLAlchemy raises a failed statement's, so that callers and the API's error
+    handlers read it as they read any other: ``IntegrityError`` for a broken constraint, and a
+    lost connection invalidated (as SQLAlchemy does: the pool must not hand it out again)."""
+    lost = not isinstance(exc, asyncpg.PostgresError)
+    if lost:
+        await connection.invalidate(exc)
+    error = (
+        IntegrityError if isinstance(exc, asyncpg.IntegrityConstraintViolationError) else DBAPIError
+    )
+    return error(statement, None, exc, connection_invalidated=lost)
 
 
 def new_metadata() -> MetaData:

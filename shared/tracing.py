@@ -183,16 +183,7 @@ def instrument_database(engine: Any) -> None:
     def start(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         context = args[-2]  # (parameters, context, executemany)
         words = statement.split(None, 1)
-        operation = words[0].upper() if words else "SQL"
-        context._accord_span = _tracer().start_span(
-            f"{operation} {database}",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "db.system.name": "postgresql",
-                "db.namespace": database,
-                "db.operation.name": operation,
-            },
-        )
+        context._accord_span = _start_statement_span(words[0].upper() if words else "SQL", database)
 
     def end(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         current = getattr(args[-2], "_accord_span", None)
@@ -208,6 +199,38 @@ def instrument_database(engine: Any) -> None:
     event.listen(sync_engine, "before_cursor_execute", start)
     event.listen(sync_engine, "after_cursor_execute", end)
     event.listen(sync_engine, "handle_error", failed)
+
+
+def _start_statement_span(operation: str, database: str) -> Span:
+    return _tracer().start_span(
+        f"{operation} {database}",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "db.system.name": "postgresql",
+            "db.namespace": database,
+            "db.operation.name": operation,
+        },
+    )
+
+
+def statement_span(operation: str, database: str | None) -> AbstractContextManager[Any]:
+    """The client span of a statement sent to the driver directly (``shared.prepared``), as
+    ``instrument_database`` gives every statement the engine runs; nothing when off."""
+    if not _enabled:
+        return _UNTRACED
+    return _statement_span(operation, database or "")
+
+
+@contextmanager
+def _statement_span(operation: str, database: str) -> Iterator[None]:
+    current = _start_statement_span(operation, database)
+    try:
+        yield
+    except BaseException as exc:
+        fail(current, type(exc).__name__)
+        raise
+    finally:
+        current.end()
 
 
 def instrument_http_client(client: Any) -> None:

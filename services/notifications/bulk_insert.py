@@ -22,7 +22,8 @@ from typing import cast as typed
 from sqlalchemy import ARRAY, Table, Text, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert
+
+from shared.prepared import Prepared
 
 # Joins the elements of an array column's values (an array of arrays would unnest into one
 # flat list): the values written this way are channel and cadence names, never containing it.
@@ -56,11 +57,11 @@ async def insert_rows(
         else:
             shape.append((name, "values"))
             params[f"v_{name}"] = values
-    await session.execute(_statement(table, tuple(shape)), params)
+    await _statement(table, tuple(shape)).execute(session, params)
 
 
 @cache
-def _statement(table: Table, shape: tuple[tuple[str, _Passed], ...]) -> Insert:
+def _statement(table: Table, shape: tuple[tuple[str, _Passed], ...]) -> Prepared:
     """The INSERT for one shape of rows, built once: building it anew for each fan-out (its
     expressions and their cache key) cost more than running it for a few recipients. A table
     has only a handful of shapes, so the cache stays small."""
@@ -77,4 +78,4 @@ def _statement(table: Table, shape: tuple[tuple[str, _Passed], ...]) -> Insert:
             values = cast(bindparam(f"v_{name}", type_=array), array)
             columns.append(func.unnest(values).label(name))
     names = [name for name, _ in shape]
-    return insert(table).from_select(names, select(*columns)).on_conflict_do_nothing()
+    return Prepared(insert(table).from_select(names, select(*columns)).on_conflict_do_nothing())

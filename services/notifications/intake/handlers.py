@@ -28,6 +28,7 @@ from services.notifications.webhooks.domain import DeliveryStatus
 from shared import tracing
 from shared.db import is_any_of_parameter
 from shared.events import CloudEvent, contract_for
+from shared.prepared import Prepared
 
 # Run for every event taken in, so built once (see ``is_any_of_parameter``).
 _SUBSCRIPTIONS_TO = select(*audiences.SUBSCRIPTION_COLUMNS).where(
@@ -52,7 +53,7 @@ _RECEIVED_COLUMNS = [
         "trace_context",
     )
 ]
-_INSERT_RECEIVED = (
+_INSERT_RECEIVED = Prepared(
     insert(_RECEIVED)
     .values(
         {
@@ -66,9 +67,11 @@ _INSERT_RECEIVED = (
     )
     .returning(_RECEIVED.c.id, _RECEIVED.c.received_at)
 )
-_ENDPOINTS_OF = select(
-    orm.Endpoint.id, orm.Endpoint.delegation_code, orm.Endpoint.event_types
-).where(is_any_of_parameter(orm.Endpoint.delegation_code, "codes"))
+_ENDPOINTS_OF = Prepared(
+    select(orm.Endpoint.id, orm.Endpoint.delegation_code, orm.Endpoint.event_types).where(
+        is_any_of_parameter(orm.Endpoint.delegation_code, "codes")
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,9 @@ async def _insert_received(session: AsyncSession, row: orm.ReceivedEvent) -> Non
     database gave it. Not through the unit of work: flushing this one row took 0.6 ms more
     Python per event here. The object stays out of the session; what follows only reads it."""
     values = {column.key: getattr(row, column.key) for column in _RECEIVED_COLUMNS}
-    row.id, row.received_at = (await session.execute(_INSERT_RECEIVED, values)).one()
+    written = await _INSERT_RECEIVED.fetchrow(session, values)
+    assert written is not None  # an INSERT's RETURNING: one row
+    row.id, row.received_at = written["id"], written["received_at"]
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ async def add_deliveries(session: AsyncSession, row: orm.ReceivedEvent, codes: l
     if not codes:
         return
     # Disabled endpoints get their rows too: they wait, and go out once it is re-enabled.
-    endpoints = await session.execute(_ENDPOINTS_OF, {"codes": codes})
+    endpoints = await _ENDPOINTS_OF.fetch(session, {"codes": codes})
     values = [
         {
             "webhook_id": new_webhook_id(),
@@ -183,7 +188,9 @@ async def add_deliveries(session: AsyncSession, row: orm.ReceivedEvent, codes: l
             "attempts_total": 0,
             "next_attempt_at": row.received_at,
         }
-        for endpoint_id, code, event_types in endpoints.all()
+        for endpoint_id, code, event_types in (
+            (e["id"], e["delegation_code"], e["event_types"]) for e in endpoints
+        )
         if domain.type_matches(event_types, row.event_type)
     ]
     if values:

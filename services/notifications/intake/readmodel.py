@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, Uuid, bindparam, delete, func, literal, select, union_all
+from sqlalchemy import Table, Uuid, bindparam, delete, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from services.notifications.domain import CO_CHAIRS
 from services.notifications.intake.domain import Consumed, LineEvent, PlanEvent
 from shared.contracts import meetings, plans
 from shared.db import is_any_of_parameter
+from shared.prepared import Prepared
 
 
 async def apply(session: AsyncSession, event: Consumed) -> None:
@@ -130,8 +131,8 @@ async def _plan(
 async def _line(session: AsyncSession, event: LineEvent, status: str, *, text: str | None) -> None:
     """Upsert the line and move it in its plan's counts (``_line_statement``). A status
     change carries no text: the line keeps the name it was created with."""
-    await session.execute(
-        _line_statement(renames=text is not None),
+    await _line_statement(renames=text is not None).execute(
+        session,
         {
             "id": event.action_line_id,
             "plan_id": event.plan_id,
@@ -145,7 +146,7 @@ async def _line(session: AsyncSession, event: LineEvent, status: str, *, text: s
 
 
 @functools.cache
-def _line_statement(*, renames: bool) -> Executable:
+def _line_statement(*, renames: bool) -> Prepared:
     """One statement: ``before`` is the line's row from before the upsert (the statements of
     a WITH share one snapshot), so the counts follow the rows themselves and an event applied
     twice moves nothing. Built once per variant: it runs for every line event, and it was a
@@ -185,9 +186,11 @@ def _line_statement(*, renames: bool) -> Executable:
         ["plan_id", "status", "lines"],
         select(plan_id, moved.c.status, net).group_by(moved.c.status).having(net != 0),
     )
-    return counts.on_conflict_do_update(
-        index_elements=["plan_id", "status"],
-        set_={"lines": counted.c.lines + counts.excluded.lines},
+    return Prepared(
+        counts.on_conflict_do_update(
+            index_elements=["plan_id", "status"],
+            set_={"lines": counted.c.lines + counts.excluded.lines},
+        )
     )
 
 

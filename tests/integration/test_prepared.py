@@ -1,0 +1,116 @@
+"""``shared.prepared.Prepared``: a statement sent to asyncpg directly must still be part of the
+session's transaction (SQLAlchemy sends BEGIN only with its first statement), see what the
+session has pending, encode its parameters as SQLAlchemy would, and fail as a statement run
+through SQLAlchemy fails."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import make_engine, make_session_factory
+from shared.prepared import Prepared
+from tests.support.databases import empty_database
+from tests.support.stack import Infrastructure
+
+pytestmark = pytest.mark.integration
+
+
+class _Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class Note(_Base):
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(String(100))
+
+
+DOCS = Table(
+    "docs",
+    _Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("body", JSONB(none_as_null=True)),
+)
+
+ADD_NOTE = Prepared(insert(Note.__table__).values(id=bindparam("id"), text=bindparam("text")))
+NOTES = Prepared(select(Note.__table__.c.id, Note.__table__.c.text).order_by(Note.__table__.c.id))
+ADD_DOC = Prepared(insert(DOCS).values(id=bindparam("id"), body=bindparam("body")))
+DOC_BODIES = Prepared(
+    select(DOCS.c.id, DOCS.c.body, DOCS.c.body.is_(None).label("is_null")).order_by(DOCS.c.id)
+)
+
+
+@pytest.fixture
+async def engine(infra: Infrastructure) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(await empty_database(infra, "prepared"), pool_size=2)
+    async with engine.begin() as connection:
+        await connection.run_sync(_Base.metadata.create_all)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def _notes(engine: AsyncEngine) -> list[tuple[int, str]]:
+    async with make_session_factory(engine)() as session:
+        return [(row["id"], row["text"]) for row in await NOTES.fetch(session)]
+
+
+async def test_statements_first_or_later_in_a_transaction_roll_back_with_it(
+    engine: AsyncEngine,
+) -> None:
+    sessions = make_session_factory(engine)
+    async with sessions() as session, session.begin():
+        await ADD_NOTE.execute(session, {"id": 1, "text": "first statement"})
+        await ADD_NOTE.execute(session, {"id": 2, "text": "second statement"})
+        await session.rollback()
+    assert await _notes(engine) == []
+    async with sessions() as session, session.begin():
+        await ADD_NOTE.execute(session, {"id": 1, "text": "first statement"})
+        await ADD_NOTE.execute(session, {"id": 2, "text": "second statement"})
+    assert await _notes(engine) == [(1, "first statement"), (2, "second statement")]
+
+
+async def test_what_the_session_holds_pending_is_written_first(engine: AsyncEngine) -> None:
+    async with make_session_factory(engine)() as session, session.begin():
+        await ADD_NOTE.execute(session, {"id": 1, "text": "starts the transaction"})
+        session.add(Note(id=2, text="pending in the session"))
+        rows = await NOTES.fetch(session)
+        assert [row["text"] for row in rows] == ["starts the transaction", "pending in the session"]
+
+
+async def test_json_parameters_are_encoded_as_sqlalchemy_encodes_them(engine: AsyncEngine) -> None:
+    async with make_session_factory(engine)() as session, session.begin():
+        await ADD_DOC.execute(session, {"id": 1, "body": {"a": [1, "x"]}})  # through the session
+        await ADD_DOC.execute(session, {"id": 2, "body": {"a": [1, "x"]}})  # to asyncpg
+        await ADD_DOC.execute(session, {"id": 3, "body": None})
+        rows = await DOC_BODIES.fetch(session)
+    assert [(r["id"], r["body"], r["is_null"]) for r in rows] == [
+        (1, {"a": [1, "x"]}, False),
+        (2, {"a": [1, "x"]}, False),
+        (3, None, True),  # SQL NULL, as the column's none_as_null says, not JSON's null
+    ]
+
+
+async def test_a_broken_constraint_is_an_integrity_error_and_the_transaction_is_undone(
+    engine: AsyncEngine,
+) -> None:
+    with pytest.raises(IntegrityError):
+        async with make_session_factory(engine)() as session, session.begin():
+            await ADD_NOTE.execute(session, {"id": 1, "text": "kept until the error"})
+            await ADD_NOTE.execute(session, {"id": 1, "text": "the same key again"})
+    assert await _notes(engine) == []
+
+
+async def test_a_missing_parameter_is_refused_before_anything_is_sent(
+    engine: AsyncEngine,
+) -> None:
+    async with make_session_factory(engine)() as session, session.begin():
+        await ADD_NOTE.execute(session, {"id": 1, "text": "starts the transaction"})
+        with pytest.raises(KeyError, match="text"):
+            await ADD_NOTE.execute(session, {"id": 2})
