@@ -33,6 +33,7 @@ from services.plans.rollups.domain import (
 from shared.contracts import plans as contracts
 from shared.db import is_any_of_parameter
 from shared.events import InvalidEvent
+from shared.prepared import Prepared
 
 PLAN_SCOPE = "plan"
 _BUCKETS = cast(Table, orm.RollupBucket.__table__)
@@ -55,12 +56,13 @@ _TARGET_COLUMNS = (
     _OPEN_TARGETS.c.count,
     _OPEN_TARGETS.c.weight,
 )
-_PLAN_BUCKETS = select(*_BUCKET_COLUMNS).where(_BUCKETS.c.plan_id == _PLAN)
-_PLAN_TARGETS = select(*_TARGET_COLUMNS).where(_OPEN_TARGETS.c.plan_id == _PLAN)
-_SCOPE_BUCKETS = _PLAN_BUCKETS.where(is_any_of_parameter(_BUCKETS.c.scope, "scopes"))
-_SCOPE_TARGETS = _PLAN_TARGETS.where(is_any_of_parameter(_OPEN_TARGETS.c.scope, "scopes"))
-_DEFAULT_RULE = (
-    select(orm.CountingRule)
+_ALL_BUCKETS = select(*_BUCKET_COLUMNS).where(_BUCKETS.c.plan_id == _PLAN)
+_ALL_TARGETS = select(*_TARGET_COLUMNS).where(_OPEN_TARGETS.c.plan_id == _PLAN)
+_PLAN_BUCKETS, _PLAN_TARGETS = Prepared(_ALL_BUCKETS), Prepared(_ALL_TARGETS)
+_SCOPE_BUCKETS = Prepared(_ALL_BUCKETS.where(is_any_of_parameter(_BUCKETS.c.scope, "scopes")))
+_SCOPE_TARGETS = Prepared(_ALL_TARGETS.where(is_any_of_parameter(_OPEN_TARGETS.c.scope, "scopes")))
+_DEFAULT_RULE = Prepared(
+    select(orm.CountingRule.version, orm.CountingRule.mode, orm.CountingRule.excluded_statuses)
     .where(orm.CountingRule.is_default)
     .order_by(orm.CountingRule.version.desc())
     .limit(1)
@@ -289,23 +291,30 @@ async def load_counters(
     else:
         buckets, targets = _SCOPE_BUCKETS, _SCOPE_TARGETS
         params = {"plan_id": plan_id, "scopes": scopes}
-    for scope, status, ahead, count, weight in await session.execute(buckets, params):
-        result[scope].buckets[(LineStatus(status), ahead)] = [count, weight]
-    for scope, target_date, count, weight in await session.execute(targets, params):
-        result[scope].open_targets[target_date] = [count, weight]
+    for row in await buckets.fetch(session, params):
+        bucket = (LineStatus(row["status"]), row["ahead"])
+        result[row["scope"]].buckets[bucket] = [row["count"], row["weight"]]
+    for row in await targets.fetch(session, params):
+        result[row["scope"]].open_targets[row["target_date"]] = [row["count"], row["weight"]]
     return result
 
 
 async def default_rule(session: AsyncSession) -> CountingRule:
-    row = await session.scalar(_DEFAULT_RULE)
-    return to_rule(row) if row is not None else CountingRule(version=1)
+    row = await _DEFAULT_RULE.fetchrow(session)
+    if row is None:
+        return CountingRule(version=1)
+    return _rule(row["version"], row["mode"], row["excluded_statuses"])
 
 
 def to_rule(row: orm.CountingRule) -> CountingRule:
+    return _rule(row.version, row.mode, row.excluded_statuses)
+
+
+def _rule(version: int, mode: str, excluded: list[str]) -> CountingRule:
     return CountingRule(
-        version=row.version,
-        mode=CountingMode(row.mode),
-        excluded=frozenset(LineStatus(s) for s in row.excluded_statuses),
+        version=version,
+        mode=CountingMode(mode),
+        excluded=frozenset(LineStatus(s) for s in excluded),
     )
 
 
