@@ -15,7 +15,18 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, delete, select, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Date,
+    Table,
+    bindparam,
+    case,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -33,7 +44,7 @@ from services.plans.rollups.domain import (
 from shared.contracts import plans as contracts
 from shared.db import is_any_of_parameter
 from shared.events import InvalidEvent
-from shared.prepared import Prepared
+from shared.prepared import Prepared, Row
 
 PLAN_SCOPE = "plan"
 _BUCKETS = cast(Table, orm.RollupBucket.__table__)
@@ -69,6 +80,53 @@ _DEFAULT_RULE = Prepared(
 )
 
 
+# The facts of a line its events change, returned before and after the change.
+_FACTS = ("scopes", "status", "weight", "target_date", "completed_on")
+
+
+def _line_change(**values: ColumnElement[Any]) -> Prepared:
+    """The UPDATE of a line's row by one of its events (``values``, and the event's version),
+    made only if the event is newer than the row: it returns the line's plan and its facts
+    before (``old_*``) and after (``new_*``), or nothing. One statement, where the unit of work
+    took a locked read and the flush of an UPDATE (about 2.8 ms of Python and round trips per
+    status change here), and the session holds no line objects that it could leave stale."""
+    old = select(_LINES).where(_LINES.c.action_line_id == bindparam("line_id"))
+    before = old.with_for_update().subquery("old")
+    newer: BindParameter[int] = bindparam("version")
+    return Prepared(
+        update(_LINES)
+        .where(_LINES.c.action_line_id == before.c.action_line_id, before.c.version < newer)
+        .values(version=newer, **values)
+        .returning(
+            before.c.plan_id,
+            *(before.c[name].label(f"old_{name}") for name in _FACTS),
+            *(_LINES.c[name].label(f"new_{name}") for name in _FACTS),
+        )
+    )
+
+
+_CHANGE_STATUS = _line_change(status=bindparam("status"), completed_on=bindparam("completed_on"))
+# A corrected completion date counts only for a line that is completed.
+_CORRECT_HISTORY = _line_change(
+    completed_on=case(
+        (_LINES.c.status == LineStatus.COMPLETED.value, bindparam("completed_on", type_=Date))
+    )
+)
+_UPDATE_LINE = _line_change(
+    scopes=bindparam("scopes"), weight=bindparam("weight"), target_date=bindparam("target_date")
+)
+_LINE_KNOWN = select(_LINES.c.action_line_id).where(_LINES.c.action_line_id == bindparam("line_id"))
+
+
+def _facts(row: Row, prefix: str) -> LineFacts:
+    return LineFacts(
+        LineStatus(row[f"{prefix}status"]),
+        row[f"{prefix}weight"],
+        row[f"{prefix}target_date"],
+        row[f"{prefix}completed_on"],
+    )
+
+
 def scopes_of(section_path: list[uuid.UUID], tags: list[str], leads: list[str]) -> list[str]:
     return [
         PLAN_SCOPE,
@@ -76,10 +134,6 @@ def scopes_of(section_path: list[uuid.UUID], tags: list[str], leads: list[str]) 
         *(f"tag:{t}" for t in dict.fromkeys(tags)),
         *(f"lead:{lead}" for lead in dict.fromkeys(leads)),
     ]
-
-
-def facts_of(row: orm.RollupLine) -> LineFacts:
-    return LineFacts(LineStatus(row.status), row.weight, row.target_date, row.completed_on)
 
 
 class Projection:
@@ -124,44 +178,48 @@ class Projection:
             await self._apply(plan_id, plan_deltas)
 
     async def status_changed(self, data: contracts.ActionLineStatusChanged) -> None:
-        row = await self._current(data.action_line_id, data.version)
-        if row is None:
-            return
-        before = facts_of(row)
-        row.status = data.new_status
-        row.completed_on = data.effective_date if data.new_status == LineStatus.COMPLETED else None
-        row.version = data.version
-        await self._move(row.plan_id, row.scopes, before, row.scopes, facts_of(row))
+        completed = data.new_status == LineStatus.COMPLETED
+        await self._change(
+            _CHANGE_STATUS,
+            data,
+            status=data.new_status,
+            completed_on=data.effective_date if completed else None,
+        )
 
     async def history_corrected(self, data: contracts.ActionLineHistoryCorrected) -> None:
         """A corrected date can move the line's completion date, and so whether it was
         completed ahead of schedule."""
-        row = await self._current(data.action_line_id, data.version)
-        if row is None:
-            return
-        before = facts_of(row)
-        row.completed_on = data.completed_on if row.status == LineStatus.COMPLETED else None
-        row.version = data.version
-        await self._move(row.plan_id, row.scopes, before, row.scopes, facts_of(row))
+        await self._change(_CORRECT_HISTORY, data, completed_on=data.completed_on)
 
     async def line_updated(self, data: contracts.ActionLineUpdated) -> None:
-        row = await self._current(data.action_line_id, data.version)
-        if row is None:
-            return
-        old_scopes, before = row.scopes, facts_of(row)
-        row.scopes = scopes_of(data.section_path, data.tags, data.leads)
-        row.weight = data.weight
-        row.target_date = data.target_date
-        row.version = data.version
-        await self._move(row.plan_id, old_scopes, before, row.scopes, facts_of(row))
+        await self._change(
+            _UPDATE_LINE,
+            data,
+            scopes=scopes_of(data.section_path, data.tags, data.leads),
+            weight=data.weight,
+            target_date=data.target_date,
+        )
 
-    async def _current(self, line_id: uuid.UUID, version: int) -> orm.RollupLine | None:
-        row = await self.session.get(orm.RollupLine, line_id, with_for_update=True)
+    async def _change(self, statement: Prepared, data: "LineEvent", **values: object) -> None:
+        """Apply a line's event to its row if the event is newer than what the row holds, and
+        move its facts between the counters."""
+        params = {"line_id": data.action_line_id, "version": data.version, **values}
+        row = await statement.fetchrow(self.session, params)
         if row is None:
-            # The creation event precedes every other event of a line (same key, same
-            # partition), so an event without one can never apply.
-            raise InvalidEvent(f"the rollup read model has no action line {line_id}")
-        return row if version > row.version else None
+            if await self.session.scalar(_LINE_KNOWN, {"line_id": data.action_line_id}) is None:
+                # The creation event precedes every other event of a line (same key, same
+                # partition), so an event without one can never apply.
+                raise InvalidEvent(
+                    f"the rollup read model has no action line {data.action_line_id}"
+                )
+            return  # the row holds this version or a newer one already
+        await self._move(
+            row["plan_id"],
+            row["old_scopes"],
+            _facts(row, "old_"),
+            row["new_scopes"],
+            _facts(row, "new_"),
+        )
 
     async def _move(
         self,
