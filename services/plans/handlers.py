@@ -21,6 +21,7 @@ from services.plans.domain import LineStatus, PlanStatus, Source
 from shared.contracts import plans as contracts
 from shared.db import NO_KEY_UPDATE
 from shared.errors import Conflict, NotFound
+from shared.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -471,22 +472,29 @@ class _Around:
 async def _around(session: AsyncSession, line: orm.ActionLine) -> _Around:
     """One statement instead of three: status changes are the hot command. Read after the
     line is locked, so that a change committed while this one waited for the lock counts."""
-    zone, latest_effective, section_path = (
-        await session.execute(
-            _AROUND, {"plan_id": line.plan_id, "line_id": line.id, "section_id": line.section_id}
-        )
-    ).one()
-    return _Around(zone or "UTC", latest_effective, list(section_path or []))
+    row = await _AROUND.fetchrow(
+        session, {"plan_id": line.plan_id, "line_id": line.id, "section_id": line.section_id}
+    )
+    assert row is not None  # the line's plan: the line references it
+    return _Around(
+        row["time_zone"] or "UTC", row["latest_effective"], list(row["section_path"] or [])
+    )
 
 
 # Built once, run with the line's ids: built per change, it took 0.7 ms more Python.
-_AROUND = select(
-    orm.Plan.time_zone,
-    select(func.max(orm.JournalEntry.effective_date))
-    .where(orm.JournalEntry.action_line_id == bindparam("line_id"))
-    .scalar_subquery(),
-    select(orm.Section.path).where(orm.Section.id == bindparam("section_id")).scalar_subquery(),
-).where(orm.Plan.id == bindparam("plan_id"))
+_AROUND = Prepared(
+    select(
+        orm.Plan.time_zone,
+        select(func.max(orm.JournalEntry.effective_date))
+        .where(orm.JournalEntry.action_line_id == bindparam("line_id"))
+        .scalar_subquery()
+        .label("latest_effective"),
+        select(orm.Section.path)
+        .where(orm.Section.id == bindparam("section_id"))
+        .scalar_subquery()
+        .label("section_path"),
+    ).where(orm.Plan.id == bindparam("plan_id"))
+)
 
 
 async def _plan_today(session: AsyncSession, plan_id: uuid.UUID) -> date:

@@ -4,13 +4,15 @@ together (a plan import's thousands of lines cost a few statements per batch, no
 line), the events after them find them, and the counters come out as a recount from the lines
 and the journal has them."""
 
+import asyncio
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
 import pytest
+from asyncpg.connection import LoggedQuery
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,20 +100,30 @@ async def _as_the_runner_would(session: AsyncSession, events: list[tuple[CloudEv
         await consumers.on_lines_created(session, created)
 
 
-@contextmanager
-def _statements(session: AsyncSession) -> Iterator[list[str]]:
-    """The statements the session sends meanwhile."""
+@asynccontextmanager
+async def _statements(session: AsyncSession) -> AsyncIterator[list[str]]:
+    """The statements on the rollup read model the session sends meanwhile: those through
+    SQLAlchemy (its events) and those sent to asyncpg directly (``shared.prepared``: asyncpg's
+    query log, which calls back soon after each query, not at once)."""
     sent: list[str] = []
-    engine = session.bind.sync_engine  # type: ignore[union-attr]
 
-    def record(*args: Any) -> None:
+    def through_sqlalchemy(*args: Any) -> None:
         sent.append(args[2])
 
-    event.listen(engine, "before_cursor_execute", record)
+    def to_asyncpg(query: LoggedQuery) -> None:
+        sent.append(query.query)
+
+    engine = session.bind.sync_engine  # type: ignore[union-attr]
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert driver is not None
+    event.listen(engine, "before_cursor_execute", through_sqlalchemy)
     try:
-        yield sent
+        with driver.query_logger(to_asyncpg):
+            yield sent
+            await asyncio.sleep(0)  # the query log's last callbacks
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", through_sqlalchemy)
+    sent[:] = [statement for statement in sent if "rollup_" in statement]
 
 
 async def test_new_lines_counted_together_then_their_changes_count_as_a_recount_does(
@@ -160,7 +172,7 @@ async def test_new_lines_together_cost_a_few_statements_whatever_their_number(
     plan, _ = await _plan_with_lines(plans_db)
     run = await _line_events(plans_db, plan)
     assert len(run) == LINES
-    with _statements(plans_db) as sent:
+    async with _statements(plans_db) as sent:
         await consumers.on_lines_created(plans_db, run)
     # The lines, then the buckets and the open targets of every scope they count in.
     assert len(sent) == 3, sent

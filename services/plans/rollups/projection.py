@@ -16,20 +16,22 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
     BindParameter,
     ColumnElement,
     Date,
     Table,
+    Uuid,
     bindparam,
     case,
     delete,
+    func,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningInsert
 
 from services.plans import events, orm
 from services.plans.domain import LineStatus
@@ -250,41 +252,37 @@ class Projection:
     async def _apply(self, plan_id: uuid.UUID, deltas: dict[str, Counters]) -> dict[str, Counters]:
         """Add the deltas to the stored counters; the cells they touched, as now stored."""
         buckets = [
-            {
-                "plan_id": plan_id,
-                "scope": scope,
-                "status": status,
-                "ahead": ahead,
-                "count": c,
-                "weight": w,
-            }
+            (scope, str(status), ahead, c, w)
             for scope, counters in deltas.items()
             for (status, ahead), (c, w) in counters.buckets.items()
             if c or w
         ]
         targets = [
-            {"plan_id": plan_id, "scope": scope, "target_date": target, "count": c, "weight": w}
+            (scope, target, c, w)
             for scope, counters in deltas.items()
             for target, (c, w) in counters.open_targets.items()
             if c or w
         ]
         now: dict[str, Counters] = defaultdict(Counters)
-        if buckets:
-            cells = await self._add_to(_ADD_TO_BUCKETS, buckets)
-            for scope, status, ahead, count, weight in cells:
-                now[scope].buckets[(LineStatus(status), ahead)] = [count, weight]
-        if targets:
-            cells = await self._add_to(_ADD_TO_OPEN_TARGETS, targets)
-            for scope, target_date, count, weight in cells:
-                now[scope].open_targets[target_date] = [count, weight]
+        for row in await self._add_to(_ADD_TO_BUCKETS, plan_id, _BUCKET_CELLS, buckets):
+            bucket = (LineStatus(row["status"]), row["ahead"])
+            now[row["scope"]].buckets[bucket] = [row["count"], row["weight"]]
+        for row in await self._add_to(_ADD_TO_OPEN_TARGETS, plan_id, _TARGET_CELLS, targets):
+            now[row["scope"]].open_targets[row["target_date"]] = [row["count"], row["weight"]]
         return now
 
     async def _add_to(
-        self, statement: ReturningInsert[Any], rows: list[dict[str, object]]
-    ) -> list[tuple[Any, ...]]:
-        # Run with the rows as parameters: SQLAlchemy sends them as multi-row INSERTs of a
-        # statement it compiled once, and keeps every row's RETURNING.
-        return [tuple(row) for row in await self.session.execute(statement, rows)]
+        self,
+        statement: Prepared,
+        plan_id: uuid.UUID,
+        columns: tuple[str, ...],
+        cells: list[tuple[Any, ...]],
+    ) -> list[Row]:
+        if not cells:
+            return []
+        values = zip(*cells, strict=True)  # a list of each column's values
+        params = {"plan_id": plan_id, **dict(zip(columns, map(list, values), strict=True))}
+        return await statement.fetch(self.session, params)
 
     async def _publish_changes(
         self, plan_id: uuid.UUID, before: dict[str, Counters], after: dict[str, Counters]
@@ -316,22 +314,36 @@ class Projection:
         await events.outbox.add(self.session, changed, subject=f"plans/{plan_id}/rollups")
 
 
-def _adding_to(table: Table, *cell: str) -> ReturningInsert[Any]:
-    """Add to the counters of a table's cells, returning them as now stored. Built once per
-    table: built anew for every event (the construct, then its cache key), it took a fifth of
-    a status change's projection, more than the statement's own round trip."""
-    statement = insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=[column.name for column in table.primary_key],
-        set_={
-            "count": table.c.count + statement.excluded.count,
-            "weight": table.c.weight + statement.excluded.weight,
-        },
-    ).returning(table.c.scope, *(table.c[name] for name in cell), table.c.count, table.c.weight)
+def _adding_to(table: Table, columns: tuple[str, ...]) -> Prepared:
+    """Add to the counters of a plan's cells, returning them as now stored. Run with each
+    column's values as one array (the plan's id once): one statement whatever the number of
+    cells, a plan import's thousands too. Built once per table: built anew for every event
+    (the construct, then its cache key), it took a fifth of a status change's projection, more
+    than the statement's own round trip; run with a row of parameters per cell, SQLAlchemy
+    still spent 1.3 ms of Python on a status change's dozen."""
+    given = (
+        func.unnest(*(bindparam(name, type_=ARRAY(table.c[name].type)) for name in columns))
+        .table_valued(*columns)
+        .render_derived()
+    )
+    rows = select(bindparam("plan_id", type_=Uuid), *(given.c[name] for name in columns))
+    statement = insert(table).from_select(["plan_id", *columns], rows)
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=[column.name for column in table.primary_key],
+            set_={
+                "count": table.c.count + statement.excluded.count,
+                "weight": table.c.weight + statement.excluded.weight,
+            },
+        ).returning(*(table.c[name] for name in columns))
+    )
 
 
-_ADD_TO_BUCKETS = _adding_to(_BUCKETS, "status", "ahead")
-_ADD_TO_OPEN_TARGETS = _adding_to(_OPEN_TARGETS, "target_date")
+# The columns of a cell and its counters, as ``_apply`` lists them.
+_BUCKET_CELLS = ("scope", "status", "ahead", "count", "weight")
+_TARGET_CELLS = ("scope", "target_date", "count", "weight")
+_ADD_TO_BUCKETS = _adding_to(_BUCKETS, _BUCKET_CELLS)
+_ADD_TO_OPEN_TARGETS = _adding_to(_OPEN_TARGETS, _TARGET_CELLS)
 
 
 def _contract_figures(f: Figures) -> contracts.RollupFigures:
