@@ -11,7 +11,6 @@ merges a delegation's rules, so a member that also follows the item itself is to
 import dataclasses
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
 from sqlalchemy import ARRAY, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +24,7 @@ from services.notifications.domain import (
     members_on,
 )
 from services.notifications.intake.domain import Consumed, SubscriptionRule, meeting_of
+from shared.prepared import Row
 
 # What a rule needs of a subscription. asyncpg hands PostgreSQL arrays over as lists already;
 # SQLAlchemy's ARRAY type walked every one of them again (a sixth of a fan-out to 10,000), so
@@ -47,29 +47,30 @@ SUBSCRIPTION_COLUMNS = tuple(
 
 
 async def rules_for(
-    session: AsyncSession, subscriptions: Sequence[Any], event: Consumed, on: date
+    session: AsyncSession, subscriptions: Sequence[Row], event: Consumed, on: date
 ) -> list[SubscriptionRule]:
     """``subscriptions`` are rows of ``SUBSCRIPTION_COLUMNS``."""
-    groupings = {s.grouping for s in subscriptions if s.grouping is not None}
-    roles = {s.role for s in subscriptions if s.role is not None}
+    groupings = {s["grouping"] for s in subscriptions if s["grouping"] is not None}
+    roles = {s["role"] for s in subscriptions if s["role"] is not None}
     members = await _members(session, groupings, on)
     holders = await _holders(session, roles, on, event)
     rules = []
     for s in subscriptions:
         rule = SubscriptionRule(
-            delegation=s.delegation_code or "",
-            event_types=s.event_types,
-            statuses=s.statuses,
-            channels=s.channels,
-            cadence=s.cadence,
-            target_kind=s.target_kind,
-            target_key=s.target_key,
-            thresholds=s.thresholds,
+            delegation=s["delegation_code"] or "",
+            event_types=s["event_types"],
+            statuses=s["statuses"],
+            channels=s["channels"],
+            cadence=s["cadence"],
+            target_kind=s["target_kind"],
+            target_key=s["target_key"],
+            thresholds=s["thresholds"],
         )
-        if s.delegation_code is not None:
+        if s["delegation_code"] is not None:
             rules.append(rule)
             continue
-        reached = members[s.grouping] if s.grouping is not None else holders[s.role or ""]
+        grouping, role = s["grouping"], s["role"]
+        reached = members[grouping] if grouping is not None else holders[role or ""]
         rules.extend(dataclasses.replace(rule, delegation=code) for code in reached)
     return rules
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_
+from sqlalchemy import ARRAY, String, Table, bindparam, func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,9 +31,17 @@ from shared.events import CloudEvent, contract_for
 from shared.prepared import Prepared
 
 # Run for every event taken in, so built once (see ``is_any_of_parameter``).
-_SUBSCRIPTIONS_TO = select(*audiences.SUBSCRIPTION_COLUMNS).where(
-    tuple_(orm.Subscription.target_kind, orm.Subscription.target_key).in_(
-        bindparam("targets", expanding=True)
+# The (kind, key) pairs an event is about, as two arrays side by side.
+_TARGETS = (
+    func.unnest(bindparam("kinds", type_=ARRAY(String)), bindparam("keys", type_=ARRAY(String)))
+    .table_valued("kind", "key")
+    .render_derived()
+)
+_SUBSCRIPTIONS_TO = Prepared(
+    select(*audiences.SUBSCRIPTION_COLUMNS).where(
+        tuple_(orm.Subscription.target_kind, orm.Subscription.target_key).in_(
+            select(_TARGETS.c.kind, _TARGETS.c.key)
+        )
     )
 )
 _RECEIVED = cast(Table, orm.ReceivedEvent.__table__)
@@ -133,10 +141,10 @@ async def audience_of(session: AsyncSession, event: Consumed, on: date) -> Audie
         return None
     # Rows, not ORM objects: a popular plan has thousands of subscriptions, read and dropped at
     # once (objects for each cost a third of a fan-out to 10,000).
-    subscriptions = await session.execute(
-        _SUBSCRIPTIONS_TO, {"targets": [(kind.value, key) for kind, key in targets]}
+    subscriptions = await _SUBSCRIPTIONS_TO.fetch(
+        session, {"kinds": [kind.value for kind, _ in targets], "keys": [key for _, key in targets]}
     )
-    rules = await audiences.rules_for(session, subscriptions.all(), event, on)
+    rules = await audiences.rules_for(session, subscriptions, event, on)
     recipients = domain.recipients(rules, event)
     if not recipients:
         return None
