@@ -56,14 +56,27 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import httpx
 import structlog
-from sqlalchemy import DateTime, TextualSelect, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    DateTime,
+    Table,
+    TextualSelect,
+    bindparam,
+    func,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications import metrics, orm, wakeup
+from services.notifications.bulk_insert import insert_rows
 from services.notifications.config import NotificationsSettings
 from services.notifications.webhooks import ssrf
 from services.notifications.webhooks.domain import (
@@ -83,7 +96,8 @@ from services.notifications.webhooks.signing import signature_headers
 from services.notifications.webhooks.transport import WebhookTransport
 from shared import failpoints, tracing
 from shared.backoff import Backoff
-from shared.db import NO_KEY_UPDATE, is_any_of
+from shared.db import NO_KEY_UPDATE, is_any_of_parameter
+from shared.prepared import Prepared
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +146,44 @@ _JOBS_OF_CLAIMED = """
     JOIN endpoints e ON e.id = claimed.endpoint_id
     JOIN received_events r ON r.id = claimed.event_row_id
 """
+
+
+_DELIVERIES = cast(Table, orm.Delivery.__table__)
+# Of the deliveries a batch attempted, those still leased in this dispatcher's name (``owner``)
+# and pending, locked to record their outcome.
+_STILL_OURS = Prepared(
+    select(_DELIVERIES.c.id)
+    .where(
+        is_any_of_parameter(_DELIVERIES.c.id, "ids"),
+        _DELIVERIES.c.leased_by == bindparam("owner"),
+        _DELIVERIES.c.status == DeliveryStatus.PENDING.value,
+    )
+    .order_by(_DELIVERIES.c.id)
+    .with_for_update(**NO_KEY_UPDATE)
+)
+# Each attempted delivery's outcome (its lease ends), from one array per column: one statement
+# for the batch, where the ORM's update by primary key ran one per delivery.
+_OUTCOME_COLUMNS = (
+    "id",
+    "status",
+    "next_attempt_at",
+    "not_before",
+    "last_status_code",
+    "last_error",
+    "succeeded_at",
+)
+_OUTCOMES = (
+    func.unnest(
+        *(bindparam(name, type_=ARRAY(_DELIVERIES.c[name].type)) for name in _OUTCOME_COLUMNS)
+    )
+    .table_valued(*_OUTCOME_COLUMNS)
+    .render_derived("outcome")
+)
+_RECORD_OUTCOMES = Prepared(
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == _OUTCOMES.c.id)
+    .values(leased_by=null(), **{name: _OUTCOMES.c[name] for name in _OUTCOME_COLUMNS[1:]})
+)
 
 
 def _claiming(sql: str) -> TextualSelect:
@@ -592,17 +644,18 @@ class Dispatcher:
     async def _record(self, session: AsyncSession, batch: list[Outcome]) -> list[str]:
         """Record a batch of attempts; return the statuses of the deliveries it finished."""
         now = datetime.now(UTC)
-        session.add_all(
-            orm.DeliveryAttempt(
-                delivery_id=o.job.delivery_id,
-                attempted_at=o.attempted_at,
-                status_code=o.result.status_code,
-                latency_ms=o.latency_ms,
-                error=o.error,
-                response_body=o.response_body,
-            )
+        attempts = [
+            {
+                "delivery_id": o.job.delivery_id,
+                "attempted_at": o.attempted_at,
+                "status_code": o.result.status_code,
+                "latency_ms": o.latency_ms,
+                "error": o.error,
+                "response_body": o.response_body,
+            }
             for o in batch
-        )
+        ]
+        await insert_rows(session, orm.DeliveryAttempt, attempts)
         updates = []
         for o in batch:
             decision = self._decide(o, now)
@@ -612,35 +665,27 @@ class Dispatcher:
                     "status": decision.status.value,
                     "next_attempt_at": decision.next_attempt_at,
                     "not_before": decision.not_before,
-                    "leased_by": None,
                     "last_status_code": o.result.status_code,
                     "last_error": o.error,
                     "succeeded_at": now if o.result.succeeded else None,
                 }
             )
-        await session.flush()
         # Only deliveries still leased in this name: recorded late (the database away longer
         # than the lease's margin), another instance may have sent one again and recorded
         # that, and this record must not undo it (a late "retry" would send it once more).
         # The attempts themselves are kept above either way: they happened.
-        ours = set(
-            await session.scalars(
-                select(orm.Delivery.id)
-                .where(
-                    is_any_of(orm.Delivery.id, [u["id"] for u in updates]),
-                    orm.Delivery.leased_by == self._owner,
-                    orm.Delivery.status == DeliveryStatus.PENDING.value,
-                )
-                .order_by(orm.Delivery.id)
-                .with_for_update(**NO_KEY_UPDATE)
-            )
+        still_ours = await _STILL_OURS.fetch(
+            session, {"ids": [u["id"] for u in updates], "owner": self._owner}
         )
+        ours = {row["id"] for row in still_ours}
         if len(ours) < len(updates):
             late = [u["id"] for u in updates if u["id"] not in ours]
             log.warning("webhook_attempts_recorded_late", delivery_ids=late)
             updates = [u for u in updates if u["id"] in ours]
         if updates:
-            await session.execute(update(orm.Delivery), updates)
+            await _RECORD_OUTCOMES.execute(
+                session, {name: [u[name] for u in updates] for name in _OUTCOME_COLUMNS}
+            )
         if any(u["status"] != DeliveryStatus.PENDING.value for u in updates):
             # Deliveries held back by these may go now (see _NOT_HELD_BACK).
             await wakeup.notify(session, wakeup.DELIVERIES)
