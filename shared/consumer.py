@@ -50,7 +50,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError, KafkaError
-from sqlalchemy import ARRAY, Column, DateTime, MetaData, String, Table, bindparam, func, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import ReturningInsert
@@ -58,7 +58,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from shared import failpoints, tracing
 from shared.backoff import Backoff
 from shared.bounded import cancel_all, finish_quietly
-from shared.db import is_database_unavailable, is_lost_race, sqlstate
+from shared.db import arrays_side_by_side, is_database_unavailable, is_lost_race, sqlstate
 from shared.dead_letters import dead_letter_row, publish, refused_by_broker
 from shared.events import CloudEvent, EventContract, InvalidEvent, parse_data
 from shared.kafka_access import KafkaAccess
@@ -116,14 +116,10 @@ def mark_processed_statement(table: Table) -> ReturningInsert[tuple[str]]:
     """Record events as processed, returning the ids not recorded before: one statement
     whatever the number of events (as arrays), where a VALUES list per event made a new
     statement for each batch size, compiled and prepared again on each connection."""
-    given = (
-        func.unnest(bindparam("ids", type_=ARRAY(String)), bindparam("types", type_=ARRAY(String)))
-        .table_valued("event_id", "event_type")
-        .render_derived()
-    )
+    given = arrays_side_by_side({"ids": String(), "types": String()})
     return (
         pg_insert(table)
-        .from_select(["event_id", "event_type"], select(given.c.event_id, given.c.event_type))
+        .from_select(["event_id", "event_type"], select(given.c.ids, given.c.types))
         .on_conflict_do_nothing()
         .returning(table.c.event_id)
     )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     event,
+    func,
     insert,
     literal,
 )
@@ -35,6 +36,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +75,15 @@ def is_any_of_parameter(column: Any, name: str) -> ColumnElement[bool]:
     of each execution. Building a statement anew costs more than running it on a hot path."""
     condition: ColumnElement[bool] = column == any_(bindparam(name, type_=ARRAY(column.type)))
     return condition
+
+
+def arrays_side_by_side(
+    columns: Mapping[str, TypeEngine[Any]], name: str | None = None
+) -> TableValuedAlias:
+    """Rows from one array parameter per column (each named as its column), unnested side by
+    side: a statement built once that takes any number of rows as a fixed set of parameters."""
+    arrays = (bindparam(column, type_=ARRAY(type_)) for column, type_ in columns.items())
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name)
 
 
 # From this many rows on, ``insert_many`` copies them: a copy costs an extra round trip (asyncpg

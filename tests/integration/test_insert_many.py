@@ -31,10 +31,9 @@ from shared.db import (
     COPY_FROM_ROWS,
     insert_many,
     is_database_unavailable,
-    make_engine,
     make_session_factory,
 )
-from tests.support.databases import empty_database
+from tests.support.databases import engine_with_tables
 from tests.support.stack import Infrastructure
 
 pytestmark = pytest.mark.integration
@@ -54,13 +53,8 @@ TABLE = Table(
 
 @pytest.fixture
 async def engine(infra: Infrastructure) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(await empty_database(infra, "insert_many"), pool_size=2)
-    async with engine.begin() as connection:
-        await connection.run_sync(TABLE.metadata.create_all)
-    try:
+    async with engine_with_tables(infra, "insert_many", TABLE.metadata) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 def _rows(count: int, first: int = 0) -> list[dict[str, Any]]:

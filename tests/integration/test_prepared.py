@@ -12,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_engine, make_session_factory
+from shared.db import make_session_factory
 from shared.prepared import Prepared
-from tests.support.databases import empty_database
+from tests.support.databases import engine_with_tables
 from tests.support.stack import Infrastructure
 
 pytestmark = pytest.mark.integration
@@ -47,13 +47,8 @@ DOC_BODIES = Prepared(
 
 @pytest.fixture
 async def engine(infra: Infrastructure) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(await empty_database(infra, "prepared"), pool_size=2)
-    async with engine.begin() as connection:
-        await connection.run_sync(_Base.metadata.create_all)
-    try:
+    async with engine_with_tables(infra, "prepared", _Base.metadata) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 async def _notes(engine: AsyncEngine) -> list[tuple[int, str]]:

@@ -4,7 +4,13 @@ running services' rows."""
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import make_engine
 from shared.migrations import upgrade
 from tests.support.stack import REPO, Infrastructure
 
@@ -24,3 +30,18 @@ async def empty_database(infra: Infrastructure, prefix: str) -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(infra.postgres.create_database, name)
     return infra.postgres.url(name)
+
+
+@asynccontextmanager
+async def engine_with_tables(
+    infra: Infrastructure, prefix: str, metadata: MetaData
+) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh database (``empty_database``) holding ``metadata``'s tables,
+    disposed of on the way out."""
+    engine = make_engine(await empty_database(infra, prefix), pool_size=2)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from sqlalchemy import ARRAY, String, Table, bindparam, func, insert, select, tuple_
+from sqlalchemy import String, Table, bindparam, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,21 +26,17 @@ from services.notifications.intake.context import NoticeContext, context_of
 from services.notifications.intake.domain import Consumed, Recipient
 from services.notifications.webhooks.domain import DeliveryStatus
 from shared import tracing
-from shared.db import is_any_of_parameter
+from shared.db import arrays_side_by_side, is_any_of_parameter
 from shared.events import CloudEvent, contract_for
 from shared.prepared import Prepared
 
 # Run for every event taken in, so built once (see ``is_any_of_parameter``).
 # The (kind, key) pairs an event is about, as two arrays side by side.
-_TARGETS = (
-    func.unnest(bindparam("kinds", type_=ARRAY(String)), bindparam("keys", type_=ARRAY(String)))
-    .table_valued("kind", "key")
-    .render_derived()
-)
+_TARGETS = arrays_side_by_side({"kinds": String(), "keys": String()})
 _SUBSCRIPTIONS_TO = Prepared(
     select(*audiences.SUBSCRIPTION_COLUMNS).where(
         tuple_(orm.Subscription.target_kind, orm.Subscription.target_key).in_(
-            select(_TARGETS.c.kind, _TARGETS.c.key)
+            select(_TARGETS.c["kinds"], _TARGETS.c["keys"])
         )
     )
 )

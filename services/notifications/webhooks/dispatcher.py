@@ -61,12 +61,10 @@ from typing import cast
 import httpx
 import structlog
 from sqlalchemy import (
-    ARRAY,
     DateTime,
     Table,
     TextualSelect,
     bindparam,
-    func,
     null,
     select,
     text,
@@ -96,7 +94,7 @@ from services.notifications.webhooks.signing import signature_headers
 from services.notifications.webhooks.transport import WebhookTransport
 from shared import failpoints, tracing
 from shared.backoff import Backoff
-from shared.db import NO_KEY_UPDATE, is_any_of_parameter
+from shared.db import NO_KEY_UPDATE, arrays_side_by_side, is_any_of_parameter
 from shared.prepared import Prepared
 
 log = structlog.get_logger(__name__)
@@ -172,12 +170,8 @@ _OUTCOME_COLUMNS = (
     "last_error",
     "succeeded_at",
 )
-_OUTCOMES = (
-    func.unnest(
-        *(bindparam(name, type_=ARRAY(_DELIVERIES.c[name].type)) for name in _OUTCOME_COLUMNS)
-    )
-    .table_valued(*_OUTCOME_COLUMNS)
-    .render_derived("outcome")
+_OUTCOMES = arrays_side_by_side(
+    {name: _DELIVERIES.c[name].type for name in _OUTCOME_COLUMNS}, "outcome"
 )
 _RECORD_OUTCOMES = Prepared(
     update(_DELIVERIES)

@@ -16,7 +16,6 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import (
-    ARRAY,
     BindParameter,
     ColumnElement,
     Date,
@@ -25,7 +24,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    func,
     select,
     text,
     update,
@@ -44,7 +42,7 @@ from services.plans.rollups.domain import (
     figures,
 )
 from shared.contracts import plans as contracts
-from shared.db import is_any_of_parameter
+from shared.db import arrays_side_by_side, is_any_of_parameter
 from shared.events import InvalidEvent
 from shared.prepared import Prepared, Row
 
@@ -321,11 +319,7 @@ def _adding_to(table: Table, columns: tuple[str, ...]) -> Prepared:
     (the construct, then its cache key), it took a fifth of a status change's projection, more
     than the statement's own round trip; run with a row of parameters per cell, SQLAlchemy
     still spent 1.3 ms of Python on a status change's dozen."""
-    given = (
-        func.unnest(*(bindparam(name, type_=ARRAY(table.c[name].type)) for name in columns))
-        .table_valued(*columns)
-        .render_derived()
-    )
+    given = arrays_side_by_side({name: table.c[name].type for name in columns})
     rows = select(bindparam("plan_id", type_=Uuid), *(given.c[name] for name in columns))
     statement = insert(table).from_select(["plan_id", *columns], rows)
     return Prepared(
