@@ -278,7 +278,7 @@ async def change_status(
     )
     async with unit_of_work(request) as session:
         line = await handlers.change_action_line_status(session, command)
-    response.headers["ETag"] = etag(line.version)
+    response.headers["ETag"] = etag(line["version"])
     return ActionLineRead.model_validate(line)
 
 

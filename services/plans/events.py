@@ -157,8 +157,30 @@ def _where(line: LineFacts, section_path: list[uuid.UUID]) -> dict[str, object]:
     }
 
 
+class ChangeFacts(Protocol):
+    """What the status-changed event reads of a change: its journal entry, or the values a
+    status change records before it has its row (``handlers.RecordedChange``)."""
+
+    @property
+    def from_status(self) -> str: ...
+    @property
+    def to_status(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def effective_date(self) -> date: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def source_kind(self) -> str: ...
+    @property
+    def source_id(self) -> str | None: ...
+
+
 def status_changed(
-    line: LineFacts, entry: orm.JournalEntry, section_path: list[uuid.UUID]
+    line: LineFacts, entry: ChangeFacts, section_path: list[uuid.UUID]
 ) -> contracts.ActionLineStatusChanged:
     return contracts.ActionLineStatusChanged(
         **_where(line, section_path),

@@ -8,13 +8,15 @@ makes both durable together. It refuses with the domain's errors (``domain``,
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from enum import Enum
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.plans import domain, events, orm
 from services.plans.domain import LineStatus, PlanStatus, Source
@@ -376,15 +378,38 @@ async def update_action_line(session: AsyncSession, command: UpdateActionLine) -
 
 async def change_action_line_status(
     session: AsyncSession, command: ChangeActionLineStatus
-) -> orm.ActionLine:
+) -> dict[str, Any]:
+    """The line as the change left it (its columns by name)."""
     # Lock the row: two concurrent changes of one line must serialise on its version.
-    line = await _line(session, command.action_line_id, lock=True)
+    line = (await session.execute(_LOCKED_LINE, {"line_id": command.action_line_id})).first()
+    if line is None:
+        raise NotFound("action line", command.action_line_id)
     return await _change_status(session, line, command)
 
 
+@dataclass(frozen=True)
+class RecordedChange:
+    """A status change's journal entry, as its values (``events.ChangeFacts``)."""
+
+    plan_id: uuid.UUID
+    action_line_id: uuid.UUID
+    from_status: str
+    to_status: str
+    version: int
+    effective_date: date
+    actor: str
+    note: str | None
+    source_kind: str
+    source_id: str | None
+
+
 async def _change_status(
-    session: AsyncSession, line: orm.ActionLine, command: ChangeActionLineStatus
-) -> orm.ActionLine:
+    session: AsyncSession, line: Row[Any], command: ChangeActionLineStatus
+) -> dict[str, Any]:
+    """Change a locked line's status (``line``: its row). Every status change goes through
+    here, the API's and a meeting's decision's: by statements built once, not the unit of
+    work (the hot command: the ORM's load, flush and objects of the line and its journal
+    entry were most of the route's own time)."""
     change = domain.change_status(
         LineStatus(line.status), line.version, command.status, command.expected_version
     )
@@ -392,9 +417,7 @@ async def _change_status(
     today = domain.plan_today(around.time_zone, datetime.now(UTC))
     effective = command.effective_date or today
     domain.check_effective_date(effective, today=today, latest=around.latest_effective)
-    line.status = change.new.value
-    line.version = change.version
-    entry = orm.JournalEntry(
+    recorded = RecordedChange(
         plan_id=line.plan_id,
         action_line_id=line.id,
         from_status=change.old.value,
@@ -406,15 +429,52 @@ async def _change_status(
         source_kind=command.source.kind.value,
         source_id=command.source.id,
     )
-    session.add(entry)
-    await session.flush()
-    section_path = around.section_path
+    changed = await _SET_STATUS.fetchrow(
+        session, {"line_id": line.id, "new_status": change.new.value, "new_version": change.version}
+    )
+    assert changed is not None  # the line is locked
+    await _RECORD_CHANGE.execute(session, asdict(recorded))
     await events.outbox.add(
         session,
-        events.status_changed(line, entry, section_path),
+        events.status_changed(line, recorded, around.section_path),
         subject=f"action-lines/{line.id}",
     )
-    return line
+    now = {
+        "status": change.new.value,
+        "version": change.version,
+        "updated_at": changed["updated_at"],
+    }
+    _keep_loaded_line_current(session, line.id, now)
+    return {**line._asdict(), **now}
+
+
+def _keep_loaded_line_current(
+    session: AsyncSession, line_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """The statements above pass the ORM by: a caller that holds the line as an ORM object in
+    this session (a test, a command built on the ORM) would read its old status and version.
+    Set them on that object as the database now holds them (not as a change to flush)."""
+    loaded = session.identity_map.get(session.sync_session.identity_key(orm.ActionLine, line_id))
+    if loaded is not None:
+        for name, value in values.items():
+            set_committed_value(loaded, name, value)
+
+
+_LINES = cast(Table, orm.ActionLine.__table__)
+_LOCKED_LINE = (
+    select(*_LINES.c).where(_LINES.c.id == bindparam("line_id")).with_for_update(**NO_KEY_UPDATE)
+)
+_SET_STATUS = Prepared(
+    update(_LINES)
+    .where(_LINES.c.id == bindparam("line_id"))
+    .values(status=bindparam("new_status"), version=bindparam("new_version"), updated_at=func.now())
+    .returning(_LINES.c.updated_at)
+)
+_RECORD_CHANGE = Prepared(
+    insert(orm.JournalEntry).values(
+        {field.name: bindparam(field.name) for field in fields(RecordedChange)}
+    )
+)
 
 
 async def correct_effective_date(
@@ -469,7 +529,7 @@ class _Around:
     section_path: list[uuid.UUID]  # of the line's section, for the event
 
 
-async def _around(session: AsyncSession, line: orm.ActionLine) -> _Around:
+async def _around(session: AsyncSession, line: Row[Any]) -> _Around:
     """One statement instead of three: status changes are the hot command. Read after the
     line is locked, so that a change committed while this one waited for the lock counts."""
     row = await _AROUND.fetchrow(
@@ -562,23 +622,20 @@ async def apply_status_review(session: AsyncSession, command: ApplyStatusReview)
 
 async def _reviewed_line(
     session: AsyncSession, plan_id: uuid.UUID, reviewed: ReviewedLine
-) -> orm.ActionLine | None:
-    query = (
-        select(orm.ActionLine)
-        .where(orm.ActionLine.plan_id == plan_id)
-        .with_for_update(**NO_KEY_UPDATE)
-    )
+) -> Row[Any] | None:
+    """The reviewed line, locked, as a row (``_change_status`` changes it by statements)."""
+    query = select(*_LINES.c).where(_LINES.c.plan_id == plan_id).with_for_update(**NO_KEY_UPDATE)
     if reviewed.action_line_id is not None:
-        query = query.where(orm.ActionLine.id == reviewed.action_line_id)
+        query = query.where(_LINES.c.id == reviewed.action_line_id)
     elif reviewed.code is not None:
-        query = query.where(orm.ActionLine.code == reviewed.code)
+        query = query.where(_LINES.c.code == reviewed.code)
     else:
         return None
-    return await session.scalar(query)
+    return (await session.execute(query)).first()
 
 
 def _result(
-    reviewed: ReviewedLine, line: orm.ActionLine | None, outcome: str, reason: str | None = None
+    reviewed: ReviewedLine, line: Row[Any] | None, outcome: str, reason: str | None = None
 ) -> contracts.ReviewLineResult:
     return contracts.ReviewLineResult(
         action_line_id=line.id if line is not None else reviewed.action_line_id,

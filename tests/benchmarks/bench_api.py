@@ -6,11 +6,18 @@ request changes another pre-created line with its known version, so none conflic
 same threads and connections. The two alternate for a few rounds after one warm-up each
 (rounds.py). A bare endpoint without a database is measured once more, for information.
 
-The peer's database is a fresh one with plans' schema holding a copy of the measured plan
-and its lines, so that its outbox rows reach no relay and both sides change the same rows.
+Both sides write to a database of their own with plans' schema, holding a copy of the
+measured plan and its lines, and neither side's outbox rows reach a relay: the figure is the
+write path's, not what its events cause downstream. Ours is plans' ``api`` role alone in its
+process, as the chart deploys it (one deployment per role); a process running every role
+also relays and projects the events its requests stage, on the same cores, which the peer
+never does. That figure, the service as one process in the running system, is measured once
+more, for information.
 """
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +30,18 @@ from tests.benchmarks.bench_plans import Bench
 from tests.benchmarks.rounds import alternating
 from tests.benchmarks.system import System
 from tests.benchmarks.wrk_load import run_wrk, write_lines
-from tests.support.stack import token
+from tests.support.stack import RATE_LIMITS_OFF, Infrastructure, Services, token
 
 WARM_UP_LINES = 200
 WARM_UP_SECONDS = 3
+OURS_DATABASE = "accord_bench_api_ours"
 PEER_DATABASE = "accord_bench_api_peer"
 
 
-async def _copy_plan(system: System, plan_id: str) -> str:
-    """The plan and its lines copied into a fresh database with plans' schema; its DSN."""
-    dsn = asyncpg_dsn(await system.database(PEER_DATABASE, "plans"))
-    source, target = await system.connect("plans"), await asyncpg.connect(dsn)
+async def _copy_plan(system: System, plan_id: str, database: str) -> str:
+    """The plan and its lines copied into a fresh database with plans' schema; its URL."""
+    url = await system.database(database, "plans")
+    source, target = await system.connect("plans"), await asyncpg.connect(asyncpg_dsn(url))
     try:
         for table in ("plans", "action_lines"):
             column = "id" if table == "plans" else "plan_id"
@@ -42,7 +50,7 @@ async def _copy_plan(system: System, plan_id: str) -> str:
     finally:
         await source.close()
         await target.close()
-    return dsn
+    return url
 
 
 async def _lines_files(dsn: str, plan_id: str, runtime: Path, side: str) -> tuple[Path, Path]:
@@ -62,6 +70,31 @@ async def _lines_files(dsn: str, plan_id: str, runtime: Path, side: str) -> tupl
         write_lines(runtime / f"api-{side}-warm-up.txt", lines[:WARM_UP_LINES]),
         write_lines(runtime / f"api-{side}-lines.txt", lines[WARM_UP_LINES:]),
     )
+
+
+@contextmanager
+def _api_role(system: System, database_url: str) -> Iterator[str]:
+    """Plans' ``api`` role alone, on ``database_url``, with the running system's settings
+    (its keys, its broker); its base URL. Its runtime folder is its own: the log of the
+    system's plans process stays apart."""
+    runtime = system.runtime / "api-role"
+    runtime.mkdir(exist_ok=True)
+    infra = system.infra
+    alone = Services(
+        Infrastructure(runtime, infra.postgres, infra.kafka, infra.mailpit),
+        overrides={
+            **RATE_LIMITS_OFF,
+            "ACCORD_JWKS_URL": str(infra.jwks_path),
+            "PLANS_DATABASE_URL": database_url,
+            "ACCORD_ROLES": "api",
+            "ACCORD_INSTANCE_ID": "plans-api-role",
+        },
+    )
+    alone.start("plans")
+    try:
+        yield alone.url("plans")
+    finally:
+        alone.stop_all()
 
 
 def _bare(system: System, name: str, *arguments: str) -> tuple[ServiceProcess, str]:
@@ -88,45 +121,54 @@ async def measure(
 ) -> dict[str, Any]:
     plan_id, _, _, _ = await Bench(system.http, system.url("plans")).plan_of(lines, 0)
     await system.wait_idle()
-    ours_dsn = asyncpg_dsn(system.infra.database_url("plans"))
-    peer_dsn = await _copy_plan(system, plan_id)
+    ours_database = await _copy_plan(system, plan_id, OURS_DATABASE)
+    ours_dsn = asyncpg_dsn(ours_database)
+    peer_dsn = asyncpg_dsn(await _copy_plan(system, plan_id, PEER_DATABASE))
     options: dict[str, Any] = {
         "mode": "cycle",
         "threads": threads,
         "connections": connections,
         "bearer": token(Role.SECRETARIAT),
     }
-    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "peer": [], "bare": []}
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "peer": [], "system": [], "bare": []}
 
     async def run(side: str, url: str, dsn: str, *, warm: bool = False) -> float:
         warm_up, measured = await _lines_files(dsn, plan_id, system.runtime, side)
-        if warm:
-            await run_wrk(url, warm_up, seconds=WARM_UP_SECONDS, **options)
-            return 0.0
-        figures = await run_wrk(url, measured, seconds=seconds, **options)
-        runs[side].append(figures)
-        if side == "ours":
-            # The changes leave events behind: let the services take them in before the
-            # next run, so that neither side shares the machine with that backlog.
+        figures = await run_wrk(
+            url,
+            warm_up if warm else measured,
+            seconds=WARM_UP_SECONDS if warm else seconds,
+            **options,
+        )
+        if side == "system":
+            # These changes leave events behind: let the services take them in before the
+            # next measurement, so that it does not share the machine with that backlog.
             await system.wait_idle()
+        if warm:
+            return 0.0
+        runs[side].append(figures)
         return float(figures["requests_per_s"])
 
-    peer, peer_url = _bare(system, "bare-api-database", "--database", peer_dsn)
-    try:
+    with _api_role(system, ours_database) as ours_url:
+        peer, peer_url = _bare(system, "bare-api-database", "--database", peer_dsn)
+        try:
 
-        async def warm_up() -> None:
-            await run("peer", peer_url, peer_dsn, warm=True)
-            await run("ours", system.url("plans"), ours_dsn, warm=True)
-            await system.wait_idle()
+            async def warm_up() -> None:
+                await run("peer", peer_url, peer_dsn, warm=True)
+                await run("ours", ours_url, ours_dsn, warm=True)
 
-        measured = await alternating(
-            rounds,
-            lambda: run("ours", system.url("plans"), ours_dsn),
-            lambda: run("peer", peer_url, peer_dsn),
-            warm_up,
-        )
-    finally:
-        peer.stop()
+            measured = await alternating(
+                rounds,
+                lambda: run("ours", ours_url, ours_dsn),
+                lambda: run("peer", peer_url, peer_dsn),
+                warm_up,
+            )
+        finally:
+            peer.stop()
+    # For information: the same requests to the system's plans process, which runs every role.
+    system_dsn = asyncpg_dsn(system.infra.database_url("plans"))
+    await run("system", system.url("plans"), system_dsn, warm=True)
+    whole_system = await run("system", system.url("plans"), system_dsn)
     bare, bare_url = _bare(system, "bare-api")
     try:
         await run("bare", bare_url, peer_dsn, warm=True)
@@ -140,7 +182,9 @@ async def measure(
         "status_change": runs["ours"][-1],
         "bare_asyncpg": runs["peer"][-1],
         "bare_no_database": runs["bare"][-1],
+        "all_roles": runs["system"][-1],
         "rounds": measured,
         "no_database_per_s": no_database,
+        "all_roles_per_s": whole_system,
         "plan_id": plan_id,
     }

@@ -188,7 +188,7 @@ async def test_a_status_change_is_journalled_and_staged_together(plans_db: Async
 
     changed = await handlers.change_action_line_status(plans_db, _status(line, LineStatus.ONGOING))
 
-    assert (changed.status, changed.version) == ("ongoing", 2)
+    assert (changed["status"], changed["version"]) == ("ongoing", 2)
     entry = await plans_db.scalar(
         select(orm.JournalEntry).where(orm.JournalEntry.action_line_id == line.id)
     )
