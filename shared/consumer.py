@@ -65,6 +65,7 @@ from shared.kafka_access import KafkaAccess
 from shared.logging import bound
 from shared.metrics import ConsumerMetrics
 from shared.outbox import make_producer
+from shared.prepared import Prepared
 from shared.subscriptions import Batched, Handler
 from shared.topics import OWNER_SOURCES, topic_of
 
@@ -250,7 +251,8 @@ class ConsumerRunner:
         self._handlers = handlers
         self._sessions = sessions
         self._processed = processed_table
-        self._mark_processed_statement = mark_processed_statement(processed_table)
+        # Every transaction of the consumer starts with it: built once, sent to asyncpg.
+        self._record_processed = Prepared(mark_processed_statement(processed_table))
         self._dead_letters = dead_letters_table
         self._kafka = kafka
         self._max_attempts = max_attempts
@@ -508,11 +510,10 @@ class ConsumerRunner:
 
     async def _apply_together(self, work: list["_Work"]) -> tuple[int, int]:
         async with self._sessions() as session, session.begin():
-            inserted = await session.execute(
-                self._mark_processed_statement,
-                {"ids": [w.event.id for w in work], "types": [w.event.type for w in work]},
+            inserted = await self._record_processed.fetch(
+                session, {"ids": [w.event.id for w in work], "types": [w.event.type for w in work]}
             )
-            fresh = set(inserted.scalars())
+            fresh = {row.event_id for row in inserted}
             todo = []
             for item in work:
                 if item.event.id in fresh:
@@ -591,10 +592,10 @@ class ConsumerRunner:
             self.state.touch()  # the stall clock starts again now
 
     async def _mark_processed(self, session: AsyncSession, event: CloudEvent) -> bool:
-        inserted = await session.execute(
-            self._mark_processed_statement, {"ids": [event.id], "types": [event.type]}
+        inserted = await self._record_processed.fetchrow(
+            session, {"ids": [event.id], "types": [event.type]}
         )
-        return inserted.first() is not None
+        return inserted is not None
 
     async def _dead_letter(
         self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str, kind: str

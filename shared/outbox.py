@@ -50,7 +50,6 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     MetaData,
-    Row,
     String,
     Table,
     Uuid,
@@ -64,10 +63,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import failpoints, metrics, tracing
 from shared.backoff import Backoff
 from shared.bounded import finish_quietly
-from shared.db import insert_many, is_any_of
+from shared.db import insert_many, is_any_of_parameter
 from shared.events import KAFKA_HEADERS, EventContract, envelope
 from shared.kafka_access import KafkaAccess
-from shared.prepared import Prepared
+from shared.prepared import Prepared, Row
 
 log = structlog.get_logger(__name__)
 
@@ -226,6 +225,23 @@ class OutboxRelay:
         # The tasks of the batches in flight (``_publish``): at most two.
         self._batches: set[asyncio.Task[None]] = set()
         self.state = RelayState()
+        # Every batch claims and marks its rows: built once, sent to asyncpg.
+        self._claim = Prepared(
+            table.select()
+            .with_only_columns(
+                table.c.id, table.c.topic, table.c.key, table.c.event_type, table.c.payload
+            )
+            # Locked by our own batch in flight: waiting for them would wait for ever.
+            .where(table.c.published_at.is_(None), ~is_any_of_parameter(table.c.id, "in_flight"))
+            .order_by(table.c.id)
+            .limit(batch_size)
+            .with_for_update()  # waits for an old leader's batch: see the module
+        )
+        self._mark_published = Prepared(
+            table.update()
+            .where(is_any_of_parameter(table.c.id, "ids"))
+            .values(published_at=func.now())
+        )
 
     def stop(self) -> None:
         """Finish the batches in hand, release leadership and return from ``run``."""
@@ -337,20 +353,9 @@ class OutboxRelay:
     ) -> None:
         """One batch: claim, send (then tell ``claimed`` the ids), wait for every ack, wait for
         ``previous`` to commit, mark the rows published and commit."""
-        t = self._table
         async with self._sessions() as session, session.begin():
-            query = (
-                t.select()
-                .with_only_columns(t.c.id, t.c.topic, t.c.key, t.c.event_type, t.c.payload)
-                .where(t.c.published_at.is_(None))
-                .order_by(t.c.id)
-                .limit(self._batch_size)
-                .with_for_update()  # waits for an old leader's batch: see the module
-            )
-            if previous is not None and previous.ids:
-                # Locked by our own batch in flight: waiting for them would wait for ever.
-                query = query.where(~is_any_of(t.c.id, previous.ids))
-            rows = (await session.execute(query)).all()
+            in_flight = previous.ids if previous is not None else []
+            rows = await self._claim.fetch(session, {"in_flight": in_flight})
             if not rows:
                 claimed.set_result([])
                 return
@@ -373,11 +378,7 @@ class OutboxRelay:
             failpoints.reach(failpoints.OUTBOX_AFTER_ACK)
             if previous is not None:
                 await previous.published  # in claim order; its failure is this batch's too
-            await session.execute(
-                t.update()
-                .where(is_any_of(t.c.id, [r.id for r in rows]))
-                .values(published_at=func.now())
-            )
+            await self._mark_published.execute(session, {"ids": [r.id for r in rows]})
         self.state.published_total += len(rows)
         metrics.RELAY_PUBLISHED.inc(len(rows))
         metrics.RELAY_BATCH.observe(len(rows))
@@ -392,7 +393,7 @@ class OutboxRelay:
 
     @staticmethod
     async def _send_all(
-        producer: AIOKafkaProducer, rows: Sequence[Row[Any, Any, Any, Any, Any]]
+        producer: AIOKafkaProducer, rows: Sequence[Row]
     ) -> "list[asyncio.Future[object]]":
         """Append the rows to record batches, one open batch per partition in row order, and
         submit each when full; return the acknowledgements to wait for. A ``send()`` per row
@@ -456,7 +457,7 @@ class OutboxRelay:
             self._producer = None
 
 
-def _append(batch: BatchBuilder, row: Row[Any, Any, Any, Any, Any]) -> object:
+def _append(batch: BatchBuilder, row: Row) -> object:
     return batch.append(
         timestamp=None, key=row.key.encode(), value=row.payload, headers=list(KAFKA_HEADERS)
     )
@@ -469,7 +470,7 @@ async def _submit(
     return await producer.send_batch(batch, tp[0], partition=tp[1])
 
 
-def _publish_spans(rows: Sequence[Row[Any, Any, Any, Any, Any]]) -> list[tracing.Span]:
+def _publish_spans(rows: Sequence[Row]) -> list[tracing.Span]:
     """One producer span per row, child of the trace context its event carries (read back
     from the staged envelope: the request that staged it finished long ago)."""
     spans = []

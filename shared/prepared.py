@@ -9,14 +9,15 @@ the rest) and compiled once to PostgreSQL's SQL; each run binds its parameters t
 types' own processors (JSON is encoded as SQLAlchemy would) and goes to asyncpg, which keeps
 it prepared per connection.
 
-A transaction's first statement still goes through the session: SQLAlchemy sends BEGIN with
-its first statement, not when the session begins, and a statement sent to asyncpg before that
-would run and commit on its own. In a consumer's transaction the first is the dedupe insert.
+A transaction's first statement may be one: SQLAlchemy's asyncpg adapter sends BEGIN with
+the first statement it runs, not when the session begins, so a ``Prepared`` statement that
+finds no transaction on its connection starts it the way the adapter would (its isolation
+level, then BEGIN), and the session commits or rolls it back as its own.
 
 What differs from ``session.execute``:
-- rows are read by column name only (``Row``): asyncpg ``Record``s holding asyncpg's values
-  (no result processing: a ``NUMERIC`` reads as a ``Decimal`` whatever the column's
-  ``asdecimal``), or SQLAlchemy's when the statement went through the session;
+- rows are asyncpg ``Record``s read by column name or as attributes (``Row``), holding
+  asyncpg's values (no result processing: a ``NUMERIC`` reads as a ``Decimal`` whatever the
+  column's ``asdecimal``);
 - the session's pending ORM changes are flushed first, since its autoflush does not see these
   statements; the ORM's identity map does not see what they change either, so use them for
   tables the caller does not also hold as ORM objects in that session;
@@ -26,11 +27,11 @@ so that callers classify them as they do for any other.
 """
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
-from sqlalchemy import Dialect, Result
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -41,11 +42,15 @@ _Bind = tuple[str, Any, Callable[[Any], Any] | None]  # name, value if not given
 _NOT_GIVEN = object()
 
 
-class Row(Protocol):
-    """A row, read by column name: an asyncpg ``Record``, or SQLAlchemy's ``RowMapping`` when
-    the statement was its transaction's first (see ``Prepared._run``)."""
+class Row(asyncpg.Record):
+    """A row, read by column name (``row["status"]``) or as an attribute (``row.status``, as
+    SQLAlchemy's rows are): asyncpg's record, returned as this class."""
 
-    def __getitem__(self, column: str, /) -> Any: ...
+    def __getattr__(self, column: str) -> Any:
+        try:
+            return self[column]
+        except KeyError:
+            raise AttributeError(column) from None
 
 
 class Prepared:
@@ -59,30 +64,37 @@ class Prepared:
         self._binds: list[_Bind] = []
         self._operation = ""
 
+    @property
+    def statement(self) -> Executable:
+        """The construct it runs (to inspect it, e.g. its plan)."""
+        return self._statement
+
     async def fetch(
         self, session: AsyncSession, params: Mapping[str, Any] | None = None
     ) -> list[Row]:
-        rows = await self._run(session, params, "fetch")
-        return list(rows.mappings()) if isinstance(rows, Result) else rows
+        rows: list[Row] = await self._run(session, params, "fetch", record_class=Row)
+        return rows
 
     async def fetchrow(
         self, session: AsyncSession, params: Mapping[str, Any] | None = None
     ) -> Row | None:
-        row = await self._run(session, params, "fetchrow")
-        return row.mappings().first() if isinstance(row, Result) else row
+        row: Row | None = await self._run(session, params, "fetchrow", record_class=Row)
+        return row
 
     async def execute(self, session: AsyncSession, params: Mapping[str, Any] | None = None) -> None:
         await self._run(session, params, "execute")
 
-    async def _run(self, session: AsyncSession, params: Mapping[str, Any] | None, how: str) -> Any:
-        connection = await session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
-        if driver is None or not driver.is_in_transaction():
-            # Not begun yet (SQLAlchemy sends BEGIN with the first statement): sent to asyncpg
-            # now, this one would run and commit on its own.
-            return await session.execute(self._statement, params)
+    async def _run(
+        self, session: AsyncSession, params: Mapping[str, Any] | None, how: str, **options: Any
+    ) -> Any:
         if session.new or session.dirty or session.deleted:
             await session.flush()
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert isinstance(driver, asyncpg.Connection), "Prepared runs on asyncpg connections"
+        if not driver.is_in_transaction():
+            await _begin(connection, raw.dbapi_connection, driver)
         if not self._sql:
             self._compile(connection.dialect)
         given = params or {}
@@ -94,7 +106,7 @@ class Prepared:
             args.append(value if process is None else process(value))
         with tracing.statement_span(self._operation, connection.engine.url.database):
             try:
-                return await getattr(driver, how)(self._sql, *args)
+                return await getattr(driver, how)(self._sql, *args, **options)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 raise await as_statement_error(connection, exc, self._sql) from exc
 
@@ -112,3 +124,18 @@ class Prepared:
             self._binds.append((name, default, process))
         self._sql = str(compiled)
         self._operation = self._sql.split(None, 1)[0].upper()
+
+
+async def _begin(connection: AsyncConnection, adapter: Any, driver: asyncpg.Connection) -> None:
+    """Start the session's transaction on its connection as SQLAlchemy's asyncpg adapter
+    starts it before the first statement it runs (``_start_transaction``: BEGIN with the
+    session's isolation level), so that the adapter commits or rolls it back with the session.
+    Sent to asyncpg without it, a statement would run and commit on its own. (The adapter's
+    method is private: SQLAlchemy is pinned, and ``tests/integration/test_prepared.py`` fails
+    if it stops doing this.)"""
+    try:
+        await adapter._start_transaction()
+    except Exception as exc:  # the adapter's own error class, raised from asyncpg's
+        raise await as_statement_error(connection, exc.__cause__ or exc, "BEGIN") from exc
+    if not driver.is_in_transaction():
+        raise RuntimeError("Prepared statements need a transaction (not an autocommit connection)")

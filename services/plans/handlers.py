@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -23,7 +23,7 @@ from services.plans.domain import LineStatus, PlanStatus, Source
 from shared.contracts import plans as contracts
 from shared.db import NO_KEY_UPDATE
 from shared.errors import Conflict, NotFound
-from shared.prepared import Prepared
+from shared.prepared import Prepared, Row
 
 
 @dataclass(frozen=True)
@@ -381,7 +381,7 @@ async def change_action_line_status(
 ) -> dict[str, Any]:
     """The line as the change left it (its columns by name)."""
     # Lock the row: two concurrent changes of one line must serialise on its version.
-    line = (await session.execute(_LOCKED_LINE, {"line_id": command.action_line_id})).first()
+    line = await _LOCKED_LINE.fetchrow(session, {"line_id": command.action_line_id})
     if line is None:
         raise NotFound("action line", command.action_line_id)
     return await _change_status(session, line, command)
@@ -404,7 +404,7 @@ class RecordedChange:
 
 
 async def _change_status(
-    session: AsyncSession, line: Row[Any], command: ChangeActionLineStatus
+    session: AsyncSession, line: Row, command: ChangeActionLineStatus
 ) -> dict[str, Any]:
     """Change a locked line's status (``line``: its row). Every status change goes through
     here, the API's and a meeting's decision's: by statements built once, not the unit of
@@ -445,7 +445,7 @@ async def _change_status(
         "updated_at": changed["updated_at"],
     }
     _keep_loaded_line_current(session, line.id, now)
-    return {**line._asdict(), **now}
+    return {**dict(line), **now}
 
 
 def _keep_loaded_line_current(
@@ -461,8 +461,19 @@ def _keep_loaded_line_current(
 
 
 _LINES = cast(Table, orm.ActionLine.__table__)
-_LOCKED_LINE = (
+_LOCKED_LINE = Prepared(
     select(*_LINES.c).where(_LINES.c.id == bindparam("line_id")).with_for_update(**NO_KEY_UPDATE)
+)
+# A meeting's review names a line of its plan by id or by code.
+_REVIEWED_BY_ID = Prepared(
+    select(*_LINES.c)
+    .where(_LINES.c.plan_id == bindparam("plan_id"), _LINES.c.id == bindparam("line_id"))
+    .with_for_update(**NO_KEY_UPDATE)
+)
+_REVIEWED_BY_CODE = Prepared(
+    select(*_LINES.c)
+    .where(_LINES.c.plan_id == bindparam("plan_id"), _LINES.c.code == bindparam("code"))
+    .with_for_update(**NO_KEY_UPDATE)
 )
 _SET_STATUS = Prepared(
     update(_LINES)
@@ -529,7 +540,7 @@ class _Around:
     section_path: list[uuid.UUID]  # of the line's section, for the event
 
 
-async def _around(session: AsyncSession, line: Row[Any]) -> _Around:
+async def _around(session: AsyncSession, line: Row) -> _Around:
     """One statement instead of three: status changes are the hot command. Read after the
     line is locked, so that a change committed while this one waited for the lock counts."""
     row = await _AROUND.fetchrow(
@@ -622,20 +633,21 @@ async def apply_status_review(session: AsyncSession, command: ApplyStatusReview)
 
 async def _reviewed_line(
     session: AsyncSession, plan_id: uuid.UUID, reviewed: ReviewedLine
-) -> Row[Any] | None:
+) -> Row | None:
     """The reviewed line, locked, as a row (``_change_status`` changes it by statements)."""
-    query = select(*_LINES.c).where(_LINES.c.plan_id == plan_id).with_for_update(**NO_KEY_UPDATE)
     if reviewed.action_line_id is not None:
-        query = query.where(_LINES.c.id == reviewed.action_line_id)
-    elif reviewed.code is not None:
-        query = query.where(_LINES.c.code == reviewed.code)
-    else:
-        return None
-    return (await session.execute(query)).first()
+        return await _REVIEWED_BY_ID.fetchrow(
+            session, {"plan_id": plan_id, "line_id": reviewed.action_line_id}
+        )
+    if reviewed.code is not None:
+        return await _REVIEWED_BY_CODE.fetchrow(
+            session, {"plan_id": plan_id, "code": reviewed.code}
+        )
+    return None
 
 
 def _result(
-    reviewed: ReviewedLine, line: Row[Any] | None, outcome: str, reason: str | None = None
+    reviewed: ReviewedLine, line: Row | None, outcome: str, reason: str | None = None
 ) -> contracts.ReviewLineResult:
     return contracts.ReviewLineResult(
         action_line_id=line.id if line is not None else reviewed.action_line_id,

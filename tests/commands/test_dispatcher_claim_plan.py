@@ -15,10 +15,10 @@ the endpoint had no slot left: both counted the attempts in flight once per due 
 
 import re
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import TextClause, text
+from sqlalchemy import TextClause, TextualSelect, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.webhooks import dispatcher
@@ -95,7 +95,7 @@ async def _plan(
 
 
 def _claim() -> TextClause:
-    statement = dispatcher._CLAIM.element
+    statement = cast(TextualSelect, dispatcher._CLAIM.statement).element
     assert isinstance(statement, TextClause)
     return statement
 

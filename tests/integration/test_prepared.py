@@ -6,7 +6,7 @@ through SQLAlchemy fails."""
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -71,6 +71,30 @@ async def test_statements_first_or_later_in_a_transaction_roll_back_with_it(
     assert await _notes(engine) == [(1, "first statement"), (2, "second statement")]
 
 
+async def test_a_first_statement_sent_to_asyncpg_begins_the_sessions_transaction(
+    engine: AsyncEngine,
+) -> None:
+    """SQLAlchemy sends BEGIN with the first statement it runs: a ``Prepared`` statement that
+    comes first begins the transaction itself, so what it writes stays unseen by others until
+    the session commits (sent alone, it would have committed at once)."""
+    through_sqlalchemy: list[str] = []
+
+    def seen(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        through_sqlalchemy.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with make_session_factory(engine)() as session, session.begin():
+            await ADD_NOTE.execute(session, {"id": 1, "text": "first statement"})
+            rows = await NOTES.fetch(session)
+            assert [(row.id, row.text) for row in rows] == [(1, "first statement")]
+            assert await _notes(engine) == []  # another session: not committed yet
+        assert await _notes(engine) == [(1, "first statement")]
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    assert through_sqlalchemy == []
+
+
 async def test_what_the_session_holds_pending_is_written_first(engine: AsyncEngine) -> None:
     async with make_session_factory(engine)() as session, session.begin():
         await ADD_NOTE.execute(session, {"id": 1, "text": "starts the transaction"})
@@ -81,7 +105,7 @@ async def test_what_the_session_holds_pending_is_written_first(engine: AsyncEngi
 
 async def test_json_parameters_are_encoded_as_sqlalchemy_encodes_them(engine: AsyncEngine) -> None:
     async with make_session_factory(engine)() as session, session.begin():
-        await ADD_DOC.execute(session, {"id": 1, "body": {"a": [1, "x"]}})  # through the session
+        await session.execute(insert(DOCS), {"id": 1, "body": {"a": [1, "x"]}})  # SQLAlchemy
         await ADD_DOC.execute(session, {"id": 2, "body": {"a": [1, "x"]}})  # to asyncpg
         await ADD_DOC.execute(session, {"id": 3, "body": None})
         rows = await DOC_BODIES.fetch(session)

@@ -63,7 +63,6 @@ import structlog
 from sqlalchemy import (
     DateTime,
     Table,
-    TextualSelect,
     bindparam,
     null,
     select,
@@ -180,10 +179,11 @@ _RECORD_OUTCOMES = Prepared(
 )
 
 
-def _claiming(sql: str) -> TextualSelect:
+def _claiming(sql: str) -> Prepared:
     """A claim (its last CTE, ``claimed``, updates and returns the deliveries) that returns
-    each claimed delivery with its job's data."""
-    return text(sql + _JOBS_OF_CLAIMED).columns(
+    each claimed delivery with its job's data. It starts its transaction: sent to asyncpg as
+    the hot statements are, it is built once and its rows are not processed by SQLAlchemy."""
+    statement = text(sql + _JOBS_OF_CLAIMED).columns(
         occurred_at=DateTime(timezone=True),
         previous_secret_until=DateTime(timezone=True),
         resume_at=DateTime(timezone=True),
@@ -191,6 +191,7 @@ def _claiming(sql: str) -> TextualSelect:
         context=JSONB,
         trace_context=JSONB,
     )
+    return Prepared(statement)
 
 
 # Candidates are taken only where there is room, so that a capped endpoint's backlog does not
@@ -460,13 +461,13 @@ class Dispatcher:
         # The probes' statement takes no caps: it claims one delivery per failing endpoint.
         params = {"limit": limit, "lease": self._lease, "owner": self._owner, **self._caps}
         async with self._sessions() as session, session.begin():
-            claimed = list((await session.execute(_CLAIM, params)).all())
+            claimed = await _CLAIM.fetch(session, params)
             # A full claim had a full window (the window is at least what it claimed).
             more_due = bool(claimed) and claimed[0].candidates == limit
             if len(claimed) < limit and time.monotonic() >= self._next_probe_look:
                 self._next_probe_look = time.monotonic() + self._settings.poll_interval
                 params["limit"] = limit - len(claimed)
-                claimed += (await session.execute(_CLAIM_PROBES, params)).all()
+                claimed += await _CLAIM_PROBES.fetch(session, params)
         now = datetime.now(UTC)
         # The endpoint's part of each row, once per endpoint (not attached to the session).
         endpoints = {
