@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -461,19 +461,20 @@ def _keep_loaded_line_current(
 
 
 _LINES = cast(Table, orm.ActionLine.__table__)
-_LOCKED_LINE = Prepared(
-    select(*_LINES.c).where(_LINES.c.id == bindparam("line_id")).with_for_update(**NO_KEY_UPDATE)
-)
+
+
+def _locking_lines(*where: ColumnElement[bool]) -> Prepared:
+    """The lines ``where`` says, every column, locked for a change of their status."""
+    return Prepared(select(*_LINES.c).where(*where).with_for_update(**NO_KEY_UPDATE))
+
+
+_LOCKED_LINE = _locking_lines(_LINES.c.id == bindparam("line_id"))
 # A meeting's review names a line of its plan by id or by code.
-_REVIEWED_BY_ID = Prepared(
-    select(*_LINES.c)
-    .where(_LINES.c.plan_id == bindparam("plan_id"), _LINES.c.id == bindparam("line_id"))
-    .with_for_update(**NO_KEY_UPDATE)
+_REVIEWED_BY_ID = _locking_lines(
+    _LINES.c.plan_id == bindparam("plan_id"), _LINES.c.id == bindparam("line_id")
 )
-_REVIEWED_BY_CODE = Prepared(
-    select(*_LINES.c)
-    .where(_LINES.c.plan_id == bindparam("plan_id"), _LINES.c.code == bindparam("code"))
-    .with_for_update(**NO_KEY_UPDATE)
+_REVIEWED_BY_CODE = _locking_lines(
+    _LINES.c.plan_id == bindparam("plan_id"), _LINES.c.code == bindparam("code")
 )
 _SET_STATUS = Prepared(
     update(_LINES)

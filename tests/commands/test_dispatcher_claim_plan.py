@@ -15,10 +15,10 @@ the endpoint had no slot left: both counted the attempts in flight once per due 
 
 import re
 import uuid
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from sqlalchemy import TextClause, TextualSelect, text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.webhooks import dispatcher
@@ -95,7 +95,7 @@ async def _plan(
 
 
 def _claim() -> TextClause:
-    statement = cast(TextualSelect, dispatcher._CLAIM.statement).element
+    statement = dispatcher._CLAIM.statement
     assert isinstance(statement, TextClause)
     return statement
 

@@ -61,7 +61,6 @@ from typing import cast
 import httpx
 import structlog
 from sqlalchemy import (
-    DateTime,
     Table,
     bindparam,
     null,
@@ -69,7 +68,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications import metrics, orm, wakeup
@@ -182,16 +180,9 @@ _RECORD_OUTCOMES = Prepared(
 def _claiming(sql: str) -> Prepared:
     """A claim (its last CTE, ``claimed``, updates and returns the deliveries) that returns
     each claimed delivery with its job's data. It starts its transaction: sent to asyncpg as
-    the hot statements are, it is built once and its rows are not processed by SQLAlchemy."""
-    statement = text(sql + _JOBS_OF_CLAIMED).columns(
-        occurred_at=DateTime(timezone=True),
-        previous_secret_until=DateTime(timezone=True),
-        resume_at=DateTime(timezone=True),
-        data=JSONB,
-        context=JSONB,
-        trace_context=JSONB,
-    )
-    return Prepared(statement)
+    the hot statements are, it is built once and its rows are asyncpg's (the JSON columns
+    decoded by the codecs SQLAlchemy's dialect sets on each connection)."""
+    return Prepared(text(sql + _JOBS_OF_CLAIMED))
 
 
 # Candidates are taken only where there is room, so that a capped endpoint's backlog does not
