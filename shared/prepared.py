@@ -26,6 +26,8 @@ Errors are raised as SQLAlchemy raises a failed statement's (``shared.db.as_stat
 so that callers classify them as they do for any other.
 """
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,6 +36,7 @@ from sqlalchemy import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import is_exit_exception
 
 from shared import tracing
 from shared.db import as_statement_error
@@ -93,8 +96,6 @@ class Prepared:
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert isinstance(driver, asyncpg.Connection), "Prepared runs on asyncpg connections"
-        if not driver.is_in_transaction():
-            await _begin(connection, raw.dbapi_connection, driver)
         if not self._sql:
             self._compile(connection.dialect)
         given = params or {}
@@ -104,11 +105,18 @@ class Prepared:
             if value is _NOT_GIVEN:
                 raise KeyError(f"no value for the parameter {name!r} of {self._sql[:60]!r}")
             args.append(value if process is None else process(value))
-        with tracing.statement_span(self._operation, connection.engine.url.database):
-            try:
-                return await getattr(driver, how)(self._sql, *args, **options)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                raise await as_statement_error(connection, exc, self._sql) from exc
+        try:
+            if not driver.is_in_transaction():
+                await _begin(connection, raw.dbapi_connection, driver)
+            with tracing.statement_span(self._operation, connection.engine.url.database):
+                try:
+                    return await getattr(driver, how)(self._sql, *args, **options)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    raise await as_statement_error(connection, exc, self._sql) from exc
+        except BaseException as exc:
+            if is_exit_exception(exc):
+                await _discard(connection, exc)
+            raise
 
     def _compile(self, dialect: Dialect) -> None:
         assert isinstance(self._statement, ClauseElement)
@@ -124,6 +132,19 @@ class Prepared:
             self._binds.append((name, default, process))
         self._sql = str(compiled)
         self._operation = self._sql.split(None, 1)[0].upper()
+
+
+async def _discard(connection: AsyncConnection, exc: BaseException) -> None:
+    """Close the connection of a statement (or its BEGIN) interrupted in flight, mostly by
+    the task's cancellation, so that the pool opens a new one instead of taking it back. Its
+    state is unknown: the server may have begun a transaction that SQLAlchemy's adapter was
+    not told of, which its commit and rollback would then leave open, with every later
+    session's work on it never committed and its locks held (a stopped dispatcher left one
+    so in the benchmark, and the next stalled behind it). SQLAlchemy does the same for a
+    statement of its own interrupted so. Shielded: a second cancellation must not stop it
+    half way."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(connection.invalidate(exc))
 
 
 async def _begin(connection: AsyncConnection, adapter: Any, driver: asyncpg.Connection) -> None:

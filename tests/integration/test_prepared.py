@@ -3,8 +3,11 @@ session's transaction (SQLAlchemy sends BEGIN only with its first statement), se
 session has pending, encode its parameters as SQLAlchemy would, and fail as a statement run
 through SQLAlchemy fails."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
+import asyncpg.transaction
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select
 from sqlalchemy.dialects.postgresql import JSONB
@@ -12,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_session_factory
+from shared.db import asyncpg_dsn, make_session_factory
 from shared.prepared import Prepared
 from tests.support.databases import engine_with_tables
 from tests.support.stack import Infrastructure
@@ -133,3 +136,48 @@ async def test_a_missing_parameter_is_refused_before_anything_is_sent(
         await ADD_NOTE.execute(session, {"id": 1, "text": "starts the transaction"})
         with pytest.raises(KeyError, match="text"):
             await ADD_NOTE.execute(session, {"id": 2})
+
+
+async def test_a_statement_cancelled_as_its_begin_is_answered_leaves_no_transaction_behind(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task cancelled once the server has begun the transaction but before SQLAlchemy's
+    adapter has learnt of it (a consumer or dispatcher stopped, a timeout) must not hand a
+    connection back to the pool inside that transaction: whatever later sessions wrote on it
+    would never commit, while they went on as if it had, and its locks would stay held."""
+    begun = asyncio.Event()
+    start = asyncpg.transaction.Transaction.start
+
+    async def begin_then_wait(self: asyncpg.transaction.Transaction) -> None:
+        await start(self)
+        begun.set()
+        await asyncio.sleep(60)  # cancelled here: BEGIN done, the adapter not told yet
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", begin_then_wait)
+    sessions = make_session_factory(engine)
+
+    async def write() -> None:
+        async with sessions() as session, session.begin():
+            await ADD_NOTE.execute(session, {"id": 0, "text": "never written"})
+
+    task = asyncio.create_task(write())
+    await begun.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.undo()
+
+    # More sessions than the pool holds connections: one of them gets the one handed back.
+    for n in range(1, 4):
+        async with sessions() as session, session.begin():
+            await ADD_NOTE.execute(session, {"id": n, "text": f"session {n}"})
+    assert await _notes(engine) == [(n, f"session {n}") for n in range(1, 4)]
+    observer = await asyncpg.connect(asyncpg_dsn(engine.url.render_as_string(hide_password=False)))
+    try:
+        left_open = await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+        )
+    finally:
+        await observer.close()
+    assert left_open == 0
