@@ -16,6 +16,7 @@ import secrets
 import shlex
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from deploy.local.processes import (
@@ -68,9 +69,13 @@ def _as_postgres(argv: list[str]) -> list[str]:
 class Postgres:
     """A PostgreSQL server of our own: own data directory, port and socket directory."""
 
-    def __init__(self, runtime_dir: Path, port: int):
+    def __init__(
+        self, runtime_dir: Path, port: int, settings: Mapping[str, str] | None = None
+    ) -> None:
         self.runtime_dir = runtime_dir.resolve()
         self.port = port
+        # Server settings beyond the defaults, given at every start (``-c name=value``).
+        self.settings = dict(settings or {})
         # Written through a file descriptor pg_ctl inherits, so the postgres user needs no
         # access to the runtime directory for it.
         self.log_path = self.runtime_dir / "logs" / "postgres.log"
@@ -146,6 +151,7 @@ class Postgres:
                 "-c", "listen_addresses=127.0.0.1",
                 "-c", "unix_socket_permissions=0700",
                 "-c", "password_encryption=scram-sha-256",
+                *(arg for item in self.settings.items() for arg in ("-c", "=".join(item))),
             ]
         )  # fmt: skip
         pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-o", options]

@@ -9,6 +9,11 @@ on its way (all on this machine's wall clock):
 - take-in start -> the dispatcher's first attempt (attempted_at): the take-in transaction
   and commit, the NOTIFY and the dispatcher's claim;
 - first attempt -> arrival at the receiver: signing and the HTTP POST.
+
+And when each change became visible in the plan's rollups: the commit of the projection's
+transaction that applied it, read as the commit time of the ``rollup.changed`` outbox row it
+staged for that change (its ``cause_event_id``), which PostgreSQL keeps when
+``track_commit_timestamp`` is on (the benchmark's system turns it on).
 """
 
 import json
@@ -20,6 +25,7 @@ from tests.benchmarks.measure import latency_ms
 from tests.benchmarks.system import System
 
 STATUS_CHANGED = "org.accord.plans.action_line.status_changed"
+ROLLUP_CHANGED = "org.accord.plans.rollup.changed"
 Key = tuple[str, int]  # (action line id, version)
 
 
@@ -79,3 +85,35 @@ STAGES = (
     "first attempt -> webhook received",
 )
 TOTAL = "plans transaction start -> webhook received"
+
+
+async def rollup_visible(
+    system: System, since: datetime, answered: dict[Key, float]
+) -> dict[str, float]:
+    """Latency percentiles from each change's 200 (``answered``: monotonic times by line and
+    version) until the rollups showed it, for the changes staged after ``since``."""
+    wall = time.time() - time.monotonic()
+    plans = await system.connect("plans")
+    try:
+        rows = await plans.fetch(
+            "SELECT event_type, payload, pg_xact_commit_timestamp(xmin) AS committed_at "
+            "FROM outbox WHERE event_type = ANY($1::text[]) AND created_at >= $2",
+            [STATUS_CHANGED, ROLLUP_CHANGED],
+            since,
+        )
+    finally:
+        await plans.close()
+    changes: dict[str, Key] = {}  # the status change's event id -> (line, version)
+    visible: dict[str, float] = {}  # the status change's event id -> when the rollups showed it
+    for row in rows:
+        event = json.loads(row["payload"])
+        if row["event_type"] == STATUS_CHANGED:
+            changes[event["id"]] = (event["data"]["action_line_id"], event["data"]["version"])
+        elif row["committed_at"] is not None:
+            visible[event["data"]["cause_event_id"]] = row["committed_at"].timestamp()
+    spans = [
+        visible[event_id] - (answered[key] + wall)
+        for event_id, key in changes.items()
+        if event_id in visible and key in answered
+    ]
+    return latency_ms(spans) | {"samples": len(spans)}

@@ -28,6 +28,8 @@ from tests.support.stack import (
     new_infrastructure,
 )
 
+COMMIT_TIMESTAMPS = {"track_commit_timestamp": "on"}
+
 
 @dataclass
 class System:
@@ -42,7 +44,9 @@ class System:
     async def running(cls) -> AsyncIterator["System"]:
         with tempfile.TemporaryDirectory(prefix="accord-bench-") as folder:
             runtime = Path(folder)
-            infra = new_infrastructure(runtime)
+            # Commit times of rows (pg_xact_commit_timestamp): when a change became visible
+            # in the rollups is when the projection's transaction committed (latency_stages).
+            infra = new_infrastructure(runtime, postgres_settings=COMMIT_TIMESTAMPS)
             services = Services(infra, overrides=RATE_LIMITS_OFF)
             sink: Sink | None = None
             try:

@@ -8,7 +8,7 @@ restart any part.
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +87,11 @@ class Infrastructure:
         self.postgres.remove()
 
 
-def new_infrastructure(runtime_dir: Path, *, brokers: int = 1) -> Infrastructure:
-    """One broker, or a KRaft cluster of ``brokers`` nodes (combined mode)."""
+def new_infrastructure(
+    runtime_dir: Path, *, brokers: int = 1, postgres_settings: Mapping[str, str] | None = None
+) -> Infrastructure:
+    """One broker, or a KRaft cluster of ``brokers`` nodes (combined mode); PostgreSQL with
+    ``postgres_settings`` beyond its defaults."""
     kafka = (
         Kafka(runtime_dir, free_port(), free_port())
         if brokers == 1
@@ -96,7 +99,7 @@ def new_infrastructure(runtime_dir: Path, *, brokers: int = 1) -> Infrastructure
     )
     return Infrastructure(
         runtime_dir=runtime_dir,
-        postgres=Postgres(runtime_dir, free_port()),
+        postgres=Postgres(runtime_dir, free_port(), postgres_settings),
         kafka=kafka,
         mailpit=Mailpit(runtime_dir, free_port(), free_port(), chaos=True),
     )
