@@ -27,7 +27,7 @@ import httpx
 
 from shared.auth import Role
 from tests.benchmarks.bench_plans import Bench
-from tests.benchmarks.latency_stages import rollup_visible, stages
+from tests.benchmarks.latency_stages import rollup_visible, stages, written_since
 from tests.benchmarks.measure import latency_ms, per_second
 from tests.benchmarks.system import System
 from tests.benchmarks.wrk_load import Wrk, write_lines
@@ -169,6 +169,7 @@ async def steady(system: System, plan: PipelinePlan, rate: float, seconds: float
     errors["webhooks received twice"] += sum(n - 1 for n in received.values())
     errors["webhooks unexpected"] += len(set(received) - set(times))
     errors["events dead-lettered"] += await system.dead_letters() - dead_letters_before
+    written = await written_since(system, since)
     return {
         "rate_per_s": round(rate, 1),
         "seconds": round(sending_seconds, 1),
@@ -177,10 +178,10 @@ async def steady(system: System, plan: PipelinePlan, rate: float, seconds: float
         "error_kinds": {kind: n for kind, n in errors.items() if n},
         "commit_to_webhook": latency_ms(from_answer),
         "request_sent_to_webhook": latency_ms(from_sending),
-        "commit_to_rollup_visible": await rollup_visible(
-            system, since, {key: answered for key, (_, answered) in times.items()}
+        "commit_to_rollup_visible": rollup_visible(
+            written, {key: answered for key, (_, answered) in times.items()}
         ),
-        "stages": await stages(system, since, first_arrival),
+        "stages": stages(written, first_arrival),
         "load_tool": "httpx.AsyncClient, open loop at a fixed rate",
     }
 

@@ -18,6 +18,7 @@ staged for that change (its ``cause_event_id``), which PostgreSQL keeps when
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,18 +30,26 @@ ROLLUP_CHANGED = "org.accord.plans.rollup.changed"
 Key = tuple[str, int]  # (action line id, version)
 
 
-async def stages(
-    system: System, since: datetime, arrivals: dict[Key, float]
-) -> dict[str, dict[str, float]]:
-    """Per-stage latency percentiles of the changes whose (line, version) arrived at the
-    receiver at the given monotonic times, for rows written after ``since``."""
-    wall = time.time() - time.monotonic()  # monotonic -> wall clock, for the arrivals
+@dataclass(frozen=True)
+class Rows:
+    """What the services wrote for a run's changes, read once for every figure below."""
+
+    relayed: dict[Key, Any]  # status change -> its outbox row (created_at, published_at)
+    visible: dict[Key, float]  # status change -> commit of the projection that applied it
+    taken_in: list[Any]  # notifications' take-in and first attempt, per (line, version)
+
+
+async def written_since(system: System, since: datetime) -> Rows:
+    """The rows of the changes staged after ``since``: plans' outbox (status changes and the
+    ``rollup.changed`` event the projection staged for each, with its commit time) and
+    notifications' take-ins with their first attempts."""
     plans, notifications = await system.connect("plans"), await system.connect("notifications")
     try:
         outbox = await plans.fetch(
-            "SELECT payload, created_at, published_at FROM outbox "
-            "WHERE event_type = $1 AND created_at >= $2",
-            STATUS_CHANGED,
+            "SELECT event_type, payload, created_at, published_at, "
+            "pg_xact_commit_timestamp(xmin) AS committed_at FROM outbox "
+            "WHERE event_type = ANY($1::text[]) AND created_at >= $2",
+            [STATUS_CHANGED, ROLLUP_CHANGED],
             since,
         )
         taken_in = await notifications.fetch(
@@ -56,15 +65,32 @@ async def stages(
         await plans.close()
         await notifications.close()
     relayed: dict[Key, Any] = {}
+    changes: dict[str, Key] = {}  # the status change's event id -> (line, version)
+    committed: dict[str, float] = {}  # the status change's event id -> its rollups' commit
     for row in outbox:
-        data = json.loads(row["payload"])["data"]
-        relayed[(data["action_line_id"], data["version"])] = row
+        event = json.loads(row["payload"])
+        if row["event_type"] == STATUS_CHANGED:
+            key = (event["data"]["action_line_id"], event["data"]["version"])
+            relayed[key] = row
+            changes[event["id"]] = key
+        elif row["committed_at"] is not None:
+            committed[event["data"]["cause_event_id"]] = row["committed_at"].timestamp()
+    visible = {
+        key: committed[event_id] for event_id, key in changes.items() if event_id in committed
+    }
+    return Rows(relayed, visible, list(taken_in))
+
+
+def stages(rows: Rows, arrivals: dict[Key, float]) -> dict[str, dict[str, float]]:
+    """Per-stage latency percentiles of the changes whose (line, version) arrived at the
+    receiver at the given monotonic times."""
+    wall = time.time() - time.monotonic()  # monotonic -> wall clock, for the arrivals
     spans: dict[str, list[float]] = {name: [] for name in (*STAGES, TOTAL)}
-    for row in taken_in:
+    for row in rows.taken_in:
         key = (row["line"], row["version"])
-        if key not in relayed or key not in arrivals or row["attempted_at"] is None:
+        if key not in rows.relayed or key not in arrivals or row["attempted_at"] is None:
             continue
-        created, published = relayed[key]["created_at"], relayed[key]["published_at"]
+        created, published = rows.relayed[key]["created_at"], rows.relayed[key]["published_at"]
         marks = [
             created.timestamp(),
             published.timestamp(),
@@ -87,33 +113,9 @@ STAGES = (
 TOTAL = "plans transaction start -> webhook received"
 
 
-async def rollup_visible(
-    system: System, since: datetime, answered: dict[Key, float]
-) -> dict[str, float]:
+def rollup_visible(rows: Rows, answered: dict[Key, float]) -> dict[str, float]:
     """Latency percentiles from each change's 200 (``answered``: monotonic times by line and
-    version) until the rollups showed it, for the changes staged after ``since``."""
+    version) until the rollups showed it."""
     wall = time.time() - time.monotonic()
-    plans = await system.connect("plans")
-    try:
-        rows = await plans.fetch(
-            "SELECT event_type, payload, pg_xact_commit_timestamp(xmin) AS committed_at "
-            "FROM outbox WHERE event_type = ANY($1::text[]) AND created_at >= $2",
-            [STATUS_CHANGED, ROLLUP_CHANGED],
-            since,
-        )
-    finally:
-        await plans.close()
-    changes: dict[str, Key] = {}  # the status change's event id -> (line, version)
-    visible: dict[str, float] = {}  # the status change's event id -> when the rollups showed it
-    for row in rows:
-        event = json.loads(row["payload"])
-        if row["event_type"] == STATUS_CHANGED:
-            changes[event["id"]] = (event["data"]["action_line_id"], event["data"]["version"])
-        elif row["committed_at"] is not None:
-            visible[event["data"]["cause_event_id"]] = row["committed_at"].timestamp()
-    spans = [
-        visible[event_id] - (answered[key] + wall)
-        for event_id, key in changes.items()
-        if event_id in visible and key in answered
-    ]
+    spans = [rows.visible[key] - (answered[key] + wall) for key in answered if key in rows.visible]
     return latency_ms(spans) | {"samples": len(spans)}
