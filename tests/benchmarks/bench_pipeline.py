@@ -27,6 +27,7 @@ import httpx
 
 from shared.auth import Role
 from tests.benchmarks.bench_plans import Bench
+from tests.benchmarks.cpu_use import per_change
 from tests.benchmarks.latency_stages import rollup_visible, stages, written_since
 from tests.benchmarks.measure import latency_ms, per_second
 from tests.benchmarks.system import System
@@ -141,6 +142,7 @@ async def steady(system: System, plan: PipelinePlan, rate: float, seconds: float
         times[(line["id"], body["version"])] = (sent, answered)
 
     since = datetime.now(UTC)
+    cpu_before = system.cpu_used()
     started = time.monotonic()
     tasks = []
     for i in range(count):
@@ -154,6 +156,9 @@ async def steady(system: System, plan: PipelinePlan, rate: float, seconds: float
     check = await system.http.get(f"{system.url('plans')}/plans/{plan.plan_id}/rollups/check")
     if not check.json().get("consistent"):
         errors["rollups differ from a recount"] += 1
+    # From the first request until the last webhook arrived and the rollups showed every change.
+    cpu = per_change(cpu_before, system.cpu_used(), len(times))
+    cpu["cores_busy"] = round(cpu["total"] * len(times) / 1000 / (time.monotonic() - started), 2)
     from_answer, from_sending = [], []
     received: Counter[tuple[str, int]] = Counter()
     first_arrival: dict[tuple[str, int], float] = {}
@@ -182,6 +187,7 @@ async def steady(system: System, plan: PipelinePlan, rate: float, seconds: float
             written, {key: answered for key, (_, answered) in times.items()}
         ),
         "stages": stages(written, first_arrival),
+        "cpu_ms_per_change": cpu,
         "load_tool": "httpx.AsyncClient, open loop at a fixed rate",
     }
 

@@ -405,7 +405,38 @@ def _details(results: dict[str, Any]) -> str:
         lines.append(
             f"| {stage} | {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p['samples']:g} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _cpu(results))
+
+
+def _cpu(results: dict[str, Any]) -> list[str]:
+    """Where the machine's CPU went at each latency run's load and in the sustained run."""
+    runs = {f"{float(share):.0%}": run for share, run in results["latency"].items()}
+    runs["sustained"] = results["sustained"]
+    # Largest first, as the first run has them.
+    names = list(next(iter(runs.values()))["cpu_ms_per_change"]["per_process"])
+    lines = [
+        "",
+        f"Where the machine's CPU went, ms per status change (cpu_use.py; "
+        f"{results['machine']['cores']} cores), from the first request of a run until its "
+        "last webhook arrived:",
+        "",
+        "| process | "
+        + " | ".join(f"{name} ({run['rate_per_s']}/s)" for name, run in runs.items())
+        + " |",
+        "|---|" + "---:|" * len(runs),
+    ]
+    for name in names:
+        cells = [
+            str(run["cpu_ms_per_change"]["per_process"].get(name, "-")) for run in runs.values()
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for key, label in (("total", "**total**"), ("cores_busy", "**cores busy**")):
+        lines.append(
+            f"| {label} | "
+            + " | ".join(str(run["cpu_ms_per_change"][key]) for run in runs.values())
+            + " |"
+        )
+    return lines
 
 
 def _rounds(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -471,6 +502,11 @@ METHOD = """\
   Rollup visible: the commit of the plans projection's transaction that applied the change,
   read as the commit time PostgreSQL kept (``track_commit_timestamp``) of the
   ``rollup.changed`` outbox row it staged for that change (latency_stages.py).
+- Where the CPU went: each process's user + system time from /proc (with its live
+  descendants; PostgreSQL's backends by the database they serve, its other processes and
+  ended backends as the server's; the load generator is the benchmark's own process), read
+  before and after each latency and sustained run, divided by the run's changes; cores busy
+  is their sum over the run's time (cpu_use.py).
 - 6. Scale: sequential PATCHes on random lines of flat plans of each size, the time until
   the rollup shows each one, rollup reads (bench_plans); fan-out to 1,000 and 10,000
   subscriptions is a direct call of the consumer's take-in (bench_notifications).

@@ -3,6 +3,7 @@ integration suite runs them: tests/support/stack.py) and the webhook sink, on fr
 ports in a runtime folder of the run's own, stopped when the run ends however it ends."""
 
 import asyncio
+import os
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -14,8 +15,10 @@ from typing import Any
 import asyncpg
 import httpx
 
+from deploy.local.kafka import Kafka
 from shared.db import asyncpg_dsn
 from shared.migrations import upgrade
+from tests.benchmarks import cpu_use
 from tests.benchmarks.bench_plans import secretariat_client
 from tests.benchmarks.measure import services_rss
 from tests.benchmarks.webhook_sink import Sink
@@ -68,6 +71,20 @@ class System:
 
     def rss(self) -> dict[str, float]:
         return services_rss(self.services)
+
+    def cpu_used(self) -> dict[str, float]:
+        """CPU seconds used so far by each process of the system and by this load generator
+        (cpu_use.py); PostgreSQL's by database."""
+        roots = {name: process.pid() for name, process in self.services.processes.items()}
+        kafka = self.infra.kafka
+        roots["Kafka"] = kafka.pid() if isinstance(kafka, Kafka) else None
+        roots["webhook receiver (sink)"] = self.sink.process.pid()
+        return cpu_use.take(
+            roots,
+            self.infra.postgres.pid(),
+            {f"accord_{name}": f"PostgreSQL: {name}" for name in SERVICE_NAMES},
+            alone={"load generator (the benchmark)": os.getpid()},
+        )
 
     async def database(self, name: str, migrations_of: str) -> str:
         """A fresh database beside the services', with one service's schema; its URL."""
