@@ -55,6 +55,7 @@ def service_main(
             root_path=settings.root_path,
             # In-flight requests get the grace period too (then the app's workers get theirs).
             timeout_graceful_shutdown=int(common.shutdown_grace_seconds),
+            timeout_keep_alive=common.http_keep_alive_seconds,
         )
         # SIGTERM: /readyz turns 503 first, accepting stops after the drain (shared/lifecycle.py).
         DrainingServer(config, common.shutdown_drain_seconds).run()

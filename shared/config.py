@@ -152,6 +152,11 @@ class CommonSettings(BaseSettings):
     # finish what they hold before they are cancelled.
     shutdown_drain_seconds: float = Field(default=0.0, ge=0)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+    # How long an idle keep-alive connection stays open (decision 48): longer than the
+    # clients and proxies in front keep theirs (the local proxy's 60 s, httpx's 5 s), so that
+    # the client, not this process, closes it; closing first races the client's next request
+    # on it, which fails unanswered (uvicorn's own 5 s did, to an httpx client).
+    http_keep_alive_seconds: int = Field(default=75, gt=0)
     # The reverse proxies in front of this process (comma-separated addresses or networks):
     # from them, and only from them, the client's address is taken from X-Forwarded-For, so
     # that the rate limit per address counts each client rather than the proxy (behind one,
