@@ -43,10 +43,8 @@ def _processes() -> dict[int, _Process]:
     return found
 
 
-def _descendants(processes: dict[int, _Process], root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for pid, process in processes.items():
-        children.setdefault(process.parent, []).append(pid)
+def _descendants(children: dict[int, list[int]], root: int) -> list[int]:
+    """``root`` and every process under it (``children``: parent -> its children)."""
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -66,17 +64,20 @@ def take(
     of ``alone`` (a process without its children: the load generator started the rest), and
     the PostgreSQL server at ``postgres`` split by ``databases`` (database name -> label)."""
     processes = _processes()
+    children: dict[int, list[int]] = {}  # built once for every root below
+    for number, process in processes.items():
+        children.setdefault(process.parent, []).append(number)
     seconds: dict[str, float] = {}
-    for name, pid in roots.items():
-        if pid is not None and pid in processes:
-            seconds[name] = sum(processes[p].seconds for p in _descendants(processes, pid))
+    for name, root in roots.items():
+        if root is not None and root in processes:
+            seconds[name] = sum(processes[p].seconds for p in _descendants(children, root))
     for name, pid in (alone or {}).items():
         if pid in processes:
             seconds[name] = processes[pid].seconds
     if postgres is not None and postgres in processes:
         server = "PostgreSQL (server processes, ended backends)"
         seconds[server] = processes[postgres].seconds + processes[postgres].reaped
-        for pid in _descendants(processes, postgres)[1:]:
+        for pid in _descendants(children, postgres)[1:]:
             # A backend's title: "postgres: <user> <database> <client> <state>".
             words = processes[pid].cmdline.split()
             label = databases.get(words[2], server) if len(words) > 2 else server
