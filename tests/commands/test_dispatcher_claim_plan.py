@@ -25,7 +25,14 @@ from services.notifications.webhooks import dispatcher
 from tests.commands.test_notifications_commands import waiting_deliveries
 
 BACKLOG = 2000
-PARAMETERS = {"limit": 32, "lease": 45.0, "owner": "x", "per_endpoint": 8, "per_delegation": 16}
+PARAMETERS = {
+    "limit": 32,
+    "lease": 45.0,
+    "owner": "x",
+    "per_endpoint": 8,
+    "per_delegation": 16,
+    "finished": [1, 2],
+}
 
 
 async def _with_backlog_unknown_to_the_planner(session: AsyncSession) -> uuid.UUID:
@@ -67,6 +74,8 @@ def _positional(sql: str) -> tuple[str, list[str]]:
 
 
 def _literal(value: object) -> str:
+    if isinstance(value, list):  # an array, as PostgreSQL writes one
+        return "'{" + ",".join(map(str, value)) + "}'"
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 

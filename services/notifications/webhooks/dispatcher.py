@@ -38,7 +38,11 @@ would send the same ``webhook-id`` a second time while the first is still open).
 claim leaves alone the due deliveries of an endpoint, or of a delegation, that already has
 ``max_in_flight_per_endpoint`` (``max_in_flight_per_delegation``) attempts in flight: a slow
 endpoint waits for its own slots while the others' deliveries keep flowing. The caps count
-the leases in the database, so they hold across processes up to two claims racing.
+the leases in the database, so they hold across processes up to two claims racing; a claim
+leaves out its own dispatcher's attempts that have ended and wait to be recorded (they hold
+no slot of the receiver). Counted, they kept an endpoint at its cap until the recorder's
+commit: a busy endpoint's slots stood empty for a record and a claim per round, and the
+dispatcher sent at 0.78 of a plain httpx loop with a third of its CPU unused.
 
 Replicas: dispatchers in several processes share the work through the claim (rows another
 has locked are skipped, leased rows are not due) and keep the order above, which counts any
@@ -119,13 +123,15 @@ _NOT_HELD_BACK = """
 
 def _in_flight(column: str) -> str:
     """Per value of ``column`` (endpoint or delegation), how many deliveries have an attempt in
-    flight (claimed, lease running, not recorded yet), for the values that have any. Read once
+    flight (claimed, lease running, not recorded yet, not among ``:finished``, the attempts the
+    claiming dispatcher has seen end), for the values that have any. Read once
     per claim from the partial index on leased rows (migration 0008), which holds only what
     is in flight: counting per candidate instead read every attempt in flight for each due
     delivery, 50 ms per claim with 2,000 due at an endpoint with no slot left."""
     return f"""
         SELECT {column} AS key, count(*) AS n FROM deliveries
         WHERE status = 'pending' AND leased_by IS NOT NULL AND next_attempt_at > now()
+            AND id <> ALL(:finished)
         GROUP BY {column}
     """
 
@@ -342,6 +348,9 @@ class Dispatcher:
         }
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Deliveries whose attempt has ended here and waits for the recorder: no longer in
+        # flight, whatever their lease in the database says (see "Slots" above).
+        self._finished: set[int] = set()
         # Made by ``run`` (its client's); it pins each endpoint's checked address.
         self._transport: WebhookTransport | None = None
         # Probes are looked for once per poll interval, not on every wake-up.
@@ -450,7 +459,13 @@ class Dispatcher:
         now: the claim was full, or its window of candidates was (the caps per endpoint and
         delegation trim a window, and due deliveries of other endpoints may wait behind it)."""
         # The probes' statement takes no caps: it claims one delivery per failing endpoint.
-        params = {"limit": limit, "lease": self._lease, "owner": self._owner, **self._caps}
+        params = {
+            "limit": limit,
+            "lease": self._lease,
+            "owner": self._owner,
+            "finished": list(self._finished),
+            **self._caps,
+        }
         async with self._sessions() as session, session.begin():
             claimed = await _CLAIM.fetch(session, params)
             # A full claim had a full window (the window is at least what it claimed).
@@ -547,6 +562,7 @@ class Dispatcher:
                 if outcome.error is not None:
                     tracing.fail(span, outcome.error)
         metrics.count_attempt(outcome.result, probe=job.resume_at is not None, seconds=seconds)
+        self._finished.add(job.delivery_id)
         self._outcomes.put_nowait(outcome)
 
     async def _attempt(
@@ -621,6 +637,7 @@ class Dispatcher:
                     # meanwhile so that a short database outage costs no resend.
                     log.warning("dispatcher_record_failed", error=f"{type(exc).__name__}: {exc}")
                     await backoff.sleep()
+            self._finished.difference_update(o.job.delivery_id for o in batch)
             # Counted once committed: a batch recorded again after a failure counts once.
             for status in finished:
                 metrics.WEBHOOK_DELIVERIES_FINISHED.labels(status).inc()
