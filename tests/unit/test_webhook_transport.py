@@ -3,6 +3,7 @@ HTTP/1.1 server on loopback: a pooled connection's health is checked without a s
 per pooled connection, and a connection the server closed while idle is still noticed."""
 
 import asyncio
+import select
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -98,6 +99,50 @@ async def test_a_full_pool_is_not_asked_for_its_peers_on_every_request(
 
     assert server["connections"] <= 32
     assert calls["getpeername"] < 32
+
+
+class _CountedPoll:
+    """``select.poll``, counting the times it is asked."""
+
+    asked = 0
+
+    def __init__(self) -> None:
+        self._poll = _POLL()
+
+    def register(self, *args: Any) -> None:
+        self._poll.register(*args)
+
+    def unregister(self, fd: int) -> None:
+        self._poll.unregister(fd)
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        _CountedPoll.asked += 1
+        return self._poll.poll(timeout)
+
+
+_POLL = select.poll
+
+
+async def test_the_pools_sockets_are_asked_together_not_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool asks every idle connection whether its server closed it, twice per request.
+    One ``poll`` per connection asked was a third of the dispatcher's CPU at 32 connections
+    (44,670 polls for the 320 requests below, seen); the sockets are now asked together, at
+    most once per turn of the event loop."""
+    monkeypatch.setattr(select, "poll", _CountedPoll)
+    async with keep_alive_server() as server, _client(32) as client:
+
+        async def post() -> int:
+            return (await client.post(server["url"], content=b"{}")).status_code
+
+        await asyncio.gather(*(post() for _ in range(32)))  # the pool's connections, opened
+        _CountedPoll.asked = 0
+        for _ in range(10):
+            assert await asyncio.gather(*(post() for _ in range(32))) == [204] * 32
+
+    assert _CountedPoll.asked <= 2 * 320
+    assert server["connections"] == 32  # and none was taken for closed
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced_not_used() -> None:

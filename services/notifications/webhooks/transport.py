@@ -17,10 +17,14 @@ backend each such question builds the stream's whole attribute map, which includ
 ``getpeername`` system call, then polls the socket: with 32 connections, about 140
 ``getpeername`` calls per webhook (tests/unit/test_webhook_transport.py counts them). A
 profile of the dispatcher at 32 connections (docs/performance.md) had two fifths of its time
-there. This backend keeps each connection's socket from the start and answers with one
-``poll``; everything else is anyio's.
+there. This backend keeps each connection's socket from the start and answers from one
+``poll`` of all the pool's sockets per turn of the event loop (``_Readiness``): asking each
+socket with a ``poll`` of its own was still a third of the dispatcher's CPU at 32 connections,
+since the pool asks every idle connection twice per request. Everything else is anyio's.
 """
 
+import asyncio
+import contextlib
 import select
 import socket
 import ssl
@@ -30,11 +34,61 @@ import httpcore
 import httpx
 
 
+class _Readiness:
+    """Which of the pool's sockets have something to read, asked of the kernel for all of them
+    at once and remembered until the event loop's next turn: the pool asks about each idle
+    connection in turn, all within one turn. A server's close that lands meanwhile is seen on
+    the next turn, as one landing just after a single socket's ``poll`` would be.
+
+    An answer cannot be mistaken for a close: the event loop's transport takes a socket's
+    bytes and wakes the connection's task on a later turn, after the remembered answer is
+    forgotten (its forgetting is queued when it is taken). So a connection that goes idle in
+    this turn had read its answer before the poll, and its socket is readable only if more
+    came: the server's close."""
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+        self._watched: set[int] = set()
+        self._readable: set[int] | None = None  # None: not asked this turn
+
+    def watch(self, sock: socket.socket) -> None:
+        self._poll.register(sock, select.POLLIN)
+        self._watched.add(sock.fileno())
+
+    def forget(self, sock: socket.socket) -> None:
+        """Before the socket closes: its number may be given to another socket."""
+        fd = sock.fileno()
+        if fd in self._watched:
+            self._watched.discard(fd)
+            with contextlib.suppress(KeyError, ValueError):
+                self._poll.unregister(fd)
+
+    def readable(self, sock: socket.socket | None) -> bool:
+        """Whether reading would not block (data, or the end of the stream); a socket already
+        closed on our side counts as readable, so that the pool drops its connection."""
+        if sock is None or sock.fileno() < 0:
+            return True
+        fd = sock.fileno()
+        if fd not in self._watched:
+            return _readable(sock)
+        if self._readable is None:
+            # Any event counts: POLLHUP, POLLERR and POLLNVAL come without being asked for.
+            self._readable = {ready for ready, _ in self._poll.poll(0)}
+            asyncio.get_running_loop().call_soon(self._new_turn)
+        return fd in self._readable
+
+    def _new_turn(self) -> None:
+        self._readable = None
+
+
 class _Stream(httpcore.AsyncNetworkStream):
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+    def __init__(self, inner: httpcore.AsyncNetworkStream, readiness: _Readiness) -> None:
         self._inner = inner
+        self._readiness = readiness
         # The TCP socket under the stream, TLS or not; it stays the same for the stream's life.
         self._socket: socket.socket | None = inner.get_extra_info("socket")
+        if self._socket is not None:
+            readiness.watch(self._socket)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max_bytes, timeout)
@@ -43,6 +97,8 @@ class _Stream(httpcore.AsyncNetworkStream):
         await self._inner.write(buffer, timeout)
 
     async def aclose(self) -> None:
+        if self._socket is not None:
+            self._readiness.forget(self._socket)
         await self._inner.aclose()
 
     async def start_tls(
@@ -51,19 +107,17 @@ class _Stream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _Stream(tls, self._readiness)
 
     def get_extra_info(self, info: str) -> typing.Any:
         if info == "is_readable":
-            return _readable(self._socket)
+            return self._readiness.readable(self._socket)
         return self._inner.get_extra_info(info)
 
 
-def _readable(sock: socket.socket | None) -> bool:
-    """Whether reading would not block (data, or the end of the stream); a socket already
-    closed on our side counts as readable, so that the pool drops its connection."""
-    if sock is None or sock.fileno() < 0:
-        return True
+def _readable(sock: socket.socket) -> bool:
+    """One socket asked on its own (one the pool does not watch)."""
     poll = select.poll()
     poll.register(sock, select.POLLIN)
     return bool(poll.poll(0))
@@ -72,6 +126,7 @@ def _readable(sock: socket.socket | None) -> bool:
 class _Backend(httpcore.AsyncNetworkBackend):
     def __init__(self) -> None:
         self._inner = httpcore.AnyIOBackend()
+        self._readiness = _Readiness()
         # Host name (as in the URL, IDNA-encoded) -> the address last approved for it.
         self.pins: dict[str, str] = {}
 
@@ -89,7 +144,7 @@ class _Backend(httpcore.AsyncNetworkBackend):
         stream = await self._inner.connect_tcp(
             address, port, timeout, local_address, socket_options
         )
-        return _Stream(stream)
+        return _Stream(stream, self._readiness)
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
