@@ -41,6 +41,7 @@ def _outcome(delivery: orm.Delivery, status_code: int) -> Outcome:
         webhook_id=delivery.webhook_id,
         tries=delivery.tries,
         endpoint_id=delivery.endpoint_id,
+        delegation_code=delivery.delegation_code,
         url="https://hooks.example.org/",
         secrets=(),
         body="{}",

@@ -121,8 +121,10 @@ async def pending_deliveries(
     return webhook_ids
 
 
-def dispatching(sessions: async_sessionmaker[AsyncSession]) -> AbstractAsyncContextManager[None]:
-    dispatcher = Dispatcher(sessions, SETTINGS, allow_loopback=True, pulse=wakeup.Pulse())
+def dispatching(
+    sessions: async_sessionmaker[AsyncSession], settings: NotificationsSettings = SETTINGS
+) -> AbstractAsyncContextManager[None]:
+    dispatcher = Dispatcher(sessions, settings, allow_loopback=True, pulse=wakeup.Pulse())
     return in_background(dispatcher.run())
 
 
@@ -215,15 +217,30 @@ async def test_a_huge_answer_is_read_only_as_far_as_its_prefix(
     assert receiver.bytes_written < HUGE_LENGTH - CHUNK
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SETTINGS,
+        # Nothing polls within the test: what sends the next deliveries is the end of an
+        # attempt that held its endpoint's last slot, not a poll nor the recorder's wake-up.
+        SETTINGS.model_copy(update={"poll_interval": 60.0}),
+    ],
+    ids=["polling", "woken-by-the-attempts-end"],
+)
 async def test_a_slot_is_free_again_when_its_attempt_ends_not_when_it_is_recorded(
-    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: NotificationsSettings,
 ) -> None:
     """The caps count attempts in flight. An attempt that has ended but waits for the
     recorder holds no slot of its receiver: before the fix it did (its lease in the database
     was counted until the record's commit), and a busy endpoint's slots stood empty for a
     record and a claim each round; the benchmark's dispatcher sent at 0.78 of a plain httpx
     loop with a third of its CPU unused. Here the recorder is held: with the fix every
-    delivery is sent meanwhile, two at a time at most; before it, two in all."""
+    delivery is sent meanwhile, two at a time at most; before it, two in all. Nor does the
+    next claim wait for a poll: the attempt that frees its endpoint's last slot wakes it (the
+    second case, where no poll comes within the test and no recorder's wake-up reaches the
+    dispatcher's pulse)."""
     recording = asyncio.Event()
     record = Dispatcher._record
 
@@ -235,7 +252,7 @@ async def test_a_slot_is_free_again_when_its_attempt_ends_not_when_it_is_recorde
     async with MisbehavingReceiver(Behaviour.HEALTHY).running() as receiver:
         [endpoint] = await new_delegation(sessions, receiver.url())
         webhook_ids = await pending_deliveries(sessions, endpoint, 6)
-        async with dispatching(sessions):
+        async with dispatching(sessions, settings):
             await eventually(
                 lambda: asyncio.sleep(0, len(receiver.requests) == len(webhook_ids)),
                 timeout=10,

@@ -42,7 +42,10 @@ the leases in the database, so they hold across processes up to two claims racin
 leaves out its own dispatcher's attempts that have ended and wait to be recorded (they hold
 no slot of the receiver). Counted, they kept an endpoint at its cap until the recorder's
 commit: a busy endpoint's slots stood empty for a record and a claim per round, and the
-dispatcher sent at 0.78 of a plain httpx loop with a third of its CPU unused.
+dispatcher sent at 0.78 of a plain httpx loop with a third of its CPU unused. For the same
+reason an attempt that ends where its endpoint or delegation had all its slots taken by this
+dispatcher wakes the claim at once: a due delivery may be waiting for that slot, and the
+recorder's notification comes a commit later (other processes' slots still free up on it).
 
 Replicas: dispatchers in several processes share the work through the claim (rows another
 has locked are skipped, leased rows are not due) and keep the order above, which counts any
@@ -58,9 +61,10 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import TypeVar, cast
 
 import httpx
 import structlog
@@ -102,6 +106,8 @@ log = structlog.get_logger(__name__)
 
 USER_AGENT = "Accord-Webhooks/1.0"
 
+_K = TypeVar("_K")
+
 # A pending delivery ``d`` that no earlier pending delivery of the same endpoint and subject
 # holds back. Served by ix_deliveries_pending_by_subject: one index probe per candidate, which
 # keeps the claim cheap with thousands pending even before the table's statistics catch up.
@@ -119,6 +125,13 @@ _NOT_HELD_BACK = """
         LIMIT 1
     ) IS NULL
 """
+
+
+def _count_out(counter: Counter[_K], key: _K) -> None:
+    """One less of ``key``, forgotten at none (endpoints come and go)."""
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 def _in_flight(column: str) -> str:
@@ -301,6 +314,7 @@ class Job:
     webhook_id: str
     tries: int
     endpoint_id: object
+    delegation_code: str
     url: str
     secrets: tuple[str, ...]
     body: str
@@ -351,6 +365,9 @@ class Dispatcher:
         # Deliveries whose attempt has ended here and waits for the recorder: no longer in
         # flight, whatever their lease in the database says (see "Slots" above).
         self._finished: set[int] = set()
+        # This dispatcher's attempts in flight per endpoint and per delegation (see "Slots").
+        self._per_endpoint: Counter[object] = Counter()
+        self._per_delegation: Counter[str] = Counter()
         # Made by ``run`` (its client's); it pins each endpoint's checked address.
         self._transport: WebhookTransport | None = None
         # Probes are looked for once per poll interval, not on every wake-up.
@@ -437,6 +454,8 @@ class Dispatcher:
                     await backoff.sleep()
                     continue
             for job in jobs:
+                self._per_endpoint[job.endpoint_id] += 1
+                self._per_delegation[job.delegation_code] += 1
                 task = asyncio.create_task(self._send(client, job, deadline))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
@@ -497,6 +516,7 @@ class Dispatcher:
                 webhook_id=c.webhook_id,
                 tries=c.tries,
                 endpoint_id=c.endpoint_id,
+                delegation_code=c.delegation_code,
                 url=c.url,
                 secrets=signing[c.endpoint_id][0],
                 unsigned_because=signing[c.endpoint_id][1],
@@ -564,6 +584,18 @@ class Dispatcher:
         metrics.count_attempt(outcome.result, probe=job.resume_at is not None, seconds=seconds)
         self._finished.add(job.delivery_id)
         self._outcomes.put_nowait(outcome)
+        self._free_slot(job)
+
+    def _free_slot(self, job: Job) -> None:
+        """Count the ended attempt out; wake the claim if it ends a cap (see "Slots")."""
+        capped = (
+            self._per_endpoint[job.endpoint_id] >= self._caps["per_endpoint"]
+            or self._per_delegation[job.delegation_code] >= self._caps["per_delegation"]
+        )
+        _count_out(self._per_endpoint, job.endpoint_id)
+        _count_out(self._per_delegation, job.delegation_code)
+        if capped:
+            self._pulse.fire()
 
     async def _attempt(
         self, client: httpx.AsyncClient, job: Job, deadline: float
