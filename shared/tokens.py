@@ -149,6 +149,7 @@ class SecretKeySource:
 
 @dataclass(frozen=True)
 class _Verified:
+    header: dict[str, object]  # its header, which names its key
     key: object  # the key that checked it
     principal: Principal
     expires: float  # its exp
@@ -173,6 +174,14 @@ class TokenVerifier:
         self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None:
+            # Its header as decoded when it was checked: decoding the token again (every
+            # segment, base64 and JSON) was the most of a remembered token's cost.
+            key = await self.keys.key_for(known.header)
+            if known.key is key and time.time() < known.expires:
+                self._verified.move_to_end(token)
+                return known.principal
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -182,13 +191,9 @@ class TokenVerifier:
         if header.get("alg") != self.keys.algorithm:
             raise Unauthorized(f"the token is not signed with {self.keys.algorithm}")
         key = await self.keys.key_for(header)
-        known = self._verified.get(token)
-        if known is not None and known.key is key and time.time() < known.expires:
-            self._verified.move_to_end(token)
-            return known.principal
         claims = self._claims(token, key)
         principal = _principal(claims)
-        self._verified[token] = _Verified(key, principal, _number(claims["exp"]))
+        self._verified[token] = _Verified(header, key, principal, _number(claims["exp"]))
         if len(self._verified) > self.REMEMBERED:
             self._verified.popitem(last=False)
         return principal
