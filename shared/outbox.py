@@ -48,6 +48,7 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Index,
+    Insert,
     LargeBinary,
     MetaData,
     String,
@@ -124,19 +125,26 @@ class Outbox:
 
     async def add(self, session: AsyncSession, event: EventContract, *, subject: str) -> uuid.UUID:
         """Stage one event inside the caller's transaction; return its id."""
-        row = self._row(event, subject)
+        row = self.row(event, subject)
         await _insert_into(self.table).execute(session, row)
         return row["event_id"]
+
+    def staging(self) -> Insert:
+        """The INSERT that stages one event, its values the parameters ``row`` gives: for a
+        hot command that writes its event in the statement of its own writes (a CTE), one
+        round trip instead of two."""
+        return staging_insert(self.table)
 
     async def add_many(
         self, session: AsyncSession, events: Sequence[tuple[EventContract, str]]
     ) -> None:
         """Stage many (event, subject) pairs in a few statements (bulk imports)."""
         await insert_many(
-            session, self.table, [self._row(event, subject) for event, subject in events]
+            session, self.table, [self.row(event, subject) for event, subject in events]
         )
 
-    def _row(self, event: EventContract, subject: str) -> dict[str, Any]:
+    def row(self, event: EventContract, subject: str) -> dict[str, Any]:
+        """The outbox row of ``event``, as the parameters of ``staging``'s INSERT."""
         key = getattr(event, self.key, None)
         if key is None:
             raise TypeError(f"{type(event).__name__} has no {self.key!r} to key it by")
@@ -154,12 +162,17 @@ class Outbox:
 _STAGED = ("event_id", "topic", "key", "event_type", "payload")
 
 
+def staging_insert(table: Table) -> Insert:
+    """The outbox's INSERT of one row, its values by name as parameters (``Outbox.row``)."""
+    return insert(table).values({name: bindparam(name) for name in _STAGED})
+
+
 @functools.cache
 def _insert_into(table: Table) -> Prepared:
     """The outbox's INSERT, run with each row as its parameters: built anew with the row's
     values, the statement cost more to build (about 0.1 ms here) than the event's envelope
     and its JSON."""
-    return Prepared(insert(table).values({name: bindparam(name) for name in _STAGED}))
+    return Prepared(staging_insert(table))
 
 
 def make_producer(kafka: KafkaAccess, **overrides: object) -> AIOKafkaProducer:

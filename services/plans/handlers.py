@@ -429,16 +429,18 @@ async def _change_status(
         source_kind=command.source.kind.value,
         source_id=command.source.id,
     )
-    changed = await _SET_STATUS.fetchrow(
-        session, {"line_id": line.id, "new_status": change.new.value, "new_version": change.version}
+    event = events.status_changed(line, recorded, around.section_path)
+    changed = await _WRITE_CHANGE.fetchrow(
+        session,
+        {
+            "line_id": line.id,
+            "new_status": change.new.value,
+            "new_version": change.version,
+            **asdict(recorded),
+            **events.outbox.row(event, subject=f"action-lines/{line.id}"),
+        },
     )
     assert changed is not None  # the line is locked
-    await _RECORD_CHANGE.execute(session, asdict(recorded))
-    await events.outbox.add(
-        session,
-        events.status_changed(line, recorded, around.section_path),
-        subject=f"action-lines/{line.id}",
-    )
     now = {
         "status": change.new.value,
         "version": change.version,
@@ -476,15 +478,22 @@ _REVIEWED_BY_ID = _locking_lines(
 _REVIEWED_BY_CODE = _locking_lines(
     _LINES.c.plan_id == bindparam("plan_id"), _LINES.c.code == bindparam("code")
 )
-_SET_STATUS = Prepared(
+_SET_STATUS = (
     update(_LINES)
     .where(_LINES.c.id == bindparam("line_id"))
     .values(status=bindparam("new_status"), version=bindparam("new_version"), updated_at=func.now())
     .returning(_LINES.c.updated_at)
+    .cte("changed")
 )
-_RECORD_CHANGE = Prepared(
-    insert(orm.JournalEntry).values(
-        {field.name: bindparam(field.name) for field in fields(RecordedChange)}
+# A status change's three writes in one statement: the line's status and version, its journal
+# entry and its event's outbox row, as CTEs (none reads another's rows). One round trip
+# instead of three: each cost the API about as much CPU as the Python around it.
+_WRITE_CHANGE = Prepared(
+    select(_SET_STATUS.c.updated_at).add_cte(
+        insert(orm.JournalEntry)
+        .values({field.name: bindparam(field.name) for field in fields(RecordedChange)})
+        .cte("journal"),
+        events.outbox.staging().cte("staged"),
     )
 )
 
