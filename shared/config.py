@@ -305,7 +305,8 @@ class ServiceSettings(BaseSettings):
     database_url: str
     http_host: str = "127.0.0.1"
     http_port: int
-    db_pool_size: int = 10
+    # The connections a process opens to its database at most, and keeps (shared/db.py).
+    db_pool_size: int = 20
     # The path prefix an entry point routes to this service and removes (e.g. /meetings):
     # the briefing pages put it in their links, redirects and cookie path (shared/pages).
     root_path: str = Field(default="", pattern=r"^(/[A-Za-z0-9._~-]+)*$")

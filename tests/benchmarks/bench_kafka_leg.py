@@ -76,7 +76,7 @@ async def _database(infra: Infrastructure) -> tuple[async_sessionmaker[AsyncSess
     url = infra.postgres.url("accord_bench")
     metadata = MetaData()
     outbox, processed, dead_letters = messaging_tables(metadata)
-    engine = make_engine(url, pool_size=5)
+    engine = make_engine(url, pool_size=10)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
         for statement in NOTIFY_TRIGGER_DDL:

@@ -257,7 +257,7 @@ async def measure(
         poll_interval=0.05,
         allow_http_webhooks=True,
     )
-    engine = make_engine(database_url, pool_size=10)
+    engine = make_engine(database_url, pool_size=20)
     sessions = make_session_factory(engine)
     body = sample_webhook_body()  # the raw loop posts what the dispatcher posts
 

@@ -18,7 +18,7 @@ from tests.commands.test_notifications_commands import SETTINGS, now_in, waiting
 async def test_a_window_trimmed_by_an_endpoints_cap_is_followed_by_a_claim_behind_it(
     command_databases: dict[str, str],
 ) -> None:
-    engine = make_engine(command_databases["notifications"], pool_size=2)
+    engine = make_engine(command_databases["notifications"], pool_size=4)
     sessions = make_session_factory(engine)
     settings = SETTINGS.model_copy(update={"max_in_flight_per_endpoint": 2})
     endpoints = []

@@ -127,7 +127,7 @@ async def test_a_disabled_endpoints_due_deliveries_do_not_wake_the_dispatcher(
 ) -> None:
     # Found in a whole-suite run: the next-due query counted what the claim never takes (a
     # disabled endpoint's deliveries), so the dispatcher claimed again at once, for ever.
-    engine = make_engine(command_databases["notifications"], pool_size=2)
+    engine = make_engine(command_databases["notifications"], pool_size=4)
     sessions = make_session_factory(engine)
     try:
         async with sessions() as session, session.begin():

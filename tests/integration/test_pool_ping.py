@@ -1,12 +1,14 @@
 """Pooled connections are tested only after sitting idle (shared/db.py, decision 40): a busy
 service does not pay three round trips per transaction, and a connection whose server went
-away while it sat in the pool is still replaced before use, never handed to a request."""
+away while it sat in the pool is still replaced before use, never handed to a request. Under
+more load than the pool holds, its connections are kept, not opened and closed per request
+(decision 49)."""
 
 import asyncio
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from shared import db
 from shared.db import asyncpg_dsn, make_engine
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.integration
 async def test_connections_reused_at_once_are_not_tested(
     infra: Infrastructure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = make_engine(await empty_database(infra, "pool_ping"), pool_size=2)
+    engine = make_engine(await empty_database(infra, "pool_ping"), pool_size=4)
     pings = []
     original = engine.dialect.do_ping
     monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or original(c))
@@ -56,5 +58,31 @@ async def test_a_connection_dead_in_the_pool_is_replaced_before_use(
         async with engine.connect() as connection:
             after = await connection.scalar(text("SELECT pg_backend_pid()"))
         assert after != before
+    finally:
+        await engine.dispose()
+
+
+async def test_the_pool_keeps_every_connection_it_opens_under_more_load_than_it_holds(
+    infra: Infrastructure,
+) -> None:
+    engine = make_engine(await empty_database(infra, "pool_keeps"), pool_size=4)
+    opened, closed = [], []
+    event.listen(engine.sync_engine, "connect", lambda *_: opened.append(1))
+    event.listen(engine.sync_engine, "close", lambda *_: closed.append(1))
+    in_flight, most = 0, 0
+
+    async def request() -> None:
+        nonlocal in_flight, most
+        async with engine.connect() as connection:
+            in_flight += 1
+            most = max(most, in_flight)
+            await connection.scalar(text("SELECT pg_sleep(0.02)"))
+            in_flight -= 1
+
+    try:
+        for _ in range(3):  # waves of twice as many requests as the pool holds
+            await asyncio.gather(*(request() for _ in range(8)))
+        # An overflow connection would have been opened for a request and closed after it.
+        assert (len(opened), closed, most) == (4, [], 4)
     finally:
         await engine.dispose()

@@ -40,7 +40,7 @@ async def test_the_outbox_probe_counts_what_waits_and_ages_the_oldest(
     await asyncio.to_thread(infra.postgres.create_database, database)
     metadata = MetaData()
     outbox, dead_letters = outbox_table(metadata), dead_letters_table(metadata)
-    engine = make_engine(infra.postgres.url(database), pool_size=2)
+    engine = make_engine(infra.postgres.url(database), pool_size=4)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(metadata.create_all)

@@ -163,7 +163,7 @@ async def database(infra: Infrastructure) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def sessions(database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(database, pool_size=2)
+    engine = make_engine(database, pool_size=4)
     try:
         yield make_session_factory(engine)
     finally:

@@ -60,7 +60,7 @@ async def sessions(infra: Infrastructure) -> AsyncIterator[async_sessionmaker[As
     await asyncio.to_thread(infra.postgres.create_database, name)
     url = infra.postgres.url(name)
     await asyncio.to_thread(upgrade, REPO / "services" / "notifications" / "migrations", url)
-    engine = make_engine(url, pool_size=4)
+    engine = make_engine(url, pool_size=8)
     try:
         yield make_session_factory(engine)
     finally:

@@ -62,7 +62,7 @@ async def harness(
     effects = Table("effects", metadata, Column("event_id", String(200), nullable=False))
     dead_letters = dead_letters_table(metadata)
     processed = processed_events_table(metadata)
-    engine = make_engine(infra.postgres.url(database), pool_size=2)
+    engine = make_engine(infra.postgres.url(database), pool_size=4)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
 

@@ -38,7 +38,7 @@ async def engine_with_tables(
 ) -> AsyncIterator[AsyncEngine]:
     """An engine on a fresh database (``empty_database``) holding ``metadata``'s tables,
     disposed of on the way out."""
-    engine = make_engine(await empty_database(infra, prefix), pool_size=2)
+    engine = make_engine(await empty_database(infra, prefix), pool_size=4)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     try:

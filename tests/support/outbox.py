@@ -35,7 +35,7 @@ async def own_outbox(
     await admin.close()
     url = await empty_database(infra, name.replace("-", "_"))
     table = outbox_table(MetaData())
-    engine = make_engine(url, pool_size=2)
+    engine = make_engine(url, pool_size=4)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(table.metadata.create_all)
