@@ -133,7 +133,7 @@ class Outbox:
         """The INSERT that stages one event, its values the parameters ``row`` gives: for a
         hot command that writes its event in the statement of its own writes (a CTE), one
         round trip instead of two."""
-        return staging_insert(self.table)
+        return _staging_insert(self.table)
 
     async def add_many(
         self, session: AsyncSession, events: Sequence[tuple[EventContract, str]]
@@ -162,7 +162,7 @@ class Outbox:
 _STAGED = ("event_id", "topic", "key", "event_type", "payload")
 
 
-def staging_insert(table: Table) -> Insert:
+def _staging_insert(table: Table) -> Insert:
     """The outbox's INSERT of one row, its values by name as parameters (``Outbox.row``)."""
     return insert(table).values({name: bindparam(name) for name in _STAGED})
 
@@ -172,7 +172,7 @@ def _insert_into(table: Table) -> Prepared:
     """The outbox's INSERT, run with each row as its parameters: built anew with the row's
     values, the statement cost more to build (about 0.1 ms here) than the event's envelope
     and its JSON."""
-    return Prepared(staging_insert(table))
+    return Prepared(_staging_insert(table))
 
 
 def make_producer(kafka: KafkaAccess, **overrides: object) -> AIOKafkaProducer:
