@@ -8,7 +8,7 @@ makes both durable together. It refuses with the domain's errors (``domain``,
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, cast
@@ -413,7 +413,9 @@ async def _change_status(
     change = domain.change_status(
         LineStatus(line.status), line.version, command.status, command.expected_version
     )
-    around = await _around(session, line)
+    around = (
+        _Around.of(line) if line.snapshot_version == line.version else await _around(session, line)
+    )
     today = domain.plan_today(around.time_zone, datetime.now(UTC))
     effective = command.effective_date or today
     domain.check_effective_date(effective, today=today, latest=around.latest_effective)
@@ -436,7 +438,8 @@ async def _change_status(
             "line_id": line.id,
             "new_status": change.new.value,
             "new_version": change.version,
-            **asdict(recorded),
+            # Its fields as they are (``asdict`` deep-copies each value: 1.5 % of the route).
+            **vars(recorded),
             **events.outbox.row(event, subject=f"action-lines/{line.id}"),
         },
     )
@@ -447,7 +450,8 @@ async def _change_status(
         "updated_at": changed["updated_at"],
     }
     _keep_loaded_line_current(session, line.id, now)
-    return {**dict(line), **now}
+    # The line's own columns, without what the locking statement read beside them.
+    return {**{name: line[name] for name in _LINE_COLUMNS}, **now}
 
 
 def _keep_loaded_line_current(
@@ -465,9 +469,43 @@ def _keep_loaded_line_current(
 _LINES = cast(Table, orm.ActionLine.__table__)
 
 
+_LINE_COLUMNS = tuple(column.name for column in _LINES.c)
+_SNAPSHOT = _LINES.alias("snapshot")
+
+
 def _locking_lines(*where: ColumnElement[bool]) -> Prepared:
-    """The lines ``where`` says, every column, locked for a change of their status."""
-    return Prepared(select(*_LINES.c).where(*where).with_for_update(**NO_KEY_UPDATE))
+    """The lines ``where`` says, every column, locked for a change of their status, with
+    what the change needs to know beside them (``_Around``, read in the same statement: one
+    round trip fewer on the hot command).
+
+    Those are read from the statement's snapshot. When the lock had to wait for a
+    concurrent change of the line, PostgreSQL returns the line as that change left it, but
+    the subqueries still see the older snapshot, so the latest effective date could miss
+    the change just committed. ``snapshot_version``, the line's version in that snapshot,
+    tells: where it differs from the locked row's, ``_change_status`` reads them again."""
+    return Prepared(
+        select(
+            *_LINES.c,
+            select(orm.Plan.time_zone)
+            .where(orm.Plan.id == _LINES.c.plan_id)
+            .scalar_subquery()
+            .label("plan_time_zone"),
+            select(func.max(orm.JournalEntry.effective_date))
+            .where(orm.JournalEntry.action_line_id == _LINES.c.id)
+            .scalar_subquery()
+            .label("latest_effective"),
+            select(orm.Section.path)
+            .where(orm.Section.id == _LINES.c.section_id)
+            .scalar_subquery()
+            .label("section_path"),
+            select(_SNAPSHOT.c.version)
+            .where(_SNAPSHOT.c.id == _LINES.c.id)
+            .scalar_subquery()
+            .label("snapshot_version"),
+        )
+        .where(*where)
+        .with_for_update(**NO_KEY_UPDATE)
+    )
 
 
 _LOCKED_LINE = _locking_lines(_LINES.c.id == bindparam("line_id"))
@@ -549,10 +587,17 @@ class _Around:
     latest_effective: date | None  # of the line's recorded changes
     section_path: list[uuid.UUID]  # of the line's section, for the event
 
+    @classmethod
+    def of(cls, line: Row) -> "_Around":
+        """As the locking statement read them beside the line (``_locking_lines``)."""
+        return cls(
+            line.plan_time_zone or "UTC", line.latest_effective, list(line.section_path or [])
+        )
+
 
 async def _around(session: AsyncSession, line: Row) -> _Around:
-    """One statement instead of three: status changes are the hot command. Read after the
-    line is locked, so that a change committed while this one waited for the lock counts."""
+    """Read after the line is locked, in a statement of its own (a snapshot of its own): a
+    change committed while this one waited for the lock counts."""
     row = await _AROUND.fetchrow(
         session, {"plan_id": line.plan_id, "line_id": line.id, "section_id": line.section_id}
     )

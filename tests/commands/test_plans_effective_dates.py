@@ -5,14 +5,16 @@ review; a recorded change is dated differently only by a correction of history, 
 rollups follow; and the rollup check compares every line of the read model with the journal
 as of today."""
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from services.plans import consumers, handlers, orm
 from services.plans.domain import EffectiveDateRefused, LineStatus, Source
@@ -20,6 +22,7 @@ from services.plans.rollups import views as rollup_views
 from services.plans.rollups.projection import LINE_EVENTS
 from shared.events import parse_data
 from tests.commands.conftest import staged
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -155,6 +158,63 @@ async def test_a_review_line_dated_against_the_rule_is_rejected_with_the_reason_
     assert first["reason"].startswith("effective_date: effective_date 2020-09-15 is before")
     await plans_db.refresh(recent)
     assert (recent.status, recent.version) == ("ongoing", 2)
+
+
+async def test_a_review_that_waited_for_the_lines_lock_dates_against_the_change_it_waited_for(
+    command_databases: dict[str, str],
+) -> None:
+    """The line's latest effective date is read with the line's lock (one statement), from
+    that statement's snapshot. A review that waits for a change of the line holding the lock
+    must still see that change's date once it commits, and refuse a date before it."""
+    engine = create_async_engine(command_databases["plans"], poolclass=NullPool)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        async with sessions() as setup, setup.begin():
+            plan = await _plan(setup)
+            line = await _line(setup, plan, "1.1")
+        decision_id = uuid.uuid4()
+        review = handlers.ApplyStatusReview(
+            plan_id=plan.id,
+            meeting_id=uuid.uuid4(),
+            decision_id=decision_id,
+            effective_date=date(2020, 9, 1),
+            lines=[handlers.ReviewedLine(line.id, None, LineStatus.COMPLETED)],
+        )
+        async with sessions() as changer, sessions() as reviewer, asyncio.timeout(30):
+            await changer.begin()
+            await _change(changer, line, LineStatus.ONGOING, date(2020, 9, 15))  # holds the lock
+            await reviewer.begin()
+            reviewer_pid = await reviewer.scalar(text("SELECT pg_backend_pid()"))
+            reviewing = asyncio.create_task(handlers.apply_status_review(reviewer, review))
+
+            async def waiting_for_the_lock() -> bool:
+                wait = await changer.scalar(
+                    text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": reviewer_pid},
+                )
+                return wait == "Lock"
+
+            await eventually(waiting_for_the_lock, timeout=10, interval=0.05, what="the review")
+            await changer.commit()
+            await reviewing
+            processed = [
+                event
+                for event in await staged(reviewer, orm.outbox)
+                if event.subject == f"decisions/{decision_id}"
+            ]
+            await reviewer.commit()
+        [result] = processed[0].data["results"]
+        assert result["outcome"] == "rejected"
+        assert "before the line's latest change (2020-09-15)" in result["reason"]
+        async with sessions() as check:
+            recorded = await check.scalars(
+                select(orm.JournalEntry.effective_date).where(
+                    orm.JournalEntry.action_line_id == line.id
+                )
+            )
+            assert list(recorded) == [date(2020, 9, 15)]
+    finally:
+        await engine.dispose()
 
 
 async def test_a_correction_of_history_moves_a_recorded_date_between_its_neighbours(
