@@ -91,6 +91,10 @@ def arrays_side_by_side(
 COPY_FROM_ROWS = 1000
 
 
+# What asyncpg raises for work sent to it directly: the server's refusal, or a lost connection.
+DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
 async def insert_many(
     session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:
@@ -116,24 +120,30 @@ async def insert_many(
             columns=columns,
             records=[tuple(row[column] for column in columns) for row in rows],
         )
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except DRIVER_ERRORS as exc:
         raise await as_statement_error(connection, exc, f"COPY {table.name}") from exc
+
+
+def statement_error(exc: BaseException, statement: str) -> DBAPIError:
+    """An error asyncpg raised for work sent to it directly (a copy, a ``Prepared``
+    statement), as SQLAlchemy raises a failed statement's, so that callers and the API's error
+    handlers read it as they read any other: ``IntegrityError`` for a broken constraint, and
+    one that is not the server's answer marked as a lost connection."""
+    lost = not isinstance(exc, asyncpg.PostgresError)
+    error = (
+        IntegrityError if isinstance(exc, asyncpg.IntegrityConstraintViolationError) else DBAPIError
+    )
+    return error(statement, None, exc, connection_invalidated=lost)
 
 
 async def as_statement_error(
     connection: AsyncConnection, exc: BaseException, statement: str
 ) -> DBAPIError:
-    """An error asyncpg raised for work sent to it directly (a copy, a ``Prepared``
-    statement), as SQLAlchemy raises a failed statement's, so that callers and the API's error
-    handlers read it as they read any other: ``IntegrityError`` for a broken constraint, and a
-    lost connection invalidated (as SQLAlchemy does: the pool must not hand it out again)."""
-    lost = not isinstance(exc, asyncpg.PostgresError)
-    if lost:
+    """``statement_error`` for work sent on a SQLAlchemy connection's driver, the connection
+    invalidated if it was lost (as SQLAlchemy does: the pool must not hand it out again)."""
+    if not isinstance(exc, asyncpg.PostgresError):
         await connection.invalidate(exc)
-    error = (
-        IntegrityError if isinstance(exc, asyncpg.IntegrityConstraintViolationError) else DBAPIError
-    )
-    return error(statement, None, exc, connection_invalidated=lost)
+    return statement_error(exc, statement)
 
 
 def new_metadata() -> MetaData:

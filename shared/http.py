@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import idempotency
 from shared.problems import BadRequest, FieldError
+from shared.transaction import Transaction, transaction
 
 
 @asynccontextmanager
@@ -21,6 +22,17 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
             # The change and "this key's request took effect" commit together, or neither.
             await idempotency.mark_effect(session, claim)
         yield session
+
+
+@asynccontextmanager
+async def statements_only(request: Request) -> AsyncIterator[Transaction]:
+    """``unit_of_work`` for a hot command whose statements are all ``Prepared``: the same
+    single commit point, without a session around it (``shared.transaction``). Not for a
+    route that honours ``Idempotency-Key``: the key's claim is marked through a session."""
+    if getattr(request.state, idempotency.STATE_KEY, None) is not None:
+        raise RuntimeError("an idempotency claim needs unit_of_work")
+    async with transaction(request.app.state.engine) as work:
+        yield work
 
 
 @asynccontextmanager

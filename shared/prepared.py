@@ -1,4 +1,5 @@
-"""Hot statements run on the asyncpg connection of a session's transaction, compiled once.
+"""Hot statements run on the asyncpg connection of a session's transaction (or of a
+``shared.transaction.Transaction``, a hot command's without a session), compiled once.
 
 Why: SQLAlchemy's execution layer (the session's ``execute``, the compiled cache's lookup, the
 result's processing) costs more Python than the round trip itself: a short SELECT took 508 us
@@ -22,7 +23,7 @@ What differs from ``session.execute``:
   statements; the ORM's identity map does not see what they change either, so use them for
   tables the caller does not also hold as ORM objects in that session;
 - no expanding parameters (``IN`` lists): use ``shared.db.is_any_of_parameter``.
-Errors are raised as SQLAlchemy raises a failed statement's (``shared.db.as_statement_error``),
+Errors are raised as SQLAlchemy raises a failed statement's (``shared.db.statement_error``),
 so that callers classify them as they do for any other.
 """
 
@@ -39,9 +40,12 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import is_exit_exception
 
 from shared import tracing
-from shared.db import as_statement_error
+from shared.db import DRIVER_ERRORS, as_statement_error, statement_error
+from shared.transaction import Transaction
 
 _Bind = tuple[str, Any, Callable[[Any], Any] | None]  # name, value if not given, processor
+# What a statement runs in: a session's transaction, or one driven by asyncpg directly.
+Runs = AsyncSession | Transaction
 _NOT_GIVEN = object()
 
 
@@ -72,32 +76,51 @@ class Prepared:
         """The construct it runs (to inspect it, e.g. its plan)."""
         return self._statement
 
-    async def fetch(
-        self, session: AsyncSession, params: Mapping[str, Any] | None = None
-    ) -> list[Row]:
-        rows: list[Row] = await self._run(session, params, "fetch", record_class=Row)
+    async def fetch(self, on: Runs, params: Mapping[str, Any] | None = None) -> list[Row]:
+        rows: list[Row] = await self._run(on, params, "fetch", record_class=Row)
         return rows
 
-    async def fetchrow(
-        self, session: AsyncSession, params: Mapping[str, Any] | None = None
-    ) -> Row | None:
-        row: Row | None = await self._run(session, params, "fetchrow", record_class=Row)
+    async def fetchrow(self, on: Runs, params: Mapping[str, Any] | None = None) -> Row | None:
+        row: Row | None = await self._run(on, params, "fetchrow", record_class=Row)
         return row
 
-    async def execute(self, session: AsyncSession, params: Mapping[str, Any] | None = None) -> None:
-        await self._run(session, params, "execute")
+    async def execute(self, on: Runs, params: Mapping[str, Any] | None = None) -> None:
+        await self._run(on, params, "execute")
 
     async def _run(
-        self, session: AsyncSession, params: Mapping[str, Any] | None, how: str, **options: Any
+        self, on: Runs, params: Mapping[str, Any] | None, how: str, **options: Any
     ) -> Any:
+        if isinstance(on, Transaction):
+            # Its context manager closes the connection of a statement interrupted in flight.
+            args = self._arguments(on.dialect, params)
+            try:
+                return await self._send(on.driver, on.database, args, how, options)
+            except DRIVER_ERRORS as exc:
+                raise statement_error(exc, self._sql) from exc
+        session = on
         if session.new or session.dirty or session.deleted:
             await session.flush()
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert isinstance(driver, asyncpg.Connection), "Prepared runs on asyncpg connections"
+        args = self._arguments(connection.dialect, params)
+        try:
+            if not driver.is_in_transaction():
+                await _begin(connection, raw.dbapi_connection, driver)
+            database = connection.engine.url.database or ""
+            try:
+                return await self._send(driver, database, args, how, options)
+            except DRIVER_ERRORS as exc:
+                raise await as_statement_error(connection, exc, self._sql) from exc
+        except BaseException as exc:
+            if is_exit_exception(exc):
+                await _discard(connection, exc)
+            raise
+
+    def _arguments(self, dialect: Dialect, params: Mapping[str, Any] | None) -> list[Any]:
         if not self._sql:
-            self._compile(connection.dialect)
+            self._compile(dialect)
         given = params or {}
         args = []
         for name, default, process in self._binds:
@@ -105,18 +128,18 @@ class Prepared:
             if value is _NOT_GIVEN:
                 raise KeyError(f"no value for the parameter {name!r} of {self._sql[:60]!r}")
             args.append(value if process is None else process(value))
-        try:
-            if not driver.is_in_transaction():
-                await _begin(connection, raw.dbapi_connection, driver)
-            with tracing.statement_span(self._operation, connection.engine.url.database):
-                try:
-                    return await getattr(driver, how)(self._sql, *args, **options)
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                    raise await as_statement_error(connection, exc, self._sql) from exc
-        except BaseException as exc:
-            if is_exit_exception(exc):
-                await _discard(connection, exc)
-            raise
+        return args
+
+    async def _send(
+        self,
+        driver: asyncpg.Connection,
+        database: str,
+        args: list[Any],
+        how: str,
+        options: dict[str, Any],
+    ) -> Any:
+        with tracing.statement_span(self._operation, database):
+            return await getattr(driver, how)(self._sql, *args, **options)
 
     def _compile(self, dialect: Dialect) -> None:
         assert isinstance(self._statement, ClauseElement)

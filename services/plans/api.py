@@ -32,7 +32,7 @@ from services.plans.schemas import (
     StatusChangeRequest,
 )
 from shared.auth import AnyPrincipal, Principal, Secretariat
-from shared.http import IfMatch, parse_if_match, read_only, unit_of_work
+from shared.http import IfMatch, parse_if_match, read_only, statements_only, unit_of_work
 from shared.pagination import Cursor, Limit, Page
 from shared.problems import Conflict, FieldError, PreconditionRequired, etag
 from shared.schemas import MAX_BIGINT
@@ -276,8 +276,8 @@ async def change_status(
         source=Source.api(),
         note=body.note,
     )
-    async with unit_of_work(request) as session:
-        line = await handlers.change_action_line_status(session, command)
+    async with statements_only(request) as work:
+        line = await handlers.change_action_line_status(work, command)
     response.headers["ETag"] = etag(line["version"])
     return ActionLineRead.model_validate(line)
 

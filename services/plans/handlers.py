@@ -23,7 +23,7 @@ from services.plans.domain import LineStatus, PlanStatus, Source
 from shared.contracts import plans as contracts
 from shared.db import NO_KEY_UPDATE
 from shared.errors import Conflict, NotFound
-from shared.prepared import Prepared, Row
+from shared.prepared import Prepared, Row, Runs
 
 
 @dataclass(frozen=True)
@@ -376,15 +376,13 @@ async def update_action_line(session: AsyncSession, command: UpdateActionLine) -
     return line
 
 
-async def change_action_line_status(
-    session: AsyncSession, command: ChangeActionLineStatus
-) -> dict[str, Any]:
+async def change_action_line_status(work: Runs, command: ChangeActionLineStatus) -> dict[str, Any]:
     """The line as the change left it (its columns by name)."""
     # Lock the row: two concurrent changes of one line must serialise on its version.
-    line = await _LOCKED_LINE.fetchrow(session, {"line_id": command.action_line_id})
+    line = await _LOCKED_LINE.fetchrow(work, {"line_id": command.action_line_id})
     if line is None:
         raise NotFound("action line", command.action_line_id)
-    return await _change_status(session, line, command)
+    return await _change_status(work, line, command)
 
 
 @dataclass(frozen=True)
@@ -403,9 +401,7 @@ class RecordedChange:
     source_id: str | None
 
 
-async def _change_status(
-    session: AsyncSession, line: Row, command: ChangeActionLineStatus
-) -> dict[str, Any]:
+async def _change_status(work: Runs, line: Row, command: ChangeActionLineStatus) -> dict[str, Any]:
     """Change a locked line's status (``line``: its row). Every status change goes through
     here, the API's and a meeting's decision's: by statements built once, not the unit of
     work (the hot command: the ORM's load, flush and objects of the line and its journal
@@ -414,7 +410,7 @@ async def _change_status(
         LineStatus(line.status), line.version, command.status, command.expected_version
     )
     around = (
-        _Around.of(line) if line.snapshot_version == line.version else await _around(session, line)
+        _Around.of(line) if line.snapshot_version == line.version else await _around(work, line)
     )
     today = domain.plan_today(around.time_zone, datetime.now(UTC))
     effective = command.effective_date or today
@@ -433,7 +429,7 @@ async def _change_status(
     )
     event = events.status_changed(line, recorded, around.section_path)
     changed = await _WRITE_CHANGE.fetchrow(
-        session,
+        work,
         {
             "line_id": line.id,
             "new_status": change.new.value,
@@ -449,18 +445,19 @@ async def _change_status(
         "version": change.version,
         "updated_at": changed["updated_at"],
     }
-    _keep_loaded_line_current(session, line.id, now)
+    _keep_loaded_line_current(work, line.id, now)
     # The line's own columns, without what the locking statement read beside them.
     return {**{name: line[name] for name in _LINE_COLUMNS}, **now}
 
 
-def _keep_loaded_line_current(
-    session: AsyncSession, line_id: uuid.UUID, values: dict[str, Any]
-) -> None:
+def _keep_loaded_line_current(work: Runs, line_id: uuid.UUID, values: dict[str, Any]) -> None:
     """The statements above pass the ORM by: a caller that holds the line as an ORM object in
-    this session (a test, a command built on the ORM) would read its old status and version.
+    its session (a test, a command built on the ORM) would read its old status and version.
     Set them on that object as the database now holds them (not as a change to flush)."""
-    loaded = session.identity_map.get(session.sync_session.identity_key(orm.ActionLine, line_id))
+    if not isinstance(work, AsyncSession):
+        return  # a transaction without a session (the API's) holds no ORM objects
+    key = work.sync_session.identity_key(orm.ActionLine, line_id)
+    loaded = work.identity_map.get(key)
     if loaded is not None:
         for name, value in values.items():
             set_committed_value(loaded, name, value)
@@ -595,11 +592,11 @@ class _Around:
         )
 
 
-async def _around(session: AsyncSession, line: Row) -> _Around:
+async def _around(work: Runs, line: Row) -> _Around:
     """Read after the line is locked, in a statement of its own (a snapshot of its own): a
     change committed while this one waited for the lock counts."""
     row = await _AROUND.fetchrow(
-        session, {"plan_id": line.plan_id, "line_id": line.id, "section_id": line.section_id}
+        work, {"plan_id": line.plan_id, "line_id": line.id, "section_id": line.section_id}
     )
     assert row is not None  # the line's plan: the line references it
     return _Around(

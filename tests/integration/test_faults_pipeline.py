@@ -31,7 +31,7 @@ from shared.topics import (
     PLANS_EVENTS,
     dead_letter_topic,
 )
-from tests.support.api import create_plan
+from tests.support.api import add_action_line, create_plan
 from tests.support.faults import (
     CHANGES,
     Driver,
@@ -651,9 +651,13 @@ async def test_the_api_answers_503_with_retry_after_while_the_database_is_down(
     headers = secretariat()
     plans = fault_stack.url("plans")
     plan = await create_plan(client, plans, headers)
+    line = await add_action_line(client, plans, headers, plan["id"])
+    # A status change runs in a transaction without a session (shared/transaction.py).
+    change = {"status": "ongoing", "expected_version": line["version"]}
     requests = [
         ("plans", "GET", f"/plans/{plan['id']}", None),
         ("plans", "POST", "/plans", {**PLAN, "code": f"DOWN-{uuid.uuid4().hex[:8]}"}),
+        ("plans", "PATCH", f"/action-lines/{line['id']}/status", change),
         ("meetings", "GET", "/meetings", None),
         ("notifications", "GET", "/activity", None),
     ]

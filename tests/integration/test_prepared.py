@@ -3,11 +3,8 @@ session's transaction (SQLAlchemy sends BEGIN only with its first statement), se
 session has pending, encode its parameters as SQLAlchemy would, and fail as a statement run
 through SQLAlchemy fails."""
 
-import asyncio
 from collections.abc import AsyncIterator
 
-import asyncpg
-import asyncpg.transaction
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select
 from sqlalchemy.dialects.postgresql import JSONB
@@ -15,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import asyncpg_dsn, make_session_factory
+from shared.db import make_session_factory
 from shared.prepared import Prepared
-from tests.support.databases import engine_with_tables
+from tests.support.databases import cancel_once_begun, engine_with_tables, transactions_left_open
 from tests.support.stack import Infrastructure
 
 pytestmark = pytest.mark.integration
@@ -145,39 +142,18 @@ async def test_a_statement_cancelled_as_its_begin_is_answered_leaves_no_transact
     adapter has learnt of it (a consumer or dispatcher stopped, a timeout) must not hand a
     connection back to the pool inside that transaction: whatever later sessions wrote on it
     would never commit, while they went on as if it had, and its locks would stay held."""
-    begun = asyncio.Event()
-    start = asyncpg.transaction.Transaction.start
-
-    async def begin_then_wait(self: asyncpg.transaction.Transaction) -> None:
-        await start(self)
-        begun.set()
-        await asyncio.sleep(60)  # cancelled here: BEGIN done, the adapter not told yet
-
-    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", begin_then_wait)
     sessions = make_session_factory(engine)
 
     async def write() -> None:
         async with sessions() as session, session.begin():
             await ADD_NOTE.execute(session, {"id": 0, "text": "never written"})
 
-    task = asyncio.create_task(write())
-    await begun.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    monkeypatch.undo()
+    # Cancelled once BEGIN is answered, before the adapter is told.
+    await cancel_once_begun(write, monkeypatch)
 
     # More sessions than the pool holds connections: one of them gets the one handed back.
     for n in range(1, 4):
         async with sessions() as session, session.begin():
             await ADD_NOTE.execute(session, {"id": n, "text": f"session {n}"})
     assert await _notes(engine) == [(n, f"session {n}") for n in range(1, 4)]
-    observer = await asyncpg.connect(asyncpg_dsn(engine.url.render_as_string(hide_password=False)))
-    try:
-        left_open = await observer.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
-        )
-    finally:
-        await observer.close()
-    assert left_open == 0
+    assert await transactions_left_open(engine) == 0

@@ -4,13 +4,16 @@ running services' rows."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
+import asyncpg.transaction
+import pytest
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import make_engine
+from shared.db import asyncpg_dsn, make_engine
 from shared.migrations import upgrade
 from tests.support.stack import REPO, Infrastructure
 
@@ -45,3 +48,41 @@ async def engine_with_tables(
         yield engine
     finally:
         await engine.dispose()
+
+
+async def transactions_left_open(engine: AsyncEngine) -> int:
+    """How many connections to ``engine``'s database sit idle inside a transaction, seen from
+    a connection of the test's own."""
+    observer = await asyncpg.connect(asyncpg_dsn(engine.url.render_as_string(hide_password=False)))
+    try:
+        count: int = await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+        )
+    finally:
+        await observer.close()
+    return count
+
+
+async def cancel_once_begun(
+    write: Callable[[], Awaitable[None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run ``write`` and cancel it just after the server has answered its BEGIN (a stopped
+    request or job, a timeout), before anything else is sent; return once it is cancelled."""
+    begun = asyncio.Event()
+    start = asyncpg.transaction.Transaction.start
+
+    async def begin_then_wait(self: asyncpg.transaction.Transaction) -> None:
+        await start(self)
+        begun.set()
+        await asyncio.sleep(60)  # cancelled here
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", begin_then_wait)
+    try:
+        task = asyncio.create_task(write())
+        await begun.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        monkeypatch.undo()
