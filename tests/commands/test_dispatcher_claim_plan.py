@@ -22,6 +22,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.webhooks import dispatcher
+from shared.prepared import Prepared
 from tests.commands.test_notifications_commands import waiting_deliveries
 
 BACKLOG = 2000
@@ -87,26 +88,35 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def _plan(
-    session: AsyncSession, statement: TextClause, mode: str, options: str = ""
+    session: AsyncSession,
+    statement: TextClause,
+    mode: str,
+    options: str = "",
+    values: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The statement's plan in ``mode``, as EXPLAIN gives it with ``options`` (ANALYZE runs it
-    in the test's transaction)."""
+    in the test's transaction), with ``PARAMETERS`` but for ``values``."""
+    parameters = {**PARAMETERS, **(values or {})}
     sql, names = _positional(statement.text)
     name = f"probe_{mode}_{abs(hash(sql))}"
     await session.execute(text(f"SET LOCAL plan_cache_mode = {mode}"))
     await session.execute(text(f"PREPARE {name} AS {sql}"))
     # EXECUTE takes literals only (no bind parameters in a utility statement).
-    arguments = ", ".join(_literal(PARAMETERS[n]) for n in names)
+    arguments = ", ".join(_literal(parameters[n]) for n in names)
     executed = f"{name}({arguments})" if arguments else name
     explained = await session.scalar(text(f"EXPLAIN ({options}FORMAT JSON) EXECUTE {executed}"))
     await session.execute(text(f"DEALLOCATE {name}"))
     return _nodes(explained[0]["Plan"])
 
 
-def _claim() -> TextClause:
-    statement = dispatcher._CLAIM.statement
+def _text_of(prepared: Prepared) -> TextClause:
+    statement = prepared.statement
     assert isinstance(statement, TextClause)
     return statement
+
+
+def _claim() -> TextClause:
+    return _text_of(dispatcher._CLAIM)
 
 
 @pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
@@ -163,6 +173,33 @@ async def test_a_claim_at_an_endpoint_with_no_slot_left_reads_its_backlog_once(
 async def test_the_next_due_look_reads_no_backlog(notifications_db: AsyncSession) -> None:
     await _at_its_cap(notifications_db)
 
-    root, *_ = await _plan(notifications_db, dispatcher._NEXT_DUE, "auto", "ANALYZE, BUFFERS, ")
+    root, *_ = await _plan(
+        notifications_db, _text_of(dispatcher._NEXT_DUE), "auto", "ANALYZE, BUFFERS, "
+    )
+
+    assert _buffers(root) < 100, root
+
+
+async def test_the_wake_up_check_after_a_record_reads_no_backlog(
+    notifications_db: AsyncSession,
+) -> None:
+    """Recording an attempt at the capped endpoint: is anything held back behind it, was the
+    endpoint or its delegation at its cap. Index probes and the attempts in flight, not the
+    endpoint's backlog of due deliveries."""
+    await _at_its_cap(notifications_db)
+    recorded = await notifications_db.scalar(
+        text(
+            "UPDATE deliveries SET status = 'succeeded', leased_by = NULL "
+            "WHERE id = (SELECT min(id) FROM deliveries WHERE leased_by = 'other') RETURNING id"
+        )
+    )
+
+    root, *_ = await _plan(
+        notifications_db,
+        _text_of(dispatcher._RELEASES),
+        "auto",
+        "ANALYZE, BUFFERS, ",
+        {"recorded": [recorded]},
+    )
 
     assert _buffers(root) < 100, root

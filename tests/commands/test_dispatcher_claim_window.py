@@ -34,12 +34,12 @@ async def test_a_window_trimmed_by_an_endpoints_cap_is_followed_by_a_claim_behin
             behind.next_attempt_at = now - timedelta(minutes=1)
         dispatcher = Dispatcher(sessions, settings, allow_loopback=False, pulse=Pulse())
 
-        jobs, more_due = await dispatcher._claim(4)
+        jobs, more_due, _ = await dispatcher._claim(4)
 
         assert [job.delivery_id for job in jobs] == [delivery.id for delivery in crowd[:2]]
         assert more_due, "the caps trimmed the window: more may be due behind it"
 
-        jobs, more_due = await dispatcher._claim(2)
+        jobs, more_due, _ = await dispatcher._claim(2)
 
         assert [job.delivery_id for job in jobs] == [behind.id]
         assert not more_due, "nothing else is due"

@@ -138,7 +138,8 @@ async def test_a_disabled_endpoints_due_deliveries_do_not_wake_the_dispatcher(
         dispatcher = Dispatcher(
             sessions, SETTINGS, allow_loopback=False, pulse=Pulse(), instance_id=ME
         )
-        assert await dispatcher._seconds_until_next_due() == SETTINGS.poll_interval
+        jobs, more_due, wait = await dispatcher._claim(4)
+        assert (jobs, more_due, wait) == ([], False, SETTINGS.poll_interval)
     finally:
         async with sessions() as session, session.begin():
             await session.execute(delete(orm.DeliveryAttempt))

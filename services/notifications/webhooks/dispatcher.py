@@ -196,6 +196,51 @@ _RECORD_OUTCOMES = Prepared(
 )
 
 
+def _was_at_its_cap(column: str, cap: str) -> str:
+    """Whether a value of ``column`` (endpoint or delegation) among the ``recorded`` attempts
+    had ``:cap`` attempts in flight with them: those still leased, plus these."""
+    return f"""
+        EXISTS (
+            SELECT 1 FROM (SELECT {column} AS key, count(*) AS n FROM recorded GROUP BY 1) r
+            WHERE r.n + (
+                SELECT count(*) FROM deliveries d
+                WHERE d.{column} = r.key AND d.status = 'pending'
+                    AND d.leased_by IS NOT NULL AND d.next_attempt_at > now()
+            ) >= :{cap}
+        )
+    """
+
+
+# Whether recording these attempts (``:recorded``, their outcomes written) may let a claim take
+# a due delivery it could not take before, so that DELIVERIES must be notified: a finished
+# delivery held back a later one of its endpoint and subject (see _NOT_HELD_BACK), or an
+# attempt's endpoint or delegation had every slot taken (its cap counts what is in flight,
+# and these attempts were until this transaction). Otherwise nobody waits for the news, and
+# the notification only woke every dispatcher for a claim that found nothing: one
+# transaction of three per webhook when changes come one by one.
+_RELEASES = Prepared(
+    text(
+        f"""
+        WITH recorded AS (
+            SELECT id, status, endpoint_id, delegation_code, subject FROM deliveries
+            WHERE id = ANY(CAST(:recorded AS bigint[]))
+        )
+        SELECT EXISTS (
+            SELECT 1 FROM recorded f
+            WHERE f.status <> 'pending' AND EXISTS (
+                SELECT 1 FROM deliveries p
+                WHERE p.endpoint_id = f.endpoint_id AND p.subject = f.subject
+                    AND p.status = 'pending' AND p.id > f.id
+            )
+        )
+        OR {_was_at_its_cap("endpoint_id", "per_endpoint")}
+        OR {_was_at_its_cap("delegation_code", "per_delegation")}
+        AS releases
+        """
+    )
+)
+
+
 def _claiming(sql: str) -> Prepared:
     """A claim (its last CTE, ``claimed``, updates and returns the deliveries) that returns
     each claimed delivery with its job's data. It starts its transaction: sent to asyncpg as
@@ -296,11 +341,13 @@ _TAKE_BACK = text(
 # ordering check and the caps per row) read the whole backlog: 57 ms per look with 2,000
 # pending at the endpoint's cap, a third of the dispatcher's time in the benchmark. This
 # reads the first entry of ix_deliveries_due past now.
-_NEXT_DUE = text(
-    """
-    SELECT extract(epoch FROM min(next_attempt_at) - now())
-    FROM deliveries WHERE status = 'pending' AND next_attempt_at > now()
-    """
+_NEXT_DUE = Prepared(
+    text(
+        """
+        SELECT extract(epoch FROM min(next_attempt_at) - now()) AS seconds
+        FROM deliveries WHERE status = 'pending' AND next_attempt_at > now()
+        """
+    )
 )
 
 # Between the lease and the attempt's deadline: time to record the attempt before the
@@ -443,11 +490,12 @@ class Dispatcher:
             free = self._settings.dispatcher_concurrency - len(self._in_flight)
             jobs: list[Job] = []
             more_due = False
+            wait = self._settings.poll_interval
             if free > 0:
                 # Taken before the claim, which starts the lease: the attempt ends before it.
                 deadline = asyncio.get_running_loop().time() + self._settings.delivery_timeout
                 try:
-                    jobs, more_due = await self._claim(free)
+                    jobs, more_due, wait = await self._claim(free)
                     backoff.reset()
                 except Exception as exc:  # the database is away: try again shortly
                     log.warning("dispatcher_claim_failed", error=f"{type(exc).__name__}: {exc}")
@@ -466,17 +514,18 @@ class Dispatcher:
                 continue
             if self._stopping:
                 break
-            await wakeup.Pulse.wait(ticket, await self._seconds_until_next_due())
+            await wakeup.Pulse.wait(ticket, wait)
 
     def _database_backoff(self) -> Backoff:
         """The pause between tries while the database is away: jittered, and never longer than
         the poll interval, so that the dispatcher is back within one poll of the database."""
         return Backoff(self._settings.poll_interval, self._settings.poll_interval)
 
-    async def _claim(self, limit: int) -> tuple[list[Job], bool]:
-        """Claim up to ``limit`` attempts; return their jobs and whether more may be due right
-        now: the claim was full, or its window of candidates was (the caps per endpoint and
-        delegation trim a window, and due deliveries of other endpoints may wait behind it)."""
+    async def _claim(self, limit: int) -> tuple[list[Job], bool, float]:
+        """Claim up to ``limit`` attempts; return their jobs, whether more may be due right
+        now (the claim was full, or its window of candidates was: the caps per endpoint and
+        delegation trim a window, and due deliveries of other endpoints may wait behind it),
+        and otherwise how long to wait for a wake-up before claiming again."""
         # The probes' statement takes no caps: it claims one delivery per failing endpoint.
         params = {
             "limit": limit,
@@ -493,6 +542,10 @@ class Dispatcher:
                 self._next_probe_look = time.monotonic() + self._settings.poll_interval
                 params["limit"] = limit - len(claimed)
                 claimed += await _CLAIM_PROBES.fetch(session, params)
+            # In the claim's transaction rather than one of its own: one transaction fewer
+            # each time the dispatcher wakes, twice per webhook when changes come one by one
+            # (the claim that sends it, and the one that the recorder's notification wakes).
+            wait = 0.0 if more_due else await self._seconds_until_next_due(session)
         now = datetime.now(UTC)
         # The endpoint's part of each row, once per endpoint (not attached to the session).
         endpoints = {
@@ -534,7 +587,7 @@ class Dispatcher:
             )
             for c in claimed
         ]
-        return jobs, more_due
+        return jobs, more_due, wait
 
     def _signing_secrets(
         self, endpoint: orm.Endpoint, now: datetime
@@ -551,17 +604,13 @@ class Dispatcher:
             )
             return (), "the endpoint's signing secret cannot be decrypted (see the service's log)"
 
-    async def _seconds_until_next_due(self) -> float:
+    async def _seconds_until_next_due(self, session: AsyncSession) -> float:
         # Only times still to come (see _NEXT_DUE): what is due now and was not claimed is woken
         # for by DELIVERIES, which recording an attempt notifies.
-        try:
-            async with self._sessions() as session:
-                wait = await session.scalar(_NEXT_DUE)
-        except Exception:
+        row = await _NEXT_DUE.fetchrow(session)
+        if row is None or row["seconds"] is None:
             return self._settings.poll_interval
-        if wait is None:
-            return self._settings.poll_interval
-        return max(0.0, min(float(wait), self._settings.poll_interval))
+        return max(0.0, min(float(row["seconds"]), self._settings.poll_interval))
 
     async def _send(self, client: httpx.AsyncClient, job: Job, deadline: float) -> None:
         # A span per attempt continuing the trace of the event's intake; httpx's client span
@@ -721,9 +770,11 @@ class Dispatcher:
             await _RECORD_OUTCOMES.execute(
                 session, {name: [u[name] for u in updates] for name in _OUTCOME_COLUMNS}
             )
-        if any(u["status"] != DeliveryStatus.PENDING.value for u in updates):
-            # Deliveries held back by these may go now (see _NOT_HELD_BACK).
-            await wakeup.notify(session, wakeup.DELIVERIES)
+            releases = await _RELEASES.fetchrow(
+                session, {"recorded": [u["id"] for u in updates], **self._caps}
+            )
+            if releases is not None and releases["releases"]:
+                await wakeup.notify(session, wakeup.DELIVERIES)
         answered_again = await record_endpoint_health(
             session, self._settings, [(o.job.endpoint_id, o.result) for o in batch], now
         )
