@@ -5,7 +5,7 @@ Why: SQLAlchemy's session around a transaction (the session and its transaction 
 connection checked out through them, BEGIN and COMMIT sent by its asyncpg adapter, each step
 in a greenlet) cost more of a status change's CPU than its statements: in the API's profile
 under load, 1.4 ms of the process's CPU per change through a session, 1.1 ms through this,
-for the same three round trips of the same statements (docs/performance.md).
+for the same statements and round trips (docs/performance.md).
 
 What stays as with a session:
 - the connection is the engine's: its pool of at most ``pool_size`` (decision 49), its test

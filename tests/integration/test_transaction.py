@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db import make_engine
 from shared.prepared import Prepared
 from shared.transaction import transaction
 from tests.support.databases import cancel_once_begun, engine_with_tables, transactions_left_open
@@ -89,3 +90,19 @@ async def test_a_transaction_cancelled_once_begun_closes_its_connection(
             await ADD_NOTE.execute(work, {"id": n, "text": f"transaction {n}"})
     assert await _notes(engine) == [(n, f"transaction {n}") for n in range(1, 6)]
     assert await transactions_left_open(engine) == 0
+
+
+async def test_a_refusal_while_connecting_is_sqlalchemys_error_as_with_a_session(
+    infra: Infrastructure,
+) -> None:
+    """The server refusing the connection (here: no such database; also "starting up" while
+    it restarts) reaches a session as SQLAlchemy's ``DBAPIError``, which the API answers 503.
+    Taken from the pool directly, it came as the driver adapter's own error class: a 500."""
+    engine = make_engine(infra.postgres.url("accord_no_such_database"), pool_size=1)
+    try:
+        with pytest.raises(DBAPIError) as caught:
+            async with transaction(engine):
+                pass
+        assert isinstance(caught.value.orig, engine.dialect.loaded_dbapi.Error)
+    finally:
+        await engine.dispose()
