@@ -198,15 +198,13 @@ _RECORD_OUTCOMES = Prepared(
 
 def _was_at_its_cap(column: str, cap: str) -> str:
     """Whether a value of ``column`` (endpoint or delegation) among the ``recorded`` attempts
-    had ``:cap`` attempts in flight with them: those still leased, plus these."""
+    had ``:cap`` attempts in flight with them: those in flight as a claim counts them, plus
+    these (no longer leased once their outcomes are written)."""
     return f"""
         EXISTS (
             SELECT 1 FROM (SELECT {column} AS key, count(*) AS n FROM recorded GROUP BY 1) r
-            WHERE r.n + (
-                SELECT count(*) FROM deliveries d
-                WHERE d.{column} = r.key AND d.status = 'pending'
-                    AND d.leased_by IS NOT NULL AND d.next_attempt_at > now()
-            ) >= :{cap}
+            LEFT JOIN ({_in_flight(column)}) busy ON busy.key = r.key
+            WHERE r.n + coalesce(busy.n, 0) >= :{cap}
         )
     """
 
@@ -771,7 +769,12 @@ class Dispatcher:
                 session, {name: [u[name] for u in updates] for name in _OUTCOME_COLUMNS}
             )
             releases = await _RELEASES.fetchrow(
-                session, {"recorded": [u["id"] for u in updates], **self._caps}
+                session,
+                {
+                    "recorded": [u["id"] for u in updates],
+                    "finished": list(self._finished),
+                    **self._caps,
+                },
             )
             if releases is not None and releases["releases"]:
                 await wakeup.notify(session, wakeup.DELIVERIES)
