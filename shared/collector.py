@@ -59,6 +59,11 @@ def freeze_startup_objects() -> int:
     gc.set_threshold(*THRESHOLDS)
     frozen = gc.get_freeze_count()
     FROZEN.set(frozen)
+    # Every generation's series from the start, at zero: a service that has not collected
+    # yet still shows that it is measured (a missing series reads as "not measured"), and a
+    # rate() over the first collection counts it.
+    for generation in range(len(THRESHOLDS)):
+        PAUSES.labels(str(generation))
     if _time_collections not in gc.callbacks:
         gc.callbacks.append(_time_collections)
     return frozen
