@@ -6,8 +6,10 @@ on its way (all on this machine's wall clock):
   its commit, the NOTIFY and the relay waking up;
 - relay claim -> notifications' take-in transaction start (received_at): publishing with
   acks=all, Kafka, the consumer's fetch and validation;
-- take-in start -> the dispatcher's first attempt (attempted_at): the take-in transaction
-  and commit, the NOTIFY and the dispatcher's claim;
+- take-in start -> its commit (the commit time of the received event's row): the take-in's
+  statements, a dozen round trips;
+- take-in commit -> the dispatcher's first attempt (attempted_at): the NOTIFY, the
+  dispatcher waking and its claim's transaction;
 - first attempt -> arrival at the receiver: signing and the HTTP POST.
 
 And when each change became visible in the plan's rollups: the commit of the projection's
@@ -54,10 +56,11 @@ async def written_since(system: System, since: datetime) -> Rows:
         )
         taken_in = await notifications.fetch(
             "SELECT e.data->>'action_line_id' AS line, (e.data->>'version')::int AS version, "
-            "e.received_at, min(a.attempted_at) AS attempted_at FROM received_events e "
+            "e.received_at, pg_xact_commit_timestamp(e.xmin) AS taken_in_at, "
+            "min(a.attempted_at) AS attempted_at FROM received_events e "
             "JOIN deliveries d ON d.event_row_id = e.id "
             "JOIN delivery_attempts a ON a.delivery_id = d.id "
-            "WHERE e.event_type = $1 AND e.received_at >= $2 GROUP BY 1, 2, 3",
+            "WHERE e.event_type = $1 AND e.received_at >= $2 GROUP BY 1, 2, 3, 4",
             STATUS_CHANGED,
             since,
         )
@@ -88,13 +91,19 @@ def stages(rows: Rows, arrivals: dict[Key, float]) -> dict[str, dict[str, float]
     spans: dict[str, list[float]] = {name: [] for name in (*STAGES, TOTAL)}
     for row in rows.taken_in:
         key = (row["line"], row["version"])
-        if key not in rows.relayed or key not in arrivals or row["attempted_at"] is None:
+        if (
+            key not in rows.relayed
+            or key not in arrivals
+            or row["attempted_at"] is None
+            or row["taken_in_at"] is None  # track_commit_timestamp off
+        ):
             continue
         created, published = rows.relayed[key]["created_at"], rows.relayed[key]["published_at"]
         marks = [
             created.timestamp(),
             published.timestamp(),
             row["received_at"].timestamp(),
+            row["taken_in_at"].timestamp(),
             row["attempted_at"].timestamp(),
             arrivals[key] + wall,
         ]
@@ -107,7 +116,8 @@ def stages(rows: Rows, arrivals: dict[Key, float]) -> dict[str, dict[str, float]
 STAGES = (
     "plans transaction start -> relay claims the outbox row",
     "relay claim -> notifications takes the event in",
-    "take-in -> dispatcher's first attempt",
+    "take-in transaction (start -> commit)",
+    "take-in commit -> dispatcher's first attempt",
     "first attempt -> webhook received",
 )
 TOTAL = "plans transaction start -> webhook received"
