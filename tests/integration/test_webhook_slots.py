@@ -95,15 +95,7 @@ async def pending_deliveries(
     async with sessions() as session, session.begin():
         for _ in range(count):
             subject = f"action-lines/{uuid.uuid4()}"
-            event = orm.ReceivedEvent(
-                event_id=str(uuid.uuid4()),
-                event_type="org.accord.plans.action_line.status_changed",
-                subject=subject,
-                data={"note": "test"},
-                occurred_at=datetime.now(UTC),
-            )
-            session.add(event)
-            await session.flush()
+            event = await received_event(session, subject)
             webhook_ids.append(f"msg_{uuid.uuid4().hex}")
             session.add(
                 orm.Delivery(
@@ -119,6 +111,20 @@ async def pending_deliveries(
                 )
             )
     return webhook_ids
+
+
+async def received_event(session: AsyncSession, subject: str) -> orm.ReceivedEvent:
+    """An event taken in about ``subject``, written in the caller's transaction."""
+    event = orm.ReceivedEvent(
+        event_id=str(uuid.uuid4()),
+        event_type="org.accord.plans.action_line.status_changed",
+        subject=subject,
+        data={"note": "test"},
+        occurred_at=datetime.now(UTC),
+    )
+    session.add(event)
+    await session.flush()
+    return event
 
 
 def dispatching(

@@ -24,6 +24,7 @@ from services.notifications.inbox.render import render
 from services.notifications.intake import audiences, domain, readmodel
 from services.notifications.intake.context import NoticeContext, context_of
 from services.notifications.intake.domain import Consumed, Recipient
+from services.notifications.webhooks import handoff
 from services.notifications.webhooks.domain import DeliveryStatus
 from shared import tracing
 from shared.db import arrays_side_by_side, is_any_of_parameter
@@ -199,7 +200,10 @@ async def add_deliveries(session: AsyncSession, row: orm.ReceivedEvent, codes: l
     ]
     if values:
         await insert_rows(session, orm.Delivery, values)
-        await wakeup.notify(session, wakeup.DELIVERIES)
+        # Sent by this process's dispatcher once the transaction commits, when it can take
+        # them all; otherwise a dispatcher is woken to look (handoff.py).
+        if not await handoff.claim_here(session, [v["webhook_id"] for v in values]):
+            await wakeup.notify(session, wakeup.DELIVERIES)
 
 
 async def _hold_for_digests(

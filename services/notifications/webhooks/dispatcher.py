@@ -59,29 +59,32 @@ record), then the connection is closed; a huge answer costs neither memory nor t
 
 import asyncio
 import contextlib
+import contextvars
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 import structlog
 from sqlalchemy import (
     Table,
     bindparam,
+    event,
     null,
     select,
     text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 from services.notifications import metrics, orm, wakeup
 from services.notifications.bulk_insert import insert_rows
 from services.notifications.config import NotificationsSettings
-from services.notifications.webhooks import ssrf
+from services.notifications.webhooks import handoff, ssrf
 from services.notifications.webhooks.domain import (
     AttemptResult,
     DeliveryStatus,
@@ -278,7 +281,11 @@ _CLAIM = _claiming(
         SELECT id FROM ranked
         WHERE endpoint_slot <= :per_endpoint AND delegation_slot <= :per_delegation
     ), claimed AS (
-        UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => :lease),
+        -- The lease from the statement's own time, not its transaction's start: a take-in
+        -- claims in a transaction that began earlier (handoff.py), and the attempt's deadline
+        -- is counted from just before this statement.
+        UPDATE deliveries
+        SET next_attempt_at = clock_timestamp() + make_interval(secs => :lease),
             leased_by = :owner, tries = tries + 1, attempts_total = attempts_total + 1
         FROM due WHERE deliveries.id = due.id
         RETURNING deliveries.id, deliveries.webhook_id, deliveries.tries,
@@ -407,6 +414,11 @@ class Dispatcher:
         }
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Slots promised to take-ins' claims whose transactions have not ended (handoff.py).
+        self._reserved = 0
+        # Made by ``run``: the attempts' client, and the context they run in.
+        self._client: httpx.AsyncClient | None = None
+        self._context = contextvars.Context()
         # Deliveries whose attempt has ended here and waits for the recorder: no longer in
         # flight, whatever their lease in the database says (see "Slots" above).
         self._finished: set[int] = set()
@@ -439,10 +451,15 @@ class Dispatcher:
             headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
         ) as client:
             tracing.instrument_http_client(client)
+            self._client = client
+            # The attempts run in this context, also those a take-in's commit starts (whose
+            # own context holds the consumer's log fields and span).
+            self._context = contextvars.copy_context()
             recorder = asyncio.create_task(self._record_forever())
             try:
                 await self._take_back_what_a_previous_run_left()
-                await self._dispatch_forever(client)
+                with handoff.running_here(self):
+                    await self._dispatch_forever()
                 # Stopping: the attempts in flight end (each within its deadline) and are
                 # recorded; then anything still leased in this name goes back.
                 if self._in_flight:
@@ -481,17 +498,23 @@ class Dispatcher:
                 await wakeup.notify(session, wakeup.DELIVERIES)
         log.info("dispatcher_stopped", handed_back=handed)
 
-    async def _dispatch_forever(self, client: httpx.AsyncClient) -> None:
+    def _free_slots(self) -> int:
+        return self._settings.dispatcher_concurrency - len(self._in_flight) - self._reserved
+
+    async def _dispatch_forever(self) -> None:
         backoff = self._database_backoff()
         while not self._stopping:
             ticket = self._pulse.ticket()
-            free = self._settings.dispatcher_concurrency - len(self._in_flight)
+            free = self._free_slots()
             jobs: list[Job] = []
             more_due = False
             wait = self._settings.poll_interval
             if free > 0:
                 # Taken before the claim, which starts the lease: the attempt ends before it.
                 deadline = asyncio.get_running_loop().time() + self._settings.delivery_timeout
+                # Promised while the claim runs, so that a take-in's claim meanwhile (handoff.py)
+                # cannot take them too.
+                self._reserved += free
                 try:
                     jobs, more_due, wait = await self._claim(free)
                     backoff.reset()
@@ -499,20 +522,56 @@ class Dispatcher:
                     log.warning("dispatcher_claim_failed", error=f"{type(exc).__name__}: {exc}")
                     await backoff.sleep()
                     continue
-            for job in jobs:
-                self._per_endpoint[job.endpoint_id] += 1
-                self._per_delegation[job.delegation_code] += 1
-                task = asyncio.create_task(self._send(client, job, deadline))
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
+                finally:
+                    self._reserved -= free
+            self._start(jobs, deadline)
             if free > 0 and more_due:
                 continue
-            if free <= 0:
+            if free <= 0 and self._in_flight:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
+            # (Every slot may be promised to take-ins' claims: their end wakes this one.)
             if self._stopping:
                 break
             await wakeup.Pulse.wait(ticket, wait)
+
+    def _start(self, jobs: list[Job], deadline: float) -> None:
+        assert self._client is not None  # attempts start inside ``run``
+        for job in jobs:
+            self._per_endpoint[job.endpoint_id] += 1
+            self._per_delegation[job.delegation_code] += 1
+            task = asyncio.create_task(
+                self._send(self._client, job, deadline), context=self._context.copy()
+            )
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def claim_in(self, session: AsyncSession, most: int) -> set[str]:
+        """Claim up to ``most`` due deliveries in the caller's transaction, and send them once
+        it commits (handoff.py); return their webhook ids. Nothing when this dispatcher is
+        stopping or has no free slot."""
+        limit = min(most, self._free_slots())
+        if limit <= 0 or self._stopping or self._client is None:
+            return set()
+        claim = _ClaimInTransaction(self, session.sync_session, limit)
+        try:
+            claimed = await _CLAIM.fetch(session, self._claim_parameters(limit))
+        except BaseException:
+            claim.settle()
+            raise
+        claim.jobs = self._jobs(claimed)
+        return {job.webhook_id for job in claim.jobs}
+
+    def _hand_over(self, jobs: list[Job], claimed_at: float) -> None:
+        """Start a committed take-in's claim. Its leases began after ``claimed_at``: the
+        attempts' deadline from now stays inside them if the transaction committed within
+        ``LEASE_MARGIN``; otherwise (or when stopping) they are left to their leases, which run
+        out and a claim takes them again (or the stop hands them back)."""
+        now = asyncio.get_running_loop().time()
+        if self._stopping or now - claimed_at > LEASE_MARGIN:
+            log.info("dispatcher_handoff_left_to_leases", deliveries=len(jobs))
+            return
+        self._start(jobs, now + self._settings.delivery_timeout)
 
     def _database_backoff(self) -> Backoff:
         """The pause between tries while the database is away: jittered, and never longer than
@@ -524,14 +583,7 @@ class Dispatcher:
         now (the claim was full, or its window of candidates was: the caps per endpoint and
         delegation trim a window, and due deliveries of other endpoints may wait behind it),
         and otherwise how long to wait for a wake-up before claiming again."""
-        # The probes' statement takes no caps: it claims one delivery per failing endpoint.
-        params = {
-            "limit": limit,
-            "lease": self._lease,
-            "owner": self._owner,
-            "finished": list(self._finished),
-            **self._caps,
-        }
+        params = self._claim_parameters(limit)
         async with self._sessions() as session, session.begin():
             claimed = await _CLAIM.fetch(session, params)
             # A full claim had a full window (the window is at least what it claimed).
@@ -544,6 +596,20 @@ class Dispatcher:
             # each time the dispatcher wakes, twice per webhook when changes come one by one
             # (the claim that sends it, and the one that the recorder's notification wakes).
             wait = 0.0 if more_due else await self._seconds_until_next_due(session)
+        return self._jobs(claimed), more_due, wait
+
+    def _claim_parameters(self, limit: int) -> dict[str, object]:
+        # The probes' statement takes no caps: it claims one delivery per failing endpoint.
+        return {
+            "limit": limit,
+            "lease": self._lease,
+            "owner": self._owner,
+            "finished": list(self._finished),
+            **self._caps,
+        }
+
+    def _jobs(self, claimed: list[Any]) -> list[Job]:
+        """The claimed rows as attempts to make: the endpoint's secrets and the body."""
         now = datetime.now(UTC)
         # The endpoint's part of each row, once per endpoint (not attached to the session).
         endpoints = {
@@ -561,7 +627,7 @@ class Dispatcher:
             endpoint_id: self._signing_secrets(endpoint, now)
             for endpoint_id, endpoint in endpoints.items()
         }
-        jobs = [
+        return [
             Job(
                 delivery_id=c.id,
                 webhook_id=c.webhook_id,
@@ -585,7 +651,6 @@ class Dispatcher:
             )
             for c in claimed
         ]
-        return jobs, more_due, wait
 
     def _signing_secrets(
         self, endpoint: orm.Endpoint, now: datetime
@@ -805,6 +870,41 @@ class Dispatcher:
 
 class _NotSent(Exception):
     """An attempt given up before anything was sent."""
+
+
+class _ClaimInTransaction:
+    """A take-in's claim (``Dispatcher.claim_in``): the slots it took stay promised to it
+    until its transaction ends; its jobs start if that transaction commits."""
+
+    def __init__(self, dispatcher: Dispatcher, session: Session, slots: int) -> None:
+        self._dispatcher = dispatcher
+        self._slots = slots
+        self._transaction = session.get_transaction()
+        self._claimed_at = asyncio.get_running_loop().time()
+        self._settled = False
+        self.jobs: list[Job] = []
+        dispatcher._reserved += slots
+        # Not ``once``: a savepoint's end, or a transaction of another claim, must not use
+        # them up (each checks that the transaction is its own).
+        event.listen(session, "after_commit", self._committed)
+        event.listen(session, "after_transaction_end", self._ended)
+
+    def settle(self) -> bool:
+        """Give the promised slots back (once); whether this call did."""
+        if self._settled:
+            return False
+        self._settled = True
+        self._dispatcher._reserved -= self._slots
+        return True
+
+    def _committed(self, session: Session) -> None:
+        if session.get_transaction() is self._transaction and self.settle():
+            self._dispatcher._hand_over(self.jobs, self._claimed_at)
+
+    def _ended(self, _session: Session, transaction: SessionTransaction) -> None:
+        if transaction is self._transaction and self.settle():
+            # Rolled back, and the claim with it: the slots are free for a claim again.
+            self._dispatcher._pulse.fire()
 
 
 async def _read_prefix(response: httpx.Response, budget: int) -> str:
