@@ -2,7 +2,9 @@
 
 Claiming: due rows are taken with ``FOR NO KEY UPDATE SKIP LOCKED`` (several instances never
 send the same row at once; see shared/db.py for the lock mode) and their ``next_attempt_at`` is
-pushed one lease ahead in the same statement.
+pushed one lease ahead in the same statement. A take-in in this process may run the same
+claim in its own transaction and hand what it claimed over at its commit (``claim_in``,
+handoff.py): no wake-up and no claim of the dispatcher's own on a webhook's path.
 A dispatcher that dies mid-flight leaves its rows to come due again when the lease runs out:
 they are sent again with the same ``webhook-id``, which the receiver can dedupe.
 
