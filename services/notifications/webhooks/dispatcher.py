@@ -532,7 +532,8 @@ class Dispatcher:
             if free <= 0 and self._in_flight:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            # (Every slot may be promised to take-ins' claims: their end wakes this one.)
+            # (Every slot may be promised to take-ins' claims: a rollback wakes this one, a
+            # commit starts their attempts, and the wait below is at most the poll interval.)
             if self._stopping:
                 break
             await wakeup.Pulse.wait(ticket, wait)
@@ -561,19 +562,21 @@ class Dispatcher:
         except BaseException:
             claim.settle()
             raise
-        claim.jobs = self._jobs(claimed)
-        return {job.webhook_id for job in claim.jobs}
+        claim.rows = claimed
+        return {row.webhook_id for row in claimed}
 
-    def _hand_over(self, jobs: list[Job], claimed_at: float) -> None:
+    def _hand_over(self, claimed: list[Any], claimed_at: float) -> None:
         """Start a committed take-in's claim. Its leases began after ``claimed_at``: the
         attempts' deadline from now stays inside them if the transaction committed within
         ``LEASE_MARGIN``; otherwise (or when stopping) they are left to their leases, which run
         out and a claim takes them again (or the stop hands them back)."""
         now = asyncio.get_running_loop().time()
         if self._stopping or now - claimed_at > LEASE_MARGIN:
-            log.info("dispatcher_handoff_left_to_leases", deliveries=len(jobs))
+            log.info("dispatcher_handoff_left_to_leases", deliveries=len(claimed))
             return
-        self._start(jobs, now + self._settings.delivery_timeout)
+        # The jobs (secrets, bodies) are made after the commit: not in the take-in's
+        # transaction, and not at all for a claim rolled back.
+        self._start(self._jobs(claimed), now + self._settings.delivery_timeout)
 
     def _database_backoff(self) -> Backoff:
         """The pause between tries while the database is away: jittered, and never longer than
@@ -884,7 +887,7 @@ class _ClaimInTransaction:
         self._transaction = session.get_transaction()
         self._claimed_at = asyncio.get_running_loop().time()
         self._settled = False
-        self.jobs: list[Job] = []
+        self.rows: list[Any] = []  # the claimed deliveries, as the claim returned them
         dispatcher._reserved += slots
         # Not ``once``: a savepoint's end, or a transaction of another claim, must not use
         # them up (each checks that the transaction is its own).
@@ -901,7 +904,7 @@ class _ClaimInTransaction:
 
     def _committed(self, session: Session) -> None:
         if session.get_transaction() is self._transaction and self.settle():
-            self._dispatcher._hand_over(self.jobs, self._claimed_at)
+            self._dispatcher._hand_over(self.rows, self._claimed_at)
 
     def _ended(self, _session: Session, transaction: SessionTransaction) -> None:
         if transaction is self._transaction and self.settle():
