@@ -27,7 +27,7 @@ from shared.prepared import Prepared
 
 # Joins the elements of an array column's values (an array of arrays would unnest into one
 # flat list): the values written this way are channel and cadence names, never containing it.
-_SEPARATOR = ","
+ARRAY_SEPARATOR = ","
 
 # How a column's values are passed: one value for every row, an array of values, or an array
 # of the joined elements of array values.
@@ -51,9 +51,9 @@ async def insert_rows(
             params[f"v_{name}"] = values[0]
         elif isinstance(table.c[name].type, ARRAY):
             for value in values:
-                assert all(_SEPARATOR not in element for element in value), value
+                assert all(ARRAY_SEPARATOR not in element for element in value), value
             shape.append((name, "joined"))
-            params[f"v_{name}"] = [_SEPARATOR.join(value) for value in values]
+            params[f"v_{name}"] = [ARRAY_SEPARATOR.join(value) for value in values]
         else:
             shape.append((name, "values"))
             params[f"v_{name}"] = values
@@ -72,7 +72,9 @@ def _statement(table: Table, shape: tuple[tuple[str, _Passed], ...]) -> Prepared
             columns.append(bindparam(f"v_{name}", type_=column_type).label(name))
         elif passed == "joined":
             texts = func.unnest(cast(bindparam(f"v_{name}", type_=ARRAY(Text)), ARRAY(Text)))
-            columns.append(cast(func.string_to_array(texts, _SEPARATOR), column_type).label(name))
+            columns.append(
+                cast(func.string_to_array(texts, ARRAY_SEPARATOR), column_type).label(name)
+            )
         else:
             array = ARRAY(column_type)
             values = cast(bindparam(f"v_{name}", type_=array), array)

@@ -1,8 +1,9 @@
 """Waking the dispatcher and the live streams when new rows commit, across processes.
 
-Whoever commits deliveries or inbox entries calls ``notify`` inside its transaction; the
-channels a transaction named are notified in one statement just before it commits, and
-PostgreSQL sends the notifications only when (and if) it does. One listening
+Whoever commits deliveries or emails calls ``notify`` inside its transaction; the channels a
+transaction named are notified in one statement just before it commits, and PostgreSQL sends
+the notifications only when (and if) it does. (Inbox entries are written by a statement that
+notifies ``INBOX`` itself, inbox/entries.py: one round trip fewer per notice.) One listening
 connection per process fans the wake-up out to every waiter. The waiters also poll slowly,
 so a notification lost while the connection was down costs one poll interval, nothing more.
 """

@@ -21,15 +21,14 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications import orm
 from services.notifications.config import NotificationsSettings
 from services.notifications.inbox.entries import Notice, add_entries
 from services.notifications.webhooks.domain import AttemptResult
 from services.notifications.webhooks.endpoint_health import record_endpoint_health
-from tests.support.databases import migrated_database
+from tests.support.databases import committing_sessions, migrated_database
 from tests.support.stack import Infrastructure
 from tests.support.waiting import eventually
 
@@ -44,11 +43,8 @@ def database(infra: Infrastructure) -> str:
 
 @pytest.fixture
 async def sessions(database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_async_engine(database, poolclass=NullPool)
-    try:
-        yield async_sessionmaker(engine, expire_on_commit=False)
-    finally:
-        await engine.dispose()
+    async with committing_sessions(database) as sessions:
+        yield sessions
 
 
 async def _two_delegations_with_an_endpoint_each(

@@ -11,7 +11,13 @@ import asyncpg
 import asyncpg.transaction
 import pytest
 from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
 
 from shared.db import asyncpg_dsn, make_engine
 from shared.migrations import upgrade
@@ -26,6 +32,17 @@ def migrated_database(infra: Infrastructure, service: str, name: str) -> str:
     url = infra.postgres.url(name)
     upgrade(REPO / "services" / service / "migrations", url)
     return url
+
+
+@asynccontextmanager
+async def committing_sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a test's own database whose transactions really commit, each on a
+    connection of its own (no pool: tests that interleave transactions need separate ones)."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        yield async_sessionmaker(engine, expire_on_commit=False)
+    finally:
+        await engine.dispose()
 
 
 async def empty_database(infra: Infrastructure, prefix: str) -> str:
