@@ -178,3 +178,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # Our own access log replaces uvicorn's, which would log full query strings.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request's full URL at INFO: a webhook URL may carry its receiver's
+    # credential, and the delivery log already records each attempt (for the delegation to
+    # read). Its warnings still come through.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -223,6 +223,35 @@ async def test_a_410_disables_the_endpoint_and_stops_deliveries(
     assert len(waiting) == 2
 
 
+async def test_a_webhook_url_stays_out_of_the_service_log(
+    services: Services,
+    http: httpx.AsyncClient,
+    secretariat_headers: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    """A webhook URL may carry the receiver's credential (a token in its query, as many
+    receivers ask): the delegation reads its own URL back, but the operator's log must not
+    hold it. httpx logged every request's full URL at INFO, once per attempt."""
+    plans, base = services.url("plans"), services.url("notifications")
+    code = await new_delegation(http, base, secretariat_headers)
+    token = f"receiver-token-{uuid.uuid4().hex}"
+    path = f"/hooks/{code}?token={token}"
+    endpoint = await register_endpoint(http, base, code, receiver.url(path))
+    receiver.route(path, endpoint["secret"])
+    plan = await create_plan(http, plans, secretariat_headers)
+    await subscribe(http, base, code, "plan", plan["id"], **ONLY_STATUS_CHANGES)
+    line = await add_action_line(http, plans, secretariat_headers, plan["id"])
+    await change_status(http, plans, secretariat_headers, line, "ongoing")
+
+    async def delivered() -> list[dict] | None:
+        return await listed(http, f"{base}/deliveries", headers_of(code), status="succeeded")
+
+    await eventually(delivered, what="the webhook delivered and recorded")
+    assert len(receiver.accepted(path)) == 1
+    log = services.processes["notifications"].log_path.read_text(errors="replace")
+    assert token not in log
+
+
 async def listed_when(
     http: httpx.AsyncClient, url: str, headers: dict[str, str], count: int
 ) -> list[dict] | None:
