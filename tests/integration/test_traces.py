@@ -133,15 +133,24 @@ async def test_one_status_change_is_one_trace_from_the_request_to_the_webhook(
     # Only the receiver's origin is recorded: a webhook URL's path can be its secret.
     urls = [v for k, v in http_client.attributes.items() if k in ("url.full", "http.url")]
     assert urls == [receiver.url("")]
-    # The database work of the request has spans of its own, under the request's.
+    # The database work of the request has spans of its own, under the request's: the line
+    # read, then the change written in one statement of CTEs (decision 50). Only the
+    # request's own: plans' projection of the event continues this trace too, but its spans
+    # may still be on their way to the collector when the webhook has arrived.
+    spans = collector.of_trace(trace_id)
     statements = [
         span
-        for span in collector.of_trace(trace_id)
+        for span in spans
         if span.service == "plans" and span.attributes.get("db.system.name") == "postgresql"
     ]
-    assert any(request in _ancestors(collector.of_trace(trace_id), s) for s in statements)
     assert all(s.kind == Span.SPAN_KIND_CLIENT for s in statements)
-    assert {s.attributes["db.operation.name"] for s in statements} >= {"SELECT", "UPDATE"}
+    in_request = [
+        s
+        for s in statements
+        if request in (chain := _ancestors(spans, s))
+        and all(a.kind != Span.SPAN_KIND_CONSUMER for a in chain)
+    ]
+    assert {s.attributes["db.operation.name"] for s in in_request} >= {"SELECT", "WITH"}
 
     # On the topic the context is a CloudEvents extension attribute, as the SDK's Kafka
     # binding reads it: the span that staged the event.
